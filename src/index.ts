@@ -1,0 +1,31 @@
+/**
+ * deadbolt: concurrency control for Node.js. In-process primitives, lock
+ * directories on kernel locks, and distributed locks, behind one API.
+ *
+ * This module is the public surface. It never imports a backend client: each
+ * distributed driver loads its client package only when its URL scheme is used.
+ *
+ * @example
+ * ```ts
+ * import { Mutex } from 'deadbolt';
+ * const mutex = new Mutex();
+ * await mutex.run(() => criticalSection());
+ * ```
+ *
+ * @module
+ */
+export * from './errors.js';
+export {
+  channels,
+  type LockEventMessage,
+  type LockLostMessage,
+  type LockBrokenMessage,
+  type SessionMessage,
+  type FileCleanedMessage,
+  type ProtocolViolationMessage,
+} from './diagnostics.js';
+export { type Guard, LocalGuard } from './local/guard.js';
+export { Semaphore, MAX_PERMITS, type SemaphoreAcquireOptions } from './local/semaphore.js';
+export { Mutex } from './local/mutex.js';
+export { RWLock, type AcquireOptions } from './local/rw-lock.js';
+export { KeyedMutex, KeyedRWLock } from './local/keyed.js';
