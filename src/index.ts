@@ -29,3 +29,15 @@ export { Semaphore, MAX_PERMITS, type SemaphoreAcquireOptions } from './local/se
 export { Mutex } from './local/mutex.js';
 export { RWLock, type AcquireOptions } from './local/rw-lock.js';
 export { KeyedMutex, KeyedRWLock } from './local/keyed.js';
+export { type FencedGuard, type LockInfo, type LockOwner } from './local/fenced-guard.js';
+export { LockDirectory, type LockDirectoryOptions } from './file/lock-directory.js';
+export { type FileLockGuard } from './file/file-guard.js';
+export { type LockFileInfo } from './file/list.js';
+export { type CleanOptions, type CleanReport, type CleanEntry } from './file/clean.js';
+export { connect } from './distributed/connect.js';
+export { Coordinator, type BreakOptions } from './distributed/coordinator.js';
+export { type DistributedGuard } from './distributed/guard.js';
+export { Session, safetyMargin, type SessionState } from './distributed/session.js';
+export { Fence } from './distributed/fence.js';
+export { MAX_LOCK_NAME_LENGTH } from './distributed/lock-name.js';
+export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord } from './distributed/driver.js';

@@ -1,0 +1,42 @@
+# The native addon behind deadbolt's interprocess locks (src/file/native.ts is
+# its only loader). Build: `npx node-gyp-build` (or `npx node-gyp rebuild`);
+# output: build/Release/deadbolt.node. Prebuilt binaries for other targets can
+# ship later in prebuilds/<platform>-<arch>/ with no code change.
+#
+# C++ exceptions are disabled (node-gyp's default -fno-exceptions), so
+# node-addon-api is used with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown as
+# pending JavaScript exceptions and checked explicitly.
+{
+  "targets": [
+    {
+      "target_name": "deadbolt",
+      "sources": [
+        "native/addon.cc",
+        "native/wait_pool.cc",
+        "native/wake_signal.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags_cc": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "conditions": [
+        ["OS=='linux'", {
+          "defines": ["_GNU_SOURCE"],
+          "libraries": ["-lpthread"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "11.0"
+          }
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,147 @@
+/**
+ * Backend URLs: which scheme selects which driver, and how each scheme's
+ * authority is read. Table-driven, so adding a driver is one row.
+ *
+ * Host lists (`etcd://h1:2379,h2:2379`, `zookeeper://h1:2181,h2:2181/chroot`)
+ * are not valid WHATWG URLs, so they are split here; the driver receives a
+ * `URL` carrying the first endpoint plus every endpoint in `options.endpoints`.
+ * Passwords in URLs never appear in error messages.
+ *
+ * @internal
+ * @module
+ */
+import { ConfigurationError } from '../errors.js';
+import type { Endpoint } from './driver.js';
+
+/** How a scheme's authority (what follows `scheme://`) is read. @internal */
+export interface SchemeEntry {
+  /** The directory under `src/drivers/` whose `index.js` implements the scheme. */
+  driver: string;
+  /** `name`: `memory://name`; `path`: `file:///dir`; `host`: one host; `hosts`: a comma-separated host list. */
+  authority: 'name' | 'path' | 'host' | 'hosts';
+  /** Port used for a host given without one. */
+  defaultPort?: number;
+  /** What a URL of this scheme looks like, for error messages. */
+  example: string;
+}
+
+/**
+ * Every scheme `connect()` knows. @internal
+ *
+ * @example
+ * ```ts
+ * Object.keys(SCHEMES); // ['memory', 'file', 'etcd', 'redis', 'postgres', 'postgresql', 'zookeeper']
+ * ```
+ */
+export const SCHEMES: Readonly<Record<string, SchemeEntry>> = Object.freeze({
+  memory: { driver: 'memory', authority: 'name', example: 'memory://tests' },
+  file: { driver: 'file', authority: 'path', example: 'file:///run/locks' },
+  etcd: { driver: 'etcd', authority: 'hosts', defaultPort: 2379, example: 'etcd://10.0.0.1:2379,10.0.0.2:2379' },
+  redis: { driver: 'redis', authority: 'host', defaultPort: 6379, example: 'redis://:password@10.0.0.1:6379/0' },
+  postgres: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgres://user@10.0.0.1:5432/db' },
+  postgresql: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgresql://user@10.0.0.1:5432/db' },
+  zookeeper: { driver: 'zookeeper', authority: 'hosts', defaultPort: 2181, example: 'zookeeper://10.0.0.1:2181,10.0.0.2:2181/chroot' },
+});
+
+/** A URL taken apart. @internal */
+export interface ConnectTarget {
+  scheme: string;
+  entry: SchemeEntry;
+  /** What the driver receives: for host lists, the URL with the first endpoint only. */
+  url: URL;
+  endpoints: Endpoint[];
+  /** The URL as error messages show it (password hidden). */
+  display: string;
+}
+
+/**
+ * Parse `input` against `schemes`. Throws ConfigurationError naming the bad part.
+ * @internal
+ */
+export function parseConnectUrl(input: string, schemes: Readonly<Record<string, SchemeEntry>> = SCHEMES): ConnectTarget {
+  const display = redact(input);
+  const known = Object.keys(schemes).map((s) => `${s}://`).join(', ');
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(input)?.[1]?.toLowerCase();
+  if (scheme === undefined) throw new ConfigurationError(`backend URL "${display}" has no scheme; use one of ${known}`);
+  const entry = schemes[scheme];
+  if (entry === undefined) throw new ConfigurationError(`unknown backend URL scheme "${scheme}:" in "${display}"; known schemes: ${known}`);
+  if (entry.authority === 'hosts' || entry.authority === 'host') return parseHosts(input, scheme, entry, display);
+  return { scheme, entry, url: parseWhole(input, entry, display), endpoints: [], display };
+}
+
+/** Hide the password of `scheme://user:password@host`. @internal */
+export function redact(input: string): string {
+  return input.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@');
+}
+
+function parseWhole(input: string, entry: SchemeEntry, display: string): URL {
+  try {
+    return new URL(input);
+  } catch (err) {
+    throw new ConfigurationError(`backend URL "${display}" is malformed; expected something like ${entry.example}`, { cause: err });
+  }
+}
+
+function parseHosts(input: string, scheme: string, entry: SchemeEntry, display: string): ConnectTarget {
+  const match = /^[^:]+:\/\/([^/?#]*)(.*)$/s.exec(input);
+  if (match === null) throw new ConfigurationError(`backend URL "${display}" must start with ${scheme}://; expected something like ${entry.example}`);
+  const authority = match[1]!;
+  const rest = match[2]!;
+  const at = authority.lastIndexOf('@');
+  const userinfo = authority.slice(0, at + 1);
+  const list = authority.slice(at + 1);
+  if (list === '') throw new ConfigurationError(`backend URL "${display}" names no host; expected something like ${entry.example}`);
+  const parts = list.split(',');
+  if (parts.length > 1 && entry.authority === 'host') {
+    throw new ConfigurationError(`backend URL "${display}" lists ${parts.length} hosts, but ${scheme}:// takes one; expected something like ${entry.example}`);
+  }
+  const endpoints = parts.map((part, index) => parseEndpoint(part, index, parts.length, entry, display));
+  const first = endpoints[0]!;
+  const host = first.host.includes(':') ? `[${first.host}]` : first.host;
+  const url = new HostListUrl(parseWhole(`${scheme}://${userinfo}${host}:${first.port}${rest}`, entry, display).href, input);
+  return { scheme, entry, url, endpoints, display };
+}
+
+/**
+ * The URL a host-list driver receives: `host`, `port` and the other parsed
+ * fields describe the first endpoint (WHATWG URL holds only one), while `href`
+ * and `String(url)` give the URL as written, every host included, so a driver
+ * that reads the text sees the whole list. `options.endpoints` has them parsed.
+ */
+class HostListUrl extends URL {
+  readonly #written: string;
+
+  constructor(firstEndpoint: string, written: string) {
+    super(firstEndpoint);
+    this.#written = written;
+    // `href` is declared as a data property of URL, so it is shadowed per instance.
+    Object.defineProperty(this, 'href', { get: () => this.#written, enumerable: true });
+  }
+
+  override toString(): string {
+    return this.#written;
+  }
+
+  override toJSON(): string {
+    return this.#written;
+  }
+}
+
+function parseEndpoint(part: string, index: number, count: number, entry: SchemeEntry, display: string): Endpoint {
+  const where = count > 1 ? `host list entry ${index + 1} ("${part}")` : `host "${part}"`;
+  const bad = (why: string): ConfigurationError =>
+    new ConfigurationError(`backend URL "${display}": ${where} ${why}; expected something like ${entry.example}`);
+  if (part === '') throw bad('is empty');
+  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::(.*))?$/i.exec(part);
+  if (match === null) throw bad('is not host, host:port or [ipv6]:port');
+  const host = (match[1] ?? match[2])!;
+  if (match[2] !== undefined && !/^[a-z0-9._-]+$/i.test(host)) throw bad('has characters a host name cannot have');
+  const portText = match[3];
+  if (portText === undefined || portText === '') {
+    if (entry.defaultPort === undefined) throw bad('has no port');
+    return { host, port: entry.defaultPort };
+  }
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= 65_535)) throw bad(`has an invalid port "${portText}" (1 to 65535)`);
+  return { host, port };
+}

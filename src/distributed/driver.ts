@@ -1,0 +1,253 @@
+/**
+ * The driver contract: what a coordination engine (etcd, ZooKeeper, Redis,
+ * PostgreSQL, a lock directory, memory) must provide so that the Coordinator
+ * can give the same guarantees on every one of them.
+ *
+ * Division of labour (Curator's "recipes over a driver strategy"):
+ * - the Coordinator owns the public API, argument checks, same-process queuing
+ *   (one engine waiter per name per process), timeouts, guards, the loss signal
+ *   and diagnostics;
+ * - the Session (session.ts) owns liveness: keepalive at a fraction of the TTL,
+ *   a local deadline, and the connected → suspended → lost states;
+ * - a driver owns only the engine protocol: claim, wait by notification, token,
+ *   conditional release, listing and breaking.
+ *
+ * @module
+ */
+import type { LossReason } from '../errors.js';
+import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+
+/**
+ * What a driver can and cannot guarantee. A coordinator connected with
+ * `require: [...]` fails at once if any required capability is false.
+ *
+ * @example
+ * ```ts
+ * const c = await connect('etcd://127.0.0.1:2379');
+ * if (!c.capabilities.durableTokens) console.warn('tokens may repeat after an engine crash');
+ * ```
+ */
+export interface Capabilities {
+  /** Shared (reader) mode is supported. */
+  shared: boolean;
+  /** Fencing tokens keep increasing across a crash and restart of the engine. */
+  durableTokens: boolean;
+  /** A dead or paused holder loses the lock on the engine's clock (lease/TTL), not only when its process dies. */
+  serverLease: boolean;
+  /** Waiters are woken by the engine (watch, notification); no polling loop. */
+  waitNotifications: boolean;
+  /** `break(name)` is supported. */
+  breakable: boolean;
+  /** The smallest TTL the engine supports, in ms. */
+  minTtlMs: number;
+  /** Beyond the TTL, the most it takes for a dead holder's lock to become available, in ms. */
+  recoveryBoundMs: number;
+  /** Caveats a person should read (persistence settings seen at connect, …). */
+  notes: string[];
+}
+
+/** The names of the boolean capabilities, usable in `connect(url, { require })`. */
+export type CapabilityName = 'shared' | 'durableTokens' | 'serverLease' | 'waitNotifications' | 'breakable';
+
+/**
+ * One lease with the engine. Every lock taken through a session is bound to it:
+ * when the engine expires or revokes the lease, the locks go with it.
+ *
+ * @internal
+ */
+export interface DriverSession {
+  /** The engine's id for the lease or session (for listings and diagnostics). */
+  readonly id: string;
+  /** The lease's TTL as granted by the engine, in ms. */
+  readonly ttlMs: number;
+  /**
+   * One keepalive round trip. Resolves once the engine confirmed the lease is
+   * alive (renewed for another TTL from the time the request was sent). Rejects
+   * with SessionLostError if the engine says the lease is gone, with
+   * BackendUnavailableError (or any other error) if it could not confirm.
+   */
+  keepAlive(): Promise<void>;
+  /** Revoke the lease: the engine releases every lock of this session. Best effort, bounded in time. */
+  revoke(): Promise<void>;
+  /**
+   * Engines that can tell us the session is gone without being asked (ZooKeeper's
+   * session-expired event) call this. Set by the Session before any lock is taken.
+   */
+  onLost?: (cause: unknown) => void;
+}
+
+/**
+ * How the previous holder of a name let go, as far as the engine can tell.
+ *
+ * @example
+ * ```ts
+ * const guard = await coordinator.acquire('jobs');
+ * if (guard.predecessor?.outcome === 'broken') audit(guard.predecessor.breakRecord);
+ * ```
+ */
+export interface PredecessorReport {
+  outcome: 'released' | 'expired' | 'broken' | 'unknown';
+  /** The predecessor's token, when known. */
+  token?: bigint;
+  /** Present when `outcome` is `'broken'`. */
+  breakRecord?: BreakRecord;
+}
+
+/**
+ * Who broke a lock, when and why: stored in the engine by `break()`.
+ *
+ * @example
+ * ```ts
+ * const record: BreakRecord = { reason: 'holder stuck since 09:00', by: 'alice@ops-1', at: new Date() };
+ * ```
+ */
+export interface BreakRecord {
+  reason: string;
+  by: string;
+  at: Date;
+  /** The holders that were displaced. */
+  displaced?: LockInfo[];
+}
+
+/** A request for a lock, as the coordinator hands it to the driver. @internal */
+export interface LockRequest {
+  readonly session: DriverSession;
+  /** The lock name as the user gave it (the driver applies the namespace and any encoding). */
+  readonly name: string;
+  readonly mode: 'exclusive' | 'shared';
+  readonly owner: LockOwner;
+}
+
+/**
+ * A lock the engine granted. @internal
+ */
+export interface DriverLock {
+  /** Fencing token: strictly greater than every earlier grant of this name. */
+  readonly token: bigint;
+  /** When it was granted (engine or local clock). */
+  readonly since: Date;
+  /** How the previous holder let go, when the engine knows. */
+  readonly predecessor?: PredecessorReport;
+  /**
+   * The coordinator sets this right after the grant (in the same turn as the
+   * `acquire` promise settles, so a driver never resolves with a lock it already
+   * knows is gone); the driver calls it (at most once) when it observes that this
+   * particular lock is gone: key deleted, broken, lease expired as seen by a watch.
+   */
+  onLost?: (reason: LossReason, detail: string) => void;
+  /**
+   * Remove our claim if and only if it is still ours (conditional on the token,
+   * never a blind delete: etcd issue 22082). Resolves when the engine confirmed,
+   * or when the claim was already gone (no error). Stops any watch of this lock.
+   */
+  release(): Promise<void>;
+}
+
+/**
+ * A coordination engine behind the Coordinator. Implementations live in
+ * `src/drivers/<name>/` and are loaded by URL scheme.
+ *
+ * @internal
+ */
+export interface Driver {
+  /** `'memory'`, `'file'`, `'etcd'`, … */
+  readonly backend: string;
+  readonly capabilities: Capabilities;
+  /** Grant a lease of `ttlMs` (the driver may round up to the engine's granularity). */
+  openSession(ttlMs: number, owner: LockOwner): Promise<DriverSession>;
+  /**
+   * Claim `name` and wait until it is ours, woken by the engine (one waiter per
+   * release, no herd). After waking, re-check that our own claim still exists.
+   * On abort: withdraw the claim, then reject with `signal.reason`. Never leaves
+   * a claim behind on any failure.
+   */
+  acquire(request: LockRequest, signal: AbortSignal): Promise<DriverLock>;
+  /** Claim `name` only if it can be granted at once; else withdraw and resolve `undefined`. */
+  tryAcquire(request: LockRequest): Promise<DriverLock | undefined>;
+  /** Every current holder of every lock whose name starts with `prefix`. */
+  list(prefix: string): Promise<LockInfo[]>;
+  /** The current holders of `name`. */
+  holders(name: string): Promise<LockInfo[]>;
+  /**
+   * Displace the current holders of `name` (revoke their lease or delete their
+   * claim), store `record` so the next holder can read it, and return who was displaced.
+   */
+  break(name: string, record: BreakRecord): Promise<LockInfo[]>;
+  /** Close the client connection. Sessions were revoked before this is called. */
+  close(): Promise<void>;
+}
+
+/**
+ * Options of `connect()`, also handed to drivers.
+ *
+ * @example
+ * ```ts
+ * await connect('etcd://10.0.0.1:2379,10.0.0.2:2379', { ttl: 10_000, namespace: 'billing', require: ['durableTokens'] });
+ * ```
+ */
+export interface ConnectOptions {
+  /** Session TTL in ms: how long a silent holder keeps its locks (default 15 000). */
+  ttl?: number;
+  /** Prefix for every key the coordinator writes (default `'deadbolt'`). */
+  namespace?: string;
+  /** How this process appears in listings (defaults: random id, host name, pid, command line). */
+  identity?: Partial<LockOwner>;
+  /** Capabilities the caller relies on: connecting fails with ConfigurationError when one is missing. */
+  require?: CapabilityName[];
+  /** How long to wait for the engine before BackendUnavailableError (default 5 000 ms). */
+  connectTimeout?: number;
+  /** Driver-specific options passed through to the client library (auth, TLS, …). */
+  driverOptions?: Record<string, unknown>;
+}
+
+/**
+ * One `host:port` of a URL's host list.
+ *
+ * @example
+ * ```ts
+ * const endpoint: Endpoint = { host: '10.0.0.1', port: 2379 };
+ * ```
+ */
+export interface Endpoint {
+  /** A host name, an IPv4 address, or an IPv6 address without brackets. */
+  host: string;
+  port: number;
+}
+
+/**
+ * What `connect()` hands a driver factory: the checked options, with defaults applied.
+ *
+ * @internal
+ */
+export interface DriverOptions extends ConnectOptions {
+  namespace: string;
+  connectTimeout: number;
+  ttl: number;
+  /**
+   * Every `host:port` of the URL, in order. WHATWG `URL` cannot parse a host list
+   * (`etcd://h1:2379,h2:2379` is an invalid URL), so for such schemes the `url`
+   * argument carries only the first endpoint and this carries all of them.
+   * Empty for schemes without hosts (`memory:`, `file:`).
+   */
+  endpoints: Endpoint[];
+  /** Aborted when `connectTimeout` has passed: stop connecting and release what was opened. */
+  signal: AbortSignal;
+}
+
+/**
+ * What a driver module exports: a factory from a parsed URL and the checked options.
+ * `connect()` calls it under `connectTimeout` (see `DriverOptions.signal`).
+ *
+ * @internal
+ */
+export type DriverFactory = (url: URL, options: DriverOptions) => Promise<Driver>;
+
+/**
+ * The shape of `src/drivers/<name>/index.ts`: `connect()` imports it when its
+ * scheme is used, and calls `createDriver` (a `default` export is accepted too).
+ *
+ * @internal
+ */
+export interface DriverModule {
+  createDriver: DriverFactory;
+}

@@ -1,0 +1,236 @@
+/**
+ * The `etcd3` client as the driver uses it: loaded only when an `etcd://` URL is
+ * used, configured so that nothing waits forever, and checked at connect.
+ *
+ * Why the defaults differ from `etcd3`'s:
+ * - every unary call carries a deadline (`requestTimeout`, default the connect
+ *   timeout): a paused or partitioned member otherwise holds a call for ever;
+ * - no per-host circuit breaker: `etcd3`'s opens for 5 s after three failures,
+ *   longer than a 2 s lease, so a restarted member would cost us our session;
+ *   calls that fail fast (connection refused) are instead retried at once on the
+ *   next member, a few times;
+ * - watch streams reconnect after 20 ms doubling to 500 ms (not up to 30 s);
+ * - HTTP/2 keepalive pings every 10 s detect a dead connection (etcd refuses
+ *   pings more often than every 5 s by default).
+ * Anything in `driverOptions` (auth, TLS `credentials`, `grpcOptions`,
+ * `faultHandling`, …) is passed to `new Etcd3()` and wins over these.
+ *
+ * @internal
+ * @module
+ */
+import type { Etcd3, IOptions } from 'etcd3';
+import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
+import { isTransient, mapError } from './map-error.js';
+
+type Etcd3Module = typeof import('etcd3');
+
+/** Where and how to reach etcd, from the URL and the connect options. */
+export interface EtcdClientConfig {
+  /** `host:port` of each member. */
+  readonly endpoints: string[];
+  /** Bound of the connection check, in ms. */
+  readonly connectTimeout: number;
+  /** Deadline of each unary call, in ms. */
+  readonly requestTimeout: number;
+  /** Passed to `new Etcd3()`, over our defaults. */
+  readonly driverOptions: Record<string, unknown>;
+}
+
+/**
+ * A connected client: the `etcd3` instance and the request deadline it uses.
+ *
+ * @example
+ * ```ts
+ * const client = await openClient(parseEtcdUrl('etcd://127.0.0.1:2379', opts));
+ * await client.etcd.kv.range({ key: Buffer.from('x') });
+ * client.close();
+ * ```
+ */
+export interface EtcdClient {
+  readonly etcd: Etcd3;
+  readonly requestTimeout: number;
+  /** A deadline for one unary call starting now. */
+  deadline(ms?: number): { deadline: number };
+  close(): void;
+}
+
+/**
+ * Read `etcd://user:password@h1:p1,h2:p2`. `connect()` hands the parsed host
+ * list in `endpoints` (the WHATWG URL parser refuses several hosts); without
+ * it, the authority is read from the URL's text. Credentials in the URL become
+ * `auth`, unless `driverOptions.auth` is given.
+ */
+export function parseEtcdUrl(
+  url: URL | string,
+  options: {
+    connectTimeout: number;
+    driverOptions?: Record<string, unknown> | undefined;
+    endpoints?: ReadonlyArray<{ host: string; port: number }> | undefined;
+  },
+): EtcdClientConfig {
+  const text = String(url);
+  const match = /^etcd:\/\/(?:([^@/?#]*)@)?([^/?#]*)/i.exec(text);
+  const endpoints =
+    options.endpoints !== undefined && options.endpoints.length > 0
+      ? options.endpoints.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`))
+      : (match?.[2] ?? '').split(',').filter((h) => h !== '');
+  if (endpoints.length === 0) {
+    throw new ConfigurationError(`etcd URL must look like etcd://host:port[,host:port…]; got ${JSON.stringify(redact(text))}`);
+  }
+  for (const endpoint of endpoints) {
+    if (!/^(\[[0-9a-f:.]+\]|[^:[\]]+):\d{1,5}$/i.test(endpoint)) {
+      throw new ConfigurationError(`etcd endpoint must be host:port; got ${JSON.stringify(endpoint)} in ${redact(text)}`);
+    }
+  }
+  const driverOptions: Record<string, unknown> = { ...options.driverOptions };
+  const userInfo = match?.[1];
+  if (userInfo !== undefined && userInfo !== '' && driverOptions.auth === undefined) {
+    const colon = userInfo.indexOf(':');
+    const username = decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
+    const password = colon < 0 ? '' : decodeURIComponent(userInfo.slice(colon + 1));
+    driverOptions.auth = { username, password };
+  }
+  const requestTimeout = typeof driverOptions.requestTimeout === 'number' ? driverOptions.requestTimeout : options.connectTimeout;
+  delete driverOptions.requestTimeout;
+  return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, driverOptions };
+}
+
+/** The URL without its password, for messages. */
+function redact(text: string): string {
+  return text.replace(/^(etcd:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@');
+}
+
+/**
+ * Load `etcd3`, build the client and check within `connectTimeout` that etcd
+ * answers a linearizable read (which needs a leader, and valid credentials).
+ * Rejects with BackendUnavailableError when etcd cannot be reached in time,
+ * BackendError when it refuses (wrong credentials), ConfigurationError when
+ * `etcd3` is not installed.
+ */
+export async function openClient(config: EtcdClientConfig, signal?: AbortSignal): Promise<EtcdClient> {
+  const mod = await loadEtcd3();
+  const client = createClient(mod, config);
+  try {
+    await verify(client, config, signal);
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  return client;
+}
+
+async function loadEtcd3(): Promise<Etcd3Module> {
+  try {
+    const mod = (await import('etcd3')) as Etcd3Module & { default?: Etcd3Module };
+    return typeof mod.Etcd3 === 'function' ? mod : mod.default!;
+  } catch (error) {
+    throw new ConfigurationError(
+      'the etcd:// driver needs the "etcd3" package, an optional peer dependency of deadbolt: run `npm install etcd3`',
+      { cause: error },
+    );
+  }
+}
+
+function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
+  const secure = config.driverOptions.credentials !== undefined;
+  const options = {
+    hosts: config.endpoints.map((e) => `${secure ? 'https' : 'http'}://${e}`),
+    dialTimeout: config.connectTimeout,
+    defaultCallOptions: (context: { isStream: boolean }) =>
+      context.isStream ? {} : { deadline: Date.now() + config.requestTimeout },
+    faultHandling: {
+      host: () => passThrough as never,
+      global: retryFastFailures(mod, config.endpoints.length) as never,
+      watchBackoff: new Backoff(20, 500) as never,
+    },
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.initial_reconnect_backoff_ms': 50,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+    },
+    ...config.driverOptions,
+  } as IOptions;
+  let etcd: Etcd3;
+  try {
+    etcd = new mod.Etcd3(options);
+  } catch (error) {
+    throw new ConfigurationError(`etcd client options rejected: ${(error as Error).message}`, { cause: error });
+  }
+  return {
+    etcd,
+    requestTimeout: config.requestTimeout,
+    deadline: (ms = config.requestTimeout) => ({ deadline: Date.now() + ms }),
+    close: () => etcd.close(),
+  };
+}
+
+/** Retry until etcd answers, an error that is not transient, or the connect timeout. */
+async function verify(client: EtcdClient, config: EtcdClientConfig, signal: AbortSignal | undefined): Promise<void> {
+  const until = Date.now() + config.connectTimeout;
+  let pause = 25;
+  for (;;) {
+    signal?.throwIfAborted();
+    const left = until - Date.now();
+    try {
+      await client.etcd.kv.range({ key: Buffer.from('\0'), count_only: true }, { deadline: Date.now() + Math.max(left, 1) });
+      return;
+    } catch (error) {
+      if (!isTransient(error)) throw mapError(error, `connecting to ${config.endpoints.join(',')}`);
+      if (Date.now() + pause >= until) {
+        throw new BackendUnavailableError(
+          `etcd at ${config.endpoints.join(',')} did not answer within options.connectTimeout (${config.connectTimeout} ms): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 250);
+    }
+  }
+}
+
+/** The per-host policy: call straight through (no circuit breaker). */
+const passThrough = {
+  execute: <T>(fn: (context: unknown) => PromiseLike<T> | T): Promise<T> => Promise.resolve().then(() => fn({})),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+};
+
+/**
+ * The global policy: retry, on the next member, calls that failed without
+ * waiting (refused, reset, no leader), up to once per member plus one. A call
+ * that ran out of its deadline is not retried: it already waited its share.
+ * Every call we make is safe to repeat (claims and releases are conditional).
+ */
+function retryFastFailures(mod: Etcd3Module, members: number): typeof passThrough {
+  const attempts = members + 1;
+  return {
+    ...passThrough,
+    async execute<T>(fn: (context: unknown) => PromiseLike<T> | T): Promise<T> {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn({ attempt });
+        } catch (error) {
+          const fast = mod.isRecoverableError(error as Error) && !(error instanceof mod.GRPCDeadlineExceededError);
+          if (!fast || attempt >= attempts) throw error;
+          await new Promise((r) => setTimeout(r, 10 * attempt));
+        }
+      }
+    },
+  };
+}
+
+/** Exponential backoff for watch-stream reconnection (cockatiel's IBackoff shape). */
+class Backoff {
+  readonly duration: number;
+  readonly #max: number;
+
+  constructor(duration: number, max: number) {
+    this.duration = duration;
+    this.#max = max;
+  }
+
+  next(): Backoff {
+    return new Backoff(Math.min(this.duration * 2, this.#max), this.#max);
+  }
+}

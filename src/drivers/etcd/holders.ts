@@ -1,0 +1,93 @@
+/**
+ * Who holds what, read from etcd for `list()`, `holders()` and `break()`: the
+ * holders of each name's queue (queue.ts), described by their holder records,
+ * with `expiresAt` from their lease's remaining TTL on etcd's clock (whole
+ * seconds, so up to a second early).
+ *
+ * A listing is one range read plus one LeaseTimeToLive per distinct lease.
+ * Waiters are not listed.
+ *
+ * @internal
+ * @module
+ */
+import type { LockInfo } from '../../local/fenced-guard.js';
+import { rangeEnd } from './keys.js';
+import type { LockContext } from './lock.js';
+import { mapError } from './map-error.js';
+import { holdersOf, toQueue, type QueueEntry } from './queue.js';
+import { decodeHolder } from './record.js';
+import { EtcdSession } from './session.js';
+
+/**
+ * Every claim under `keyPrefix` (a name's queue, or every queue of names with a
+ * prefix), grouped by name, oldest first.
+ *
+ * @example
+ * ```ts
+ * const queues = await readQueues(ctx, ctx.keys.queue('jobs'));
+ * ```
+ */
+export async function readQueues(ctx: LockContext, keyPrefix: string): Promise<Map<string, QueueEntry[]>> {
+  const key = Buffer.from(keyPrefix);
+  let kvs;
+  try {
+    ({ kvs } = await ctx.client.etcd.kv.range({ key, range_end: rangeEnd(key) }));
+  } catch (error) {
+    throw mapError(error, 'listing locks');
+  }
+  const queues = new Map<string, QueueEntry[]>();
+  for (const entry of toQueue(ctx.keys, kvs)) {
+    const queue = queues.get(entry.name);
+    if (queue === undefined) queues.set(entry.name, [entry]);
+    else queue.push(entry);
+  }
+  return queues;
+}
+
+/**
+ * The holders of every name whose name starts with `prefix`, by name then token.
+ *
+ * @example
+ * ```ts
+ * for (const info of await listHolders(ctx, 'billing/')) console.log(info.name, info.owner.pid);
+ * ```
+ */
+export async function listHolders(ctx: LockContext, prefix: string): Promise<LockInfo[]> {
+  const queues = await readQueues(ctx, ctx.keys.listPrefix(prefix));
+  const holders: QueueEntry[] = [];
+  for (const [name, queue] of [...queues].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (name.startsWith(prefix)) holders.push(...holdersOf(queue));
+  }
+  return describe(ctx, holders);
+}
+
+/**
+ * The current holders of `name`.
+ *
+ * @example
+ * ```ts
+ * const [holder] = await nameHolders(ctx, 'jobs');
+ * ```
+ */
+export async function nameHolders(ctx: LockContext, name: string): Promise<LockInfo[]> {
+  const queues = await readQueues(ctx, ctx.keys.queue(name));
+  return describe(ctx, holdersOf(queues.get(name) ?? []));
+}
+
+/** Claims as LockInfo, with `expiresAt` from their leases. */
+export async function describe(ctx: LockContext, entries: readonly QueueEntry[]): Promise<LockInfo[]> {
+  const leases = [...new Set(entries.map((e) => e.lease))];
+  const now = Date.now();
+  const ttls = new Map(
+    await Promise.all(
+      leases.map(async (lease) => [lease, await EtcdSession.timeToLive(ctx.client, lease).catch(() => undefined)] as const),
+    ),
+  );
+  return entries.map((entry) => {
+    const { owner, since } = decodeHolder(entry.value);
+    const info: LockInfo = { name: entry.name, mode: entry.mode, token: entry.revision, owner, since, backend: 'etcd' };
+    const ttl = ttls.get(entry.lease);
+    if (ttl !== undefined) info.expiresAt = new Date(now + ttl * 1000);
+    return info;
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * The `etcd://` driver, on the `etcd3` package (an optional peer dependency,
+ * loaded only when this driver is used).
+ *
+ * URL: `etcd://host:port[,host:port…]`, optionally `etcd://user:password@…`.
+ * `driverOptions` go to `new Etcd3()` (auth, TLS `credentials`, `grpcOptions`,
+ * …), plus `requestTimeout`: the deadline of each call to etcd (default: the
+ * connect timeout).
+ *
+ * Limits: lock names up to 1 KiB of UTF-8, any well-formed Unicode; TTL at
+ * least 2 s, in whole seconds. See driver.ts for the guarantees.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'deadbolt';
+ * const locks = await connect('etcd://10.0.0.1:2379,10.0.0.2:2379', {
+ *   ttl: 10_000,
+ *   namespace: 'billing',
+ *   driverOptions: { auth: { username: 'billing', password: process.env.ETCD_PASSWORD } },
+ * });
+ * await locks.run('invoices', async (guard) => { … });
+ * ```
+ *
+ * @module
+ */
+import type { DriverFactory } from '../../distributed/driver.js';
+import { openClient, parseEtcdUrl } from './client.js';
+import { EtcdDriver } from './driver.js';
+
+export { ETCD_CAPABILITIES, EtcdDriver, RECOVERY_BOUND_MS } from './driver.js';
+export { MAX_NAME_BYTES } from './keys.js';
+export { MIN_TTL_MS } from './session.js';
+
+/**
+ * Connect to etcd: resolves once a member answered a linearizable read, within
+ * `connectTimeout` (BackendUnavailableError otherwise; BackendError for wrong
+ * credentials; ConfigurationError when `etcd3` is not installed).
+ *
+ * @example
+ * ```ts
+ * const driver = await createDriver(new URL('etcd://127.0.0.1:2379'), { namespace: 'deadbolt', connectTimeout: 5_000, ttl: 10_000, endpoints: [], signal });
+ * ```
+ */
+export const createDriver: DriverFactory = async (url, options) => {
+  const config = parseEtcdUrl(url, options);
+  return new EtcdDriver(await openClient(config, options.signal), options.namespace);
+};
+
+export default createDriver;

@@ -1,0 +1,401 @@
+/**
+ * The conformance suite: one set of tests every driver runs through the
+ * Coordinator. Test names read as the support matrix; a test a driver cannot
+ * run is skipped with the capability it lacks, never silently.
+ *
+ * Usage (test/conformance/<driver>.test.ts):
+ *   conformance('etcd', { connectUrl: () => `etcd://${server.endpoint}`, ttl: 2_000, pause, resume });
+ */
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { channels } from '../../src/diagnostics.js';
+import {
+  ClosedError,
+  LockLostError,
+  LockTimeoutError,
+  SessionLostError,
+  UnsupportedError,
+  isInvalidArgument,
+} from '../../src/errors.js';
+import type { Coordinator } from '../../src/distributed/coordinator.js';
+import { bounded, delay, peek, record, TestEnv, whenAborted, type ConformanceOptions } from './harness.js';
+
+export type { ConformanceOptions } from './harness.js';
+
+/** Register the suite for `driverName`. */
+export function conformance(driverName: string, options: ConformanceOptions): void {
+  const timeout = options.testTimeout ?? Math.max(15_000, 8 * options.ttl);
+  const settle = options.claimSettleMs ?? 25;
+  const it = (name: string, fn: (t: TestContext, env: TestEnv) => Promise<void>): void => {
+    test(name, { timeout }, async (t) => fn(t, await TestEnv.open(t, options)));
+  };
+  /** Skip `t` unless the coordinator's driver has `capability`; says which is missing. */
+  const needs = (t: TestContext, c: Coordinator, capability: 'shared' | 'serverLease' | 'waitNotifications' | 'breakable'): boolean => {
+    if (c.capabilities[capability]) return true;
+    t.skip(`${driverName} lacks capability "${capability}"`);
+    return false;
+  };
+
+  describe(`conformance: ${driverName}`, () => {
+    it('capabilities: well-formed, minTtlMs respected by this suite', async (_t, env) => {
+      const c = await env.connect();
+      const caps = c.capabilities;
+      for (const key of ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable'] as const) {
+        assert.equal(typeof caps[key], 'boolean', key);
+      }
+      assert.ok(Number.isFinite(caps.minTtlMs) && caps.minTtlMs > 0);
+      assert.ok(Number.isFinite(caps.recoveryBoundMs) && caps.recoveryBoundMs >= 0);
+      assert.ok(Array.isArray(caps.notes));
+      assert.ok(options.ttl >= caps.minTtlMs);
+      assert.equal(c.session.state, 'connected');
+      assert.equal(c.signal.aborted, false);
+    });
+
+    it('exclusive: mutual exclusion across coordinators and within one (shared counter)', async (_t, env) => {
+      const coordinators = await Promise.all([env.connect(), env.connect(), env.connect()]);
+      let counter = 0;
+      let inside = 0;
+      let most = 0;
+      const worker = async (c: Coordinator): Promise<void> => {
+        for (let i = 0; i < 15; i++) {
+          await c.run('counter', async () => {
+            most = Math.max(most, ++inside);
+            const seen = counter;
+            await new Promise((resolve) => setImmediate(resolve));
+            counter = seen + 1;
+            inside--;
+          });
+        }
+      };
+      await Promise.all(coordinators.flatMap((c) => [worker(c), worker(c)]));
+      assert.equal(counter, 3 * 2 * 15);
+      assert.equal(most, 1);
+      assert.deepEqual(await coordinators[0]!.holders('counter'), []);
+    });
+
+    it('tokens: strictly increasing per name, across coordinators and after reconnect', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const tokens: bigint[] = [];
+      for (const c of [a, b, a, b]) {
+        const guard = await c.acquire('tokens');
+        tokens.push(guard.token);
+        await guard.release();
+      }
+      await a.close();
+      const again = await env.connect();
+      const guard = await again.acquire('tokens');
+      tokens.push(guard.token);
+      for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `tokens ${tokens.join(', ')}`);
+      assert.equal(typeof guard.token, 'bigint');
+      await guard.release();
+    });
+
+    it('tryAcquire: undefined while held elsewhere, a guard once free', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const held = await a.tryAcquire('try');
+      assert.ok(held);
+      assert.equal(await b.tryAcquire('try'), undefined);
+      assert.equal(await a.tryAcquire('try'), undefined, 'the same coordinator does not re-enter');
+      await held.release();
+      const next = await b.tryAcquire('try');
+      assert.ok(next);
+      assert.ok(next.token > held.token);
+      await next.release();
+      assert.deepEqual(await a.holders('try'), []);
+    });
+
+    it('timeout 0: granted only if free now, else LockTimeoutError', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const guard = await a.acquire('zero', { timeout: 0 });
+      await assert.rejects(b.acquire('zero', { timeout: 0 }), LockTimeoutError);
+      await guard.release();
+      await (await b.acquire('zero', { timeout: 0 })).release();
+    });
+
+    it('shared mode: shared holders coexist, exclusive waits for all of them', async (t, env) => {
+      const a = await env.connect();
+      if (!needs(t, a, 'shared')) return;
+      const b = await env.connect();
+      const c = await env.connect();
+      const r1 = await a.acquire('rw', { mode: 'shared' });
+      const r2 = await b.acquire('rw', { mode: 'shared' });
+      assert.equal(r1.mode, 'shared');
+      assert.notEqual(r1.token, r2.token);
+      const holders = await c.holders('rw');
+      assert.deepEqual(holders.map((h) => h.mode), ['shared', 'shared']);
+      assert.equal(await c.tryAcquire('rw'), undefined);
+      const writer = c.acquire('rw');
+      await delay(settle);
+      assert.equal(await peek(writer), 'pending');
+      await r1.release();
+      assert.equal(await peek(writer), 'pending', 'one shared holder is still there');
+      await r2.release();
+      const w = await bounded(writer, 2_000, 'writer granted after both readers left');
+      assert.ok(w.token > r2.token && w.token > r1.token);
+      assert.equal(await a.tryAcquire('rw', { mode: 'shared' }), undefined, 'no reader while a writer holds');
+      await w.release();
+    });
+
+    it('shared mode: refused with UnsupportedError when the driver has none', async (t, env) => {
+      const a = await env.connect();
+      if (a.capabilities.shared) {
+        t.skip(`${driverName} supports shared mode`);
+        return;
+      }
+      await assert.rejects(a.acquire('rw', { mode: 'shared' }), UnsupportedError);
+      await assert.rejects(a.tryAcquire('rw', { mode: 'shared' }), UnsupportedError);
+      assert.deepEqual(await a.holders('rw'), []);
+    });
+
+    it('timeout: LockTimeoutError, and nothing is left claimed', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const c = await env.connect();
+      const held = await a.acquire('timeout');
+      const started = performance.now();
+      const err = await b.acquire('timeout', { timeout: 60 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof LockTimeoutError, String(err));
+      assert.equal(err.timeout, 60);
+      assert.ok(performance.now() - started >= 55);
+      // The same coordinator's second caller times out in the local queue, also leaving nothing.
+      await assert.rejects(a.acquire('timeout', { timeout: 20 }), LockTimeoutError);
+      assert.deepEqual((await c.holders('timeout')).map((h) => h.token), [held.token]);
+      await held.release();
+      const next = await c.tryAcquire('timeout');
+      assert.ok(next, 'no withdrawn claim stands in the queue');
+      await next.release();
+      assert.deepEqual(await c.holders('timeout'), []);
+    });
+
+    it('abort: rejects with the signal reason, and nothing is left claimed', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const held = await a.acquire('abort');
+      const controller = new AbortController();
+      const waiting = b.acquire('abort', { signal: controller.signal });
+      await delay(settle);
+      const reason = new Error('caller gave up');
+      controller.abort(reason);
+      await assert.rejects(waiting, (e) => e === reason);
+      const early = new Error('already aborted');
+      await assert.rejects(b.acquire('abort', { signal: AbortSignal.abort(early) }), (e) => e === early);
+      await held.release();
+      const next = await a.tryAcquire('abort');
+      assert.ok(next, 'no aborted claim stands in the queue');
+      await next.release();
+      assert.deepEqual(await b.holders('abort'), []);
+    });
+
+    it('waiting: FIFO across coordinators, one waiter granted per release', async (t, env) => {
+      const a = await env.connect();
+      if (!needs(t, a, 'waitNotifications')) return;
+      const b = await env.connect();
+      const c = await env.connect();
+      const held = await a.acquire('fifo');
+      const first = b.acquire('fifo');
+      await delay(settle);
+      const second = c.acquire('fifo');
+      await delay(settle);
+      await held.release();
+      const g1 = await bounded(first, 2_000, 'first waiter granted');
+      assert.equal(await peek(second), 'pending', 'the second waiter is not woken by the first release');
+      await g1.release();
+      const g2 = await bounded(second, 2_000, 'second waiter granted');
+      assert.ok(g2.token > g1.token);
+      await g2.release();
+    });
+
+    it('waiting: a waiter is granted promptly after the release (notification, not polling)', async (t, env) => {
+      const a = await env.connect();
+      if (!needs(t, a, 'waitNotifications')) return;
+      const b = await env.connect();
+      const limit = options.handoffMs ?? 50;
+      const held = await a.acquire('handoff');
+      const waiting = b.acquire('handoff');
+      await delay(settle);
+      const released = performance.now();
+      await held.release();
+      const guard = await waiting;
+      const handoff = performance.now() - released;
+      assert.ok(handoff < limit, `handoff took ${handoff.toFixed(1)} ms (limit ${limit} ms)`);
+      assert.equal(guard.predecessor?.outcome, 'released');
+      assert.equal(guard.predecessor?.token, held.token);
+      await guard.release();
+    });
+
+    it('release: idempotent, and published with heldMs', async (t, env) => {
+      const released = record(t, channels.lockReleased);
+      const a = await env.connect();
+      const guard = await a.acquire('idempotent');
+      assert.equal(guard.released, false);
+      const first = guard.release();
+      assert.equal(guard.release(), first);
+      await first;
+      await guard.release();
+      await guard[Symbol.asyncDispose]();
+      assert.equal(guard.released, true);
+      assert.equal(guard.signal.aborted, false, 'a released lock is not "lost"');
+      const mine = released.filter((m) => (m as { token?: bigint }).token === guard.token);
+      assert.equal(mine.length, 1);
+      assert.equal(typeof (mine[0] as { heldMs?: number }).heldMs, 'number');
+      assert.deepEqual(await a.holders('idempotent'), []);
+    });
+
+    it('run(): returns the result, releases on success and on throw', async (_t, env) => {
+      const a = await env.connect();
+      assert.equal(await a.run('run', (guard) => (assert.equal(guard.name, 'run'), 42)), 42);
+      assert.deepEqual(await a.holders('run'), []);
+      const boom = new Error('boom');
+      await assert.rejects(a.run('run', () => Promise.reject(boom)), (e) => e === boom);
+      assert.deepEqual(await a.holders('run'), []);
+      assert.throws(() => a.run('run', 'not a function' as never), TypeError);
+    });
+
+    it('holders()/list(): owner identity, mode, token, since and expiry', async (_t, env) => {
+      const identity = { id: 'conformance-a', host: 'host-a', pid: 4242, command: 'node a.js' };
+      const a = await env.connect(identity);
+      const b = await env.connect();
+      const before = Date.now();
+      const one = await a.acquire('list/one');
+      const two = await a.acquire('list/two');
+      const other = await b.acquire('other');
+      const [info, ...rest] = await b.holders('list/one');
+      assert.equal(rest.length, 0);
+      assert.equal(info!.name, 'list/one');
+      assert.equal(info!.mode, 'exclusive');
+      assert.equal(info!.token, one.token);
+      assert.equal(info!.backend, a.backend);
+      assert.deepEqual({ ...info!.owner }, identity);
+      assert.ok(info!.since instanceof Date);
+      assert.ok(Math.abs(info!.since.getTime() - before) < 5_000, 'since is about now');
+      if (a.capabilities.serverLease) {
+        assert.ok(info!.expiresAt instanceof Date, 'a leased lock says when it expires');
+        assert.ok(info!.expiresAt.getTime() > info!.since.getTime());
+      }
+      const listed = (await b.list('list/')).map((i) => i.name).sort();
+      assert.deepEqual(listed, ['list/one', 'list/two']);
+      const all = (await b.list()).map((i) => i.name).sort();
+      assert.deepEqual(all, ['list/one', 'list/two', 'other']);
+      for (const guard of [one, two, other]) await guard.release();
+      assert.deepEqual(await b.list(), []);
+    });
+
+    it('names: bad names throw synchronously; any printable name round-trips', async (_t, env) => {
+      const a = await env.connect();
+      for (const bad of ['', 'a\u0000b', 'tab\there', 'x'.repeat(257), '\ud800', 42, undefined, null]) {
+        assert.throws(() => a.acquire(bad as string), (e) => isInvalidArgument(e), `acquire(${JSON.stringify(bad)})`);
+        assert.throws(() => a.tryAcquire(bad as string), (e) => isInvalidArgument(e));
+        assert.throws(() => a.holders(bad as string), (e) => isInvalidArgument(e));
+      }
+      assert.throws(() => a.acquire('ok', { timeout: -1 }), RangeError);
+      assert.throws(() => a.acquire('ok', { mode: 'reader' as never }), TypeError);
+      for (const name of ['a/b', '/leading', 'with space', 'ünï/✓ 日本', '..', '%2F', 'a*b?[c]', 'x'.repeat(256)]) {
+        const guard = await a.acquire(name);
+        assert.deepEqual((await a.holders(name)).map((h) => h.name), [name]);
+        assert.equal(guard.name, name);
+        await guard.release();
+      }
+      assert.deepEqual(await a.list(), []);
+    });
+
+    it('close: releases the coordinator locks and rejects its waiters with ClosedError', async (_t, env) => {
+      const a = await env.connect();
+      const b = await env.connect();
+      const mine = await a.acquire('close/mine');
+      const theirs = await b.acquire('close/theirs');
+      const waiting = a.acquire('close/theirs');
+      const queued = a.acquire('close/mine');
+      await delay(settle);
+      const closed = a.close();
+      assert.equal(a.close(), closed, 'close is idempotent');
+      await assert.rejects(waiting, ClosedError);
+      await assert.rejects(queued, ClosedError);
+      await closed;
+      assert.equal(mine.released, true);
+      assert.deepEqual(await b.holders('close/mine'), []);
+      assert.deepEqual((await b.list('close/')).map((i) => i.token), [theirs.token]);
+      await assert.rejects(a.acquire('close/x'), ClosedError);
+      await assert.rejects(a.tryAcquire('close/x'), ClosedError);
+      await assert.rejects(a.list(), ClosedError);
+      const next = await b.tryAcquire('close/mine');
+      assert.ok(next);
+      await next.release();
+      await theirs.release();
+    });
+
+    it('break: displaces the holder, aborts its guard, next holder sees the record', async (t, env) => {
+      const a = await env.connect();
+      if (!needs(t, a, 'breakable')) return;
+      const broken = record(t, channels.lockBroken);
+      const b = await env.connect();
+      const ops = await env.connect();
+      const held = await a.acquire('broken');
+      const waiting = b.acquire('broken');
+      await delay(settle);
+      const displaced = await ops.break('broken', { reason: 'conformance: holder stuck', by: 'tester' });
+      assert.deepEqual(displaced.map((i) => i.token), [held.token]);
+      assert.equal(displaced[0]!.owner.id, a.owner.id);
+      if (options.observesBreak ?? true) {
+        const reason = await whenAborted(held.signal, 5_000, 'displaced guard aborted');
+        assert.ok(reason instanceof LockLostError);
+        assert.equal(reason.reason, 'broken');
+        assert.equal(reason.token, held.token);
+      }
+      const next = await bounded(waiting, 5_000, 'waiter granted after the break');
+      assert.equal(next.predecessor?.outcome, 'broken');
+      assert.equal(next.predecessor?.token, held.token);
+      assert.equal(next.predecessor?.breakRecord?.reason, 'conformance: holder stuck');
+      assert.equal(next.predecessor?.breakRecord?.by, 'tester');
+      assert.ok(next.predecessor?.breakRecord?.at instanceof Date);
+      assert.equal(broken.length, 1);
+      assert.deepEqual(await ops.break('free-lock', { reason: 'nothing there' }), []);
+      assert.throws(() => ops.break('broken', { reason: '' }), RangeError);
+      await held.release(); // after loss: no error, and the new holder keeps its lock
+      assert.deepEqual((await ops.holders('broken')).map((i) => i.token), [next.token]);
+      await next.release();
+    });
+
+    it('session loss: a cut-off holder is told before anyone else is granted its lock', async (t, env) => {
+      if (options.pause === undefined) {
+        t.skip(`no pause hook for ${driverName}: its per-driver tests cover loss with SIGSTOP`);
+        return;
+      }
+      const a = await env.connect();
+      if (!needs(t, a, 'serverLease')) return;
+      const b = await env.connect();
+      const lost = record(t, channels.lockLost);
+      const sessionLost = record(t, channels.sessionLost);
+      const held = await a.acquire('loss');
+      const blocker = await b.acquire('loss/blocker');
+      const events: string[] = [];
+      held.signal.addEventListener('abort', () => events.push('holder told'));
+      const waiting = b.acquire('loss').then((guard) => (events.push('other granted'), guard));
+      const doomed = a.acquire('loss/blocker');
+      await delay(settle);
+      await env.pause(a);
+      const next = await bounded(waiting, 4 * options.ttl + 5_000, 'other coordinator granted after the lease ran out');
+      assert.deepEqual(events, ['holder told', 'other granted']);
+      await assert.rejects(doomed, SessionLostError, 'waiters of a lost session are rejected');
+      await blocker.release();
+      const reason = held.signal.reason as LockLostError;
+      assert.ok(reason instanceof LockLostError);
+      assert.equal(reason.reason, 'session');
+      assert.ok(reason.cause instanceof SessionLostError);
+      assert.equal(a.session.state, 'lost');
+      assert.ok(a.signal.reason instanceof SessionLostError);
+      assert.equal(next.predecessor?.outcome, 'expired');
+      assert.equal(next.predecessor?.token, held.token);
+      assert.ok(lost.some((m) => (m as { token?: bigint }).token === held.token));
+      assert.equal(sessionLost.length, 1);
+      await held.release(); // after loss: no error, and the new holder keeps its lock
+      assert.deepEqual((await b.holders('loss')).map((i) => i.token), [next.token]);
+      await assert.rejects(a.acquire('loss-2'), SessionLostError);
+      await env.resume(a);
+      await a.close();
+      await next.release();
+    });
+  });
+}
