@@ -42,6 +42,13 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
+const KNOWN = ['quick', 'only', 'opsA', 'batchesB', 'rounds', 'roundsC', 'markdown', 'alt', 'help'];
+const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
+if (args.help || unknown.length > 0) {
+  if (unknown.length > 0) console.error(`unknown option(s): ${unknown.map((k) => `--${k}`).join(' ')}`);
+  console.error(`usage: npm run local [-- ${KNOWN.filter((k) => k !== 'help').map((k) => `--${k}`).join(' ')}]  (see bench/README.md)`);
+  process.exit(args.help && unknown.length === 0 ? 0 : 2);
+}
 const quick = Boolean(args.quick);
 const only = new Set(String(args.only ?? 'a,b,c').split(','));
 const UNCONTENDED_OPS = Number(args.opsA ?? (quick ? 50_000 : 200_000));

@@ -230,10 +230,12 @@ void WaitPool::CallJs(napi_env env, napi_value, void* context, void* data) {
 
 void WaitPool::Completed(napi_env env, Waiter* w) {
   napi_value value;
-  if (w->deferred != nullptr && napi_create_int32(env, w->result, &value) == napi_ok) {
-    napi_resolve_deferred(env, w->deferred, value);
+  if (w->deferred != nullptr && napi_create_int32(env, w->result, &value) == napi_ok &&
+      napi_resolve_deferred(env, w->deferred, value) == napi_ok) {
+    delete w;
+  } else {
+    Discard(w);  // nobody can learn of a grant: release it
   }
-  delete w;
   if (--pending_ == 0 && !shut_down_) napi_unref_threadsafe_function(env, tsfn_);
 }
 

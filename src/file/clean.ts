@@ -17,11 +17,12 @@
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { channels, publish } from '../diagnostics.js';
 import { checkTimeout } from '../internal/validate.js';
 import { ConfigurationError, invalidType } from '../errors.js';
-import { isBookkeeping } from './list.js';
+import { readSharedRecords, removeSharedRecord } from './holder-record.js';
+import { isBookkeeping, writerMayLive } from './list.js';
 import * as native from './native.js';
 
 /**
@@ -88,7 +89,27 @@ export async function cleanDirectory(directory: string, options: CleanOptions = 
     if (entry.reason === undefined) report.removed.push(entry);
     else report.skipped.push(entry);
   }
+  report.removed.push(...cleanSharedRecords(directory, dryRun));
   return report;
+}
+
+/**
+ * Shared holders' record files whose writer is gone: the lock file is no longer
+ * held shared, or the record's process is dead on this host. Removing one never
+ * affects a lock; a live holder's record file is never removed.
+ */
+function cleanSharedRecords(directory: string, dryRun: boolean): CleanEntry[] {
+  const removed: CleanEntry[] = [];
+  for (const [file, records] of readSharedRecords(directory)) {
+    const heldShared = native.lockState(join(directory, file)) === 'shared';
+    for (const { path, record } of records) {
+      // A record still being written reads as undefined: only a held-shared file's live writers are kept.
+      if (heldShared && (record === undefined || writerMayLive(record))) continue;
+      if (!dryRun) removeSharedRecord(path);
+      removed.push({ file: relative(directory, path), ageMs: record ? Date.now() - record.since.getTime() : 0 });
+    }
+  }
+  return removed;
 }
 
 function cleanOne(directory: string, file: string, olderThan: number, dryRun: boolean): CleanEntry | undefined {

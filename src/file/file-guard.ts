@@ -36,11 +36,11 @@ export class FileGuard extends BaseFencedGuard implements FileLockGuard {
   readonly #local: Guard;
 
   constructor(
-    init: { name: string; mode: 'exclusive' | 'shared'; token: bigint; path: string; waitedMs: number },
+    init: { name: string; mode: 'exclusive' | 'shared'; token: bigint; path: string; waitedMs: number; quiet: boolean },
     releaseKernel: KernelRelease,
     local: Guard,
   ) {
-    super(init.name, init.mode, init.token, 'file', init.waitedMs);
+    super(init.name, init.mode, init.token, 'file', init.waitedMs, init.quiet);
     this.path = init.path;
     this.#releaseKernel = releaseKernel;
     this.#local = local;
@@ -58,7 +58,7 @@ export class FileGuard extends BaseFencedGuard implements FileLockGuard {
 
   /** Someone deleted or replaced our lock file while we held it: another process may have held "the same" lock. */
   #reportViolation(found: Exclude<ReleaseFinding, 'same'>): void {
-    publish(channels.fileProtocolViolation, { name: this.name, path: this.path, found });
+    publish(channels.fileProtocolViolation, { name: this.name, path: this.path, found }); // an operator must see this even when quiet
     this.markLost(
       'deleted',
       `lock file ${this.path} was ${found === 'replaced' ? 'replaced' : 'deleted'} by someone else while "${this.name}" was held, ` +

@@ -3,6 +3,11 @@
  * file itself after the grant. Informative only: shown by `list()` and the CLI,
  * never used to decide who holds a lock (the kernel lock decides that).
  *
+ * Where: an exclusive holder writes its record into the lock file itself. Shared
+ * holders are many, so each writes its own small record file instead, in
+ * `.deadbolt-shared/<lock file>@<token>` (created on grant, removed on release,
+ * and by `clean()` when its writer is gone), which `list()` reads for files held shared.
+ *
  * Format: one line at offset 0, `deadbolt1 <fnv1a-32 hex> <json>\n`. The holder
  * writes it with one `pwrite` and does not truncate, so bytes of an older, longer
  * record may follow the newline; readers take the first line only. A reader
@@ -13,7 +18,8 @@
  * @internal
  * @module
  */
-import { closeSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 const MAGIC = 'deadbolt1';
 const MAX_RECORD = 16 * 1024;
@@ -108,4 +114,50 @@ export function readRecord(path: string): HolderRecord | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The folder of shared holders' record files, inside the lock directory. */
+export const SHARED_RECORDS = '.deadbolt-shared';
+
+/** Write a shared holder's record file; returns its path (remove it on release). */
+export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number): string {
+  const folder = join(directory, SHARED_RECORDS);
+  const path = join(folder, `${file}@${record.token}`);
+  try {
+    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    mkdirSync(folder, { recursive: true, mode: 0o755 });
+    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
+  }
+  return path;
+}
+
+/** Remove a shared holder's record file; already gone is fine (clean() may have taken a stale one). */
+export function removeSharedRecord(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+  }
+}
+
+/** The shared records of every lock file, by lock file name, with their record-file paths. */
+export function readSharedRecords(directory: string): Map<string, Array<{ path: string; record: HolderRecord | undefined }>> {
+  const byFile = new Map<string, Array<{ path: string; record: HolderRecord | undefined }>>();
+  let entries: string[];
+  try {
+    entries = readdirSync(join(directory, SHARED_RECORDS));
+  } catch {
+    return byFile;
+  }
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('@');
+    if (at <= 0) continue;
+    const path = join(directory, SHARED_RECORDS, entry);
+    const list = byFile.get(entry.slice(0, at)) ?? [];
+    list.push({ path, record: readRecord(path) });
+    byFile.set(entry.slice(0, at), list);
+  }
+  return byFile;
 }

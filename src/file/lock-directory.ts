@@ -11,7 +11,7 @@
  * @module
  */
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { ConfigurationError, LockTimeoutError, NativeError, invalidRange, invalidType } from '../errors.js';
 import { waitSignal } from '../internal/abort.js';
 import { processIdentity } from '../internal/identity.js';
@@ -19,10 +19,11 @@ import { checkAcquireOptions, checkFunction, checkMode } from '../internal/valid
 import { runHolding, type Guard } from '../local/guard.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
+import type { LockOwner } from '../local/fenced-guard.js';
 import { cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
 import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.js';
 import { lockFile, tryLockFile, unlockFile } from './file-lock.js';
-import { writeRecord } from './holder-record.js';
+import { removeSharedRecord, writeRecord, writeSharedRecord, type HolderRecord } from './holder-record.js';
 import { listDirectory, type LockFileInfo } from './list.js';
 import { checkLockName, checkPrefix, lockFileName } from './lock-name.js';
 import { SharedHolds } from './shared-hold.js';
@@ -50,6 +51,20 @@ export interface LockDirectoryOptions {
   cleanup?: 'on-release' | 'never';
   /** Permission bits of new lock files (default `0o644`, then the umask). */
   fileMode?: number;
+  /**
+   * Publish no lock diagnostics (the file:// driver's coordinator publishes its own).
+   * @internal
+   */
+  quiet?: boolean;
+}
+
+/**
+ * Acquire options as the file:// driver passes them: the coordinator's owner
+ * goes into the holder record instead of this process's default identity.
+ * @internal
+ */
+export interface OwnedAcquireOptions extends AcquireOptions {
+  owner?: LockOwner;
 }
 
 const ENV_PATH = 'DEADBOLT_LOCK_PATH';
@@ -77,6 +92,7 @@ export class LockDirectory {
   readonly prefix: string | undefined;
   readonly cleanup: 'on-release' | 'never';
   readonly fileMode: number;
+  readonly #quiet: boolean;
   readonly #keyed = new KeyedRWLock<string>();
   readonly #shares = new SharedHolds();
   #counter: TokenCounter | undefined;
@@ -91,6 +107,7 @@ export class LockDirectory {
     this.prefix = checkPrefix(options.prefix);
     this.cleanup = checkCleanup(options.cleanup);
     this.fileMode = checkFileMode(options.fileMode);
+    this.#quiet = options.quiet === true;
   }
 
   /**
@@ -105,7 +122,7 @@ export class LockDirectory {
   acquire(name: string, options?: AcquireOptions): Promise<FileLockGuard> {
     checkLockName(name);
     const { mode, signal, timeout } = checkAcquireOptions(options);
-    return this.#acquire(name, mode, signal, timeout);
+    return this.#acquire(name, mode, signal, timeout, (options as OwnedAcquireOptions | undefined)?.owner);
   }
 
   /**
@@ -119,6 +136,7 @@ export class LockDirectory {
    * ```
    */
   async tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<FileLockGuard | undefined> {
+    const owner = (options as OwnedAcquireOptions | undefined)?.owner;
     checkLockName(name);
     const mode = checkMode(options?.mode, 'options.mode');
     const counter = this.#ready();
@@ -131,7 +149,7 @@ export class LockDirectory {
       await local.release();
       return undefined;
     }
-    return this.#grant(counter, { name, mode, path, started }, kernel, local);
+    return this.#grant(counter, { name, mode, path, started, owner }, kernel, local);
   }
 
   /**
@@ -175,6 +193,20 @@ export class LockDirectory {
   }
 
   /**
+   * Create the directory now and check it is usable, instead of on the first
+   * acquire: lets a service fail at startup with a clear ConfigurationError.
+   *
+   * @example
+   * ```ts
+   * const locks = new LockDirectory(process.env.LOCK_DIR).open();
+   * ```
+   */
+  open(): this {
+    this.#ready();
+    return this;
+  }
+
+  /**
    * Reject every waiter of this instance, and later calls, with ClosedError.
    * Held guards stay valid until released.
    *
@@ -187,7 +219,13 @@ export class LockDirectory {
     this.#keyed.close(reason);
   }
 
-  async #acquire(name: string, mode: 'exclusive' | 'shared', signal: AbortSignal | undefined, timeout: number | undefined): Promise<FileLockGuard> {
+  async #acquire(
+    name: string,
+    mode: 'exclusive' | 'shared',
+    signal: AbortSignal | undefined,
+    timeout: number | undefined,
+    owner: LockOwner | undefined,
+  ): Promise<FileLockGuard> {
     if (signal?.aborted) throw signal.reason;
     const counter = this.#ready();
     const started = performance.now();
@@ -211,7 +249,7 @@ export class LockDirectory {
         wait.dispose();
       }
     }
-    return this.#grant(counter, { name, mode, path, started }, kernel, local!);
+    return this.#grant(counter, { name, mode, path, started, owner }, kernel, local!);
   }
 
   /** Run `step`; if it throws, give back the in-process `local` guard first. */
@@ -256,21 +294,32 @@ export class LockDirectory {
   /** Token and holder record; if either fails, everything taken so far is given back. */
   async #grant(
     counter: TokenCounter,
-    lock: { name: string; mode: 'exclusive' | 'shared'; path: string; started: number },
+    lock: { name: string; mode: 'exclusive' | 'shared'; path: string; started: number; owner: LockOwner | undefined },
     kernel: { fd: number; release: KernelRelease },
     local: Guard,
   ): Promise<FileLockGuard> {
     try {
       const token = await counter.next();
-      const me = processIdentity();
-      writeRecord(kernel.fd, { name: lock.name, mode: lock.mode, token, ...me, since: new Date() });
+      const me = lock.owner ?? processIdentity();
+      const record = { name: lock.name, mode: lock.mode, token, ...me, command: me.command ?? '', since: new Date() };
+      const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock.path, record, kernel.release);
+      if (lock.mode === 'exclusive') writeRecord(kernel.fd, record);
       const waitedMs = performance.now() - lock.started;
-      return new FileGuard({ name: lock.name, mode: lock.mode, token, path: lock.path, waitedMs }, kernel.release, local);
+      return new FileGuard({ name: lock.name, mode: lock.mode, token, path: lock.path, waitedMs, quiet: this.#quiet }, release, local);
     } catch (err) {
       kernel.release();
       await local.release();
       throw err;
     }
+  }
+
+  /** A shared holder's record goes in its own file, removed before the kernel share is given back. */
+  #withSharedRecord(path: string, record: HolderRecord, release: KernelRelease): KernelRelease {
+    const recordPath = writeSharedRecord(this.path, basename(path), record, this.fileMode);
+    return () => {
+      removeSharedRecord(recordPath);
+      return release();
+    };
   }
 
   /** Create the directory and open the token counter, once; errors say what to fix. */

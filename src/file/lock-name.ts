@@ -10,6 +10,10 @@
  *   `lockutils` builds external lock paths, so both libraries meet on one file.
  *   (Distinct names may share a file under this rule: that over-excludes, never under-excludes.)
  *
+ * Names such as `.`, `..` or `../etc` need no special refusal: `/` is always
+ * encoded or replaced and a leading `.` is encoded, so no name can address
+ * another directory or a hidden file.
+ *
  * Long names: a file name is limited to 255 bytes. A longer one is cut at a
  * character boundary to 200 bytes and followed by `~` and 16 hex digits of the
  * SHA-256 of the whole file name, deterministically, so every process maps a
@@ -36,7 +40,6 @@ export const AUDIT_FILE = '.deadbolt-audit.log';
 export function checkLockName(name: unknown): string {
   if (typeof name !== 'string') throw invalidType('name', 'a non-empty string', name);
   if (name.length === 0) throw invalidRange('name', 'a non-empty string', name);
-  if (name === '.' || name === '..') throw invalidRange('name', "a name other than '.' or '..'", name);
   if (name.includes('\0')) throw invalidRange('name', 'a string without NUL characters', name);
   if (Buffer.byteLength(name) > MAX_LOCK_NAME_BYTES) {
     throw invalidRange('name', `at most ${MAX_LOCK_NAME_BYTES} bytes of UTF-8`, name);

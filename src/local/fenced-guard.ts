@@ -89,15 +89,21 @@ export abstract class BaseFencedGuard implements FencedGuard {
   /** When the grant happened (`performance.now()`), for `heldMs`. */
   readonly grantedAt = performance.now();
   readonly #controller = new AbortController();
+  readonly #quiet: boolean;
   #release: Promise<void> | undefined;
   #releaseDone = false;
 
-  constructor(name: string, mode: 'exclusive' | 'shared', token: bigint, backend: string, waitedMs: number) {
+  /**
+   * @param quiet - publish no diagnostics: for a guard wrapped by another guard
+   *   that publishes them (a LockDirectory guard under the file:// driver).
+   */
+  constructor(name: string, mode: 'exclusive' | 'shared', token: bigint, backend: string, waitedMs: number, quiet = false) {
     this.name = name;
     this.mode = mode;
     this.token = token;
     this.backend = backend;
-    publish(channels.lockAcquired, { name, mode, backend, token, waitedMs });
+    this.#quiet = quiet;
+    if (!quiet) publish(channels.lockAcquired, { name, mode, backend, token, waitedMs });
   }
 
   get signal(): AbortSignal {
@@ -122,7 +128,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
     if (this.#release === undefined) {
       this.#release = this.releaseLock().finally(() => {
         this.#releaseDone = true;
-        publish(channels.lockReleased, {
+        if (!this.#quiet) publish(channels.lockReleased, {
           name: this.name,
           mode: this.mode,
           backend: this.backend,
@@ -146,7 +152,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
   markLost(reason: LossReason, message: string, cause?: unknown): void {
     if (this.#controller.signal.aborted || this.#releaseDone) return;
     const error = new LockLostError(message, { lockName: this.name, token: this.token, reason }, cause === undefined ? undefined : { cause });
-    publish(channels.lockLost, {
+    if (!this.#quiet) publish(channels.lockLost, {
       name: this.name,
       mode: this.mode,
       backend: this.backend,

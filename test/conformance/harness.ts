@@ -32,6 +32,11 @@ export interface ConformanceOptions {
    * event says "your claim is queued".
    */
   claimSettleMs?: number;
+  /**
+   * Whether the next holder learns how its predecessor let go (default true). A
+   * lock directory deletes a released lock file, so nothing of the predecessor remains.
+   */
+  reportsPredecessor?: boolean;
   /** Whether a holder hears that its lock was broken by another process (default true). */
   observesBreak?: boolean;
   /** Bound on each test, in ms (default max(15 000, 8 × ttl)). */

@@ -219,9 +219,9 @@ test('a child spawned while the lock is held does not keep it after the parent r
   process.kill(childPid, 'SIGKILL');
 });
 
-test('bad names: empty, dot, dot-dot, NUL, non-strings; long names map deterministically', async () => {
+test('bad names: empty, NUL, non-strings are refused; dot, dot-dot and slashes stay inside the directory; long names map deterministically', async () => {
   const locks = new LockDirectory(freshDir());
-  for (const bad of ['', '.', '..', 'a\0b', 42, undefined]) {
+  for (const bad of ['', 'a\0b', 42, undefined]) {
     assert.throws(() => locks.acquire(bad as string), (e: unknown) => isInvalidArgument(e) && /^name must be/.test((e as Error).message));
   }
   await assert.rejects(locks.tryAcquire(''), /name must be a non-empty string/);
@@ -234,7 +234,13 @@ test('bad names: empty, dot, dot-dot, NUL, non-strings; long names map determini
   const listed = await locks.list();
   assert.equal(listed[0]!.name, long, 'the holder record keeps the full name');
   await g1.release();
-  for (const special of ['a/b', '.hidden', '%2F', 'a b']) await locks.run(special, (g) => assert.ok(!basename(g.path).startsWith('.')));
+  for (const special of ['.', '..', '../escape', 'a/b', '.hidden', '%2F', 'a b']) {
+    await locks.run(special, (g) => {
+      assert.equal(join(g.path, '..'), locks.path, `${special} maps to a file directly inside the directory`);
+      assert.ok(!basename(g.path).startsWith('.'), `${special} is not hidden`);
+    });
+  }
+  assert.equal(existsSync(join(locks.path, '..', 'escape')), false);
   assert.deepEqual(lockFiles(locks.path), []);
 });
 
@@ -360,4 +366,29 @@ test('list() shows state, holder record and age; clean() removes only unused fil
   await locks.clean();
   assert.deepEqual(lockFiles(dir), []);
   assert.ok(existsSync(join(dir, '.deadbolt-tokens')), 'the token counter is never cleaned');
+});
+
+test('every shared holder is listed; a killed shared holder\'s record is ignored by list() and removed by clean()', async () => {
+  const dir = freshDir();
+  const locks = new LockDirectory(dir);
+  const mine = await locks.acquire('readers', { mode: 'shared' });
+  const other = spawnWorker(fixture('lockdir-holder'), [dir, 'readers', '--shared']);
+  await other.line(/^held/);
+  const doomed = spawnWorker(fixture('lockdir-holder'), [dir, 'readers', '--shared']);
+  await doomed.line(/^held/);
+  let [info] = await locks.list();
+  assert.equal(info!.state, 'shared');
+  assert.deepEqual(info!.holders.map((h) => h.owner.pid).sort(), [process.pid, other.child.pid, doomed.child.pid].sort());
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  [info] = await locks.list();
+  assert.deepEqual(info!.holders.map((h) => h.owner.pid).sort(), [process.pid, other.child.pid].sort(), 'the dead holder is not shown');
+  const report = await locks.clean();
+  assert.deepEqual(report.removed.map((e) => e.file.split('@')[0]), ['.deadbolt-shared/readers']);
+  assert.deepEqual(report.skipped.map((e) => [e.file, e.reason]), [['readers', 'held shared']]);
+  other.child.stdin!.write('release\n');
+  await other.exited;
+  await mine.release();
+  assert.deepEqual(readdirSync(join(dir, '.deadbolt-shared')), []);
+  assert.deepEqual(lockFiles(dir), []);
 });

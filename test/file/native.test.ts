@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
+  copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -21,10 +23,11 @@ import {
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { NativeError } from '../../src/errors.js';
 import {
@@ -158,6 +161,42 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     assert.equal(info.ofd, true);
     assert.ok(info.signal >= 34 && info.signal <= 64, `signal ${info.signal}`);
     assert.ok(existsSync(info.addonPath), info.addonPath);
+  });
+
+  test('importing the binding does not load the addon; the first call does', () => {
+    const url = new URL('../../src/file/native.js', import.meta.url).href;
+    const script = `
+      import { readFileSync } from 'node:fs';
+      const loaded = () => readFileSync('/proc/self/maps', 'utf8').includes('deadbolt.node');
+      const native = await import(${JSON.stringify(url)});
+      const before = loaded();
+      native.lockState('/nonexistent-deadbolt-path');
+      console.log(before, loaded());`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
+    assert.equal(result.stdout.toString().trim(), 'false true', result.stderr.toString());
+  });
+
+  test('a missing .node file is a NativeError that says to run npm rebuild deadbolt', () => {
+    // A copy of the package without build/ (and without prebuilds/).
+    const pkg = mkdtempSync(join(dir, 'pkg-'));
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'deadbolt', type: 'module' }));
+    mkdirSync(join(pkg, 'dist', 'file'), { recursive: true });
+    mkdirSync(join(pkg, 'node_modules'));
+    const compiled = fileURLToPath(new URL('../../src/', import.meta.url));
+    copyFileSync(join(compiled, 'errors.js'), join(pkg, 'dist', 'errors.js'));
+    copyFileSync(join(compiled, 'file', 'native.js'), join(pkg, 'dist', 'file', 'native.js'));
+    const gypBuild = dirname(createRequire(import.meta.url).resolve('node-gyp-build/package.json'));
+    symlinkSync(gypBuild, join(pkg, 'node_modules', 'node-gyp-build'));
+    const script = `
+      const { nativeInfo } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist', 'file', 'native.js')).href)});
+      try { nativeInfo(); console.log('loaded?!'); }
+      catch (err) { console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message, cause: String(err.cause) })); }`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
+    const err = JSON.parse(result.stdout.toString()) as Record<string, string>;
+    assert.equal(err.name, 'NativeError');
+    assert.equal(err.code, 'DEADBOLT_NATIVE');
+    assert.match(err.message!, /npm rebuild deadbolt/);
+    assert.match(err.cause!, /No native build was found/);
   });
 
   test('within one process, separate fds exclude each other (OFD semantics)', () => {

@@ -3,12 +3,16 @@
  * used, configured so that nothing waits forever, and checked at connect.
  *
  * Why the defaults differ from `etcd3`'s:
- * - every unary call carries a deadline (`requestTimeout`, default the connect
- *   timeout): a paused or partitioned member otherwise holds a call for ever;
+ * - every attempt of a unary call carries a deadline (`attemptTimeout`, 1 s):
+ *   a paused or partitioned member otherwise holds a call for ever, and a
+ *   proposal forwarded to a leader that just died is never answered;
+ * - failed attempts are retried (on the next member, after 10–100 ms) until the
+ *   call has taken `requestTimeout` (default: the connect timeout). Every call
+ *   the driver makes is safe to repeat: claims, releases and breaks are
+ *   conditional transactions, a duplicated lease grant only leaves a lease
+ *   that expires unused;
  * - no per-host circuit breaker: `etcd3`'s opens for 5 s after three failures,
  *   longer than a 2 s lease, so a restarted member would cost us our session;
- *   calls that fail fast (connection refused) are instead retried at once on the
- *   next member, a few times;
  * - watch streams reconnect after 20 ms doubling to 500 ms (not up to 30 s);
  * - HTTP/2 keepalive pings every 10 s detect a dead connection (etcd refuses
  *   pings more often than every 5 s by default).
@@ -24,14 +28,19 @@ import { isTransient, mapError } from './map-error.js';
 
 type Etcd3Module = typeof import('etcd3');
 
+/** Default deadline of one attempt: far above a healthy etcd's milliseconds, below a 2 s lease. */
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 1_000;
+
 /** Where and how to reach etcd, from the URL and the connect options. */
 export interface EtcdClientConfig {
   /** `host:port` of each member. */
   readonly endpoints: string[];
   /** Bound of the connection check, in ms. */
   readonly connectTimeout: number;
-  /** Deadline of each unary call, in ms. */
+  /** How long one unary call may take, retries included, in ms. */
   readonly requestTimeout: number;
+  /** Deadline of each attempt of a unary call, in ms. */
+  readonly attemptTimeout: number;
   /** Passed to `new Etcd3()`, over our defaults. */
   readonly driverOptions: Record<string, unknown>;
 }
@@ -49,8 +58,8 @@ export interface EtcdClientConfig {
 export interface EtcdClient {
   readonly etcd: Etcd3;
   readonly requestTimeout: number;
-  /** A deadline for one unary call starting now. */
-  deadline(ms?: number): { deadline: number };
+  /** A deadline `ms` from now, for calls bounded more tightly than `requestTimeout`. */
+  deadline(ms: number): { deadline: number };
   close(): void;
 }
 
@@ -91,8 +100,13 @@ export function parseEtcdUrl(
     driverOptions.auth = { username, password };
   }
   const requestTimeout = typeof driverOptions.requestTimeout === 'number' ? driverOptions.requestTimeout : options.connectTimeout;
+  const attemptTimeout = Math.min(
+    requestTimeout,
+    typeof driverOptions.attemptTimeout === 'number' ? driverOptions.attemptTimeout : DEFAULT_ATTEMPT_TIMEOUT_MS,
+  );
   delete driverOptions.requestTimeout;
-  return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, driverOptions };
+  delete driverOptions.attemptTimeout;
+  return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, attemptTimeout, driverOptions };
 }
 
 /** The URL without its password, for messages. */
@@ -137,10 +151,10 @@ function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
     hosts: config.endpoints.map((e) => `${secure ? 'https' : 'http'}://${e}`),
     dialTimeout: config.connectTimeout,
     defaultCallOptions: (context: { isStream: boolean }) =>
-      context.isStream ? {} : { deadline: Date.now() + config.requestTimeout },
+      context.isStream ? {} : { deadline: Date.now() + config.attemptTimeout },
     faultHandling: {
       host: () => passThrough as never,
-      global: retryFastFailures(mod, config.endpoints.length) as never,
+      global: retryWithin(mod, config.requestTimeout) as never,
       watchBackoff: new Backoff(20, 500) as never,
     },
     grpcOptions: {
@@ -160,7 +174,7 @@ function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
   return {
     etcd,
     requestTimeout: config.requestTimeout,
-    deadline: (ms = config.requestTimeout) => ({ deadline: Date.now() + ms }),
+    deadline: (ms) => ({ deadline: Date.now() + ms }),
     close: () => etcd.close(),
   };
 }
@@ -197,23 +211,23 @@ const passThrough = {
 };
 
 /**
- * The global policy: retry, on the next member, calls that failed without
- * waiting (refused, reset, no leader), up to once per member plus one. A call
- * that ran out of its deadline is not retried: it already waited its share.
- * Every call we make is safe to repeat (claims and releases are conditional).
+ * The global policy: retry a failed attempt on the next member while it failed
+ * for a reason that may pass (refused, reset, deadline, no leader, leader
+ * changed) and the call has not yet taken `budgetMs`.
  */
-function retryFastFailures(mod: Etcd3Module, members: number): typeof passThrough {
-  const attempts = members + 1;
+function retryWithin(mod: Etcd3Module, budgetMs: number): typeof passThrough {
   return {
     ...passThrough,
     async execute<T>(fn: (context: unknown) => PromiseLike<T> | T): Promise<T> {
+      const giveUpAt = Date.now() + budgetMs;
       for (let attempt = 1; ; attempt++) {
         try {
           return await fn({ attempt });
         } catch (error) {
-          const fast = mod.isRecoverableError(error as Error) && !(error instanceof mod.GRPCDeadlineExceededError);
-          if (!fast || attempt >= attempts) throw error;
-          await new Promise((r) => setTimeout(r, 10 * attempt));
+          const pause = Math.min(10 * attempt, 100);
+          const retry = mod.isRecoverableError(error as Error) || isTransient(error);
+          if (!retry || Date.now() + pause >= giveUpAt) throw error;
+          await new Promise((r) => setTimeout(r, pause));
         }
       }
     },

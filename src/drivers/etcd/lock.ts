@@ -60,6 +60,13 @@ interface QueueRead {
   readonly broken: IKeyValue | undefined;
 }
 
+/**
+ * How many times a claim re-reads and watches again when etcd acknowledged its
+ * watch late (writes came in between): past that, the slow path (≤ 100 ms) is
+ * accepted rather than adding load to a busy etcd.
+ */
+const MAX_REWATCHES = 3;
+
 /** Why a waiter woke up. */
 type Wake = 'deleted' | 'uncertain' | 'vanished' | 'aborted';
 
@@ -127,6 +134,8 @@ class Claim {
   #wake: ((why: Wake) => void) | undefined;
   /** A wake that arrived while nobody was waiting for one. */
   #missed: Wake | undefined;
+  /** Watches replaced because etcd put them on its slow path. */
+  #rewatches = 0;
 
   constructor(ctx: LockContext, session: EtcdSession, request: LockRequest) {
     this.#ctx = ctx;
@@ -250,6 +259,10 @@ class Claim {
     const watch = this.#ctx.watches.onDelete(pred.key, readRevision + 1n, {
       onDelete: () => this.#signal('deleted'),
       onUncertain: () => this.#signal('uncertain'),
+      // on etcd's slow path the wake-up could come ~100 ms late: read and watch again, a few times
+      onStale: () => {
+        if (this.#rewatches++ < MAX_REWATCHES) this.#signal('uncertain');
+      },
     });
     try {
       return await new Promise<Wake>((resolve) => {

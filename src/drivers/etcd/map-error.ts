@@ -11,6 +11,7 @@
 import {
   BackendError,
   BackendUnavailableError,
+  ClosedError,
   DeadboltError,
   SessionLostError,
 } from '../../errors.js';
@@ -27,7 +28,6 @@ const UNAVAILABLE = new Set([
   'GRPCConnectFailedError',
   'BrokenCircuitError',
   'EtcdWatchStreamEnded',
-  'ClientClosedError',
 ]);
 
 /** Transient states of etcd itself (elections, overload), reported as plain EtcdError. */
@@ -94,6 +94,9 @@ export function mapError(err: unknown, doing: string): Error {
       `etcd denied permission while ${doing}: the user needs read/write on the namespace's keys and lease rights (${text})`,
       { cause: err },
     );
+  }
+  if (kind === 'ClientClosedError') {
+    return new ClosedError(`the etcd client was closed while ${doing}`, { cause: err });
   }
   if (isTransient(err)) {
     return new BackendUnavailableError(`etcd unavailable while ${doing}: ${text}`, { cause: err });

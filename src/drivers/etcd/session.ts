@@ -57,7 +57,7 @@ export class EtcdSession implements DriverSession {
       throw invalidRange('ttl', `at least ${MIN_TTL_MS} ms on etcd (its minimum lease TTL)`, ttlMs);
     }
     try {
-      const res = await client.etcd.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000) }, client.deadline());
+      const res = await client.etcd.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000) });
       if (res.error) throw new Error(res.error);
       return new EtcdSession(client, BigInt(res.ID), Number(res.TTL) * 1000);
     } catch (error) {
@@ -109,7 +109,7 @@ export class EtcdSession implements DriverSession {
   async revoke(): Promise<void> {
     this.#revoked = true;
     try {
-      await this.#client.etcd.leaseClient.leaseRevoke({ ID: this.lease.toString() }, this.#client.deadline());
+      await this.#client.etcd.leaseClient.leaseRevoke({ ID: this.lease.toString() });
     } catch (error) {
       if (isLeaseGone(error)) return;
       throw mapError(error, `revoking session lease ${this.id}`);
@@ -122,7 +122,7 @@ export class EtcdSession implements DriverSession {
    */
   static async timeToLive(client: EtcdClient, lease: bigint): Promise<number | undefined> {
     try {
-      const res = await client.etcd.leaseClient.leaseTimeToLive({ ID: lease.toString() }, client.deadline());
+      const res = await client.etcd.leaseClient.leaseTimeToLive({ ID: lease.toString() });
       const ttl = Number(res.TTL);
       return ttl < 0 ? undefined : ttl;
     } catch (error) {

@@ -6,8 +6,12 @@
  * starts at an explicit revision, so nothing between our read and the watch's
  * creation is missed, and we never wait for the creation to be acknowledged.
  * Always start at *read revision + 1*: etcd 3.4 serves a watch that starts at
- * the current revision through its slow path (~90 ms to deliver the event),
- * one that starts past it through the fast path (~1–5 ms).
+ * or before its current revision through its slow path (an "unsynced" watcher,
+ * caught up by a loop that runs every 100 ms), one that starts past it through
+ * the fast path (~1 ms). If anything was written between our read and the
+ * watch's registration, the watch lands on the slow path anyway; etcd's
+ * acknowledgement tells (its revision is past ours), and `onStale` lets the
+ * owner re-read and watch again.
  *
  * When the stream breaks, `etcd3` re-creates the watch from the last revision
  * it saw, but it advances that revision on the creation response too, so
@@ -18,7 +22,7 @@
  * @internal
  * @module
  */
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 
 /** What a {@link DeleteWatch} reports. */
 export interface DeleteWatchHandlers {
@@ -26,6 +30,12 @@ export interface DeleteWatchHandlers {
   onDelete(revision: bigint): void;
   /** Events may have been missed: read the key again to know. */
   onUncertain(cause: unknown): void;
+  /**
+   * etcd acknowledged the watch at a revision past `fromRevision − 1`: writes
+   * came in between, so etcd may serve it through its slow path (events up to
+   * ~100 ms late). The owner may re-read and watch again from the new revision.
+   */
+  onStale?(): void;
 }
 
 /**
@@ -84,7 +94,13 @@ export class Watches {
     watcher.on('disconnected', () => {
       disconnected = true;
     });
-    watcher.on('connected', () => {
+    let created = false;
+    watcher.on('connected', (res: IWatchResponse) => {
+      if (!created) {
+        created = true;
+        if (active && BigInt(res.header.revision) >= fromRevision) target.onStale?.();
+        return;
+      }
       if (!disconnected) return;
       disconnected = false;
       if (active) target.onUncertain(new Error('watch stream reconnected'));

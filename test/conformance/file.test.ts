@@ -1,0 +1,54 @@
+/**
+ * The conformance suite on file:// (a Coordinator over a LockDirectory), plus
+ * what is particular to it: the directory is shared with LockDirectory and
+ * survives as a namespace of its own, and breaking is refused with directions.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigurationError, UnsupportedError } from '../../src/errors.js';
+import { connect } from '../../src/distributed/connect.js';
+import { LockDirectory } from '../../src/file/lock-directory.js';
+import { conformance } from './suite.js';
+
+const root = mkdtempSync(join(tmpdir(), 'deadbolt-conformance-file-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+conformance('file', {
+  connectUrl: () => `file://${join(root, `t${n++}`)}`,
+  ttl: 1_000,
+  handoffMs: 20,
+  claimSettleMs: 5,
+  observesBreak: false,
+  reportsPredecessor: false,
+});
+
+test('file: a coordinator and a LockDirectory on the same directory exclude each other; files are cleaned up', async () => {
+  const dir = join(root, 'shared');
+  const coordinator = await connect(`file://${dir}`);
+  const locks = new LockDirectory(dir);
+  const guard = await coordinator.acquire('report');
+  assert.equal(await locks.tryAcquire('report'), undefined);
+  const [holder] = await coordinator.holders('report');
+  assert.equal(holder?.owner.pid, process.pid);
+  assert.equal(holder?.token, guard.token);
+  await guard.release();
+  const mine = await locks.acquire('report');
+  assert.ok(mine.token > guard.token);
+  await mine.release();
+  await coordinator.close();
+  assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.deadbolt')), []);
+});
+
+test('file: break is refused with directions to the CLI; capabilities say a paused holder keeps its locks', async () => {
+  const coordinator = await connect(`file://${join(root, 'break')}`);
+  assert.equal(coordinator.capabilities.serverLease, false);
+  assert.equal(coordinator.capabilities.breakable, false);
+  await assert.rejects(coordinator.break('x', { reason: 'test' }), (e: unknown) => e instanceof UnsupportedError || /deadbolt break/.test(String(e)));
+  await coordinator.close();
+  await assert.rejects(connect('file://otherhost/dir'), ConfigurationError);
+  await assert.rejects(connect('file:///'), ConfigurationError);
+});
