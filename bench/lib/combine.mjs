@@ -84,7 +84,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error('usage: node lib/combine.mjs [--json] RUN_OUTPUT...');
     process.exit(2);
   }
-  const combined = combineReports(files.map((f) => readReport(readFileSync(f, 'utf8'))));
+  const combined = combineReports(
+    files.map((f) => {
+      try {
+        return readReport(readFileSync(f, 'utf8'));
+      } catch (error) {
+        console.error(`${f}: ${error.message}`);
+        process.exit(1);
+      }
+    }),
+  );
   if (json) printJsonLine('BENCH_JSON', combined);
   else {
     console.log(`median of ${files.length} runs: ${combined.runs.map((r) => `${r.date} (load ${r.loadavg?.join(' ')})`).join('; ')}\n`);

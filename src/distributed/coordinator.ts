@@ -28,7 +28,7 @@ import type { Capabilities, Driver, DriverLock, LockRequest } from './driver.js'
 import { CoordinatorGuard, type DistributedGuard } from './guard.js';
 import { checkLockName, checkLockPrefix } from './lock-name.js';
 import type { Session } from './session.js';
-import { WaitSignal } from './wait-signal.js';
+import { WaitSignal } from '../internal/wait-signal.js';
 
 export type { BreakOptions } from './break-options.js';
 

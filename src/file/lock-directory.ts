@@ -13,7 +13,7 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigurationError, LockTimeoutError, NativeError, invalidRange, invalidType } from '../errors.js';
-import { waitSignal } from '../internal/abort.js';
+import { WaitSignal } from '../internal/wait-signal.js';
 import { processIdentity } from '../internal/identity.js';
 import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
 import { runHolding, type Guard } from '../local/guard.js';
@@ -238,13 +238,13 @@ export class LockDirectory {
         await local?.release();
         throw new LockTimeoutError(`lock "${name}" in ${this.path} is held and timeout is 0`, 0);
       }
-      const wait = waitSignal(signal, timeout, `lock "${name}" in ${this.path}`);
+      const wait = new WaitSignal([signal], timeout, `lock "${name}" in ${this.path}`);
       try {
         local ??= await this.#keyed.acquire(path, { mode, signal: wait.signal });
         kernel = await this.#kernelLock(path, mode, wait.signal);
       } catch (err) {
         await local?.release();
-        throw err;
+        throw wait.explain(err);
       } finally {
         wait.dispose();
       }
