@@ -11,8 +11,10 @@
  * unlocks and tells the parent, which re-locks for the next round.
  *
  * Build:  cc -O2 -Wall -Wextra -o ofd-handoff ofd-handoff.c   (or: make -C bench/c)
- * Usage:  ofd-handoff [ITERATIONS] [DIR]     (defaults: 2000, /dev/shm)
- * Prints one JSON line: median, p99 and max in microseconds.
+ * Usage:  ofd-handoff [ITERATIONS] [DIR] [samples]   (defaults: 2000, /dev/shm)
+ * Prints one JSON line: median, p99 and max in microseconds; with a third
+ * argument `samples`, also every sample ("samples":[...], in run order), so a
+ * caller can pool several runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,6 +86,7 @@ static int blocked_in_setlkw(pid_t pid) {
 int main(int argc, char **argv) {
   long iterations = argc > 1 ? atol(argv[1]) : 2000;
   const char *dir = argc > 2 ? argv[2] : "/dev/shm";
+  int with_samples = argc > 3 && strcmp(argv[3], "samples") == 0;
   if (iterations < 1) iterations = 1;
   char path[4096];
   snprintf(path, sizeof path, "%s/ofd-handoff-%d.lock", dir, (int)getpid());
@@ -129,8 +132,15 @@ int main(int argc, char **argv) {
   unlink(path);
 
   double *s = sh->samples;
+  if (with_samples) {
+    printf("{\"samples\":[");
+    for (long i = 0; i < iterations; i++) printf("%s%.3f", i ? "," : "", s[i]);
+    printf("],");
+  } else {
+    printf("{");
+  }
   qsort(s, (size_t)iterations, sizeof *s, cmp_double);
-  printf("{\"bench\":\"ofd-handoff-c\",\"dir\":\"%s\",\"iterations\":%ld,"
+  printf("\"bench\":\"ofd-handoff-c\",\"dir\":\"%s\",\"iterations\":%ld,"
          "\"median_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f}\n",
          dir, iterations, s[iterations / 2], s[(size_t)((double)(iterations - 1) * 0.99)],
          s[iterations - 1]);

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
@@ -93,4 +94,39 @@ function fromUrl(text: string, prefix: string | undefined, from: string, code: n
     throw new CliError(code, `${from}: a file:// URL names a directory on this host; got host "${url.host}" (write file:///path)`);
   }
   return fileTarget(fileURLToPath(url), prefix, from);
+}
+
+/**
+ * Check that the target's directory exists (ls, show, clean and break never
+ * create it), and with `writable`, that this user may remove files in it.
+ *
+ * @throws CliError — 66 when it is missing or not a directory, 77 when not readable / writable.
+ * @example
+ * ```ts
+ * requireDirectory(target, { writable: true });
+ * ```
+ */
+export function requireDirectory(target: FileTarget, { writable = false } = {}): void {
+  const dir = target.directory;
+  try {
+    if (!statSync(dir).isDirectory()) throw new CliError(ExitCode.NO_INPUT, `${dir} (from ${target.from}) is not a directory`);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new CliError(ExitCode.NO_INPUT, `no lock directory at ${dir} (from ${target.from})`, {
+        hint: 'Nothing has used it yet, or the path is wrong: `deadbolt run` and LockDirectory create it on first use.',
+      });
+    }
+    throw new CliError(ExitCode.NO_PERMISSION, `cannot read lock directory ${dir}: ${code ?? String(err)}`);
+  }
+  const mask = writable ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK | constants.X_OK;
+  try {
+    accessSync(dir, mask);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const what = writable ? 'remove files in' : 'read';
+    const why = code === 'EROFS' ? 'it is on a read-only file system' : `permission denied (${code})`;
+    throw new CliError(ExitCode.NO_PERMISSION, `cannot ${what} lock directory ${dir}: ${why}`);
+  }
 }

@@ -61,25 +61,34 @@ function onTimeout<T>(waiter: Waiter<T>): void {
  */
 export class WaitQueue<T> {
   readonly capacity: number;
-  /** How errors name the primitive ("Mutex", `lock "jobs"`). */
-  readonly label: string;
+  readonly #label: string;
   #available: number;
   #head: Waiter<T> | undefined;
   #tail: Waiter<T> | undefined;
   #length = 0;
   #closed: ClosedError | undefined;
-  readonly #onIdle: (() => void) | undefined;
 
-  /**
-   * @param onIdle - called whenever the queue becomes idle after a release or a
-   *   waiter leaving (keyed locks drop their entry then).
-   */
-  constructor(capacity: number, label: string, onIdle?: () => void) {
+  constructor(capacity: number, label: string) {
     this.capacity = capacity;
     this.#available = capacity;
-    this.label = label;
-    this.#onIdle = onIdle;
+    this.#label = label;
   }
+
+  /**
+   * How errors name the primitive ("Mutex", `lock "jobs"`). Read only when an error
+   * is built, so a subclass may compute it (keyed locks do, to allocate nothing per key).
+   */
+  get label(): string {
+    return this.#label;
+  }
+
+  /**
+   * If a subclass defines it, called whenever the queue becomes idle after a release
+   * or a waiter leaving (keyed locks drop their entry then). A method rather than a
+   * callback so keyed locks allocate no closure per key; absent on plain queues, so
+   * their release path tests one property that the JIT folds to a constant.
+   */
+  protected onIdle?(): void;
 
   /** Permits not currently granted. */
   get available(): number {
@@ -144,7 +153,7 @@ export class WaitQueue<T> {
   give(weight: number): void {
     this.#available += weight;
     if (this.#head !== undefined) this.#drain();
-    else if (this.#onIdle !== undefined && this.#available === this.capacity) this.#onIdle();
+    else if (this.onIdle !== undefined && this.#available === this.capacity) this.onIdle();
   }
 
   /**
@@ -159,7 +168,7 @@ export class WaitQueue<T> {
     waiter.reject(reason);
     // The head may have been the only thing holding back lighter waiters behind it.
     if (wasHead && this.#head !== undefined) this.#drain();
-    if (this.#onIdle !== undefined && this.idle) this.#onIdle();
+    if (this.onIdle !== undefined && this.idle) this.onIdle();
   }
 
   /** Reject every waiter and every later request with ClosedError (cause: `reason`). */

@@ -82,6 +82,10 @@ export async function runHolding<G extends Guard, R>(guardPromise: Promise<G>, f
   try {
     return await fn(guard);
   } finally {
-    await guard.release();
+    // A local guard gives its permits back synchronously (release() returns an already
+    // resolved promise): awaiting it would only cost a microtask turn. Lock-file and
+    // distributed guards really are asynchronous, and are awaited.
+    if (guard instanceof LocalGuard) guard.release();
+    else await guard.release();
   }
 }

@@ -15,20 +15,40 @@ import { LocalGuard, runHolding, type Guard } from './guard.js';
 import { weightOf, type AcquireOptions } from './rw-lock.js';
 import { MAX_PERMITS } from './semaphore.js';
 
+/**
+ * One key's queue. It knows its key and map, so dropping it when idle needs no closure,
+ * and it builds its error label only if an error is actually made.
+ */
+class KeyedQueue<K> extends WaitQueue<LocalGuard> {
+  constructor(
+    readonly owner: KeyedQueues<K>,
+    readonly key: K,
+  ) {
+    super(MAX_PERMITS, owner.kind);
+  }
+
+  override get label(): string {
+    return `${this.owner.kind} key ${String(this.key)}`;
+  }
+
+  protected override onIdle(): void {
+    // Only drop the entry we created: a new one may already stand under this key.
+    const entries = this.owner.entries;
+    if (entries.get(this.key) === this) entries.delete(this.key);
+  }
+}
+
 /** The per-key queues and their lifetime, shared by KeyedMutex and KeyedRWLock. */
 class KeyedQueues<K> {
-  readonly entries = new Map<K, WaitQueue<LocalGuard>>();
+  readonly entries = new Map<K, KeyedQueue<K>>();
   closed: ClosedError | undefined;
 
   constructor(readonly kind: string) {}
 
-  queue(key: K): WaitQueue<LocalGuard> {
+  queue(key: K): KeyedQueue<K> {
     let queue = this.entries.get(key);
     if (queue === undefined) {
-      queue = new WaitQueue<LocalGuard>(MAX_PERMITS, `${this.kind} key ${String(key)}`, () => {
-        // Only drop the entry we created: a new one may already stand under this key.
-        if (this.entries.get(key) === queue) this.entries.delete(key);
-      });
+      queue = new KeyedQueue<K>(this, key);
       this.entries.set(key, queue);
     }
     return queue;

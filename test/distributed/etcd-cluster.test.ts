@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from '../../src/distributed/connect.js';
+import { connect } from '../../src/index.js';
 import { requireServer, startEtcd, type EtcdHandle } from '../harness/index.js';
 import { Worker, killAllWorkers } from './fixtures/etcd-workers.js';
 

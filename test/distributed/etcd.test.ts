@@ -12,9 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from '../../src/distributed/connect.js';
-import type { Coordinator } from '../../src/distributed/coordinator.js';
-import { LockLostError } from '../../src/errors.js';
+import { LockLostError, connect, type Coordinator } from '../../src/index.js';
 import { etcdRequest, b64, freePort, requireServer, startEtcd, type EtcdHandle } from '../harness/index.js';
 import { Worker, killAllWorkers } from './fixtures/etcd-workers.js';
 

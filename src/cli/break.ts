@@ -1,0 +1,219 @@
+/**
+ * `deadbolt break NAME`: stop the holder of a local lock, as an operator.
+ *
+ * Why by stopping the holder: a kernel lock belongs to its holder's open file
+ * until that file is closed; nothing else can take it away. (Deleting the lock
+ * file would only let a second process "hold" a new file alongside the first:
+ * a split-brain.) So break identifies the holder from its record, checks that
+ * the pid really is that holder (holder-process.ts), asks for confirmation,
+ * sends SIGTERM, watches the lock for a grace period, sends SIGKILL if the
+ * holder still has it, and reports whether the lock was freed. Every attempt
+ * that signalled someone is appended to the audit log.
+ *
+ * Watching the lock: every 50 ms it reads the lock state (F_OFD_GETLK) and the
+ * holder record. Freed means free, or held by someone else (a waiter may get
+ * the lock the moment the holder dies). Taking the lock ourselves to be woken
+ * by the kernel would not do: a waiter of the service could be granted first.
+ *
+ * Refused (exit 69): a holder on another host, a lock with no record (oslo),
+ * a record whose pid is gone or now another program, a lock held shared (its
+ * holders are several; the record names one).
+ *
+ * @module
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { readRecord, type HolderRecord } from '../file/holder-record.js';
+import { checkLockName, lockFileName } from '../file/lock-name.js';
+import { lockState } from '../file/native.js';
+import { appendAudit, type BreakAuditRecord } from './audit.js';
+import { confirm } from './confirm.js';
+import { formatDuration } from './durations.js';
+import { CliError, ExitCode, usageError } from './exit-codes.js';
+import { checkHolderProcess, stillSameProcess } from './holder-process.js';
+import type { Output } from './output.js';
+import { requireDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
+
+/**
+ * Options of `deadbolt break`.
+ *
+ * @example
+ * ```ts
+ * const options: BreakCommandOptions = { lockPath: '/run/locks', reason: 'stuck since 03:00', yes: true, grace: 10_000 };
+ * ```
+ */
+export interface BreakCommandOptions extends TargetOptions {
+  reason?: string;
+  yes?: boolean;
+  /** ms between SIGTERM and SIGKILL. */
+  grace: number;
+  json?: boolean;
+}
+
+/** How often the lock is looked at while waiting for the holder to let go. */
+const WATCH_MS = 50;
+/** How long to wait for the lock after SIGKILL (the kernel releases it as the process exits). */
+const AFTER_KILL_MS = 5000;
+
+/**
+ * Break lock `name`; resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * await breakCommand('nightly', { lockPath: '/run/locks', yes: true, grace: 5000, reason: 'hung' }, io);
+ * ```
+ */
+export async function breakCommand(name: string, options: BreakCommandOptions, io: Output): Promise<number> {
+  try {
+    checkLockName(name);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const target = resolveTarget(options);
+  requireDirectory(target);
+  const file = lockFileName(name, target.prefix);
+  const path = join(target.directory, file);
+  const { record, startTicks } = identifyHolder(name, path);
+
+  io.err(describeHolder(name, target, record));
+  if (!options.yes) {
+    if (!process.stdin.isTTY) {
+      throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
+    }
+    const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
+    if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
+  }
+  // The lock may have changed hands while the operator read the prompt.
+  const now = readRecord(path);
+  if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
+    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
+  }
+
+  const signals: string[] = [];
+  let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(path, record.token, options.grace));
+  if (!freed && stillSameProcess(record.pid, startTicks)) {
+    io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
+    signal(record.pid, 'SIGKILL', signals, io);
+  }
+  freed ||= await watchUntilFreed(path, record.token, AFTER_KILL_MS);
+
+  const audit = auditRecord(name, file, options.reason, record, signals, freed);
+  appendAudit(target.directory, audit);
+  if (options.json) io.json(audit);
+  else if (freed) io.out(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${join(target.directory, '.deadbolt-audit.log')}`);
+  if (!freed) {
+    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
+      hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
+    });
+  }
+  return 0;
+}
+
+/** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
+function identifyHolder(name: string, path: string): { record: HolderRecord; startTicks: number } {
+  const state = lockState(path);
+  if (state === 'free' || state === 'missing') throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is not held: nothing to break`);
+  const refuse = (why: string, hint?: string) => new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${why}`, hint === undefined ? {} : { hint });
+  if (state === 'shared') {
+    throw refuse('it is held shared, possibly by several processes, and the record names one at most', 'Stop the holders yourself (`deadbolt ls` shows them).');
+  }
+  const record = readRecord(path);
+  if (record === undefined || record.mode !== 'exclusive') {
+    throw refuse('its holder wrote no holder record (oslo.concurrency and other tools write none)', kernelHint(path));
+  }
+  const found = checkHolderProcess(record, record.since);
+  switch (found.status) {
+    case 'running':
+      return { record, startTicks: found.startTicks };
+    case 'remote':
+      throw refuse(`its holder is on host ${found.host}; a local break can only stop processes of this host (${hostname()})`);
+    case 'gone':
+      throw refuse(`its record names pid ${record.pid}, which is not running, so the real holder is unknown`, kernelHint(path));
+    case 'reused':
+      throw refuse(`the record's pid no longer runs the holder: ${found.why}`, kernelHint(path));
+    case 'unknown':
+      throw refuse(found.why);
+  }
+}
+
+/** For a holder without a usable record: what /proc/locks says, when it names a pid (classic POSIX locks do, OFD locks don't). */
+function kernelHint(path: string): string | undefined {
+  let inode: number;
+  let locks: string;
+  try {
+    inode = statSync(path).ino;
+    locks = readFileSync('/proc/locks', 'latin1');
+  } catch {
+    return undefined;
+  }
+  const pids = new Set<number>();
+  for (const line of locks.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // "1: POSIX ADVISORY WRITE 1234 08:01:56789 0 EOF"
+    if (f[1] === 'POSIX' && Number(f[5]?.split(':')[2]) === inode && Number(f[4]) > 0) pids.add(Number(f[4]));
+  }
+  if (pids.size === 0) return undefined;
+  return `The kernel reports a POSIX lock on this file by pid ${[...pids].join(', ')}: stop that process yourself if it is the holder.`;
+}
+
+function describeHolder(name: string, target: FileTarget, r: HolderRecord): string {
+  return [
+    `lock "${name}" in ${target.directory} is held by pid ${r.pid} on ${r.host}`,
+    `  command  ${r.command}`,
+    `  since    ${r.since.toISOString()} (${formatDuration(Date.now() - r.since.getTime())}), token ${r.token}`,
+  ].join('\n');
+}
+
+/** Send `sig`; false when the holder had already exited. */
+function signal(pid: number, sig: 'SIGTERM' | 'SIGKILL', sent: string[], io: Output): boolean {
+  try {
+    process.kill(pid, sig);
+    sent.push(sig);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ESRCH') return false;
+    if (code === 'EPERM') throw new CliError(ExitCode.NO_PERMISSION, `not allowed to signal pid ${pid}: run as its user or as root`);
+    io.err(`cannot signal pid ${pid}: ${code}`);
+    throw err;
+  }
+}
+
+/** Watch the lock until the displaced holder no longer has it, or `ms` passes. */
+async function watchUntilFreed(path: string, token: bigint, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const state = lockState(path);
+    if (state === 'free' || state === 'missing') return true;
+    const record = readRecord(path);
+    if (record !== undefined && record.token !== token) return true; // a new holder: ours let go
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WATCH_MS, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+function auditRecord(name: string, file: string, reason: string | undefined, r: HolderRecord, signals: string[], freed: boolean): BreakAuditRecord {
+  let user: string;
+  let uid: number;
+  try {
+    ({ username: user, uid } = userInfo());
+  } catch {
+    // No passwd entry for this uid (containers): the uid still says who.
+    uid = process.getuid?.() ?? -1;
+    user = String(uid);
+  }
+  const by: BreakAuditRecord['by'] = { user, uid, host: hostname(), pid: process.pid };
+  if (process.env.SUDO_USER) by.sudoUser = process.env.SUDO_USER;
+  return {
+    version: 1,
+    event: 'break',
+    at: new Date().toISOString(),
+    lock: { name, file },
+    by,
+    reason: reason ?? '(no reason given)',
+    displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: r.since.toISOString() },
+    signals,
+    outcome: freed ? 'freed' : 'still-held',
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * `deadbolt clean`: remove unused lock files, safely while services run
+ * (LockDirectory.clean: each file only under a non-blocking exclusive lock,
+ * after an inode re-check), and say what was removed and what was skipped, and why.
+ *
+ * @module
+ */
+import { LockDirectory } from '../file/lock-directory.js';
+import type { CleanEntry } from '../file/clean.js';
+import { formatDuration } from './durations.js';
+import { CliError, ExitCode } from './exit-codes.js';
+import type { Output } from './output.js';
+import { table } from './table.js';
+import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+
+/**
+ * Options of `deadbolt clean`.
+ *
+ * @example
+ * ```ts
+ * const options: CleanCommandOptions = { lockPath: '/run/locks', olderThan: 3_600_000, dryRun: true };
+ * ```
+ */
+export interface CleanCommandOptions extends TargetOptions {
+  /** ms: only files not modified for this long. */
+  olderThan?: number;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/**
+ * Clean the directory; resolves with the exit code: 0, or 77 when some file
+ * could not be removed for lack of permission.
+ *
+ * @example
+ * ```ts
+ * await cleanCommand({ lockPath: '/run/locks', dryRun: true }, io);
+ * ```
+ */
+export async function cleanCommand(options: CleanCommandOptions, io: Output): Promise<number> {
+  const target = resolveTarget(options);
+  requireDirectory(target, { writable: true });
+  const report = await new LockDirectory(target.directory).clean({ olderThan: options.olderThan ?? 0, dryRun: options.dryRun === true });
+  const denied = report.skipped.filter((e) => e.reason?.startsWith('permission denied'));
+  if (options.json) {
+    io.json({ version: 1, ...report });
+  } else {
+    const verb = report.dryRun ? 'would remove' : 'removed';
+    const files = (n: number) => (n === 1 ? '1 unused lock file' : `${n} unused lock files`);
+    if (report.removed.length === 0) io.out(`nothing to clean in ${report.directory}${report.skipped.length > 0 ? '' : ' (no lock files)'}`);
+    else io.out(`${verb} ${files(report.removed.length)} from ${report.directory}:\n${entries(report.removed, (e) => `unused for ${formatDuration(e.ageMs)}`)}`);
+    if (report.skipped.length > 0) io.out(`skipped ${report.skipped.length}:\n${entries(report.skipped, (e) => e.reason ?? '')}`);
+  }
+  if (denied.length > 0) {
+    throw new CliError(ExitCode.NO_PERMISSION, `${denied.length} file(s) could not be removed: permission denied`);
+  }
+  return 0;
+}
+
+function entries(list: CleanEntry[], why: (e: CleanEntry) => string): string {
+  const body = table([{ header: '' }, { header: '' }], list.map((e) => [e.file, why(e)]));
+  // Drop the (empty) header line; indent the rest.
+  return body
+    .split('\n')
+    .slice(1)
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

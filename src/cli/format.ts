@@ -1,0 +1,43 @@
+/**
+ * Small formatting helpers shared by the commands.
+ *
+ * @module
+ */
+import { basename } from 'node:path';
+import { truncate } from './table.js';
+
+/**
+ * A holder's command line, shortened for a table or a status line: the
+ * executable's directory is dropped, and `node …/cli/main.js` (deadbolt's own
+ * CLI, as its holder records show it) reads `deadbolt`. The full command is in
+ * `show` and `--json`.
+ *
+ * @example
+ * ```ts
+ * displayCommand('/usr/bin/node /opt/app/node_modules/deadbolt/dist/cli/main.js run jobs -- ./job.sh', 30);
+ * // 'deadbolt run jobs -- ./job.sh'
+ * ```
+ */
+export function displayCommand(command: string, max: number): string {
+  const words = command.split(' ');
+  let [exe = '', script, ...rest] = words;
+  exe = basename(exe);
+  if (/^node(js)?(\d+)?$/.test(exe) && script !== undefined && script.includes('/')) {
+    exe = /\/cli\/main\.js$/.test(script) || basename(script) === 'deadbolt' ? 'deadbolt' : basename(script);
+  } else if (script !== undefined) {
+    rest = [script, ...rest];
+  }
+  return truncate([exe, ...rest].join(' '), max);
+}
+
+/**
+ * A date as `YYYY-MM-DD HH:MM:SS` in UTC, for listings.
+ *
+ * @example
+ * ```ts
+ * shortDate('2025-03-01T12:00:03.120Z'); // '2025-03-01 12:00:03Z'
+ * ```
+ */
+export function shortDate(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
+}

@@ -1,0 +1,113 @@
+/**
+ * `deadbolt ls`: every lock file of a directory in a table (or `--json`), a
+ * summary line, and the last breaks from the audit log.
+ *
+ * @module
+ */
+import { LockDirectory } from '../file/lock-directory.js';
+import { readAudit, type BreakAuditRecord } from './audit.js';
+import { formatDuration } from './durations.js';
+import { displayCommand, shortDate } from './format.js';
+import { lockView, summarize, type LockView } from './lock-view.js';
+import type { Colors, Output } from './output.js';
+import { table, truncate, type Column } from './table.js';
+import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+
+/**
+ * Options of `deadbolt ls`.
+ *
+ * @example
+ * ```ts
+ * const options: LsOptions = { lockPath: '/run/locks', json: true };
+ * ```
+ */
+export interface LsOptions extends TargetOptions {
+  json?: boolean;
+}
+
+/** Breaks shown under the table, and in `--json`. */
+const TEXT_BREAKS = 5;
+const JSON_BREAKS = 20;
+
+/**
+ * List the directory; resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * await listCommand({ lockPath: '/run/locks' }, io);
+ * ```
+ */
+export async function listCommand(options: LsOptions, io: Output): Promise<number> {
+  const target = resolveTarget(options);
+  requireDirectory(target);
+  const now = Date.now();
+  const infos = await new LockDirectory(target.directory, { prefix: target.prefix }).list();
+  const locks = infos.map((info) => lockView(info, now)).filter((v): v is LockView => v !== undefined);
+  const summary = summarize(locks);
+  if (options.json) {
+    io.json({ version: 1, directory: target.directory, locks, summary, breaks: readAudit(target.directory, JSON_BREAKS) });
+    return 0;
+  }
+  if (locks.length > 0) io.out(locksTable(locks, io.color));
+  io.out(summaryLine(target.directory, summary, locks.length > 0));
+  const breaks = readAudit(target.directory, TEXT_BREAKS);
+  if (breaks.length > 0) io.out(['', io.color.bold('Recent breaks (.deadbolt-audit.log):'), ...breaks.map(breakLine)].join('\n'));
+  return 0;
+}
+
+const COLUMNS: Column[] = [
+  { header: 'NAME' },
+  { header: 'STATE' },
+  { header: 'PID', align: 'right' },
+  { header: 'COMMAND' },
+  { header: 'HOST' },
+  { header: 'HELD FOR', align: 'right' },
+  { header: 'TOKEN', align: 'right' },
+  { header: 'AGE', align: 'right' },
+];
+
+/**
+ * The table: one row per file. A leftover shows its last holder (dimmed); a
+ * held file with no record (an oslo.concurrency holder) shows `?`.
+ */
+function locksTable(locks: LockView[], c: Colors): string {
+  const rows = locks.map((lock) => {
+    const who = lock.holder ?? lock.lastHolder;
+    const state = lock.leftover ? c.red('leftover') : lock.state === 'free' ? c.green('free') : c.yellow(lock.state);
+    const faint = lock.holder === null ? c.dim : (s: string) => s;
+    const unknownHolder = lock.state !== 'free' && lock.holder === null;
+    return [
+      truncate(lock.name ?? lock.file, 32),
+      state,
+      who ? faint(String(who.pid)) : unknownHolder ? '?' : '-',
+      who ? faint(displayCommand(who.command, 40)) : unknownHolder ? '(no holder record)' : '-',
+      who ? faint(truncate(who.host, 20)) : '-',
+      lock.holder ? formatDuration(lock.holder.heldMs) : '-',
+      who ? faint(who.token) : '-',
+      formatDuration(lock.ageMs),
+    ];
+  });
+  return table(COLUMNS, rows, c.bold);
+}
+
+function summaryLine(directory: string, s: ReturnType<typeof summarize>, blankBefore: boolean): string {
+  const files = s.files === 1 ? '1 lock file' : `${s.files} lock files`;
+  if (s.files === 0) return `no lock files in ${directory}`;
+  const leftover = s.leftover > 0 ? ` (${s.leftover} left over by ${s.leftover === 1 ? 'a process that is' : 'processes that are'} gone)` : '';
+  const hint = s.unused > 0 ? '\n`deadbolt clean` removes unused files safely, even while services run.' : '';
+  return `${blankBefore ? '\n' : ''}${files} in ${directory}: ${s.held} held, ${s.unused} unused${leftover}${hint}`;
+}
+
+/**
+ * One audit record as a line.
+ *
+ * @example
+ * ```ts
+ * breakLine(record); // '  2025-03-01 12:00:03Z  jobs  pid 4242 (node job.js) token 17, by root@ops-1: "stuck" (SIGTERM, freed)'
+ * ```
+ */
+export function breakLine(r: BreakAuditRecord): string {
+  const by = `${r.by.sudoUser ?? r.by.user}@${r.by.host}`;
+  const holder = `pid ${r.displaced.pid} (${displayCommand(r.displaced.command, 40)}) token ${r.displaced.token}`;
+  return `  ${shortDate(r.at)}  ${r.lock.name}  ${holder}, by ${by}: ${JSON.stringify(r.reason)} (${r.signals.join('+') || 'no signal'}, ${r.outcome})`;
+}

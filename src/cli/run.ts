@@ -1,0 +1,217 @@
+/**
+ * `deadbolt run NAME -- CMD [ARGS…]`: hold a lock while a command runs, like
+ * flock(1).
+ *
+ * Order of events: take the lock (waiting if needed, with a status line on a
+ * terminal), start the command with the fencing token in its environment,
+ * wait for it, release the lock, then leave the way the command left.
+ *
+ * What the command inherits: stdin, stdout, stderr and the environment plus
+ * `DEADBOLT_TOKEN` and `DEADBOLT_LOCK_NAME`, nothing else. The lock file's
+ * descriptor is opened `O_CLOEXEC`, so the command never holds the lock: if
+ * deadbolt itself dies (even by SIGKILL) the kernel releases the lock at once,
+ * while the command may go on running unlocked. Signals: SIGINT, SIGTERM and
+ * SIGHUP sent to deadbolt are passed to the command, and deadbolt exits when
+ * the command does (while still waiting for the lock, they stop the wait).
+ *
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { ConfigurationError, LockTimeoutError, isInvalidArgument } from '../errors.js';
+import type { FileLockGuard } from '../file/file-guard.js';
+import { LockDirectory } from '../file/lock-directory.js';
+import { lockFileName } from '../file/lock-name.js';
+import { formatDuration } from './durations.js';
+import { CliError, ExitCode, usageError } from './exit-codes.js';
+import { holderSummary } from './holder-summary.js';
+import type { Output } from './output.js';
+import { resolveTarget, type TargetOptions } from './target.js';
+import { startWaitingLine } from './waiting-line.js';
+
+/**
+ * Options of `deadbolt run`.
+ *
+ * @example
+ * ```ts
+ * const options: RunOptions = { lockPath: './locks', shared: false, wait: true, timeout: 5000 };
+ * ```
+ */
+export interface RunOptions extends TargetOptions {
+  shared?: boolean;
+  /** `--no-wait` sets this to false. */
+  wait: boolean;
+  /** ms; undefined: wait as long as it takes. */
+  timeout?: number;
+}
+
+/** Signals passed on to the command (and that stop a wait). */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type Forwarded = (typeof FORWARDED)[number];
+
+/**
+ * Signals deadbolt re-raises on itself when they ended the command, so its
+ * parent sees exactly what it would have seen from the command (a shell stops
+ * a loop on Ctrl-C only if the child died of SIGINT). Signals that dump core
+ * are reported as 128 + n instead of dumping Node's core.
+ */
+const RERAISED = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'SIGPIPE', 'SIGALRM', 'SIGUSR1', 'SIGUSR2']);
+
+/**
+ * Run `command` holding lock `name`; resolves with the exit code (or exits the
+ * process by a signal).
+ *
+ * @example
+ * ```ts
+ * await runCommand('nightly', ['./report.sh'], { lockPath: '/run/locks', wait: true }, io);
+ * ```
+ */
+export async function runCommand(name: string, command: string[], options: RunOptions, io: Output): Promise<number> {
+  if (command.length === 0) throw usageError('no command after "--"', 'deadbolt run NAME -- CMD [ARGS...]');
+  const target = resolveTarget(options);
+  const cleanup = target.prefix === undefined ? 'on-release' : 'never';
+  const locks = new LockDirectory(target.directory, { prefix: target.prefix, cleanup });
+  const mode = options.shared ? 'shared' : 'exclusive';
+  const path = join(target.directory, lockFileName(name, target.prefix));
+
+  const signals = new SignalRelay();
+  try {
+    const guard = await take(locks, name, path, mode, options, signals, io);
+    return await runHolding(guard, command, signals, io);
+  } finally {
+    signals.dispose();
+  }
+}
+
+/** Take the lock: at once, or by waiting (unless --no-wait), or fail with a clear code. */
+async function take(
+  locks: LockDirectory,
+  name: string,
+  path: string,
+  mode: 'exclusive' | 'shared',
+  options: RunOptions,
+  signals: SignalRelay,
+  io: Output,
+): Promise<FileLockGuard> {
+  const now = await libraryCall(() => locks.tryAcquire(name, { mode }));
+  if (now !== undefined) return now;
+  if (!options.wait) {
+    throw new CliError(ExitCode.BUSY, `lock "${name}" is ${holderSummary(path, Date.now())}; not waiting (--no-wait)`);
+  }
+  const line = io.stderrIsTTY ? startWaitingLine(name, path) : undefined;
+  try {
+    return await libraryCall(() => locks.acquire(name, { mode, timeout: options.timeout, signal: signals.waitSignal }));
+  } catch (err) {
+    if (err instanceof LockTimeoutError) {
+      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}" (${holderSummary(path, Date.now())})`);
+    }
+    if (err instanceof Interrupted) return await signals.exitBy(err.signal, line);
+    throw err;
+  } finally {
+    line?.stop();
+  }
+}
+
+/** A library call whose argument and directory errors become the CLI's. */
+async function libraryCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isInvalidArgument(err)) throw usageError(err.message);
+    if (err instanceof ConfigurationError) throw new CliError(ExitCode.CANT_CREATE, err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Start the command, wait for it, release, and return its exit code (or exit by its signal). */
+async function runHolding(guard: FileLockGuard, command: string[], signals: SignalRelay, io: Output): Promise<number> {
+  let ended: { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
+  try {
+    const child = spawn(command[0]!, command.slice(1), {
+      stdio: 'inherit',
+      env: { ...process.env, DEADBOLT_TOKEN: guard.token.toString(), DEADBOLT_LOCK_NAME: guard.name },
+    });
+    signals.forwardTo(child);
+    ended = await new Promise((resolve) => {
+      child.once('error', (error) => resolve({ error }));
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+  } finally {
+    await guard.release();
+  }
+  if (guard.signal.aborted) {
+    io.err(io.errColor.yellow(`deadbolt: warning: ${(guard.signal.reason as Error).message}`));
+  }
+  if ('error' in ended) throw spawnError(command[0]!, guard.name, ended.error);
+  if (ended.signal !== null) return await signals.exitBy(ended.signal);
+  return ended.code ?? ExitCode.SOFTWARE;
+}
+
+function spawnError(cmd: string, name: string, error: NodeJS.ErrnoException): CliError {
+  const released = `(lock "${name}" released)`;
+  if (error.code === 'ENOENT') return new CliError(ExitCode.COMMAND_NOT_FOUND, `${cmd}: command not found ${released}`);
+  if (error.code === 'EACCES' || error.code === 'ENOEXEC' || error.code === 'EISDIR') {
+    return new CliError(ExitCode.CANNOT_EXECUTE, `${cmd}: cannot execute (${error.code}) ${released}`);
+  }
+  return new CliError(ExitCode.CANNOT_EXECUTE, `${cmd}: cannot start: ${error.message} ${released}`);
+}
+
+/** The reason a wait was aborted by a signal. */
+class Interrupted extends Error {
+  constructor(readonly signal: Forwarded) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/**
+ * Owns deadbolt's handlers for the forwarded signals: while waiting they abort
+ * the wait; while the command runs they are passed to it. Installing a handler
+ * also keeps Node from dying on the signal before the lock is released.
+ */
+class SignalRelay {
+  readonly #wait = new AbortController();
+  #child: ChildProcess | undefined;
+  readonly #handlers = new Map<Forwarded, () => void>();
+
+  constructor() {
+    for (const signal of FORWARDED) {
+      const handler = () => {
+        if (this.#child !== undefined) this.#child.kill(signal);
+        else this.#wait.abort(new Interrupted(signal));
+      };
+      this.#handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+  }
+
+  get waitSignal(): AbortSignal {
+    return this.#wait.signal;
+  }
+
+  forwardTo(child: ChildProcess): void {
+    this.#child = child;
+  }
+
+  /**
+   * Leave the way a process killed by `signal` would. With our handler gone
+   * the signal's default action ends the process; the kernel may deliver it to
+   * another thread a moment after kill() returns, hence the grace before the
+   * fallback exit (which core-dumping signals take at once).
+   */
+  async exitBy(signal: NodeJS.Signals, line?: { stop(): void }): Promise<never> {
+    line?.stop();
+    this.dispose();
+    const code = 128 + (constants.signals[signal] ?? 0);
+    if (RERAISED.has(signal)) {
+      process.kill(process.pid, signal);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    process.exit(code);
+  }
+
+  dispose(): void {
+    for (const [signal, handler] of this.#handlers) process.off(signal, handler);
+    this.#handlers.clear();
+  }
+}

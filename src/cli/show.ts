@@ -1,0 +1,100 @@
+/**
+ * `deadbolt show NAME`: one lock in detail — its file, state, holder (with a
+ * check of the holder's process), and the breaks recorded for it.
+ *
+ * @module
+ */
+import { join } from 'node:path';
+import { LockDirectory } from '../file/lock-directory.js';
+import { checkLockName, lockFileName } from '../file/lock-name.js';
+import { readAudit } from './audit.js';
+import { formatDuration } from './durations.js';
+import { usageError } from './exit-codes.js';
+import { breakLine } from './ls.js';
+import { lockView, type HolderView, type LockView } from './lock-view.js';
+import type { Colors, Output } from './output.js';
+import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+
+/**
+ * Options of `deadbolt show`.
+ *
+ * @example
+ * ```ts
+ * const options: ShowOptions = { lockPath: '/run/locks', json: false };
+ * ```
+ */
+export interface ShowOptions extends TargetOptions {
+  json?: boolean;
+}
+
+/**
+ * Show lock `name`; resolves with the exit code (0, also for a free lock).
+ *
+ * @example
+ * ```ts
+ * await showCommand('nightly', { lockPath: '/run/locks' }, io);
+ * ```
+ */
+export async function showCommand(name: string, options: ShowOptions, io: Output): Promise<number> {
+  try {
+    checkLockName(name);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const target = resolveTarget(options);
+  requireDirectory(target);
+  const file = lockFileName(name, target.prefix);
+  const infos = await new LockDirectory(target.directory, { prefix: target.prefix }).list();
+  const info = infos.find((i) => i.file === file);
+  const lock = info === undefined ? null : (lockView(info, Date.now()) ?? null);
+  const breaks = readAudit(target.directory, 20, name);
+  if (options.json) {
+    io.json({ version: 1, directory: target.directory, name, file, lock, breaks });
+    return 0;
+  }
+  const rows: Array<[string, string]> = [
+    ['lock', name],
+    ['file', join(target.directory, file)],
+  ];
+  rows.push(...(lock === null ? ([['state', 'free (no lock file)']] as Array<[string, string]>) : lockRows(lock, io.color)));
+  rows.push(['breaks', breaks.length === 0 ? 'none recorded' : '']);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  io.out(rows.map(([k, v]) => `${io.color.bold(k.padEnd(width))}  ${v}`.trimEnd()).join('\n'));
+  if (breaks.length > 0) io.out(breaks.map(breakLine).join('\n'));
+  return 0;
+}
+
+function lockRows(lock: LockView, c: Colors): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (lock.holder !== null) {
+    rows.push(['state', c.yellow(`${lock.state}, held for ${formatDuration(lock.holder.heldMs)}`)]);
+    rows.push(...holderRows(lock.holder, 'holder'));
+  } else if (lock.state !== 'free') {
+    rows.push(['state', c.yellow(lock.state)]);
+    rows.push(['holder', 'unknown: no holder record (held by oslo.concurrency or another tool that writes none)']);
+  } else {
+    rows.push(['state', lock.leftover ? c.red('free — a leftover of a process that is gone (`deadbolt clean` removes it)') : c.green('free')]);
+    if (lock.lastHolder !== null) rows.push(...holderRows(lock.lastHolder, 'last holder'));
+  }
+  rows.push(['file age', `${formatDuration(lock.ageMs)} (modified ${lock.modifiedAt})`]);
+  return rows;
+}
+
+const PROCESS_WORDS: Record<HolderView['process'], string> = {
+  running: 'running',
+  gone: 'gone (no such process)',
+  reused: 'gone (its pid now belongs to another process)',
+  remote: 'on another host (not checked)',
+  unknown: 'unknown (cannot read /proc)',
+};
+
+function holderRows(h: HolderView, label: string): Array<[string, string]> {
+  return [
+    [label, `pid ${h.pid} on ${h.host}: ${PROCESS_WORDS[h.process]}`],
+    ['command', h.command],
+    ['mode', h.mode],
+    ['token', h.token],
+    ['since', h.since],
+    ['owner id', h.id],
+  ];
+}
