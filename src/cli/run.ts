@@ -104,7 +104,7 @@ async function take(
     return await libraryCall(() => locks.acquire(name, { mode, timeout: options.timeout, signal: signals.waitSignal }));
   } catch (err) {
     if (err instanceof LockTimeoutError) {
-      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}" (${holderSummary(path, Date.now())})`);
+      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}": it is ${holderSummary(path, Date.now())}`);
     }
     if (err instanceof Interrupted) return await signals.exitBy(err.signal, line);
     throw err;

@@ -46,19 +46,29 @@ function fnv1a(text: string): string {
   return (hash >>> 0).toString(16).padStart(8, '0');
 }
 
-/** The bytes of a record line. */
-export function encodeRecord(record: HolderRecord): Buffer {
-  const json = JSON.stringify({
-    name: record.name,
-    mode: record.mode,
-    token: record.token.toString(),
-    id: record.id,
-    host: record.host,
-    pid: record.pid,
-    command: record.command,
-    since: record.since.toISOString(),
-  });
-  return Buffer.from(`${MAGIC} ${fnv1a(json)} ${json}\n`);
+/** The JSON of an owner's fields, cached: a holder writes the same identity on every grant. */
+const ownerJson = new WeakMap<object, string>();
+
+function ownerFields(record: HolderRecord, owner: object): string {
+  let json = ownerJson.get(owner);
+  if (json === undefined) {
+    json = `"id":${JSON.stringify(record.id)},"host":${JSON.stringify(record.host)},"pid":${record.pid},"command":${JSON.stringify(record.command)}`;
+    ownerJson.set(owner, json);
+  }
+  return json;
+}
+
+/**
+ * The text of a record line. `owner`, when given, is the object the identity
+ * fields came from, used to cache their JSON.
+ */
+export function encodeRecord(record: HolderRecord, owner?: object): string {
+  const identity =
+    owner === undefined
+      ? `"id":${JSON.stringify(record.id)},"host":${JSON.stringify(record.host)},"pid":${record.pid},"command":${JSON.stringify(record.command)}`
+      : ownerFields(record, owner);
+  const json = `{"name":${JSON.stringify(record.name)},"mode":"${record.mode}","token":"${record.token}",${identity},"since":"${record.since.toISOString()}"}`;
+  return `${MAGIC} ${fnv1a(json)} ${json}\n`;
 }
 
 /** Parse the first line of `text`, or `undefined` if it is absent, foreign or torn. */
@@ -87,9 +97,8 @@ export function decodeRecord(text: string): HolderRecord | undefined {
 }
 
 /** Write the record at offset 0 of the held lock file. */
-export function writeRecord(fd: number, record: HolderRecord): void {
-  const bytes = encodeRecord(record);
-  writeSync(fd, bytes, 0, bytes.length, 0);
+export function writeRecord(fd: number, record: HolderRecord, owner?: object): void {
+  writeSync(fd, encodeRecord(record, owner), 0);
 }
 
 /**
@@ -120,15 +129,15 @@ export function readRecord(path: string): HolderRecord | undefined {
 export const SHARED_RECORDS = '.deadbolt-shared';
 
 /** Write a shared holder's record file; returns its path (remove it on release). */
-export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number): string {
+export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number, owner?: object): string {
   const folder = join(directory, SHARED_RECORDS);
   const path = join(folder, `${file}@${record.token}`);
   try {
-    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
+    writeFileSync(path, encodeRecord(record, owner), { flag: 'wx', mode });
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
     mkdirSync(folder, { recursive: true, mode: 0o755 });
-    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
+    writeFileSync(path, encodeRecord(record, owner), { flag: 'wx', mode });
   }
   return path;
 }

@@ -144,7 +144,7 @@ export class LockDirectory {
     const path = this.#lockPath(name);
     const local = this.#keyed.tryAcquire(path, { mode });
     if (local === undefined) return undefined;
-    const kernel = await this.#orRelease(local, () => this.#tryKernel(path, mode));
+    const kernel = this.#orRelease(local, () => this.#tryKernel(path, mode));
     if (kernel === undefined) {
       await local.release();
       return undefined;
@@ -232,7 +232,7 @@ export class LockDirectory {
     const path = this.#lockPath(name);
     // Fast path: free in-process and in the kernel, no timer or signal needed.
     let local = this.#keyed.tryAcquire(path, { mode });
-    let kernel = local && (await this.#orRelease(local, () => this.#tryKernel(path, mode)));
+    let kernel = local && this.#orRelease(local, () => this.#tryKernel(path, mode));
     if (!kernel) {
       if (timeout === 0) {
         await local?.release();
@@ -252,12 +252,12 @@ export class LockDirectory {
     return this.#grant(counter, { name, mode, path, started, owner }, kernel, local!);
   }
 
-  /** Run `step`; if it throws, give back the in-process `local` guard first. */
-  async #orRelease<T>(local: Guard, step: () => T): Promise<T> {
+  /** Run `step`; if it throws, give back the in-process `local` guard first (a local release is synchronous). */
+  #orRelease<T>(local: Guard, step: () => T): T {
     try {
       return step();
     } catch (err) {
-      await local.release();
+      void local.release();
       throw err;
     }
   }
@@ -302,8 +302,8 @@ export class LockDirectory {
       const token = await counter.next();
       const me = lock.owner ?? processIdentity();
       const record = { name: lock.name, mode: lock.mode, token, ...me, command: me.command ?? '', since: new Date() };
-      const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock.path, record, kernel.release);
-      if (lock.mode === 'exclusive') writeRecord(kernel.fd, record);
+      const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock.path, record, me, kernel.release);
+      if (lock.mode === 'exclusive') writeRecord(kernel.fd, record, me);
       const waitedMs = performance.now() - lock.started;
       return new FileGuard({ name: lock.name, mode: lock.mode, token, path: lock.path, waitedMs, quiet: this.#quiet }, release, local);
     } catch (err) {
@@ -314,8 +314,8 @@ export class LockDirectory {
   }
 
   /** A shared holder's record goes in its own file, removed before the kernel share is given back. */
-  #withSharedRecord(path: string, record: HolderRecord, release: KernelRelease): KernelRelease {
-    const recordPath = writeSharedRecord(this.path, basename(path), record, this.fileMode);
+  #withSharedRecord(path: string, record: HolderRecord, owner: object, release: KernelRelease): KernelRelease {
+    const recordPath = writeSharedRecord(this.path, basename(path), record, this.fileMode, owner);
     return () => {
       removeSharedRecord(recordPath);
       return release();

@@ -88,7 +88,8 @@ export abstract class BaseFencedGuard implements FencedGuard {
   readonly backend: string;
   /** When the grant happened (`performance.now()`), for `heldMs`. */
   readonly grantedAt = performance.now();
-  readonly #controller = new AbortController();
+  /** Made on first use: most guards are released without anyone reading `signal`, and an AbortController is not free. */
+  #controller: AbortController | undefined;
   readonly #quiet: boolean;
   #release: Promise<void> | undefined;
   #releaseDone = false;
@@ -107,6 +108,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
   }
 
   get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
     return this.#controller.signal;
   }
 
@@ -116,7 +118,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
 
   /** Whether the lock was lost before being released. */
   get lost(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#controller?.signal.aborted === true;
   }
 
   /**
@@ -150,7 +152,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
    * marked lost (but one found lost while releasing is).
    */
   markLost(reason: LossReason, message: string, cause?: unknown): void {
-    if (this.#controller.signal.aborted || this.#releaseDone) return;
+    if (this.lost || this.#releaseDone) return;
     const error = new LockLostError(message, { lockName: this.name, token: this.token, reason }, cause === undefined ? undefined : { cause });
     if (!this.#quiet) publish(channels.lockLost, {
       name: this.name,
@@ -160,6 +162,7 @@ export abstract class BaseFencedGuard implements FencedGuard {
       heldMs: performance.now() - this.grantedAt,
       reason,
     });
+    this.#controller ??= new AbortController();
     this.#controller.abort(error);
   }
 

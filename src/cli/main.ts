@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+/**
+ * The `deadbolt` command: `run`, `ls`, `show`, `clean`, `break` on a lock
+ * directory (docs/cli.md is the manual, with exit codes and JSON schemas).
+ *
+ * Parsing is commander's (subcommands, per-command help, "did you mean"
+ * suggestions for mistyped commands and options). Two things are done here
+ * before it: `run`'s command after `--` is split off, so options of the
+ * command are never parsed as deadbolt's; and every error, ours or the
+ * library's, becomes one line on stderr and a documented exit code.
+ *
+ * @module
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigurationError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
+import { MAX_TIMEOUT_MS } from '../internal/validate.js';
+import { breakCommand } from './break.js';
+import { cleanCommand } from './clean.js';
+import { parseDuration } from './durations.js';
+import { CliError, ExitCode, usageError } from './exit-codes.js';
+import { listCommand } from './ls.js';
+import { createOutput, type Output } from './output.js';
+import { runCommand } from './run.js';
+import { showCommand } from './show.js';
+import { packageVersion } from './version.js';
+
+const RUN_USAGE = 'deadbolt run [options] NAME -- CMD [ARGS...]';
+
+/**
+ * Run the CLI on `argv` (without node and script); resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * process.exit(await main(['ls', '--lock-path', '/run/locks']));
+ * ```
+ */
+export async function main(argv: string[], io: Output = createOutput()): Promise<number> {
+  let exitCode = 0;
+  const done = (code: number) => {
+    exitCode = code;
+  };
+  try {
+    const { parsed, command } = splitRunCommand(argv);
+    await buildProgram(io, command, done).parseAsync(parsed, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+/** For `run`: what commander parses (before `--`) and the command (after it). */
+function splitRunCommand(argv: string[]): { parsed: string[]; command: string[] } {
+  if (argv[0] !== 'run') return { parsed: argv, command: [] };
+  const dash = argv.indexOf('--');
+  if (dash >= 0) return { parsed: argv.slice(0, dash), command: argv.slice(dash + 1) };
+  if (argv.includes('--help') || argv.includes('-h')) return { parsed: argv, command: [] };
+  throw usageError('missing "--" before the command', `Usage: ${RUN_USAGE}\n  e.g. deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh --full`);
+}
+
+function buildProgram(io: Output, command: string[], done: (code: number) => void): Command {
+  const program = new Command('deadbolt')
+    .description('Locks for shell scripts, cron jobs and operators, on a deadbolt lock directory (kernel OFD locks).')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(io.errColor.red(text.replace(/^error: /, 'deadbolt: '))) })
+    .showHelpAfterError('Run "deadbolt --help" for the commands, "deadbolt COMMAND --help" for one.')
+    .addHelpText('after', PROGRAM_EXAMPLES);
+
+  subcommand(program, 'run', RUN_USAGE, 'hold lock NAME while CMD runs (like flock(1)); exit with its status')
+    .argument('<name>', 'the lock name')
+    .option('--shared', 'take the lock shared: many shared holders at once, never with an exclusive one')
+    .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
+    .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
+    .addHelpText('after', RUN_HELP)
+    .action(async (name: string, options) => {
+      if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
+      done(await runCommand(name, command, options, io));
+    });
+
+  subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock file: state, holder, age; and recent breaks')
+    .option('--json', 'print JSON (schema in docs/cli.md)')
+    .addHelpText('after', LS_HELP)
+    .action(async (options) => done(await listCommand(options, io)));
+
+  subcommand(program, 'show', 'deadbolt show [options] NAME', 'show one lock in detail')
+    .argument('<name>', 'the lock name')
+    .option('--json', 'print JSON (schema in docs/cli.md)')
+    .addHelpText('after', SHOW_HELP)
+    .action(async (name: string, options) => done(await showCommand(name, options, io)));
+
+  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
+    .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
+    .option('--dry-run', 'report what would be removed, remove nothing')
+    .option('--json', 'print JSON (schema in docs/cli.md)')
+    .addHelpText('after', CLEAN_HELP)
+    .action(async (options) => done(await cleanCommand(options, io)));
+
+  subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), with an audit record')
+    .argument('<name>', 'the lock name')
+    .option('--reason <text>', 'why: kept in the audit log')
+    .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
+    .option('--json', 'print the audit record as JSON')
+    .addHelpText('after', BREAK_HELP)
+    .action(async (name: string, options) => done(await breakCommand(name, options, io)));
+
+  return program;
+}
+
+/** A subcommand with the options every command shares, and a short usage line after errors. */
+function subcommand(program: Command, name: string, usage: string, description: string, prefix = true): Command {
+  const cmd = program
+    .command(name)
+    .description(description)
+    .usage(usage.replace(/^deadbolt \S+ /, ''))
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError(`Usage: ${usage}\nRun "deadbolt ${name} --help" for details.`)
+    .option('--lock-path <dir>', 'the lock directory (default: $DEADBOLT_LOCK_PATH)')
+    .option('--backend <url>', 'the locks\' backend as a URL; today only file:///DIR (default: $DEADBOLT_BACKEND)');
+  if (prefix) cmd.option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires)');
+  return cmd;
+}
+
+function duration(max: number): (value: string) => number {
+  return (value) => {
+    try {
+      return parseDuration(value, max);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+/** One line on stderr (plus a hint) and the exit code for `err`. */
+function report(err: unknown, io: Output): number {
+  const red = io.errColor.red;
+  if (err instanceof CommanderError) {
+    // commander printed its message already; help and --version are not errors.
+    return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  }
+  if (err instanceof CliError) {
+    io.err(red(`deadbolt: ${err.message}`));
+    if (err.hint !== undefined) io.err(err.hint);
+    return err.exitCode;
+  }
+  const message = (err as Error)?.message ?? String(err);
+  if (isInvalidArgument(err)) return fail(io, ExitCode.USAGE, message);
+  if (err instanceof ConfigurationError) return fail(io, ExitCode.CONFIG, message);
+  if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
+  if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
+  io.err(red(`deadbolt: internal error: ${(err as Error)?.stack ?? message}`));
+  io.err('This is a bug: please report it with the command you ran.');
+  return ExitCode.SOFTWARE;
+}
+
+function fail(io: Output, code: number, message: string): number {
+  io.err(io.errColor.red(`deadbolt: ${message}`));
+  return code;
+}
+
+const PROGRAM_EXAMPLES = `
+The lock directory comes from --lock-path DIR or $DEADBOLT_LOCK_PATH (or --backend / $DEADBOLT_BACKEND
+as file:///DIR). Every process sharing a lock must use the same directory.
+
+Examples:
+  $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh
+  $ deadbolt ls --lock-path /run/myapp/locks
+  $ DEADBOLT_LOCK_PATH=/run/myapp/locks deadbolt break nightly --reason "hung since 03:00"
+
+Exit codes: 0 ok; run passes on its command's status; 64 usage; 66 no lock directory;
+69 break refused; 75 busy (--no-wait); 77 permission denied; 78 not configured; 124 timeout;
+126/127 command not executable/not found. Full list: docs/cli.md.`;
+
+const RUN_HELP = `
+The command gets DEADBOLT_TOKEN (the fencing token, strictly increasing per name) and
+DEADBOLT_LOCK_NAME in its environment. SIGINT, SIGTERM and SIGHUP are passed on to it.
+The command never inherits the lock: if deadbolt dies, the kernel releases it at once.
+On a terminal, a status line shows whom it is waiting for.
+
+Exit: the command's status (or its signal); 75 busy with --no-wait; 124 --timeout ran out;
+126 not executable; 127 not found (the lock is released in every case).
+
+Examples:
+  $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh --full
+  $ deadbolt run --no-wait cron-sync -- rsync -a src/ dst/ || [ $? -eq 75 ] && echo "already running"
+  $ deadbolt run --timeout 30s --shared schema -- ./read-only-job.sh`;
+
+const LS_HELP = `
+States: exclusive / shared (held), free (unused), leftover (free, and its last holder is gone:
+left by a crash). "clean" removes unused files.
+
+Examples:
+  $ deadbolt ls --lock-path /run/myapp/locks
+  $ deadbolt ls --json | jq '.locks[] | select(.state != "free") | .holder.pid'`;
+
+const SHOW_HELP = `
+Examples:
+  $ deadbolt show --lock-path /run/myapp/locks nightly
+  $ deadbolt show nightly --json`;
+
+const CLEAN_HELP = `
+Each file is removed only if nobody holds it, under a non-blocking lock with an inode
+re-check, so it is safe while deadbolt processes run. With oslo.concurrency processes
+sharing the directory, use a generous --older-than (docs/operations.md).
+
+Examples:
+  $ deadbolt clean --lock-path /run/myapp/locks --dry-run
+  $ deadbolt clean --older-than 1h --json`;
+
+const BREAK_HELP = `
+Stops the holder of an exclusive lock on this host: shows it, asks for confirmation,
+sends SIGTERM, waits --grace for the lock to be freed, then SIGKILL. Refuses (exit 69)
+when the holder cannot be identified safely: no holder record, its pid gone or reused,
+another host, or a shared lock. Appends a record to .deadbolt-audit.log.
+
+Exit: 0 broken; 1 nothing broken (not held, not confirmed, or still held); 64 not a
+terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
+
+Examples:
+  $ deadbolt break --lock-path /run/myapp/locks nightly --reason "hung since 03:00"
+  $ deadbolt break nightly --yes --grace 30s --reason "deploy 1234"`;
+
+process.exit(await main(process.argv.slice(2)));

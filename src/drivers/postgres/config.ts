@@ -1,0 +1,104 @@
+/**
+ * What the PostgreSQL driver is told to do: the URL and `driverOptions` read
+ * into one checked configuration.
+ *
+ * - `postgres://user:password@host:port/database?schema=locks`: `schema` is
+ *   ours (where deadbolt's tables live, default `deadbolt`); every other
+ *   parameter is node-postgres's (`sslmode`, `application_name`, `host=/run/postgresql`
+ *   for a Unix socket, …).
+ * - `driverOptions.schema`, `.poolSize` (query connections, default 4) and
+ *   `.requestTimeout` (bound on each request, default the connect timeout) are
+ *   ours; anything else (`ssl`, `password`, …) goes to `pg.Client`. The URL's
+ *   `schema` wins over `driverOptions.schema` when both are given.
+ *
+ * @internal
+ * @module
+ */
+import { redact } from '../../distributed/connect-url.js';
+import { ConfigurationError, invalidRange, invalidType } from '../../errors.js';
+import { SCHEMA_NAME } from './sql.js';
+
+/** The schema used when none is configured. */
+export const DEFAULT_SCHEMA = 'deadbolt';
+
+/** Query connections per coordinator when `driverOptions.poolSize` is not given. */
+export const DEFAULT_POOL_SIZE = 4;
+
+/**
+ * The checked configuration of one driver.
+ *
+ * @example
+ * ```ts
+ * const config = readConfig(new URL('postgres://app@db:5432/app?schema=locks'), { connectTimeout: 5_000, ttl: 15_000 });
+ * config.schema; // 'locks'
+ * ```
+ */
+export interface PostgresConfig {
+  /** The URL for node-postgres, without our own parameters. */
+  readonly connectionString: string;
+  /** The URL as error messages show it (password hidden). */
+  readonly display: string;
+  readonly schema: string;
+  readonly poolSize: number;
+  /** Bound on each request to the server, in ms. */
+  readonly requestTimeout: number;
+  /** Bound on opening a connection, in ms. */
+  readonly connectTimeout: number;
+  /** The session TTL asked for, in ms: server-side TCP timeouts are derived from it. */
+  readonly ttl: number;
+  /** Passed to `pg.Client` / `pg.Pool` under our settings. */
+  readonly clientConfig: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Read the URL and options. Throws ConfigurationError for a bad URL parameter,
+ * TypeError/RangeError for a bad `driverOptions` entry.
+ *
+ * @example
+ * ```ts
+ * readConfig(url, { connectTimeout: 5_000, ttl: 15_000, driverOptions: { poolSize: 2 } });
+ * ```
+ */
+export function readConfig(
+  url: URL,
+  options: { connectTimeout: number; ttl: number; driverOptions?: Record<string, unknown> | undefined },
+): PostgresConfig {
+  const written = new URL(url.href);
+  const display = redact(written.href);
+  const { schema: optionSchema, poolSize, requestTimeout, ...clientConfig } = options.driverOptions ?? {};
+  const urlSchema = written.searchParams.get('schema');
+  written.searchParams.delete('schema');
+  let schema = DEFAULT_SCHEMA;
+  if (urlSchema !== null) {
+    if (!SCHEMA_NAME.test(urlSchema)) {
+      throw new ConfigurationError(
+        `backend URL "${display}": schema=${JSON.stringify(urlSchema)} is not a valid schema name ` +
+          '(1 to 40 lower-case letters, digits or "_", not starting with a digit)',
+      );
+    }
+    schema = urlSchema;
+  } else if (optionSchema !== undefined) {
+    if (typeof optionSchema !== 'string') throw invalidType('options.driverOptions.schema', 'a string', optionSchema);
+    if (!SCHEMA_NAME.test(optionSchema)) {
+      throw invalidRange('options.driverOptions.schema', '1 to 40 lower-case letters, digits or "_", not starting with a digit', optionSchema);
+    }
+    schema = optionSchema;
+  }
+  return {
+    connectionString: written.href,
+    display,
+    schema,
+    poolSize: checkInteger(poolSize, 'options.driverOptions.poolSize', DEFAULT_POOL_SIZE, 1, 100),
+    requestTimeout: checkInteger(requestTimeout, 'options.driverOptions.requestTimeout', options.connectTimeout, 1, 2_147_483_647),
+    connectTimeout: options.connectTimeout,
+    ttl: options.ttl,
+    clientConfig,
+  };
+}
+
+function checkInteger(value: unknown, what: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidType(what, 'a number', value);
+  if (!Number.isInteger(value) || value < min || value > max) throw invalidRange(what, `an integer from ${min} to ${max}`, value);
+  return value;
+}

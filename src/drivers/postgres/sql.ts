@@ -1,0 +1,418 @@
+/**
+ * The server side of the PostgreSQL lock protocol: the tables and the
+ * PL/pgSQL functions that deadbolt creates in its schema (default `deadbolt`)
+ * on first use. `schemaSql(schema)` returns the whole script, for a DBA who
+ * prefers to run it by hand; docs/drivers/postgres.md shows it.
+ *
+ * Every change to one name's queue runs inside one function call (one
+ * transaction, one round trip) that first locks that name's row in `tokens`,
+ * so changes to a name are serialized while different names never wait for
+ * each other. Time is the server's: `now()`, the start of the transaction, is
+ * what leases are renewed from and checked against.
+ *
+ * Tables
+ * - `sessions`: one lease per coordinator; alive while `expires_at > now()`.
+ * - `claims`: one row per acquisition, waiting (`token IS NULL`) or held; the
+ *   identity `id` is the queue order (FIFO); `(session_id, seq)` names it.
+ * - `tokens`: per name, the last fencing token granted and how the last holder
+ *   let go (the next holder's predecessor report, and the last break record).
+ * - `meta`: the schema version.
+ *
+ * @internal
+ * @module
+ */
+
+/** The version of the schema below; stored in `meta` and checked at connect. */
+export const SCHEMA_VERSION = 1;
+
+/** Schema names deadbolt accepts: lower-case SQL identifiers that need no quoting, short enough for a channel name. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
+
+/**
+ * The NOTIFY channel of one session: grants and losses of its claims are sent
+ * there, so a release wakes exactly the session it grants (no herd).
+ *
+ * @example
+ * ```ts
+ * sessionChannel('deadbolt', '42'); // 'deadbolt:42'
+ * ```
+ */
+export function sessionChannel(schema: string, sessionId: string): string {
+  return `${schema}:${sessionId}`;
+}
+
+/**
+ * The complete, idempotent SQL that creates or upgrades deadbolt's schema.
+ * Run it as a user allowed to create the schema (or as its owner) when the
+ * application's user is not.
+ *
+ * @example
+ * ```ts
+ * import { schemaSql } from 'deadbolt/drivers/postgres';
+ * console.log(schemaSql('deadbolt')); // pipe into psql
+ * ```
+ */
+export function schemaSql(schema: string): string {
+  return [tablesSql(schema), functionsSql(schema), `INSERT INTO "${schema}".meta (key, value) VALUES ('version', '${SCHEMA_VERSION}')
+  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;`].join('\n\n');
+}
+
+/** `CREATE SCHEMA` and the tables. */
+export function tablesSql(schema: string): string {
+  const s = `"${schema}"`;
+  return `CREATE SCHEMA IF NOT EXISTS ${s};
+
+CREATE TABLE IF NOT EXISTS ${s}.meta (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+
+-- One lease per coordinator, on the server's clock.
+CREATE TABLE IF NOT EXISTS ${s}.sessions (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  owner       jsonb NOT NULL,
+  ttl_ms      integer NOT NULL CHECK (ttl_ms > 0),
+  expires_at  timestamptz NOT NULL,
+  backend_pid integer NOT NULL DEFAULT pg_backend_pid(),
+  opened_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON ${s}.sessions (expires_at);
+
+-- Per name: the fencing token counter (its row lock serializes the name's queue)
+-- and how the last holder let go.
+CREATE TABLE IF NOT EXISTS ${s}.tokens (
+  namespace    text COLLATE "C" NOT NULL,
+  name         text COLLATE "C" NOT NULL,
+  last         bigint NOT NULL DEFAULT 0,
+  departed     bigint,
+  departed_how text CHECK (departed_how IN ('released', 'expired', 'broken')),
+  departed_at  timestamptz,
+  broken       jsonb,
+  PRIMARY KEY (namespace, name)
+);
+
+-- Holders (token set) and waiters (token NULL) of every name, in queue order.
+CREATE TABLE IF NOT EXISTS ${s}.claims (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  namespace  text COLLATE "C" NOT NULL,
+  name       text COLLATE "C" NOT NULL,
+  session_id bigint NOT NULL,
+  seq        bigint NOT NULL,
+  mode       text NOT NULL CHECK (mode IN ('exclusive', 'shared')),
+  token      bigint,
+  claimed_at timestamptz NOT NULL DEFAULT now(),
+  granted_at timestamptz,
+  pred_token bigint,
+  pred_how   text,
+  UNIQUE (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS claims_queue ON ${s}.claims (namespace, name, id);
+
+-- For operators: who holds what right now.
+CREATE OR REPLACE VIEW ${s}.holders AS
+  SELECT c.namespace, c.name, c.mode, c.token, c.granted_at AS since, s.expires_at,
+         s.owner, s.id AS session_id, s.backend_pid
+    FROM ${s}.claims c JOIN ${s}.sessions s ON s.id = c.session_id
+   WHERE c.token IS NOT NULL AND s.expires_at > now();`;
+}
+
+/** The functions: the protocol, one call per request. */
+export function functionsSql(schema: string): string {
+  const s = `"${schema}"`;
+  const channel = (session: string): string => `'${schema}:' || ${session}`;
+  return `-- Lock the name's token row (created on first use): every change to a name's
+-- queue happens under this row lock.
+CREATE OR REPLACE FUNCTION ${s}.lock_name(p_ns text, p_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO ${s}.tokens (namespace, name) VALUES (p_ns, p_name) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR UPDATE;
+  END IF;
+END $$;
+
+-- Delete the claims of a name whose session is gone or expired on this server's
+-- clock; a holder among them departed as 'expired' (and is told, in case it
+-- still listens). Caller holds the name lock. Returns how many were deleted.
+CREATE OR REPLACE FUNCTION ${s}.reap_name(p_ns text, p_name text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  c record;
+  n integer := 0;
+BEGIN
+  FOR c IN
+    DELETE FROM ${s}.claims k
+     WHERE k.namespace = p_ns AND k.name = p_name
+       AND NOT EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = k.session_id AND v.expires_at > now())
+    RETURNING k.session_id, k.seq, k.token
+  LOOP
+    n := n + 1;
+    IF c.token IS NOT NULL THEN
+      UPDATE ${s}.tokens SET departed = c.token, departed_how = 'expired', departed_at = now(), broken = NULL
+       WHERE namespace = p_ns AND name = p_name;
+      PERFORM pg_notify(${channel('c.session_id')}, 'l ' || c.seq || ' expired');
+    END IF;
+  END LOOP;
+  RETURN n;
+END $$;
+
+-- Grant the head of the queue: one exclusive claim, or a run of shared ones,
+-- each with the next token, and tell each grantee's session (one NOTIFY per
+-- grant, to that session only). Caller holds the name lock and reaped it.
+CREATE OR REPLACE FUNCTION ${s}.grant_next(p_ns text, p_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  w record;
+  t record;
+  v_exclusive boolean;
+  v_held boolean;
+BEGIN
+  SELECT coalesce(bool_or(mode = 'exclusive'), false), count(*) > 0 INTO v_exclusive, v_held
+    FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND token IS NOT NULL;
+  IF v_exclusive THEN RETURN; END IF;
+  FOR w IN
+    SELECT id, session_id, seq, mode FROM ${s}.claims
+     WHERE namespace = p_ns AND name = p_name AND token IS NULL ORDER BY id
+  LOOP
+    EXIT WHEN w.mode = 'exclusive' AND v_held;
+    UPDATE ${s}.tokens SET last = last + 1 WHERE namespace = p_ns AND name = p_name
+      RETURNING last, departed, departed_how INTO t;
+    UPDATE ${s}.claims SET token = t.last, granted_at = now(), pred_token = t.departed, pred_how = t.departed_how
+     WHERE id = w.id;
+    PERFORM pg_notify(${channel('w.session_id')}, concat_ws(' ', 'g', w.seq, t.last,
+      round((extract(epoch FROM now()) * 1000)::numeric, 3), coalesce(t.departed_how, '-'), coalesce(t.departed::text, '-')));
+    v_held := true;
+    EXIT WHEN w.mode = 'exclusive';
+  END LOOP;
+END $$;
+
+-- Milliseconds until the earliest lease among the claims ahead of claim p_id
+-- runs out (0 for a claim whose session is gone): when its waiter should look again.
+CREATE OR REPLACE FUNCTION ${s}.wake_in(p_ns text, p_name text, p_id bigint) RETURNS float8
+LANGUAGE sql STABLE AS $$
+  SELECT (CASE WHEN bool_or(v.id IS NULL) THEN 0
+               ELSE greatest(0, extract(epoch FROM min(v.expires_at) - clock_timestamp()) * 1000) END)::float8
+    FROM ${s}.claims k LEFT JOIN ${s}.sessions v ON v.id = k.session_id
+   WHERE k.namespace = p_ns AND k.name = p_name AND k.id < p_id
+$$;
+
+-- Claim a name for session p_session as its claim number p_seq.
+-- status: 'granted' (token, since, predecessor), 'waiting' (wake_in_ms),
+-- 'busy' (p_wait false: nothing was written), 'no-session' (the lease is gone).
+CREATE OR REPLACE FUNCTION ${s}.acquire(p_session bigint, p_seq bigint, p_ns text, p_name text, p_mode text, p_wait boolean,
+  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text,
+  OUT broken jsonb, OUT wake_in_ms float8)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_waiting boolean;
+  v_exclusive boolean;
+  v_held boolean;
+  v_id bigint;
+BEGIN
+  PERFORM ${s}.lock_name(p_ns, p_name);
+  PERFORM 1 FROM ${s}.sessions WHERE id = p_session AND expires_at > now();
+  IF NOT FOUND THEN
+    status := 'no-session';
+    RETURN;
+  END IF;
+  IF ${s}.reap_name(p_ns, p_name) > 0 THEN
+    PERFORM ${s}.grant_next(p_ns, p_name);
+  END IF;
+  SELECT coalesce(bool_or(k.token IS NULL), false),
+         coalesce(bool_or(k.token IS NOT NULL AND k.mode = 'exclusive'), false),
+         coalesce(bool_or(k.token IS NOT NULL), false)
+    INTO v_waiting, v_exclusive, v_held
+    FROM ${s}.claims k WHERE k.namespace = p_ns AND k.name = p_name;
+  IF NOT v_waiting AND NOT v_exclusive AND NOT (p_mode = 'exclusive' AND v_held) THEN
+    UPDATE ${s}.tokens t SET last = t.last + 1 WHERE t.namespace = p_ns AND t.name = p_name
+      RETURNING t.last, t.departed, t.departed_how, t.broken INTO token, pred_token, pred_how, broken;
+    INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
+      VALUES (p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how);
+    IF pred_how IS DISTINCT FROM 'broken' THEN broken := NULL; END IF;
+    status := 'granted';
+    since_ms := extract(epoch FROM now()) * 1000;
+    RETURN;
+  END IF;
+  IF NOT p_wait THEN
+    status := 'busy';
+    RETURN;
+  END IF;
+  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode) VALUES (p_ns, p_name, p_session, p_seq, p_mode)
+    RETURNING id INTO v_id;
+  status := 'waiting';
+  wake_in_ms := ${s}.wake_in(p_ns, p_name, v_id);
+END $$;
+
+-- A waiter looks again (its timer ran out: a lease ahead may have expired).
+-- status: 'granted' (as for acquire), 'waiting' (wake_in_ms), 'gone' (the claim is not there).
+CREATE OR REPLACE FUNCTION ${s}.poll(p_session bigint, p_seq bigint, p_ns text, p_name text,
+  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text,
+  OUT broken jsonb, OUT wake_in_ms float8)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_id bigint;
+  v_granted timestamptz;
+BEGIN
+  PERFORM ${s}.lock_name(p_ns, p_name);
+  IF ${s}.reap_name(p_ns, p_name) > 0 THEN
+    PERFORM ${s}.grant_next(p_ns, p_name);
+  END IF;
+  SELECT k.id, k.token, k.granted_at, k.pred_token, k.pred_how INTO v_id, token, v_granted, pred_token, pred_how
+    FROM ${s}.claims k
+   WHERE k.session_id = p_session AND k.seq = p_seq AND k.namespace = p_ns AND k.name = p_name;
+  IF NOT FOUND THEN
+    status := 'gone';
+  ELSIF token IS NOT NULL THEN
+    status := 'granted';
+    since_ms := extract(epoch FROM v_granted) * 1000;
+    IF pred_how = 'broken' THEN
+      SELECT t.broken INTO broken FROM ${s}.tokens t
+       WHERE t.namespace = p_ns AND t.name = p_name AND t.departed = pred_token;
+    END IF;
+  ELSE
+    status := 'waiting';
+    wake_in_ms := ${s}.wake_in(p_ns, p_name, v_id);
+  END IF;
+END $$;
+
+-- Give up claim p_seq, held or waiting (never anyone else's: (session, seq) is
+-- never reused), record a holder's departure, grant the next waiters.
+-- Returns whether the claim was still there.
+CREATE OR REPLACE FUNCTION ${s}.release(p_session bigint, p_seq bigint, p_ns text, p_name text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_token bigint;
+BEGIN
+  PERFORM ${s}.lock_name(p_ns, p_name);
+  DELETE FROM ${s}.claims
+   WHERE session_id = p_session AND seq = p_seq AND namespace = p_ns AND name = p_name
+  RETURNING token INTO v_token;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF v_token IS NOT NULL THEN
+    UPDATE ${s}.tokens SET departed = v_token, departed_how = 'released', departed_at = now(), broken = NULL
+     WHERE namespace = p_ns AND name = p_name;
+  END IF;
+  IF EXISTS (SELECT 1 FROM ${s}.claims WHERE namespace = p_ns AND name = p_name) THEN
+    PERFORM ${s}.reap_name(p_ns, p_name);
+    PERFORM ${s}.grant_next(p_ns, p_name);
+  END IF;
+  RETURN true;
+END $$;
+
+-- Reap up to 100 expired sessions: their claims go (holders departing as
+-- 'expired'), their names' next waiters are granted. Never waits: sessions and
+-- names locked by someone else are left for later (that someone reaps them).
+CREATE OR REPLACE FUNCTION ${s}.reap_expired() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v record;
+  n record;
+  reaped integer := 0;
+BEGIN
+  FOR v IN
+    SELECT id FROM ${s}.sessions WHERE expires_at <= now() ORDER BY expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
+  LOOP
+    FOR n IN SELECT DISTINCT namespace, name FROM ${s}.claims WHERE session_id = v.id ORDER BY 1, 2 LOOP
+      PERFORM 1 FROM ${s}.tokens WHERE namespace = n.namespace AND name = n.name FOR UPDATE SKIP LOCKED;
+      IF FOUND AND ${s}.reap_name(n.namespace, n.name) > 0 THEN
+        PERFORM ${s}.grant_next(n.namespace, n.name);
+      END IF;
+    END LOOP;
+    DELETE FROM ${s}.sessions s WHERE s.id = v.id AND NOT EXISTS (SELECT 1 FROM ${s}.claims WHERE session_id = v.id);
+    reaped := reaped + 1;
+  END LOOP;
+  RETURN reaped;
+END $$;
+
+-- Open a session: a lease of p_ttl_ms from now, bound to the calling connection's backend.
+CREATE OR REPLACE FUNCTION ${s}.open_session(p_owner jsonb, p_ttl_ms integer) RETURNS bigint
+LANGUAGE sql AS $$
+  INSERT INTO ${s}.sessions (owner, ttl_ms, expires_at)
+  VALUES (p_owner, p_ttl_ms, now() + p_ttl_ms * interval '1 millisecond')
+  RETURNING id
+$$;
+
+-- Keepalive: renew the lease from now, unless it already ran out (an expired
+-- lease is never revived). Also reaps expired sessions. Returns the claim
+-- numbers the session holds, or NULL when the lease is gone.
+CREATE OR REPLACE FUNCTION ${s}.renew(p_session bigint) RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ${s}.sessions SET expires_at = now() + ttl_ms * interval '1 millisecond'
+   WHERE id = p_session AND expires_at > now();
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  PERFORM ${s}.reap_expired();
+  RETURN ARRAY(SELECT seq FROM ${s}.claims WHERE session_id = p_session AND token IS NOT NULL);
+END $$;
+
+-- End a session: delete it and its claims (holders departing as 'released'),
+-- granting each name's next waiters. Names are locked in order: no deadlock.
+CREATE OR REPLACE FUNCTION ${s}.revoke(p_session bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  n record;
+  v_token bigint;
+BEGIN
+  DELETE FROM ${s}.sessions WHERE id = p_session;
+  FOR n IN SELECT DISTINCT namespace, name FROM ${s}.claims WHERE session_id = p_session ORDER BY 1, 2 LOOP
+    PERFORM ${s}.lock_name(n.namespace, n.name);
+    FOR v_token IN
+      DELETE FROM ${s}.claims WHERE session_id = p_session AND namespace = n.namespace AND name = n.name RETURNING token
+    LOOP
+      IF v_token IS NOT NULL THEN
+        UPDATE ${s}.tokens SET departed = v_token, departed_how = 'released', departed_at = now(), broken = NULL
+         WHERE namespace = n.namespace AND name = n.name;
+      END IF;
+    END LOOP;
+    PERFORM ${s}.reap_name(n.namespace, n.name);
+    PERFORM ${s}.grant_next(n.namespace, n.name);
+  END LOOP;
+END $$;
+
+-- Break a name (the operator's tool): delete its holders' claims, tell their
+-- sessions, store who/when/why with the displaced holders, grant the next waiters.
+-- Returns the displaced holders.
+CREATE OR REPLACE FUNCTION ${s}.break(p_ns text, p_name text, p_reason text, p_by text, p_at_ms float8)
+RETURNS TABLE (mode text, token bigint, owner jsonb, since_ms float8, expires_ms float8)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  h record;
+  v_displaced jsonb := '[]'::jsonb;
+  v_last bigint;
+BEGIN
+  PERFORM ${s}.lock_name(p_ns, p_name);
+  PERFORM ${s}.reap_name(p_ns, p_name);
+  FOR h IN
+    DELETE FROM ${s}.claims k USING ${s}.sessions v
+     WHERE k.namespace = p_ns AND k.name = p_name AND k.token IS NOT NULL AND v.id = k.session_id
+    RETURNING k.session_id, k.seq, k.mode, k.token, v.owner,
+              extract(epoch FROM k.granted_at) * 1000 AS since_ms, extract(epoch FROM v.expires_at) * 1000 AS expires_ms
+  LOOP
+    v_displaced := v_displaced || jsonb_build_object('name', p_name, 'mode', h.mode, 'token', h.token::text,
+      'owner', h.owner, 'since', h.since_ms, 'expiresAt', h.expires_ms);
+    v_last := greatest(v_last, h.token);
+    PERFORM pg_notify(${channel('h.session_id')}, 'l ' || h.seq || ' broken');
+    mode := h.mode;
+    token := h.token;
+    owner := h.owner;
+    since_ms := h.since_ms;
+    expires_ms := h.expires_ms;
+    RETURN NEXT;
+  END LOOP;
+  IF v_last IS NULL THEN
+    RETURN;
+  END IF;
+  UPDATE ${s}.tokens SET departed = v_last, departed_how = 'broken', departed_at = now(),
+    broken = jsonb_build_object('reason', p_reason, 'by', p_by, 'at', p_at_ms, 'displaced', v_displaced)
+   WHERE namespace = p_ns AND name = p_name;
+  PERFORM ${s}.grant_next(p_ns, p_name);
+END $$;`;
+}

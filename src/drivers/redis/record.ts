@@ -1,0 +1,145 @@
+/**
+ * The values the driver stores, as text a person can read with `redis-cli`:
+ * holder records (`token|session|claim|since|owner JSON`), last outcomes
+ * (`released|token`, `expired|token`, `broken|token|break record JSON`) and
+ * break records. Records are informative: only the token, session and claim
+ * fields decide anything (in the scripts).
+ *
+ * @internal
+ * @module
+ */
+import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
+import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+
+/** A holder record, decoded. */
+export interface HolderRecord {
+  token: bigint;
+  sessionId: string;
+  claim: string;
+  since: Date;
+  owner: LockOwner;
+}
+
+/**
+ * The owner part of a holder record, as the scripts store it.
+ *
+ * @example
+ * ```ts
+ * encodeOwner({ id: 'a1', host: 'web-1', pid: 42 }); // '{"id":"a1","host":"web-1","pid":42}'
+ * ```
+ */
+export function encodeOwner(owner: LockOwner): string {
+  const stored: LockOwner = { id: owner.id, host: owner.host, pid: owner.pid };
+  if (owner.command !== undefined) stored.command = owner.command;
+  return JSON.stringify(stored);
+}
+
+/**
+ * Read a holder record; fields not written by deadbolt give placeholders, never an error.
+ *
+ * @example
+ * ```ts
+ * decodeRecord('17|ab12|3|1700000000000|{"id":"a1","host":"h","pid":1}').token; // 17n
+ * ```
+ */
+export function decodeRecord(text: string): HolderRecord {
+  const [token = '0', sessionId = '?', claim = '?', since = '0', ...rest] = text.split('|');
+  let parsed: Partial<LockOwner> = {};
+  try {
+    parsed = JSON.parse(rest.join('|')) as Partial<LockOwner>;
+  } catch {
+    // not ours: show what we can
+  }
+  const owner: LockOwner = {
+    id: typeof parsed.id === 'string' ? parsed.id : '?',
+    host: typeof parsed.host === 'string' ? parsed.host : '?',
+    pid: typeof parsed.pid === 'number' ? parsed.pid : 0,
+  };
+  if (typeof parsed.command === 'string') owner.command = parsed.command;
+  return { token: toBigInt(token), sessionId, claim, since: new Date(Number(since) || 0), owner };
+}
+
+/**
+ * The predecessor report of a `last:` value (`''`: the name was never held).
+ *
+ * @example
+ * ```ts
+ * decodeLast('released|17'); // { outcome: 'released', token: 17n }
+ * ```
+ */
+export function decodeLast(text: string): PredecessorReport | undefined {
+  if (text === '') return undefined;
+  const bar = text.indexOf('|');
+  const outcome = bar < 0 ? text : text.slice(0, bar);
+  const rest = bar < 0 ? '' : text.slice(bar + 1);
+  if (outcome === 'broken') {
+    const next = rest.indexOf('|');
+    const report: PredecessorReport = { outcome: 'broken', token: toBigInt(next < 0 ? rest : rest.slice(0, next)) };
+    const record = next < 0 ? undefined : decodeBreak(rest.slice(next + 1));
+    if (record !== undefined) report.breakRecord = record;
+    return report;
+  }
+  if (outcome === 'released' || outcome === 'expired') return { outcome, token: toBigInt(rest) };
+  return { outcome: 'unknown' };
+}
+
+/** A break record as stored: tokens as decimal strings (the scripts look for `"token":"<t>"`). */
+interface StoredBreak {
+  reason: string;
+  by: string;
+  at: string;
+  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
+}
+
+/**
+ * The break record stored in `last:<name>`.
+ *
+ * @example
+ * ```ts
+ * encodeBreak({ reason: 'stuck', by: 'ops', at: new Date() }, displaced);
+ * ```
+ */
+export function encodeBreak(record: BreakRecord, displaced: LockInfo[]): string {
+  const stored: StoredBreak = {
+    reason: record.reason,
+    by: record.by,
+    at: record.at.toISOString(),
+    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
+      ...rest,
+      token: token.toString(),
+      since: since.toISOString(),
+      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
+    })),
+  };
+  return JSON.stringify(stored);
+}
+
+/**
+ * Read a break record; `undefined` when unreadable.
+ *
+ * @example
+ * ```ts
+ * decodeBreak(encodeBreak(record, displaced))?.reason;
+ * ```
+ */
+export function decodeBreak(text: string): BreakRecord | undefined {
+  try {
+    const stored = JSON.parse(text) as StoredBreak;
+    return {
+      reason: String(stored.reason),
+      by: String(stored.by),
+      at: new Date(stored.at),
+      displaced: (stored.displaced ?? []).map(({ token, since, expiresAt, ...rest }) => {
+        const info: LockInfo = { ...rest, token: toBigInt(token), since: new Date(since) };
+        if (expiresAt !== undefined) info.expiresAt = new Date(expiresAt);
+        return info;
+      }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function toBigInt(text: string): bigint {
+  return /^\d+$/.test(text) ? BigInt(text) : 0n;
+}

@@ -1,0 +1,175 @@
+/**
+ * A deadbolt session on Redis is one key, `<ns>:session:<sid>`, with PX = TTL,
+ * and a set of the claims made through it. One keepalive script renews the
+ * key and every lock of the set (same PX), so the session and its locks
+ * expire together, on the server's clock, if the keepalives stop.
+ *
+ * The timing of keepalives is the Session's (src/distributed/session.ts): this
+ * file opens, renews once when asked, and revokes. It also keeps the claims
+ * this process knows (waiting or held), routes the session channel's messages
+ * to them, and hands the list to every keepalive, which withdraws any claim of
+ * the session the process does not know (a request whose answer was lost).
+ *
+ * @internal
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { BackendError, SessionLostError, type LossReason } from '../../errors.js';
+import type { DriverSession } from '../../distributed/driver.js';
+import type { LockOwner } from '../../local/fenced-guard.js';
+import { sessionKeys, type RedisContext } from './context.js';
+import { mapError } from './map-error.js';
+import type { ChannelRoute } from './notifications.js';
+import { encodeOwner } from './record.js';
+
+/** A claim of this session, as the session's messages and keepalives reach it. */
+export interface ClaimListener {
+  /** A waiting claim may be granted now: look again. */
+  wake(): void;
+  /** A held claim was broken (a `b|<claim>` message). */
+  broken(): void;
+  /** A held claim is no longer ours (found by a keepalive). */
+  lost(reason: LossReason, detail: string): void;
+}
+
+const LOSS_DETAIL: Record<string, string> = {
+  broken: 'it was broken (its token is in the break record)',
+  expired: 'its lease expired on Redis',
+  deleted: 'its record on Redis was deleted or replaced by someone else',
+};
+
+/**
+ * One session on Redis.
+ *
+ * @example
+ * ```ts
+ * const session = await RedisSession.open(ctx, 10_000, owner);
+ * await session.keepAlive();
+ * await session.revoke();
+ * ```
+ */
+export class RedisSession implements DriverSession, ChannelRoute {
+  readonly id: string;
+  readonly ttlMs: number;
+  onLost?: (cause: unknown) => void;
+  readonly #ctx: RedisContext;
+  readonly #claims = new Map<string, ClaimListener>();
+  #nextClaim = 0;
+  /** Requests and messages held back while paused (test hook), in order. */
+  #held: (() => void)[] | undefined;
+
+  private constructor(ctx: RedisContext, id: string, ttlMs: number) {
+    this.#ctx = ctx;
+    this.id = id;
+    this.ttlMs = ttlMs;
+  }
+
+  /** Subscribe the session's channel, then create its key with PX = `ttlMs`. */
+  static async open(ctx: RedisContext, ttlMs: number, owner: LockOwner): Promise<RedisSession> {
+    const session = new RedisSession(ctx, randomBytes(12).toString('hex'), ttlMs);
+    const { key, channel } = sessionKeys(ctx.prefix, session.id);
+    // Subscribed first: nothing can be published to a session before it exists.
+    await ctx.notifications.add(channel, session);
+    try {
+      const created = await ctx.client.redis.set(key, encodeOwner(owner), 'PX', ttlMs, 'NX');
+      if (created !== 'OK') throw new BackendError(`Redis: session key ${key} exists already`);
+    } catch (error) {
+      await ctx.notifications.remove(channel);
+      throw mapError(error, 'opening the session');
+    }
+    return session;
+  }
+
+  /** A claim number never used before in this session. */
+  nextClaim(): string {
+    return (++this.#nextClaim).toString(36);
+  }
+
+  /** Route messages for `claim` to `listener`, and count the claim as known. */
+  register(claim: string, listener: ClaimListener): void {
+    this.#claims.set(claim, listener);
+  }
+
+  /** Forget `claim` (if `listener` still has it): the next keepalive withdraws whatever is left of it. */
+  unregister(claim: string, listener: ClaimListener): void {
+    if (this.#claims.get(claim) === listener) this.#claims.delete(claim);
+  }
+
+  /** One renewal of the session and its locks; reports locks found gone to their listeners. */
+  keepAlive(): Promise<void> {
+    return this.#whenConnected(() => this.#keepAlive());
+  }
+
+  /** Release and withdraw every claim of the session and delete its key. */
+  revoke(): Promise<void> {
+    return this.#whenConnected(async () => {
+      try {
+        await this.#ctx.client.run('revoke', [this.#ctx.prefix, this.id]);
+      } catch (error) {
+        throw mapError(error, `revoking session ${this.id}`);
+      } finally {
+        await this.#ctx.notifications.remove(sessionKeys(this.#ctx.prefix, this.id).channel);
+      }
+    });
+  }
+
+  /** A message on the session's channel. */
+  message(text: string): void {
+    this.#deliver(() => {
+      const listener = this.#claims.get(text.slice(2));
+      if (text.startsWith('w|')) listener?.wake();
+      else if (text.startsWith('b|')) listener?.broken();
+    });
+  }
+
+  /** The pub/sub connection came back: every waiter looks again. */
+  reconnected(): void {
+    this.#deliver(() => {
+      for (const listener of this.#claims.values()) listener.wake();
+    });
+  }
+
+  /**
+   * Test hook: cut this session off from Redis, as a partition would: its
+   * keepalives and revocation, and the messages for it, wait until {@link resume}.
+   * @internal
+   */
+  pause(): void {
+    this.#held ??= [];
+  }
+
+  /** Test hook: undo {@link pause}; what was held back goes now. @internal */
+  resume(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const release of held ?? []) release();
+  }
+
+  async #keepAlive(): Promise<void> {
+    let reply: unknown;
+    try {
+      reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, ...this.#claims.keys()]);
+    } catch (error) {
+      throw mapError(error, `renewing session ${this.id}`);
+    }
+    const fields = reply as string[];
+    if (fields[0] === 'gone') {
+      throw new SessionLostError(`Redis: session ${this.id} is gone (its key expired or was deleted, or the server lost its data)`);
+    }
+    for (let i = 1; i + 1 < fields.length; i += 2) {
+      const reason = fields[i + 1] as LossReason;
+      this.#claims.get(fields[i]!)?.lost(reason, LOSS_DETAIL[reason] ?? reason);
+    }
+  }
+
+  #whenConnected<T>(request: () => Promise<T>): Promise<T> {
+    const held = this.#held;
+    if (held === undefined) return request();
+    return new Promise<T>((resolve, reject) => held.push(() => request().then(resolve, reject)));
+  }
+
+  #deliver(message: () => void): void {
+    if (this.#held !== undefined) this.#held.push(message);
+    else message();
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Node layout of the ZooKeeper driver, and the encoding that lets any lock
+ * name be one node name.
+ *
+ * ```
+ * <chroot>/<namespace>/locks/<encoded name>                        persistent, created on demand;
+ *                                                                  its data: the last departure (record.ts)
+ * <chroot>/<namespace>/locks/<encoded name>/<guid>-<read|write>-<seq>  ephemeral sequential: one claim
+ * <chroot>/<namespace>/broken/<encoded name>                       persistent: the last break record
+ * ```
+ *
+ * - A claim's name starts with a GUID made for that claim, so a create whose
+ *   answer was lost (connection dropped) is found again among the children
+ *   instead of being made twice, and no two claims ever share a path: a late
+ *   delete can only ever remove the claim it was meant for.
+ * - The sequence suffix orders the queue. It is not the fencing token: it
+ *   restarts at 0 when the parent is deleted and created again (DESIGN §4);
+ *   the token is the claim's `czxid`, the zxid of the transaction that created
+ *   it, which only grows, across parents and restarts.
+ * - Names are `encodeURIComponent`-encoded (never a `/`; `.` and `..` escaped),
+ *   so one name is one node, and a listing decodes children back to names.
+ * - Parents are persistent: this client cannot create container nodes (that
+ *   needs the 3.5 `createContainer` request), so one empty node per distinct
+ *   name stays behind; deleting idle ones at any time is safe.
+ *
+ * @internal
+ * @module
+ */
+
+/** A claim node's name, parsed. */
+export interface ClaimName {
+  readonly guid: string;
+  readonly mode: 'exclusive' | 'shared';
+  /** The sequence suffix ZooKeeper appended (a signed 32-bit counter of the parent). */
+  readonly seq: number;
+}
+
+const CLAIM = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(read|write)-(-?\d+)$/;
+
+/**
+ * The paths of one chroot and namespace.
+ *
+ * @example
+ * ```ts
+ * const paths = new ZkPaths('/apps', 'billing');
+ * paths.lockDir('invoices'); // '/apps/billing/locks/invoices'
+ * ```
+ */
+export class ZkPaths {
+  /** `<chroot>/<namespace>`. */
+  readonly root: string;
+  /** `<root>/locks`. */
+  readonly locksRoot: string;
+  /** `<root>/broken`. */
+  readonly brokenRoot: string;
+
+  constructor(chroot: string, namespace: string) {
+    this.root = `${chroot}/${namespace.replace(/^\/+|\/+$/g, '')}`;
+    this.locksRoot = `${this.root}/locks`;
+    this.brokenRoot = `${this.root}/broken`;
+  }
+
+  /** The parent of every claim of `name`. */
+  lockDir(name: string): string {
+    return `${this.locksRoot}/${encodeName(name)}`;
+  }
+
+  /** Where the last break record of `name` lives. */
+  broken(name: string): string {
+    return `${this.brokenRoot}/${encodeName(name)}`;
+  }
+
+  /** The path to create for a claim (ZooKeeper appends the sequence number). */
+  claimPrefix(name: string, guid: string, mode: 'exclusive' | 'shared'): string {
+    return `${this.lockDir(name)}/${guid}-${mode === 'exclusive' ? 'write' : 'read'}-`;
+  }
+}
+
+/**
+ * One lock name as one node name: `encodeURIComponent`, plus `.` and `..`
+ * (which ZooKeeper refuses as node names) escaped. Injective, ASCII only.
+ *
+ * @example
+ * ```ts
+ * encodeName('a/b'); // 'a%2Fb'
+ * encodeName('..');  // '%2E%2E'
+ * ```
+ */
+export function encodeName(name: string): string {
+  const encoded = encodeURIComponent(name);
+  return encoded === '.' || encoded === '..' ? encoded.replace(/\./g, '%2E') : encoded;
+}
+
+/** A node name back to the lock name; `undefined` for a node deadbolt did not name. */
+export function decodeName(node: string): string | undefined {
+  try {
+    return decodeURIComponent(node);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parse a claim node's name; `undefined` if it is not one of ours.
+ *
+ * @example
+ * ```ts
+ * parseClaim('0f8e…-write-0000000007'); // { guid: '0f8e…', mode: 'exclusive', seq: 7 }
+ * ```
+ */
+export function parseClaim(node: string): ClaimName | undefined {
+  const match = CLAIM.exec(node);
+  if (match === null) return undefined;
+  return { guid: match[1]!, mode: match[2] === 'write' ? 'exclusive' : 'shared', seq: Number(match[3]) };
+}

@@ -1,0 +1,124 @@
+/**
+ * What the driver stores in node data, as JSON so that `zkCli.sh get` shows it:
+ * - a claim node: its holder record (who, and the session timeout, which
+ *   listings turn into `expiresAt`);
+ * - a lock node: the last departure, written in the same transaction as the
+ *   departure itself (a release or a break), so that the next holder can tell
+ *   "released" and "broken" from "expired" (a claim that vanished without
+ *   either was taken by its session's expiry);
+ * - `broken/<name>`: the last break record of that name.
+ * Records are informative: none is read to decide who holds a lock.
+ *
+ * @internal
+ * @module
+ */
+import type { BreakRecord } from '../../distributed/driver.js';
+import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+
+/** The data of a claim node. */
+export interface HolderRecord extends LockOwner {
+  /** The holder's session timeout, in ms. */
+  ttlMs: number;
+}
+
+/** The data of a lock node: how its last holders left. */
+export interface Departure {
+  /** Token (czxid, decimal) of the last claim released. */
+  released?: string;
+  /** Tokens of the claims displaced by the last break. */
+  broken?: string[];
+}
+
+/**
+ * A claim node's data.
+ *
+ * @example
+ * ```ts
+ * encodeHolder({ id: 'a1', host: 'web-1', pid: 42 }, 10_000);
+ * ```
+ */
+export function encodeHolder(owner: LockOwner, ttlMs: number): Buffer {
+  const record: HolderRecord = { id: owner.id, host: owner.host, pid: owner.pid, ttlMs };
+  if (owner.command !== undefined) record.command = owner.command;
+  return Buffer.from(JSON.stringify(record));
+}
+
+/** Read a holder record; data not written by deadbolt gives placeholders, never an error. */
+export function decodeHolder(data: Buffer | undefined): { owner: LockOwner; ttlMs: number | undefined } {
+  const parsed = parse(data) as Partial<HolderRecord>;
+  const owner: LockOwner = {
+    id: typeof parsed.id === 'string' ? parsed.id : '?',
+    host: typeof parsed.host === 'string' ? parsed.host : '?',
+    pid: typeof parsed.pid === 'number' ? parsed.pid : 0,
+  };
+  if (typeof parsed.command === 'string') owner.command = parsed.command;
+  return { owner, ttlMs: typeof parsed.ttlMs === 'number' ? parsed.ttlMs : undefined };
+}
+
+/** A lock node's data after a release or a break. */
+export function encodeDeparture(departure: Departure): Buffer {
+  return Buffer.from(JSON.stringify(departure));
+}
+
+/** How the claim with `token` left, as far as the lock node's data says. */
+export function departureOf(data: Buffer | undefined, token: bigint): 'released' | 'broken' | undefined {
+  const parsed = parse(data) as Departure;
+  const text = token.toString();
+  if (Array.isArray(parsed.broken) && parsed.broken.includes(text)) return 'broken';
+  if (parsed.released === text) return 'released';
+  return undefined;
+}
+
+/** A break record as stored: tokens and dates as strings. */
+interface StoredBreak {
+  reason: string;
+  by: string;
+  at: string;
+  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
+}
+
+/** The data of `broken/<name>`. */
+export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[]): Buffer {
+  const stored: StoredBreak = {
+    reason: record.reason,
+    by: record.by,
+    at: record.at.toISOString(),
+    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
+      ...rest,
+      token: token.toString(),
+      since: since.toISOString(),
+      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
+    })),
+  };
+  return Buffer.from(JSON.stringify(stored));
+}
+
+/** Read a break record; `undefined` when absent or unreadable. */
+export function decodeBreak(data: Buffer | undefined): BreakRecord | undefined {
+  const stored = parse(data) as Partial<StoredBreak>;
+  if (typeof stored.reason !== 'string' || typeof stored.by !== 'string' || typeof stored.at !== 'string') return undefined;
+  try {
+    return {
+      reason: stored.reason,
+      by: stored.by,
+      at: new Date(stored.at),
+      displaced: (stored.displaced ?? []).map(({ token, since, expiresAt, ...rest }) => {
+        const info: LockInfo = { ...rest, token: BigInt(token), since: new Date(since) };
+        if (expiresAt !== undefined) info.expiresAt = new Date(expiresAt);
+        return info;
+      }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function parse(data: Buffer | undefined): Record<string, unknown> {
+  if (data === undefined || data.length === 0) return {};
+  try {
+    const value: unknown = JSON.parse(data.toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

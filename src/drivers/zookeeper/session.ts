@@ -1,0 +1,73 @@
+/**
+ * A deadbolt session on ZooKeeper is one ZooKeeper session, i.e. one client
+ * connection's session: every claim is an ephemeral node of it, so when the
+ * ensemble expires the session (no word from us for the session timeout), or
+ * we close it, every lock of the session goes with it, on the ensemble's clock.
+ *
+ * - TTL: the session timeout the server negotiated, which it clamps into
+ *   [minSessionTimeout, maxSessionTimeout] (by default 2× to 20× its tickTime);
+ *   `ttlMs` reports the negotiated value, not the one asked for.
+ * - keepAlive(): one cheap read (`exists /`); any request renews the session
+ *   on the server. While disconnected it fails at once, so the Session
+ *   reports `suspended` at its next beat rather than after a long wait.
+ * - Loss: the client's "session expired" event (seen when it reconnects after
+ *   the expiry) calls `onLost`; the Session's local deadline covers the time
+ *   before that, when nothing can be heard.
+ * - revoke(): close the session (the ensemble deletes its nodes at once).
+ *
+ * @internal
+ * @module
+ */
+import { BackendUnavailableError, SessionLostError } from '../../errors.js';
+import type { DriverSession } from '../../distributed/driver.js';
+import type { ZkClient } from './client.js';
+import { isSessionGone, mapError } from './map-error.js';
+import { Reaper } from './reaper.js';
+
+/**
+ * One ZooKeeper session.
+ *
+ * @example
+ * ```ts
+ * const session = new ZkSession(await ZkClient.open(config, 10_000));
+ * await session.keepAlive();
+ * await session.revoke();
+ * ```
+ */
+export class ZkSession implements DriverSession {
+  readonly client: ZkClient;
+  /** Retries withdrawals of claims that could not be confirmed. */
+  readonly reaper: Reaper;
+  onLost?: (cause: unknown) => void;
+
+  constructor(client: ZkClient) {
+    this.client = client;
+    this.reaper = new Reaper(client);
+    client.onExpired((error) => this.onLost?.(error));
+  }
+
+  /** The session id, as ZooKeeper's tools print it (`0x…`). */
+  get id(): string {
+    return this.client.sessionId;
+  }
+
+  /** The negotiated session timeout. */
+  get ttlMs(): number {
+    return this.client.sessionTimeout;
+  }
+
+  async keepAlive(): Promise<void> {
+    if (this.client.expired) throw new SessionLostError(`zookeeper session ${this.id} expired`);
+    if (!this.client.connected) throw new BackendUnavailableError(`zookeeper session ${this.id} is disconnected; reconnecting`);
+    try {
+      await this.client.exists('/');
+    } catch (error) {
+      throw isSessionGone(error) ? new SessionLostError(`zookeeper session ${this.id} expired`, { cause: error }) : mapError(error, 'renewing the session');
+    }
+  }
+
+  async revoke(): Promise<void> {
+    this.reaper.close();
+    await this.client.close(Math.min(1_000, this.ttlMs / 2));
+  }
+}
