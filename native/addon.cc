@@ -28,7 +28,7 @@ namespace deadbolt {
 namespace {
 
 // Results shared with src/file/native.ts.
-enum Identity { kSame = 0, kMissing = 1, kReplaced = 2, kUnlinked = 3 };
+enum Identity { kSame = 0, kMissing = 1, kReplaced = 2, kUnlinked = 3, kNotRegular = 4 };
 enum State { kFree = 0, kShared = 1, kExclusive = 2, kAbsent = 3 };
 
 Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
@@ -174,6 +174,8 @@ Napi::Value CheckIdentity(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, kReplaced);
   }
   if (of_fd.st_nlink == 0) return Napi::Number::New(env, kUnlinked);
+  // A FIFO or device planted at the path opens fine with O_RDWR; never lock one.
+  if (!S_ISREG(of_fd.st_mode)) return Napi::Number::New(env, kNotRegular);
   return Napi::Number::New(env, kSame);
 }
 

@@ -264,7 +264,8 @@ async function deadboltChain(waiters, namespace, ttl, count = false) {
       await guard.release();
     });
     await waitForKeys(queuePrefix(namespace, 'h'), waiters + 1);
-    const queued = count ? await receivedByMethod(etcd.endpoint) : undefined;
+    // waiters queued together re-read and re-watch while each other's claims arrive: let that end
+    const queued = count ? await quiet() : (await sleep(20), undefined);
     releasedAt.push(performance.now());
     await holder.release();
     await Promise.all(chain);
@@ -345,6 +346,18 @@ async function etcd3PollChain(waiters, namespace, pollMs) {
   } finally {
     for (const c of clients) c.close();
   }
+}
+
+/** The request counts once etcd has received nothing new (keepalives aside) for 100 ms. */
+async function quiet() {
+  let last = await receivedByMethod(etcd.endpoint);
+  for (let i = 0; i < 50; i++) {
+    await sleep(100);
+    const now = await receivedByMethod(etcd.endpoint);
+    if (perOp(diffCounts(last, now), 1).total === 0) return now;
+    last = now;
+  }
+  return last;
 }
 
 // ---------------------------------------------------------------- output

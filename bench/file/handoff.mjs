@@ -4,7 +4,7 @@
  * release call to the waiter's grant in another process. Run by ../file.mjs (one
  * process pair per round); usable alone:
  *
- *   node file/handoff.mjs --dir=/dev/shm/x --n=500 --variant=lockdir
+ *   node file/handoff.mjs --dir=/dev/shm/x --n=500 --variant=lockdir [--dist=PATH]
  *
  * Variants:
  *   lockdir        LockDirectory.acquire / guard.release, default cleanup ('on-release'):
@@ -30,13 +30,9 @@
 import { fork } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, readdirSync } from 'node:fs';
 import { arch } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { percentile } from '../lib/stats.mjs';
-
-const DIST = new URL('../../dist/', import.meta.url);
-const native = await import(new URL('file/native.js', DIST).href);
-const { LockDirectory } = await import(new URL('index.js', DIST).href);
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -44,6 +40,10 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
+// --dist=PATH: another build of deadbolt's dist/ (to measure a change to src/ before/after).
+const DIST = args.dist ? pathToFileURL(`${resolve(String(args.dist))}/`) : new URL('../../dist/', import.meta.url);
+const native = await import(new URL('file/native.js', DIST).href);
+const { LockDirectory } = await import(new URL('index.js', DIST).href);
 const dir = String(args.dir ?? '/dev/shm/deadbolt-handoff');
 const n = Number(args.n ?? 500);
 const variant = String(args.variant ?? 'lockdir');

@@ -25,8 +25,8 @@ export function confirm(question: string): Promise<boolean> {
     rl.on('SIGINT', () => rl.close());
     rl.question(question, (answer) => {
       answered = true;
+      resolve(/^(y|yes)$/i.test(answer.trim())); // before close(), whose handler resolves false
       rl.close();
-      resolve(/^(y|yes)$/i.test(answer.trim()));
     });
   });
 }

@@ -9,12 +9,13 @@ import { truncate } from './table.js';
 /**
  * A holder's command line, shortened for a table or a status line: the
  * executable's directory is dropped, and `node …/cli/main.js` (deadbolt's own
- * CLI, as its holder records show it) reads `deadbolt`. The full command is in
+ * CLI, as its holder records show it) reads `deadbolt`, without its
+ * `--lock-path` / `--backend`. The full command is in
  * `show` and `--json`.
  *
  * @example
  * ```ts
- * displayCommand('/usr/bin/node /opt/app/node_modules/deadbolt/dist/cli/main.js run jobs -- ./job.sh', 30);
+ * displayCommand('/usr/bin/node /opt/app/node_modules/deadbolt/dist/cli/main.js run --lock-path /run/l jobs -- ./job.sh', 30);
  * // 'deadbolt run jobs -- ./job.sh'
  * ```
  */
@@ -23,11 +24,26 @@ export function displayCommand(command: string, max: number): string {
   let [exe = '', script, ...rest] = words;
   exe = basename(exe);
   if (/^node(js)?(\d+)?$/.test(exe) && script !== undefined && script.includes('/')) {
-    exe = /\/cli\/main\.js$/.test(script) || basename(script) === 'deadbolt' ? 'deadbolt' : basename(script);
+    const ours = /\/cli\/main\.js$/.test(script) || basename(script) === 'deadbolt';
+    exe = ours ? 'deadbolt' : basename(script);
+    // In a listing of one directory, deadbolt's own --lock-path / --backend only repeat it.
+    if (ours) rest = withoutTargetOptions(rest);
   } else if (script !== undefined) {
     rest = [script, ...rest];
   }
   return truncate([exe, ...rest].join(' '), max);
+}
+
+function withoutTargetOptions(args: string[]): string[] {
+  const end = args.indexOf('--');
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (end >= 0 && i >= end) kept.push(arg);
+    else if (arg === '--lock-path' || arg === '--backend') i++;
+    else if (!arg.startsWith('--lock-path=') && !arg.startsWith('--backend=')) kept.push(arg);
+  }
+  return kept;
 }
 
 /**

@@ -6,7 +6,8 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { readRecord } from '../file/holder-record.js';
+import { basename, dirname } from 'node:path';
+import { readRecord, readSharedRecords, type HolderRecord } from '../file/holder-record.js';
 import { lockState } from '../file/native.js';
 import { formatDuration } from './durations.js';
 import { displayCommand } from './format.js';
@@ -27,12 +28,21 @@ export function holderSummary(path: string, now: number): string {
     return 'held';
   }
   if (state === 'free' || state === 'missing') return 'just released';
+  if (state === 'shared') {
+    // Shared holders each write a record file of their own (holder-record.ts).
+    const records = (readSharedRecords(dirname(path)).get(basename(path)) ?? []).flatMap((r) => (r.record ? [r.record] : []));
+    const first = records[0];
+    if (first === undefined) return 'held shared';
+    const more = records.length > 1 ? ` and ${records.length - 1} more` : '';
+    return `held shared by ${describe(first, now)}${more}`;
+  }
   const record = readRecord(path);
   // A record whose mode differs from the kernel's state is an older holder's.
-  if (record === undefined || record.mode !== state) {
-    return state === 'shared' ? 'held shared' : 'held by a process that wrote no holder record (oslo.concurrency or another tool)';
-  }
+  if (record === undefined || record.mode !== state) return 'held by a process that wrote no holder record (oslo.concurrency or another tool)';
+  return `held by ${describe(record, now)}`;
+}
+
+function describe(record: HolderRecord, now: number): string {
   const where = record.host === hostname() ? '' : ` on ${record.host}`;
-  const mode = state === 'shared' ? ' shared' : '';
-  return `held${mode} by pid ${record.pid}${where} (${displayCommand(record.command, 40)}) for ${formatDuration(now - record.since.getTime())}`;
+  return `pid ${record.pid}${where} (${displayCommand(record.command, 40)}) for ${formatDuration(now - record.since.getTime())}`;
 }

@@ -54,8 +54,10 @@ export interface LockView {
   state: 'free' | 'shared' | 'exclusive';
   /** Free, and its last holder's process is gone (or its pid reused): left behind by a crash. */
   leftover: boolean;
-  /** The current holder, from its record (null when free, or held by a process that writes none, e.g. oslo). */
+  /** The current holder, from its record (null when free, or held by a process that writes none, e.g. oslo); the first when shared. */
   holder: HolderView | null;
+  /** Every current holder with a record: one when exclusive, each shared holder when shared. */
+  holders: HolderView[];
   /** For a free file with a record: who held it last. */
   lastHolder: HolderView | null;
   /** The file's modification time: the last grant that wrote a record, or its creation. */
@@ -73,12 +75,9 @@ export interface LockView {
  */
 export function lockView(info: LockFileInfo, now: number): LockView | undefined {
   if (info.state === 'missing') return undefined;
-  let holder: HolderView | null = null;
+  const holders = info.holders.map(({ owner, token, mode, since }) => holderView({ ...owner, command: owner.command ?? '', token, mode, since }, now));
   let lastHolder: HolderView | null = null;
-  if (info.holder !== undefined) {
-    const { owner, token, mode, since } = info.holder;
-    holder = holderView({ ...owner, command: owner.command ?? '', token, mode, since }, now);
-  } else if (info.state === 'free') {
+  if (info.state === 'free') {
     const record = readRecord(info.path);
     if (record !== undefined) lastHolder = holderView(record, now);
   }
@@ -88,7 +87,8 @@ export function lockView(info: LockFileInfo, now: number): LockView | undefined 
     path: info.path,
     state: info.state,
     leftover: lastHolder !== null && (lastHolder.process === 'gone' || lastHolder.process === 'reused'),
-    holder,
+    holder: holders[0] ?? null,
+    holders,
     lastHolder,
     modifiedAt: info.modifiedAt.toISOString(),
     ageMs: Math.round(info.ageMs),

@@ -68,12 +68,14 @@ const COLUMNS: Column[] = [
 
 /**
  * The table: one row per file. A leftover shows its last holder (dimmed); a
- * held file with no record (an oslo.concurrency holder) shows `?`.
+ * held file with no record (an oslo.concurrency holder) shows `?`; a file held
+ * shared by several shows their number in STATE and the first of them.
  */
 function locksTable(locks: LockView[], c: Colors): string {
   const rows = locks.map((lock) => {
     const who = lock.holder ?? lock.lastHolder;
-    const state = lock.leftover ? c.red('leftover') : lock.state === 'free' ? c.green('free') : c.yellow(lock.state);
+    const many = lock.holders.length > 1 ? ` (${lock.holders.length})` : '';
+    const state = lock.leftover ? c.red('leftover') : lock.state === 'free' ? c.green('free') : c.yellow(lock.state + many);
     const faint = lock.holder === null ? c.dim : (s: string) => s;
     const unknownHolder = lock.state !== 'free' && lock.holder === null;
     return [

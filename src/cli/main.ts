@@ -174,7 +174,8 @@ Exit codes: 0 ok; run passes on its command's status; 64 usage; 66 no lock direc
 
 const RUN_HELP = `
 The command gets DEADBOLT_TOKEN (the fencing token, strictly increasing per name) and
-DEADBOLT_LOCK_NAME in its environment. SIGINT, SIGTERM and SIGHUP are passed on to it.
+DEADBOLT_LOCK_NAME in its environment. SIGTERM, SIGHUP and SIGINT are passed on to it
+(SIGINT not when stdin is a terminal: there Ctrl-C reaches the command directly).
 The command never inherits the lock: if deadbolt dies, the kernel releases it at once.
 On a terminal, a status line shows whom it is waiting for.
 

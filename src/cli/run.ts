@@ -11,15 +11,16 @@
  * descriptor is opened `O_CLOEXEC`, so the command never holds the lock: if
  * deadbolt itself dies (even by SIGKILL) the kernel releases the lock at once,
  * while the command may go on running unlocked. Signals: SIGINT, SIGTERM and
- * SIGHUP sent to deadbolt are passed to the command, and deadbolt exits when
- * the command does (while still waiting for the lock, they stop the wait).
+ * SIGHUP sent to deadbolt are passed to the command (SIGINT not when stdin is
+ * a terminal: a Ctrl-C reaches the command directly), and deadbolt exits when
+ * the command does; while still waiting for the lock, they stop the wait.
  *
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ConfigurationError, LockTimeoutError, isInvalidArgument } from '../errors.js';
+import { ConfigurationError, LockTimeoutError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
 import type { FileLockGuard } from '../file/file-guard.js';
 import { LockDirectory } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
@@ -119,6 +120,8 @@ async function libraryCall<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (err) {
     if (isInvalidArgument(err)) throw usageError(err.message);
+    // The directory's errors come wrapped; a native addon that cannot load is not the directory's fault.
+    if (err instanceof ConfigurationError && (err.cause instanceof NativeError || err.cause instanceof UnsupportedError)) throw err.cause;
     if (err instanceof ConfigurationError) throw new CliError(ExitCode.CANT_CREATE, err.message, { cause: err });
     throw err;
   }
@@ -127,6 +130,12 @@ async function libraryCall<T>(call: () => Promise<T>): Promise<T> {
 /** Start the command, wait for it, release, and return its exit code (or exit by its signal). */
 async function runHolding(guard: FileLockGuard, command: string[], signals: SignalRelay, io: Output): Promise<number> {
   let ended: { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
+  const early = signals.waitSignal.reason;
+  if (early instanceof Interrupted) {
+    // Signalled between the grant and the start: the command never runs.
+    await guard.release();
+    return await signals.exitBy(early.signal);
+  }
   try {
     const child = spawn(command[0]!, command.slice(1), {
       stdio: 'inherit',
@@ -177,8 +186,11 @@ class SignalRelay {
   constructor() {
     for (const signal of FORWARDED) {
       const handler = () => {
-        if (this.#child !== undefined) this.#child.kill(signal);
-        else this.#wait.abort(new Interrupted(signal));
+        if (this.#child === undefined) this.#wait.abort(new Interrupted(signal));
+        // A Ctrl-C on a terminal reaches the whole foreground process group, the
+        // command included: passing it on again would be a second Ctrl-C, which
+        // many programs take as "quit now, skip the clean shutdown".
+        else if (!(signal === 'SIGINT' && process.stdin.isTTY)) this.#child.kill(signal);
       };
       this.#handlers.set(signal, handler);
       process.on(signal, handler);

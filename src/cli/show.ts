@@ -67,8 +67,9 @@ export async function showCommand(name: string, options: ShowOptions, io: Output
 function lockRows(lock: LockView, c: Colors): Array<[string, string]> {
   const rows: Array<[string, string]> = [];
   if (lock.holder !== null) {
-    rows.push(['state', c.yellow(`${lock.state}, held for ${formatDuration(lock.holder.heldMs)}`)]);
-    rows.push(...holderRows(lock.holder, 'holder'));
+    const by = lock.holders.length > 1 ? ` by ${lock.holders.length} processes` : '';
+    rows.push(['state', c.yellow(`${lock.state}${by}, held for ${formatDuration(lock.holder.heldMs)}`)]);
+    lock.holders.forEach((h, i) => rows.push(...holderRows(h, lock.holders.length > 1 ? `holder ${i + 1}` : 'holder')));
   } else if (lock.state !== 'free') {
     rows.push(['state', c.yellow(lock.state)]);
     rows.push(['holder', 'unknown: no holder record (held by oslo.concurrency or another tool that writes none)']);

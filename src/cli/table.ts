@@ -20,8 +20,7 @@ export function visibleWidth(text: string): number {
 }
 
 /**
- * Lay out `rows` under `columns`. The last column is never padded, so no line
- * has trailing spaces.
+ * Lay out `rows` under `columns`. No line has trailing spaces.
  *
  * @param style - applied to the header cells (e.g. bold), after measuring.
  * @example
@@ -40,7 +39,8 @@ export function table(columns: Column[], rows: string[][], style: (header: strin
         if (columns[i]!.align === 'right') return pad + shown;
         return i === cells.length - 1 ? shown : shown + pad;
       })
-      .join('  ');
+      .join('  ')
+      .trimEnd(); // an empty last cell would leave the separator behind
   return [line(columns.map((c) => c.header), true), ...rows.map((r) => line(r, false))].join('\n');
 }
 

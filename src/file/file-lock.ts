@@ -35,9 +35,15 @@ export const testHooks = { skipInodeCheck: false };
 
 /** Whether `fd` (now locked) still is the file at `path`; else it is closed. */
 function stillAtPath(fd: number, path: string): boolean {
-  if (testHooks.skipInodeCheck || native.checkIdentity(fd, path) === 'same') return true;
-  native.closeFd(fd); // drops our lock on the orphan inode
-  return false;
+  let same: boolean;
+  try {
+    same = testHooks.skipInodeCheck || native.checkIdentity(fd, path) === 'same';
+  } catch (err) {
+    native.closeFd(fd); // not a regular file, or stat failed: hold nothing
+    throw err;
+  }
+  if (!same) native.closeFd(fd); // drops our lock on the orphan inode
+  return same;
 }
 
 /** Take the lock now or return `undefined`; never waits on another holder. */

@@ -120,6 +120,8 @@ interface RawError extends Error {
 }
 
 const IDENTITY = ['same', 'missing', 'replaced', 'unlinked'] as const;
+/** What the addon answers for a path that is not a regular file. */
+const NOT_REGULAR = 4;
 const STATE = ['free', 'shared', 'exclusive', 'missing'] as const;
 
 let loaded: { addon: Addon; path: string } | undefined;
@@ -430,11 +432,19 @@ export function checkIdentity(fd: number, path: string): 'same' | 'missing' | 'r
   checkFd(fd);
   checkPath(path);
   const a = loaded?.addon ?? addon();
+  let identity: number;
   try {
-    return IDENTITY[a.checkIdentity(fd, path)]!;
+    identity = a.checkIdentity(fd, path);
   } catch (err) {
     throw converted(err, 'checking identity of lock file', path);
   }
+  if (identity === NOT_REGULAR) {
+    throw new NativeError(
+      `lock path ${path} is not a regular file (a FIFO, socket or device was put there); lock files are plain files: remove it`,
+      { errno: 'EINVAL', syscall: 'fstat', path },
+    );
+  }
+  return IDENTITY[identity]!;
 }
 
 /**

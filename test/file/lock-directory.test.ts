@@ -392,3 +392,13 @@ test('every shared holder is listed; a killed shared holder\'s record is ignored
   assert.deepEqual(readdirSync(join(dir, '.deadbolt-shared')), []);
   assert.deepEqual(lockFiles(dir), []);
 });
+
+test('a FIFO planted at a lock path is refused, not locked', async () => {
+  const locks = new LockDirectory(freshDir()).open();
+  const fifo = join(locks.path, 'pipe');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  await assert.rejects(locks.acquire('pipe'), (e: unknown) => e instanceof NativeError && /not a regular file/.test(e.message));
+  await assert.rejects(locks.tryAcquire('pipe'), /not a regular file/);
+  const ok = await locks.acquire('pipe-neighbour');
+  await ok.release();
+});

@@ -76,7 +76,7 @@ export class EtcdDriver implements Driver {
     this.#ctx = {
       client,
       keys: new KeyLayout(namespace),
-      watches: new Watches(client.etcd),
+      watches: new Watches(client.etcd, `${namespace.replace(/\/+$/, '')}/anchor`),
       reaper: new Reaper(client),
     };
   }

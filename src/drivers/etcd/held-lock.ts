@@ -6,7 +6,10 @@
  * on it (from the claim, handed over at the grant) reports its DELETE; the
  * reason is then read from etcd: our token in the name's break record means
  * "broken", our lease gone means "expired", anything else "deleted". The read
- * is bounded, so a slow etcd delays the report by at most a second.
+ * is bounded, so a slow etcd delays the report by at most a second. A watch
+ * that etcd put on its slow path (writes between the claim and the watch)
+ * reports up to ~100 ms late, and only during its first 100 ms; expiry does not
+ * depend on it (the Session's local deadline comes first).
  *
  * @internal
  * @module

@@ -119,7 +119,10 @@ async function tryExclusive(ctx: LockContext, session: EtcdSession, request: Loc
     throw mapError(error, `claiming "${request.name}"`);
   }
   if (!res.succeeded) return undefined;
-  return new EtcdHeldLock(ctx, session, request, key, BigInt(res.header.revision), undefined);
+  const token = BigInt(res.header.revision);
+  const lock = new EtcdHeldLock(ctx, session, request, key, token, undefined);
+  lock.watchOwnKey(undefined, token + 1n);
+  return lock;
 }
 
 /** One claim, from its creation to its grant or withdrawal. */
@@ -172,12 +175,15 @@ class Claim {
         const why = await this.#waitFor(pred, read.revision);
         if (why === 'aborted') throw await this.#withdraw(signal?.reason);
         if (why === 'vanished') return await this.#vanished();
-        if (why === 'deleted') {
-          waitedOn = pred;
-          // asked alongside the re-check, so the report costs no extra wait
-          waitedLease = EtcdSession.timeToLive(this.#ctx.client, pred.lease).catch(() => 'unknown' as const);
-        }
+        const leaseOfPred = (): Promise<number | undefined | 'unknown'> =>
+          EtcdSession.timeToLive(this.#ctx.client, pred.lease).catch(() => 'unknown' as const);
+        // asked alongside the re-check, so the report costs no extra wait
+        if (why === 'deleted') [waitedOn, waitedLease] = [pred, leaseOfPred()];
         read = await this.#check(signal);
+        // keys older than ours only ever disappear: a predecessor not read again was deleted
+        if (why !== 'deleted' && read !== undefined && !read.queue.some((kv) => kv.key.equals(pred.key))) {
+          [waitedOn, waitedLease] = [pred, leaseOfPred()];
+        }
       }
       const predecessor = waitedOn && (await report(waitedOn, read.broken, waitedLease));
       const lock = new EtcdHeldLock(this.#ctx, this.#session, this.#request, this.#key, this.#token, predecessor);

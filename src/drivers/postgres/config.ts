@@ -46,6 +46,12 @@ export interface PostgresConfig {
   readonly connectTimeout: number;
   /** The session TTL asked for, in ms: server-side TCP timeouts are derived from it. */
   readonly ttl: number;
+  /**
+   * `application_name` of every connection unless the URL or options set one:
+   * `deadbolt <owner id>`, so that `pg_stat_activity` says which coordinator a
+   * connection belongs to.
+   */
+  readonly applicationName: string;
   /** Passed to `pg.Client` / `pg.Pool` under our settings. */
   readonly clientConfig: Readonly<Record<string, unknown>>;
 }
@@ -61,7 +67,7 @@ export interface PostgresConfig {
  */
 export function readConfig(
   url: URL,
-  options: { connectTimeout: number; ttl: number; driverOptions?: Record<string, unknown> | undefined },
+  options: { connectTimeout: number; ttl: number; driverOptions?: Record<string, unknown> | undefined; identity?: { id?: string } | undefined },
 ): PostgresConfig {
   const written = new URL(url.href);
   const display = redact(written.href);
@@ -92,8 +98,15 @@ export function readConfig(
     requestTimeout: checkInteger(requestTimeout, 'options.driverOptions.requestTimeout', options.connectTimeout, 1, 2_147_483_647),
     connectTimeout: options.connectTimeout,
     ttl: options.ttl,
+    applicationName: applicationName(options.identity?.id),
     clientConfig,
   };
+}
+
+/** `deadbolt <id>` in printable ASCII, within PostgreSQL's 63 bytes. */
+function applicationName(id: string | undefined): string {
+  const name = id === undefined ? 'deadbolt' : `deadbolt ${id}`;
+  return name.replace(/[^\x20-\x7e]/g, '?').slice(0, 63);
 }
 
 function checkInteger(value: unknown, what: string, fallback: number, min: number, max: number): number {

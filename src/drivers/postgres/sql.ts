@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS ${s}.tokens (
 
 -- Holders (token set) and waiters (token NULL) of every name, in queue order.
 CREATE TABLE IF NOT EXISTS ${s}.claims (
-  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id         bigint GENERATED ALWAYS AS IDENTITY,
   namespace  text COLLATE "C" NOT NULL,
   name       text COLLATE "C" NOT NULL,
   session_id bigint NOT NULL,
@@ -104,9 +104,9 @@ CREATE TABLE IF NOT EXISTS ${s}.claims (
   granted_at timestamptz,
   pred_token bigint,
   pred_how   text,
+  PRIMARY KEY (namespace, name, id),
   UNIQUE (session_id, seq)
 );
-CREATE INDEX IF NOT EXISTS claims_queue ON ${s}.claims (namespace, name, id);
 
 -- For operators: who holds what right now.
 CREATE OR REPLACE VIEW ${s}.holders AS
@@ -125,10 +125,10 @@ export function functionsSql(schema: string): string {
 CREATE OR REPLACE FUNCTION ${s}.lock_name(p_ns text, p_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR UPDATE;
+  PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     INSERT INTO ${s}.tokens (namespace, name) VALUES (p_ns, p_name) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR UPDATE;
+    PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
   END IF;
 END $$;
 
@@ -181,7 +181,7 @@ BEGIN
     UPDATE ${s}.claims SET token = t.last, granted_at = now(), pred_token = t.departed, pred_how = t.departed_how
      WHERE id = w.id;
     PERFORM pg_notify(${channel('w.session_id')}, concat_ws(' ', 'g', w.seq, t.last,
-      round((extract(epoch FROM now()) * 1000)::numeric, 3), coalesce(t.departed_how, '-'), coalesce(t.departed::text, '-')));
+      round((date_part('epoch', now()) * 1000)::numeric, 3), coalesce(t.departed_how, '-'), coalesce(t.departed::text, '-')));
     v_held := true;
     EXIT WHEN w.mode = 'exclusive';
   END LOOP;
@@ -192,47 +192,81 @@ END $$;
 CREATE OR REPLACE FUNCTION ${s}.wake_in(p_ns text, p_name text, p_id bigint) RETURNS float8
 LANGUAGE sql STABLE AS $$
   SELECT (CASE WHEN bool_or(v.id IS NULL) THEN 0
-               ELSE greatest(0, extract(epoch FROM min(v.expires_at) - clock_timestamp()) * 1000) END)::float8
+               ELSE greatest(0, date_part('epoch', min(v.expires_at) - clock_timestamp()) * 1000) END)::float8
     FROM ${s}.claims k LEFT JOIN ${s}.sessions v ON v.id = k.session_id
    WHERE k.namespace = p_ns AND k.name = p_name AND k.id < p_id
 $$;
 
 -- Claim a name for session p_session as its claim number p_seq.
--- status: 'granted' (token, since, predecessor), 'waiting' (wake_in_ms),
+-- status: 'granted' (token, since, predecessor; a break record is read
+-- separately, when the predecessor was broken), 'waiting' (wake_in_ms),
 -- 'busy' (p_wait false: nothing was written), 'no-session' (the lease is gone).
+-- Fast path, two statements: take the name's lock and the next token in one
+-- UPDATE, then insert the claim as held unless anything stands in the way
+-- (a waiter, a conflicting holder, a claim of a dead session, our own lease
+-- gone). Otherwise the token is given back (no gaps) and the slow path sorts it out.
 CREATE OR REPLACE FUNCTION ${s}.acquire(p_session bigint, p_seq bigint, p_ns text, p_name text, p_mode text, p_wait boolean,
-  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text,
-  OUT broken jsonb, OUT wake_in_ms float8)
+  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+  v_alive boolean;
+  v_dead boolean;
   v_waiting boolean;
   v_exclusive boolean;
   v_held boolean;
   v_id bigint;
 BEGIN
-  PERFORM ${s}.lock_name(p_ns, p_name);
-  PERFORM 1 FROM ${s}.sessions WHERE id = p_session AND expires_at > now();
+  UPDATE ${s}.tokens t SET last = t.last + 1 WHERE t.namespace = p_ns AND t.name = p_name
+    RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
   IF NOT FOUND THEN
-    status := 'no-session';
+    INSERT INTO ${s}.tokens AS t (namespace, name, last) VALUES (p_ns, p_name, 1)
+      ON CONFLICT (namespace, name) DO UPDATE SET last = t.last + 1
+      RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
+  END IF;
+  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
+  SELECT p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how
+   WHERE EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = p_session AND v.expires_at > now())
+     AND NOT EXISTS (
+       SELECT 1 FROM ${s}.claims k LEFT JOIN ${s}.sessions v ON v.id = k.session_id AND v.expires_at > now()
+        WHERE k.namespace = p_ns AND k.name = p_name
+          AND (k.token IS NULL OR k.mode = 'exclusive' OR p_mode = 'exclusive' OR v.id IS NULL));
+  IF FOUND THEN
+    status := 'granted';
+    since_ms := date_part('epoch', now()) * 1000;
     RETURN;
   END IF;
-  IF ${s}.reap_name(p_ns, p_name) > 0 THEN
+  -- slow path: give the token back (we still hold the name's lock)
+  UPDATE ${s}.tokens t SET last = t.last - 1 WHERE t.namespace = p_ns AND t.name = p_name;
+  token := NULL;
+  pred_token := NULL;
+  pred_how := NULL;
+  FOR i IN 1..2 LOOP
+    SELECT EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = p_session AND v.expires_at > now()),
+           coalesce(bool_or(v.id IS NULL), false),
+           coalesce(bool_or(k.token IS NULL), false),
+           coalesce(bool_or(k.token IS NOT NULL AND k.mode = 'exclusive'), false),
+           coalesce(bool_or(k.token IS NOT NULL), false)
+      INTO v_alive, v_dead, v_waiting, v_exclusive, v_held
+      FROM ${s}.claims k LEFT JOIN ${s}.sessions v ON v.id = k.session_id AND v.expires_at > now()
+     WHERE k.namespace = p_ns AND k.name = p_name;
+    IF NOT v_alive THEN
+      status := 'no-session';
+      RETURN;
+    END IF;
+    EXIT WHEN NOT v_dead;
+    -- claims of dead sessions stand in the queue: reap them (granting their successors), look again
+    PERFORM ${s}.reap_name(p_ns, p_name);
     PERFORM ${s}.grant_next(p_ns, p_name);
-  END IF;
-  SELECT coalesce(bool_or(k.token IS NULL), false),
-         coalesce(bool_or(k.token IS NOT NULL AND k.mode = 'exclusive'), false),
-         coalesce(bool_or(k.token IS NOT NULL), false)
-    INTO v_waiting, v_exclusive, v_held
-    FROM ${s}.claims k WHERE k.namespace = p_ns AND k.name = p_name;
+  END LOOP;
   IF NOT v_waiting AND NOT v_exclusive AND NOT (p_mode = 'exclusive' AND v_held) THEN
+    -- free after reaping
     UPDATE ${s}.tokens t SET last = t.last + 1 WHERE t.namespace = p_ns AND t.name = p_name
-      RETURNING t.last, t.departed, t.departed_how, t.broken INTO token, pred_token, pred_how, broken;
+      RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
     INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
       VALUES (p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how);
-    IF pred_how IS DISTINCT FROM 'broken' THEN broken := NULL; END IF;
     status := 'granted';
-    since_ms := extract(epoch FROM now()) * 1000;
+    since_ms := date_part('epoch', now()) * 1000;
     RETURN;
   END IF;
   IF NOT p_wait THEN
@@ -248,8 +282,7 @@ END $$;
 -- A waiter looks again (its timer ran out: a lease ahead may have expired).
 -- status: 'granted' (as for acquire), 'waiting' (wake_in_ms), 'gone' (the claim is not there).
 CREATE OR REPLACE FUNCTION ${s}.poll(p_session bigint, p_seq bigint, p_ns text, p_name text,
-  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text,
-  OUT broken jsonb, OUT wake_in_ms float8)
+  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -267,11 +300,7 @@ BEGIN
     status := 'gone';
   ELSIF token IS NOT NULL THEN
     status := 'granted';
-    since_ms := extract(epoch FROM v_granted) * 1000;
-    IF pred_how = 'broken' THEN
-      SELECT t.broken INTO broken FROM ${s}.tokens t
-       WHERE t.namespace = p_ns AND t.name = p_name AND t.departed = pred_token;
-    END IF;
+    since_ms := date_part('epoch', v_granted) * 1000;
   ELSE
     status := 'waiting';
     wake_in_ms := ${s}.wake_in(p_ns, p_name, v_id);
@@ -281,27 +310,48 @@ END $$;
 -- Give up claim p_seq, held or waiting (never anyone else's: (session, seq) is
 -- never reused), record a holder's departure, grant the next waiters.
 -- Returns whether the claim was still there.
-CREATE OR REPLACE FUNCTION ${s}.release(p_session bigint, p_seq bigint, p_ns text, p_name text) RETURNS boolean
+-- p_token: the token of a held claim, or NULL (a waiting claim being withdrawn,
+-- which may have been granted meanwhile). With a token, the fast path locks the
+-- name and records the departure in one UPDATE; if the claim turns out to be
+-- gone already (lost), the call raises P0002 so that nothing it did is kept.
+CREATE OR REPLACE FUNCTION ${s}.release(p_session bigint, p_seq bigint, p_ns text, p_name text, p_token bigint) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
+  v_deleted integer;
   v_token bigint;
+  v_others boolean;
 BEGIN
-  PERFORM ${s}.lock_name(p_ns, p_name);
-  DELETE FROM ${s}.claims
-   WHERE session_id = p_session AND seq = p_seq AND namespace = p_ns AND name = p_name
-  RETURNING token INTO v_token;
-  IF NOT FOUND THEN
-    RETURN false;
-  END IF;
-  IF v_token IS NOT NULL THEN
-    UPDATE ${s}.tokens SET departed = v_token, departed_how = 'released', departed_at = now(), broken = NULL
+  -- the name's lock first, as everywhere (break and reapers delete claims under it)
+  IF p_token IS NOT NULL THEN
+    UPDATE ${s}.tokens SET departed = p_token, departed_how = 'released', departed_at = now(), broken = NULL
      WHERE namespace = p_ns AND name = p_name;
+  ELSE
+    PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
   END IF;
-  IF EXISTS (SELECT 1 FROM ${s}.claims WHERE namespace = p_ns AND name = p_name) THEN
+  WITH gone AS (
+    DELETE FROM ${s}.claims
+     WHERE session_id = p_session AND seq = p_seq AND namespace = p_ns AND name = p_name
+    RETURNING token
+  )
+  SELECT (SELECT count(*) FROM gone), (SELECT max(token) FROM gone),
+         EXISTS (SELECT 1 FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND NOT (session_id = p_session AND seq = p_seq))
+    INTO v_deleted, v_token, v_others;
+  IF v_deleted = 0 OR v_token IS DISTINCT FROM p_token THEN
+    IF p_token IS NOT NULL THEN
+      -- not our held claim (gone, or the caller's token is wrong): undo the departure we wrote
+      RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'deadbolt: the claim is not held';
+    END IF;
+    IF v_token IS NOT NULL THEN
+      -- a waiting claim granted meanwhile: it departs now
+      UPDATE ${s}.tokens SET departed = v_token, departed_how = 'released', departed_at = now(), broken = NULL
+       WHERE namespace = p_ns AND name = p_name;
+    END IF;
+  END IF;
+  IF v_others THEN
     PERFORM ${s}.reap_name(p_ns, p_name);
     PERFORM ${s}.grant_next(p_ns, p_name);
   END IF;
-  RETURN true;
+  RETURN v_deleted > 0;
 END $$;
 
 -- Reap up to 100 expired sessions: their claims go (holders departing as
@@ -394,7 +444,7 @@ BEGIN
     DELETE FROM ${s}.claims k USING ${s}.sessions v
      WHERE k.namespace = p_ns AND k.name = p_name AND k.token IS NOT NULL AND v.id = k.session_id
     RETURNING k.session_id, k.seq, k.mode, k.token, v.owner,
-              extract(epoch FROM k.granted_at) * 1000 AS since_ms, extract(epoch FROM v.expires_at) * 1000 AS expires_ms
+              date_part('epoch', k.granted_at) * 1000 AS since_ms, date_part('epoch', v.expires_at) * 1000 AS expires_ms
   LOOP
     v_displaced := v_displaced || jsonb_build_object('name', p_name, 'mode', h.mode, 'token', h.token::text,
       'owner', h.owner, 'since', h.since_ms, 'expiresAt', h.expires_ms);

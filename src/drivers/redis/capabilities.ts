@@ -10,14 +10,29 @@
 import type { Capabilities } from '../../distributed/driver.js';
 import type { ServerInfo } from './server-info.js';
 
-/** The smallest TTL accepted, in ms: three keepalives and a 25 ms margin still fit. */
+/**
+ * The smallest TTL accepted, in ms: three keepalives and a 25 ms margin still fit.
+ *
+ * @example
+ * ```ts
+ * await connect('redis://127.0.0.1:6379', { ttl: MIN_TTL_MS });
+ * ```
+ */
 export const MIN_TTL_MS = 100;
 
 /**
  * Beyond the TTL, the most it takes for a dead holder's lock to pass on. The
  * lock key expires at its PX deadline on the server's clock; the first waiter
  * was told, by its last look, how long that lease had left, and looks again
- * 2 ms after. What remains is timer lateness and one round trip.
+ * 2 ms after. What remains is timer lateness and one round trip (measured
+ * here: about 8 ms after the PX deadline, on a loaded 2-core machine); the
+ * bound leaves room for a busy event loop. If the first waiter is dead too,
+ * add its session's TTL.
+ *
+ * @example
+ * ```ts
+ * const worst = coordinator.session.ttlMs + RECOVERY_BOUND_MS; // a dead holder's lock is free again by then
+ * ```
  */
 export const RECOVERY_BOUND_MS = 250;
 
@@ -73,14 +88,14 @@ export function evictionWarning(info: ServerInfo, display: string): string | und
 
 const REPLICATION_NOTE =
   'Sentinel failover: Redis replicates asynchronously, so a lock acknowledged by the old master can be missing on the ' +
-  'promoted replica: two holders are possible after a failover. Fencing tokens protect the resource then; the token ' +
-  'counter is floored by the server clock, so tokens issued by the new master still exceed the old ones unless the ' +
-  "servers' clocks disagree by more than the failover took.";
+  'promoted replica: two holders are possible after a failover. Fencing tokens protect the resource then: a counter ' +
+  'that was replicated keeps increasing, and one that was not starts again at the new master\'s clock (microseconds), ' +
+  "above the old tokens unless the servers' clocks disagree by more than the failover took.";
 
 function persistenceNote(info: ServerInfo, fsyncAlways: boolean, sentinel: boolean): string {
   const floor =
-    'Tokens are INCR counters floored by the server clock (microseconds since the epoch): if the counter is lost, ' +
-    'new tokens still exceed old ones unless the server clock went back.';
+    'Tokens are INCR counters that start at the server clock (microseconds since the epoch) when created: if a counter ' +
+    'is lost with the data, the new one starts above the old tokens unless the server clock went back.';
   if (info.appendonly === undefined) {
     return `Persistence unknown: CONFIG GET was refused (${info.configError ?? 'no answer'}), so durableTokens is false. ${floor}`;
   }

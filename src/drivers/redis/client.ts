@@ -4,8 +4,10 @@
  * connection can run nothing else), both checked at connect.
  *
  * Why the defaults differ from `ioredis`'s:
- * - every command carries a deadline (`commandTimeout`, default the connect
- *   timeout): a paused or partitioned server otherwise holds it for ever;
+ * - every request carries a deadline (`driverOptions.commandTimeout`, default
+ *   the connect timeout): a paused or partitioned server otherwise holds it for
+ *   ever. On the command connection it is kept by RequestDeadlines (one timer
+ *   for all requests) rather than by ioredis (one timer per command);
  * - commands in flight when a connection drops are not re-sent on reconnect: a
  *   lock request must not run again behind our back (the keepalive withdraws
  *   whatever a lost request may have claimed);
@@ -23,20 +25,38 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
 import { isAuthError, mapError } from './map-error.js';
 import { SCRIPTS, type ScriptName } from './protocol.js';
+import { RequestDeadlines } from './request-deadlines.js';
 
 type RedisClass = new (options: RedisOptions) => Redis;
 
-/** Where and how to reach Redis, from the URL and the connect options. */
+/**
+ * Where and how to reach Redis, from the URL and the connect options.
+ *
+ * @example
+ * ```ts
+ * const config = parseRedisUrl(new URL('redis://:pw@10.0.0.1:6379/2'), { connectTimeout: 5_000 });
+ * config.options.db; // 2
+ * ```
+ */
 export interface RedisClientConfig {
-  /** Options for `new Redis()`. */
+  /** Options for `new Redis()` (the command connection: without `commandTimeout`). */
   readonly options: RedisOptions;
+  /** The deadline of every request, in ms. */
+  readonly requestTimeout: number;
   /** Whether the URL names Sentinels (`redis+sentinel://`). */
   readonly sentinel: boolean;
   /** The server (or Sentinels and master name) for messages, without the password. */
   readonly display: string;
 }
 
-/** An argument of a script. */
+/**
+ * An argument of a script.
+ *
+ * @example
+ * ```ts
+ * const args: ScriptArg[] = ['deadbolt:', 'range', '-', Buffer.from([0xff]), 200];
+ * ```
+ */
 export type ScriptArg = string | number | Buffer;
 
 /**
@@ -55,8 +75,10 @@ export interface RedisClient {
   /** The pub/sub connection. */
   readonly subscriber: Redis;
   readonly config: RedisClientConfig;
-  /** Run one of the protocol's scripts (EVALSHA, loading it on NOSCRIPT). */
+  /** Run one of the protocol's scripts (EVALSHA, loading it on NOSCRIPT), within the request deadline. */
   run(script: ScriptName, args: readonly ScriptArg[]): Promise<unknown>;
+  /** Another request on the command connection, within the request deadline. */
+  bound<T>(request: Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -69,6 +91,11 @@ const SCHEMES = new Set(['redis', 'rediss', 'redis+sentinel', 'rediss+sentinel']
  *   Sentinels, the path names the master; the password is the data nodes'
  *   (`driverOptions.sentinelPassword` is the Sentinels' own).
  * `connect()` hands a host list in `endpoints`; without it the URL's host is used.
+ *
+ * @example
+ * ```ts
+ * parseRedisUrl(new URL('redis+sentinel://:pw@s1:26379/mymaster'), { connectTimeout: 5_000 }).options.name; // 'mymaster'
+ * ```
  */
 export function parseRedisUrl(
   url: URL,
@@ -86,39 +113,53 @@ export function parseRedisUrl(
   const tls = scheme.startsWith('rediss');
   const segments = url.pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
   const endpoints = options.endpoints !== undefined && options.endpoints.length > 0 ? options.endpoints : [hostOf(url, sentinel)];
+  const target = sentinel ? sentinelTarget(url, endpoints, segments, tls) : serverTarget(url, endpoints[0]!, segments, tls);
+  const { commandTimeout, ...given } = (options.driverOptions ?? {}) as RedisOptions;
   const clientOptions: RedisOptions = {
     ...(url.username !== '' && { username: decodeURIComponent(url.username) }),
     ...(url.password !== '' && { password: decodeURIComponent(url.password) }),
     ...(tls && { tls: {} }),
-    ...clientDefaults(options.connectTimeout),
-  };
-  let display: string;
-  if (sentinel) {
-    const master = segments[0];
-    if (master === undefined) {
-      throw new ConfigurationError(`a redis+sentinel:// URL names the master after the hosts, like redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got ${redactUrl(url)}`);
-    }
-    clientOptions.sentinels = endpoints.map(({ host, port }) => ({ host, port }));
-    clientOptions.name = master;
-    if (tls) clientOptions.enableTLSForSentinelMode = true;
-    clientOptions.db = database(segments[1], url);
-    display = `Sentinels ${endpoints.map(show).join(',')} (master "${master}")`;
-  } else {
-    const { host, port } = endpoints[0]!;
-    Object.assign(clientOptions, { host, port, db: database(segments[0], url) });
-    display = `${tls ? 'rediss' : 'redis'}://${show(endpoints[0]!)}`;
-  }
-  return { options: { ...clientOptions, ...(options.driverOptions as RedisOptions | undefined) }, sentinel, display };
-}
-
-function clientDefaults(connectTimeout: number): RedisOptions {
-  return {
-    lazyConnect: true,
-    connectTimeout,
-    commandTimeout: connectTimeout,
+    connectTimeout: options.connectTimeout,
     autoResendUnfulfilledCommands: false,
     retryStrategy: (times: number) => Math.min(50 * times, 500),
     connectionName: 'deadbolt',
+    ...target.options,
+    ...given,
+    // openClient connects and waits for readiness itself
+    lazyConnect: true,
+  };
+  return { options: clientOptions, requestTimeout: commandTimeout ?? options.connectTimeout, sentinel, display: target.display };
+}
+
+/** `redis+sentinel://s1:p1,…/master[/db]`. */
+function sentinelTarget(
+  url: URL,
+  endpoints: ReadonlyArray<{ host: string; port: number }>,
+  segments: string[],
+  tls: boolean,
+): { options: RedisOptions; display: string } {
+  const master = segments[0];
+  if (master === undefined) {
+    throw new ConfigurationError(
+      `a redis+sentinel:// URL names the master after the hosts, like redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got ${redactUrl(url)}`,
+    );
+  }
+  return {
+    options: {
+      sentinels: endpoints.map(({ host, port }) => ({ host, port })),
+      name: master,
+      db: database(segments[1], url),
+      ...(tls && { enableTLSForSentinelMode: true }),
+    },
+    display: `Sentinels ${endpoints.map(show).join(',')} (master "${master}")`,
+  };
+}
+
+/** `redis://host:port[/db]`. */
+function serverTarget(url: URL, endpoint: { host: string; port: number }, segments: string[], tls: boolean): { options: RedisOptions; display: string } {
+  return {
+    options: { host: endpoint.host, port: endpoint.port, db: database(segments[0], url) },
+    display: `${tls ? 'rediss' : 'redis'}://${show(endpoint)}`,
   };
 }
 
@@ -148,11 +189,17 @@ function redactUrl(url: URL): string {
  * refused credentials (at once, not at the timeout), BackendUnavailableError
  * when Redis cannot be reached in time, ConfigurationError when `ioredis` is
  * not installed.
+ *
+ * @example
+ * ```ts
+ * const client = await openClient(parseRedisUrl(url, options), options.signal);
+ * ```
  */
 export async function openClient(config: RedisClientConfig, signal?: AbortSignal): Promise<RedisClient> {
   const Redis = await loadIORedis();
   const redis = new Redis(config.options);
-  const subscriber = redis.duplicate();
+  // Few commands, none on the hot path: ioredis's own timeout is fine here.
+  const subscriber = redis.duplicate({ commandTimeout: config.requestTimeout });
   try {
     await Promise.all([ready(redis, config.display, signal), ready(subscriber, config.display, signal)]);
   } catch (error) {
@@ -212,23 +259,29 @@ function ready(redis: Redis, display: string, signal: AbortSignal | undefined): 
 
 class Client implements RedisClient {
   readonly #shas = new Map<ScriptName, string>();
+  readonly #deadlines: RequestDeadlines;
 
   constructor(
     readonly redis: Redis,
     readonly subscriber: Redis,
     readonly config: RedisClientConfig,
-  ) {}
+  ) {
+    this.#deadlines = new RequestDeadlines(config.requestTimeout);
+  }
 
-  async run(script: ScriptName, args: readonly ScriptArg[]): Promise<unknown> {
+  run(script: ScriptName, args: readonly ScriptArg[]): Promise<unknown> {
     let sha = this.#shas.get(script);
     if (sha === undefined) this.#shas.set(script, (sha = createHash('sha1').update(SCRIPTS[script]).digest('hex')));
-    try {
-      return await this.redis.evalsha(sha, 0, ...args);
-    } catch (error) {
+    const request = this.redis.evalsha(sha, 0, ...args).catch((error: unknown) => {
       // A restarted or failed-over server has an empty script cache.
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return await this.redis.eval(SCRIPTS[script], 0, ...args);
-    }
+      return this.redis.eval(SCRIPTS[script], 0, ...args);
+    });
+    return this.#deadlines.bound(request);
+  }
+
+  bound<T>(request: Promise<T>): Promise<T> {
+    return this.#deadlines.bound(request);
   }
 
   async close(): Promise<void> {

@@ -4,10 +4,10 @@
  *
  * Held means: the name's holder record (the `lock:` key, or our entry in
  * `readers:`) carries our token, session and claim number. Loss arrives as a
- * `b|<claim>` message (broken: the reason is then read from the name's break
- * record, within a bounded time), or from a keepalive that no longer finds the
- * record; the PX deadline itself is the session's, which the Session's local
- * deadline reports first.
+ * `b|<claim>` message (broken: who broke it is then read from the name's
+ * tombstone, within a bounded time), or from a keepalive that no longer finds
+ * the record; the PX deadline itself is the session's, which the Session's
+ * local deadline reports first.
  *
  * @internal
  * @module
@@ -22,7 +22,14 @@ import type { ClaimListener, RedisSession } from './session.js';
 /** The longest we wait to learn who broke a lock before reporting the loss anyway. */
 const DIAGNOSIS_BOUND_MS = 1_000;
 
-/** What identifies a grant on Redis. */
+/**
+ * What identifies a grant on Redis.
+ *
+ * @example
+ * ```ts
+ * const grant: Grant = { name: 'jobs', mode: 'x', claim: '1', token: 17n, since: new Date(), predecessor: undefined };
+ * ```
+ */
 export interface Grant {
   readonly name: string;
   readonly mode: 'x' | 's';
@@ -53,6 +60,7 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
   /** A loss seen before the coordinator set `onLost`. */
   #pendingLoss: [LossReason, string] | undefined;
   #release: Promise<void> | undefined;
+  readonly #renewal: readonly string[];
 
   constructor(ctx: RedisContext, session: RedisSession, grant: Grant) {
     this.#ctx = ctx;
@@ -61,6 +69,7 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
     this.token = grant.token;
     this.since = grant.since;
     if (grant.predecessor !== undefined) this.predecessor = grant.predecessor;
+    this.#renewal = [grant.mode, grant.claim, grant.token.toString(), grant.name];
     session.register(grant.claim, this);
   }
 
@@ -81,6 +90,10 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
   release(): Promise<void> {
     this.#release ??= this.#releaseOnce();
     return this.#release;
+  }
+
+  renewal(): readonly string[] | undefined {
+    return this.#state === 'held' ? this.#renewal : undefined;
   }
 
   wake(): void {
@@ -118,7 +131,7 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
     let detail = 'it was broken';
     let timer: NodeJS.Timeout | undefined;
     try {
-      const read = this.#ctx.client.redis.get(`${this.#ctx.prefix}last:${this.#grant.name}`);
+      const read = this.#ctx.client.bound(this.#ctx.client.redis.get(`${this.#ctx.prefix}lock:${this.#grant.name}`));
       const limit = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), DIAGNOSIS_BOUND_MS)));
       const record = decodeLast((await Promise.race([read, limit])) ?? '')?.breakRecord;
       if (record !== undefined) detail = `broken by ${record.by} at ${record.at.toISOString()}: ${record.reason}`;

@@ -13,7 +13,14 @@
 import type { Redis } from 'ioredis';
 import { mapError } from './map-error.js';
 
-/** Who receives a channel's messages. */
+/**
+ * Who receives a channel's messages.
+ *
+ * @example
+ * ```ts
+ * const route: ChannelRoute = { message: (text) => console.log(text), reconnected: () => lookAgain() };
+ * ```
+ */
 export interface ChannelRoute {
   /** One message of the channel. */
   message(text: string): void;

@@ -1,8 +1,8 @@
 /**
  * The values the driver stores, as text a person can read with `redis-cli`:
- * holder records (`token|session|claim|since|owner JSON`), last outcomes
- * (`released|token`, `expired|token`, `broken|token|break record JSON`) and
- * break records. Records are informative: only the token, session and claim
+ * holder records (`token|session|claim|since|owner JSON`), tombstones and
+ * predecessor reports (`released|token`, `expired|token`, `broken|token|break
+ * record JSON`) and break records. Records are informative: only the token, session and claim
  * fields decide anything (in the scripts).
  *
  * @internal
@@ -11,7 +11,14 @@
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 
-/** A holder record, decoded. */
+/**
+ * A holder record, decoded.
+ *
+ * @example
+ * ```ts
+ * const { token, owner } = decodeRecord(text);
+ * ```
+ */
 export interface HolderRecord {
   token: bigint;
   sessionId: string;
@@ -29,10 +36,17 @@ export interface HolderRecord {
  * ```
  */
 export function encodeOwner(owner: LockOwner): string {
-  const stored: LockOwner = { id: owner.id, host: owner.host, pid: owner.pid };
-  if (owner.command !== undefined) stored.command = owner.command;
-  return JSON.stringify(stored);
+  let text = encoded.get(owner);
+  if (text === undefined) {
+    const stored: LockOwner = { id: owner.id, host: owner.host, pid: owner.pid };
+    if (owner.command !== undefined) stored.command = owner.command;
+    encoded.set(owner, (text = JSON.stringify(stored)));
+  }
+  return text;
 }
+
+/** A coordinator's owner is one frozen object, sent with every claim: encoded once. */
+const encoded = new WeakMap<LockOwner, string>();
 
 /**
  * Read a holder record; fields not written by deadbolt give placeholders, never an error.
@@ -60,7 +74,7 @@ export function decodeRecord(text: string): HolderRecord {
 }
 
 /**
- * The predecessor report of a `last:` value (`''`: the name was never held).
+ * The predecessor report of a tombstone (`''`: nothing to report).
  *
  * @example
  * ```ts
@@ -92,7 +106,7 @@ interface StoredBreak {
 }
 
 /**
- * The break record stored in `last:<name>`.
+ * The break record stored in the name's tombstone.
  *
  * @example
  * ```ts

@@ -7,13 +7,20 @@
  * @internal
  * @module
  */
-import type { Redis } from 'ioredis';
 import { ConfigurationError, UnsupportedError } from '../../errors.js';
+import type { RedisClient } from './client.js';
 import { mapError } from './map-error.js';
 
 /**
- * The oldest Redis the driver runs on: the scripts use `SET … GET` (6.2) and
- * rely on scripts replicating their effects rather than themselves (the default since 5.0).
+ * The oldest Redis the driver accepts. Its scripts need script effects
+ * replication (the default since 5.0: they read TIME before writing); 6.2 is
+ * the support line chosen on top of that, so that older servers are refused
+ * with a clear error rather than half-supported. Developed against 7.0.
+ *
+ * @example
+ * ```ts
+ * if (compareVersions(info.version, MIN_REDIS_VERSION) < 0) throw new UnsupportedError('…');
+ * ```
  */
 export const MIN_REDIS_VERSION = '6.2.0';
 
@@ -22,7 +29,7 @@ export const MIN_REDIS_VERSION = '6.2.0';
  *
  * @example
  * ```ts
- * const info = await readServerInfo(redis);
+ * const info = await readServerInfo(client);
  * if (info.appendfsync === 'always') console.log('tokens survive a crash');
  * ```
  */
@@ -50,10 +57,10 @@ export interface ServerInfo {
  * const info = await readServerInfo(client.redis);
  * ```
  */
-export async function readServerInfo(redis: Redis): Promise<ServerInfo> {
+export async function readServerInfo(client: RedisClient): Promise<ServerInfo> {
   let results: [Error | null, unknown][] | null;
   try {
-    results = await redis
+    const pipeline = client.redis
       .pipeline()
       .info('server')
       .info('replication')
@@ -61,8 +68,8 @@ export async function readServerInfo(redis: Redis): Promise<ServerInfo> {
       .config('GET', 'appendonly')
       .config('GET', 'appendfsync')
       .config('GET', 'maxmemory-policy')
-      .config('GET', 'maxmemory')
-      .exec();
+      .config('GET', 'maxmemory');
+    results = await client.bound(pipeline.exec());
   } catch (error) {
     throw mapError(error, 'reading the server information');
   }
@@ -95,8 +102,8 @@ export async function readServerInfo(redis: Redis): Promise<ServerInfo> {
 export function checkServer(info: ServerInfo, where: { sentinel: boolean; display: string }): void {
   if (compareVersions(info.version, MIN_REDIS_VERSION) < 0) {
     throw new UnsupportedError(
-      `Redis ${info.version} at ${where.display} is not supported: the redis driver needs Redis ${MIN_REDIS_VERSION} or later ` +
-        '(its scripts use SET … GET); upgrade the server',
+      `Redis ${info.version} at ${where.display} is not supported: the redis driver needs Redis ${MIN_REDIS_VERSION} or later; ` +
+        'upgrade the server',
     );
   }
   if (info.cluster) {

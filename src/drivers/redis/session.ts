@@ -1,14 +1,15 @@
 /**
- * A deadbolt session on Redis is one key, `<ns>:session:<sid>`, with PX = TTL,
- * and a set of the claims made through it. One keepalive script renews the
- * key and every lock of the set (same PX), so the session and its locks
- * expire together, on the server's clock, if the keepalives stop.
+ * A deadbolt session on Redis is one key, `<ns>:session:<sid>`, with PX = TTL.
+ * One keepalive script renews the key and every lock the session holds (same
+ * PX), so the session and its locks expire together, on the server's clock,
+ * if the keepalives stop.
  *
  * The timing of keepalives is the Session's (src/distributed/session.ts): this
  * file opens, renews once when asked, and revokes. It also keeps the claims
  * this process knows (waiting or held), routes the session channel's messages
- * to them, and hands the list to every keepalive, which withdraws any claim of
- * the session the process does not know (a request whose answer was lost).
+ * to them, and lists them in every keepalive: held locks to renew, waiting
+ * claims to keep (the server withdraws the session's others: requests whose
+ * answer was lost).
  *
  * @internal
  * @module
@@ -22,8 +23,17 @@ import { mapError } from './map-error.js';
 import type { ChannelRoute } from './notifications.js';
 import { encodeOwner } from './record.js';
 
-/** A claim of this session, as the session's messages and keepalives reach it. */
+/**
+ * A claim of this session, as the session's messages and keepalives reach it.
+ *
+ * @example
+ * ```ts
+ * session.register(claim, { renewal: () => undefined, wake: () => lookAgain(), broken() {}, lost() {} });
+ * ```
+ */
 export interface ClaimListener {
+  /** For a lock held: mode, claim, token and name, as the keepalive renews it; else `undefined`. */
+  renewal(): readonly string[] | undefined;
   /** A waiting claim may be granted now: look again. */
   wake(): void;
   /** A held claim was broken (a `b|<claim>` message). */
@@ -34,7 +44,6 @@ export interface ClaimListener {
 
 const LOSS_DETAIL: Record<string, string> = {
   broken: 'it was broken (its token is in the break record)',
-  expired: 'its lease expired on Redis',
   deleted: 'its record on Redis was deleted or replaced by someone else',
 };
 
@@ -56,7 +65,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
   readonly #claims = new Map<string, ClaimListener>();
   #nextClaim = 0;
   /** Requests and messages held back while paused (test hook), in order. */
-  #held: (() => void)[] | undefined;
+  #heldBack: (() => void)[] | undefined;
 
   private constructor(ctx: RedisContext, id: string, ttlMs: number) {
     this.#ctx = ctx;
@@ -64,15 +73,15 @@ export class RedisSession implements DriverSession, ChannelRoute {
     this.ttlMs = ttlMs;
   }
 
-  /** Subscribe the session's channel, then create its key with PX = `ttlMs`. */
+  /** Subscribe the session's channel, then create its key (and claim set) with PX = `ttlMs`. */
   static async open(ctx: RedisContext, ttlMs: number, owner: LockOwner): Promise<RedisSession> {
     const session = new RedisSession(ctx, randomBytes(12).toString('hex'), ttlMs);
     const { key, channel } = sessionKeys(ctx.prefix, session.id);
     // Subscribed first: nothing can be published to a session before it exists.
     await ctx.notifications.add(channel, session);
     try {
-      const created = await ctx.client.redis.set(key, encodeOwner(owner), 'PX', ttlMs, 'NX');
-      if (created !== 'OK') throw new BackendError(`Redis: session key ${key} exists already`);
+      const created = await ctx.client.run('open', [ctx.prefix, session.id, ttlMs, encodeOwner(owner)]);
+      if (created !== 1) throw new BackendError(`Redis: session key ${key} exists already`);
     } catch (error) {
       await ctx.notifications.remove(channel);
       throw mapError(error, 'opening the session');
@@ -104,7 +113,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
   revoke(): Promise<void> {
     return this.#whenConnected(async () => {
       try {
-        await this.#ctx.client.run('revoke', [this.#ctx.prefix, this.id]);
+        await this.#ctx.client.run('revoke', [this.#ctx.prefix, this.id, ...this.#held()]);
       } catch (error) {
         throw mapError(error, `revoking session ${this.id}`);
       } finally {
@@ -135,20 +144,22 @@ export class RedisSession implements DriverSession, ChannelRoute {
    * @internal
    */
   pause(): void {
-    this.#held ??= [];
+    this.#heldBack ??= [];
   }
 
   /** Test hook: undo {@link pause}; what was held back goes now. @internal */
   resume(): void {
-    const held = this.#held;
-    this.#held = undefined;
+    const held = this.#heldBack;
+    this.#heldBack = undefined;
     for (const release of held ?? []) release();
   }
 
   async #keepAlive(): Promise<void> {
+    const held = this.#held();
+    const waiting = [...this.#claims].filter(([, listener]) => listener.renewal() === undefined).map(([claim]) => claim);
     let reply: unknown;
     try {
-      reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, ...this.#claims.keys()]);
+      reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, held.length / 4, ...held, ...waiting]);
     } catch (error) {
       throw mapError(error, `renewing session ${this.id}`);
     }
@@ -162,14 +173,24 @@ export class RedisSession implements DriverSession, ChannelRoute {
     }
   }
 
+  /** (mode, claim, token, name) of every lock held, flat. */
+  #held(): string[] {
+    const held: string[] = [];
+    for (const listener of this.#claims.values()) {
+      const renewal = listener.renewal();
+      if (renewal !== undefined) held.push(...renewal);
+    }
+    return held;
+  }
+
   #whenConnected<T>(request: () => Promise<T>): Promise<T> {
-    const held = this.#held;
+    const held = this.#heldBack;
     if (held === undefined) return request();
     return new Promise<T>((resolve, reject) => held.push(() => request().then(resolve, reject)));
   }
 
   #deliver(message: () => void): void {
-    if (this.#held !== undefined) this.#held.push(message);
+    if (this.#heldBack !== undefined) this.#heldBack.push(message);
     else message();
   }
 }

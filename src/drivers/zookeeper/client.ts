@@ -36,6 +36,31 @@ export interface ZkStat {
   ephemeralOwner: Buffer;
 }
 
+/**
+ * A 64-bit zxid as the client gives it (8 big-endian bytes), as a bigint.
+ *
+ * @example
+ * ```ts
+ * zxid(stat.czxid); // 4294967301n
+ * ```
+ */
+export function zxid(bytes: Buffer): bigint {
+  return bytes.readBigInt64BE(0);
+}
+
+/**
+ * A session id as ZooKeeper's own tools print it (`0x…`), from 8 bytes (a
+ * session id, or a node's `ephemeralOwner`).
+ *
+ * @example
+ * ```ts
+ * sessionHex(stat.ephemeralOwner); // '0x100002b5e4f0003'
+ * ```
+ */
+export function sessionHex(bytes: Buffer): string {
+  return `0x${bytes.readBigUInt64BE(0).toString(16)}`;
+}
+
 /** A watch notification. */
 export interface ZkEvent {
   /** 1 created, 2 deleted, 3 data changed, 4 children changed. */
@@ -72,7 +97,7 @@ interface RawClient {
   addAuthInfo(scheme: string, auth: Buffer): void;
   create(path: string, data: Buffer | null, mode: number, callback: (e: Error | null, path: string) => void): void;
   getData(path: string, watcher: Watcher | undefined, callback: (e: Error | null, data: Buffer | undefined, stat: ZkStat) => void): void;
-  getChildren(path: string, watcher: Watcher | undefined, callback: (e: Error | null, children: string[]) => void): void;
+  getChildren(path: string, watcher: Watcher | undefined, callback: (e: Error | null, children: string[], stat: ZkStat) => void): void;
   exists(path: string, watcher: Watcher | undefined, callback: (e: Error | null, stat: ZkStat | null) => void): void;
   remove(path: string, version: number, callback: (e: Error | null) => void): void;
   transaction(): RawTransaction;
@@ -83,8 +108,7 @@ interface RawModule {
   createClient(connectionString: string, options: { sessionTimeout: number; spinDelay: number; retries: number }): RawClient;
 }
 
-const PERSISTENT = 0;
-const EPHEMERAL_SEQUENTIAL = 3;
+const CREATE_FLAGS = { persistent: 0, ephemeral: 1, ephemeralSequential: 3 } as const;
 
 /** A request in flight, so that it can be rejected when the client can no longer answer it. */
 interface Pending {
@@ -114,6 +138,7 @@ export class ZkClient {
   readonly #pending = new Set<Pending>();
   readonly #expiredListeners = new Set<(error: SessionLostError) => void>();
   readonly #connectedWaiters = new Set<() => void>();
+  readonly #endedListeners = new Set<() => void>();
   #connected = true;
   #state: 'open' | 'expired' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
@@ -123,7 +148,7 @@ export class ZkClient {
     this.#raw = raw;
     this.#liveness = liveness;
     this.sessionTimeout = raw.getSessionTimeout();
-    this.sessionId = `0x${raw.getSessionId().readBigUInt64BE(0).toString(16)}`;
+    this.sessionId = sessionHex(raw.getSessionId());
     raw.on('connected', () => this.#onConnected());
     raw.on('disconnected', () => this.#onDisconnected());
     raw.on('expired', () => this.#onExpired());
@@ -150,7 +175,7 @@ export class ZkClient {
       {
         connected: () => opened?.connected ?? false,
         finished: () => opened !== undefined && opened.#state !== 'open',
-        oldestUnanswered: () => opened?.#oldest(),
+        oldestUnanswered: () => (opened === undefined ? undefined : opened.#oldest()),
         dropConnection: () => dropSocket(raw),
       },
       bounds(ttlMs, config.endpoints.length),
@@ -190,6 +215,20 @@ export class ZkClient {
     return () => this.#expiredListeners.delete(listener);
   }
 
+  /**
+   * Call `listener` once when the client can no longer answer anything: the
+   * session expired or the client was closed. Returns a function that removes it.
+   */
+  onEnded(listener: () => void): () => void {
+    this.#endedListeners.add(listener);
+    return () => this.#endedListeners.delete(listener);
+  }
+
+  /** Why requests are refused now that the client ended (SessionLostError or ClosedError). */
+  endedError(): Error {
+    return this.#refusal() ?? new ClosedError(`the zookeeper client of session ${this.sessionId} was closed`);
+  }
+
   /** Call `listener` each time the connection drops. Returns a function that removes it. */
   onDisconnected(listener: () => void): () => void {
     this.#disconnectedListeners.add(listener);
@@ -227,9 +266,8 @@ export class ZkClient {
   }
 
   /** Create a node; resolves with its path (sequential nodes get their suffix). */
-  create(path: string, data: Buffer | null, mode: 'persistent' | 'ephemeralSequential'): Promise<string> {
-    const flags = mode === 'persistent' ? PERSISTENT : EPHEMERAL_SEQUENTIAL;
-    return this.#call<string>((done) => this.#raw.create(path, data, flags, done));
+  create(path: string, data: Buffer | null, mode: keyof typeof CREATE_FLAGS): Promise<string> {
+    return this.#call<string>((done) => this.#raw.create(path, data, CREATE_FLAGS[mode], done));
   }
 
   /** Create `path` and any missing parent as persistent nodes; existing ones are fine. */
@@ -255,6 +293,11 @@ export class ZkClient {
     return this.#call<string[]>((done) => this.#raw.getChildren(path, undefined, done));
   }
 
+  /** The names of a node's children, unordered, and the node's own stat (same request). */
+  getChildrenAndStat(path: string): Promise<{ children: string[]; stat: ZkStat }> {
+    return this.#call((done) => this.#raw.getChildren(path, undefined, (e, children, stat) => done(e, { children, stat })));
+  }
+
   /** A node's stat, or `null` when it does not exist. */
   exists(path: string): Promise<ZkStat | null> {
     return this.#call<ZkStat | null>((done) => this.#raw.exists(path, undefined, done));
@@ -270,7 +313,7 @@ export class ZkClient {
     return this.#call<void>((done) => {
       const tx = this.#raw.transaction();
       for (const op of ops) {
-        if (op.op === 'create') tx.create(op.path, op.data, PERSISTENT);
+        if (op.op === 'create') tx.create(op.path, op.data, CREATE_FLAGS.persistent);
         else if (op.op === 'setData') keepVersion(tx.setData(op.path, op.data, op.version), op.version);
         else keepVersion(tx.remove(op.path, op.version), op.version);
       }
@@ -299,6 +342,7 @@ export class ZkClient {
     this.#liveness.stop();
     this.#rejectAll(new ClosedError('the zookeeper client was closed'));
     if (!wasOpen) return;
+    this.#ended();
     if (this.#connected) {
       const gone = new Promise<void>((resolve) => this.#disconnectedListeners.add(resolve));
       this.#raw.close();
@@ -361,10 +405,17 @@ export class ZkClient {
     this.#liveness.stop();
     const error = new SessionLostError(`zookeeper session ${this.sessionId} expired`);
     this.#rejectAll(error);
-    for (const waiter of [...this.#connectedWaiters]) waiter();
     for (const listener of [...this.#expiredListeners]) listener(error);
+    this.#ended();
     // The library stops on expiry; make sure nothing of it lingers.
     dropSocket(this.#raw);
+  }
+
+  /** Wake whoever waits on the connection or the client: nothing more will come. */
+  #ended(): void {
+    for (const waiter of [...this.#connectedWaiters]) waiter();
+    for (const listener of [...this.#endedListeners]) listener();
+    this.#endedListeners.clear();
   }
 
   #rejectAll(error: Error): void {
@@ -376,7 +427,7 @@ export class ZkClient {
 
 /** The watchdog's bounds for a session timeout and a number of members. */
 function bounds(sessionTimeout: number, members: number): { readTimeout: number; connectTimeout: number } {
-  return { readTimeout: sessionTimeout / 3, connectTimeout: Math.max(100, sessionTimeout / Math.max(1, members)) };
+  return { readTimeout: sessionTimeout / 4, connectTimeout: Math.max(100, sessionTimeout / Math.max(1, members)) };
 }
 
 /** The library's `Transaction` turns version 0 into -1 ("any"); put the real one back. */
@@ -389,9 +440,12 @@ function dropSocket(raw: RawClient): void {
   raw.connectionManager?.socket?.destroy();
 }
 
+/** The package name; a variable, so that TypeScript needs no type declarations for it (RawClient says what we use). */
+const PACKAGE = 'node-zookeeper-client';
+
 async function loadModule(): Promise<RawModule> {
   try {
-    const mod = (await import('node-zookeeper-client')) as RawModule & { default?: RawModule };
+    const mod = (await import(PACKAGE)) as RawModule & { default?: RawModule };
     return typeof mod.createClient === 'function' ? mod : mod.default!;
   } catch (error) {
     throw new ConfigurationError(

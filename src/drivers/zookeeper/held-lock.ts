@@ -9,9 +9,9 @@
  * else "deleted" (someone removed the node by hand). The session's expiry is
  * not seen here: the Session reports it, for every lock at once.
  *
- * Release is one transaction: delete our node *at the version we read*, and
- * record the departure in the lock node's data (so the next holder can report
- * "released"). If our node is gone already, nothing at all is written.
+ * Release is one request: delete our node *at the version we read* (the path
+ * carries our GUID, so it cannot be a later holder's either). If our node is
+ * gone already, nothing is deleted.
  *
  * @internal
  * @module
@@ -21,7 +21,7 @@ import type { DriverLock, PredecessorReport } from '../../distributed/driver.js'
 import { ZkEventType, type ZkEvent } from './client.js';
 import { isConnectionLoss, isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
 import type { ZkPaths } from './paths.js';
-import { decodeBreak, departureOf, encodeDeparture } from './record.js';
+import { decodeBreak, departureOf } from './record.js';
 import type { ZkSession } from './session.js';
 
 /** Routes the events of a claim node's watch to whoever owns the claim now. */
@@ -116,14 +116,9 @@ export class ZkHeldLock implements DriverLock {
   async #releaseOnce(): Promise<void> {
     const wasLost = this.#state === 'lost';
     this.#state = 'released';
-    const { session, paths, name, path, version, token } = this.#claim;
+    const { session, name, path, version } = this.#claim;
     const client = session.client;
-    const departure = encodeDeparture({ released: token.toString() });
-    const attempt = (): Promise<void> =>
-      client.multi([
-        { op: 'remove', path, version },
-        { op: 'setData', path: paths.lockDir(name), data: departure, version: -1 },
-      ]);
+    const attempt = (): Promise<void> => client.remove(path, version);
     try {
       for (;;) {
         try {

@@ -16,10 +16,12 @@
  * - not connected for longer than `connectTimeout` (a handshake nobody
  *   answers) → drop that attempt, so the next member is tried.
  * Answers come in order on a session, so an old unanswered request means
- * nothing was answered since it was sent. The Session sends a keepalive every
- * ttl/3, so a silent member is left at most ~ttl/3 + readTimeout after its last
- * answer, before the engine could expire the session (ttl after it last heard
- * from us).
+ * nothing was answered since it was sent. With a keepalive every ttl/3 and a
+ * `readTimeout` of ttl/4 (client.ts), a silent member is left at most
+ * ~0.65 × ttl after its last answer: before the Session's local deadline
+ * (0.9 × ttl) and the engine's expiry (ttl after it last heard from us), so
+ * the session can still be saved on another member. A slow but live member
+ * that trips it costs only a reconnection.
  *
  * @internal
  * @module

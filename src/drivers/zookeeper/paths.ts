@@ -7,6 +7,7 @@
  *                                                                  its data: the last departure (record.ts)
  * <chroot>/<namespace>/locks/<encoded name>/<guid>-<read|write>-<seq>  ephemeral sequential: one claim
  * <chroot>/<namespace>/broken/<encoded name>                       persistent: the last break record
+ * <chroot>/<namespace>/sessions/<session id>                       ephemeral: present while that session lives
  * ```
  *
  * - A claim's name starts with a GUID made for that claim, so a create whose
@@ -19,6 +20,10 @@
  *   it, which only grows, across parents and restarts.
  * - Names are `encodeURIComponent`-encoded (never a `/`; `.` and `..` escaped),
  *   so one name is one node, and a listing decodes children back to names.
+ * - A session marks itself alive with an ephemeral node, which ZooKeeper
+ *   deletes when the session ends: a waiter whose predecessor's claim vanished
+ *   tells "released" (its session still lives) from "expired" by it, so a
+ *   release stays a single conditional delete.
  * - Parents are persistent: this client cannot create container nodes (that
  *   needs the 3.5 `createContainer` request), so one empty node per distinct
  *   name stays behind; deleting idle ones at any time is safe.
@@ -53,11 +58,19 @@ export class ZkPaths {
   readonly locksRoot: string;
   /** `<root>/broken`. */
   readonly brokenRoot: string;
+  /** `<root>/sessions`. */
+  readonly sessionsRoot: string;
 
   constructor(chroot: string, namespace: string) {
     this.root = `${chroot}/${namespace.replace(/^\/+|\/+$/g, '')}`;
     this.locksRoot = `${this.root}/locks`;
     this.brokenRoot = `${this.root}/broken`;
+    this.sessionsRoot = `${this.root}/sessions`;
+  }
+
+  /** The node that exists while session `id` (`0x…`) lives. */
+  session(id: string): string {
+    return `${this.sessionsRoot}/${id}`;
   }
 
   /** The parent of every claim of `name`. */

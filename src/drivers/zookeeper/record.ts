@@ -2,10 +2,9 @@
  * What the driver stores in node data, as JSON so that `zkCli.sh get` shows it:
  * - a claim node: its holder record (who, and the session timeout, which
  *   listings turn into `expiresAt`);
- * - a lock node: the last departure, written in the same transaction as the
- *   departure itself (a release or a break), so that the next holder can tell
- *   "released" and "broken" from "expired" (a claim that vanished without
- *   either was taken by its session's expiry);
+ * - a lock node: the last break's displaced tokens, written in the same
+ *   transaction as the break, so that the displaced holder and the next holder
+ *   can tell "broken" from "released" or "expired";
  * - `broken/<name>`: the last break record of that name.
  * Records are informative: none is read to decide who holds a lock.
  *
@@ -21,11 +20,9 @@ export interface HolderRecord extends LockOwner {
   ttlMs: number;
 }
 
-/** The data of a lock node: how its last holders left. */
+/** The data of a lock node: which claims the last break displaced. */
 export interface Departure {
-  /** Token (czxid, decimal) of the last claim released. */
-  released?: string;
-  /** Tokens of the claims displaced by the last break. */
+  /** Tokens (czxid, decimal) of the claims displaced by the last break. */
   broken?: string[];
 }
 
@@ -55,18 +52,15 @@ export function decodeHolder(data: Buffer | undefined): { owner: LockOwner; ttlM
   return { owner, ttlMs: typeof parsed.ttlMs === 'number' ? parsed.ttlMs : undefined };
 }
 
-/** A lock node's data after a release or a break. */
+/** A lock node's data after a break. */
 export function encodeDeparture(departure: Departure): Buffer {
   return Buffer.from(JSON.stringify(departure));
 }
 
-/** How the claim with `token` left, as far as the lock node's data says. */
-export function departureOf(data: Buffer | undefined, token: bigint): 'released' | 'broken' | undefined {
+/** Whether the lock node's data says the last break displaced the claim with `token`. */
+export function departureOf(data: Buffer | undefined, token: bigint): 'broken' | undefined {
   const parsed = parse(data) as Departure;
-  const text = token.toString();
-  if (Array.isArray(parsed.broken) && parsed.broken.includes(text)) return 'broken';
-  if (parsed.released === text) return 'released';
-  return undefined;
+  return Array.isArray(parsed.broken) && parsed.broken.includes(token.toString()) ? 'broken' : undefined;
 }
 
 /** A break record as stored: tokens and dates as strings. */

@@ -7,6 +7,8 @@
  * - TTL: the session timeout the server negotiated, which it clamps into
  *   [minSessionTimeout, maxSessionTimeout] (by default 2× to 20× its tickTime);
  *   `ttlMs` reports the negotiated value, not the one asked for.
+ * - Marker: an ephemeral `<namespace>/sessions/<id>` node, created at open,
+ *   lets the next holder of a lock tell "released" from "expired" (paths.ts).
  * - keepAlive(): one cheap read (`exists /`); any request renews the session
  *   on the server. While disconnected it fails at once, so the Session
  *   reports `suspended` at its next beat rather than after a long wait.
@@ -21,7 +23,8 @@
 import { BackendUnavailableError, SessionLostError } from '../../errors.js';
 import type { DriverSession } from '../../distributed/driver.js';
 import type { ZkClient } from './client.js';
-import { isSessionGone, mapError } from './map-error.js';
+import { isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
+import type { ZkPaths } from './paths.js';
 import { Reaper } from './reaper.js';
 
 /**
@@ -29,7 +32,7 @@ import { Reaper } from './reaper.js';
  *
  * @example
  * ```ts
- * const session = new ZkSession(await ZkClient.open(config, 10_000));
+ * const session = await ZkSession.start(await ZkClient.open(config, 10_000), paths);
  * await session.keepAlive();
  * await session.revoke();
  * ```
@@ -40,10 +43,27 @@ export class ZkSession implements DriverSession {
   readonly reaper: Reaper;
   onLost?: (cause: unknown) => void;
 
-  constructor(client: ZkClient) {
+  private constructor(client: ZkClient) {
     this.client = client;
     this.reaper = new Reaper(client);
     client.onExpired((error) => this.onLost?.(error));
+  }
+
+  /** Take over a connected client's session and mark it alive under `paths`. */
+  static async start(client: ZkClient, paths: ZkPaths): Promise<ZkSession> {
+    const session = new ZkSession(client);
+    const marker = paths.session(client.sessionId);
+    try {
+      await client.create(marker, null, 'ephemeral').catch(async (error: unknown) => {
+        if (zkCode(error) === ZkCode.NODE_EXISTS) return; // a retried create
+        if (zkCode(error) !== ZkCode.NO_NODE) throw error;
+        await client.mkdirp(paths.sessionsRoot);
+        await client.create(marker, null, 'ephemeral');
+      });
+    } catch (error) {
+      throw mapError(error, 'opening the session');
+    }
+    return session;
   }
 
   /** The session id, as ZooKeeper's tools print it (`0x…`). */

@@ -1,0 +1,87 @@
+/**
+ * Who holds what, and breaking it: `list()`, `holders()` and `break()` on
+ * PostgreSQL. A listing is one query (claims joined with their sessions); a
+ * holder whose lease ran out is not listed even before a reaper deleted it.
+ * `since` and `expiresAt` are on the server's clock. Waiters are not listed.
+ *
+ * Breaking is one call of the `break` function (sql.ts): it deletes the
+ * holders' claims, NOTIFYs their sessions (a displaced holder learns it at
+ * once, without losing its session or its other locks), stores who/when/why
+ * with the displaced holders in the name's `tokens` row for the next holder's
+ * predecessor report, and grants the next waiters, all in one transaction.
+ *
+ * @internal
+ * @module
+ */
+import type { BreakRecord } from '../../distributed/driver.js';
+import type { LockInfo } from '../../local/fenced-guard.js';
+import type { PgContext } from './context.js';
+import { ownerFrom } from './grant.js';
+import { runStatement } from './statements.js';
+
+interface HolderRow {
+  name?: string;
+  mode: string;
+  token: string;
+  owner: unknown;
+  since_ms: number;
+  expires_ms: number;
+}
+
+/**
+ * The holders of every name starting with `prefix`, by name then token.
+ *
+ * @example
+ * ```ts
+ * for (const info of await listHolders(ctx, 'billing/')) console.log(info.name, info.owner.pid);
+ * ```
+ */
+export async function listHolders(ctx: PgContext, prefix: string): Promise<LockInfo[]> {
+  const res = await runStatement(ctx.pool, ctx.statements.list, [ctx.namespace, prefix], ctx.config.requestTimeout, 'listing locks');
+  return (res.rows as HolderRow[]).map((row) => toInfo(row.name!, row));
+}
+
+/**
+ * The current holders of `name`.
+ *
+ * @example
+ * ```ts
+ * const [holder] = await nameHolders(ctx, 'jobs');
+ * ```
+ */
+export async function nameHolders(ctx: PgContext, name: string): Promise<LockInfo[]> {
+  const res = await runStatement(ctx.pool, ctx.statements.holders, [ctx.namespace, name], ctx.config.requestTimeout, `listing "${name}"`);
+  return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+}
+
+/**
+ * Displace the holders of `name`, store `record`, return who was displaced
+ * (empty when nobody held it: then nothing is written).
+ *
+ * @example
+ * ```ts
+ * const displaced = await breakLock(ctx, 'jobs', { reason: 'stuck', by: 'ops@host', at: new Date() });
+ * ```
+ */
+export async function breakLock(ctx: PgContext, name: string, record: BreakRecord): Promise<LockInfo[]> {
+  const res = await runStatement(
+    ctx.pool,
+    ctx.statements.breakLock,
+    [ctx.namespace, name, record.reason, record.by, record.at.getTime()],
+    ctx.config.requestTimeout,
+    `breaking "${name}"`,
+  );
+  return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+}
+
+function toInfo(name: string, row: HolderRow): LockInfo {
+  return {
+    name,
+    mode: row.mode === 'shared' ? 'shared' : 'exclusive',
+    token: BigInt(row.token),
+    owner: ownerFrom(row.owner),
+    since: new Date(row.since_ms),
+    expiresAt: new Date(row.expires_ms),
+    backend: 'postgres',
+  };
+}

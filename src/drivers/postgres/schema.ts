@@ -1,0 +1,97 @@
+/**
+ * deadbolt's schema is created on first use: at connect, the driver reads the
+ * schema version from `<schema>.meta`; when the schema is missing or older, it
+ * runs `schemaSql(schema)` (sql.ts) in one transaction, serialized between
+ * processes that connect at the same moment by a transaction-scoped advisory
+ * lock (two-int form, so it cannot meet an application's single-bigint keys).
+ *
+ * A user without the right to create it gets an error that names the SQL an
+ * administrator should run.
+ *
+ * @internal
+ * @module
+ */
+import type { Client } from 'pg';
+import { BackendError, ConfigurationError } from '../../errors.js';
+import type { PostgresConfig } from './config.js';
+import { withTimeout, type ServerInfo } from './connection.js';
+import { isPermissionDenied, mapError } from './map-error.js';
+import { SCHEMA_VERSION, schemaSql } from './sql.js';
+
+/**
+ * Make sure the schema exists at this deadbolt's version, creating or
+ * upgrading it if needed. Runs on the session connection before anything else.
+ *
+ * @example
+ * ```ts
+ * await ensureSchema(client, config, server);
+ * ```
+ */
+export async function ensureSchema(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
+  const version = await installedVersion(client, config, server);
+  if (version === SCHEMA_VERSION) return;
+  if (version !== undefined && version > SCHEMA_VERSION) {
+    throw new ConfigurationError(
+      `schema "${config.schema}" at ${config.display} was created by a newer deadbolt (schema version ${version}; ` +
+        `this one knows version ${SCHEMA_VERSION}): upgrade deadbolt in every process, or use another schema (?schema= or driverOptions.schema)`,
+    );
+  }
+  await install(client, config, server);
+}
+
+/** The version in `meta`, or `undefined` when the schema or its tables are missing. */
+async function installedVersion(client: Client, config: PostgresConfig, server: ServerInfo): Promise<number | undefined> {
+  const doing = `reading the version of schema "${config.schema}"`;
+  try {
+    const present = await withTimeout(client.query('SELECT to_regclass($1) IS NOT NULL AS present', [`"${config.schema}".meta`]), config.requestTimeout, doing);
+    if (present.rows[0]?.present !== true) return undefined;
+    const row = await withTimeout(client.query(`SELECT value FROM "${config.schema}".meta WHERE key = 'version'`), config.requestTimeout, doing);
+    const value = Number(row.rows[0]?.value);
+    return Number.isInteger(value) ? value : undefined;
+  } catch (error) {
+    if (isPermissionDenied(error)) throw noRights(config, server, error, true);
+    throw mapError(error, doing);
+  }
+}
+
+async function install(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
+  const lock = `SELECT pg_advisory_xact_lock(hashtext('deadbolt'), hashtext('${config.schema}'))`;
+  try {
+    await withTimeout(client.query(`BEGIN; ${lock}; ${schemaSql(config.schema)}; COMMIT`), config.requestTimeout, `creating schema "${config.schema}"`);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    if (isPermissionDenied(error)) throw noRights(config, server, error, await schemaExists(client, config));
+    throw mapError(error, `creating schema "${config.schema}"`);
+  }
+}
+
+async function schemaExists(client: Client, config: PostgresConfig): Promise<boolean> {
+  try {
+    const res = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [config.schema]);
+    return res.rowCount === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** The error for a user who may not create or use the schema: it names the SQL to run. */
+function noRights(config: PostgresConfig, server: Pick<ServerInfo, 'user'>, cause: unknown, exists: boolean): BackendError {
+  const user = quoteIdent(server.user);
+  const schema = `"${config.schema}"`;
+  const fix = exists
+    ? `GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${user};  (or run the SQL of schemaSql('${config.schema}') from deadbolt/drivers/postgres ` +
+      `as the schema's owner, then GRANT USAGE ON SCHEMA ${schema}, SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} ` +
+      `and EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${user})`
+    : `CREATE SCHEMA ${schema} AUTHORIZATION ${user};  (deadbolt then creates its tables in it on first use; ` +
+      `the full SQL is schemaSql('${config.schema}') in deadbolt/drivers/postgres and docs/drivers/postgres.md)`;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BackendError(
+    `PostgreSQL user ${user} may not ${exists ? 'create deadbolt\'s tables in' : 'create'} schema ${schema} at ${config.display} (${detail}). ` +
+      `Have an administrator run:  ${fix}`,
+    { cause },
+  );
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,86 @@
+/**
+ * The statements the driver sends: each a call of one function of sql.ts (one
+ * round trip, one transaction), prepared once per connection under a fixed
+ * name so the server parses and plans it once.
+ *
+ * Bigints travel as text both ways (node-postgres would otherwise round
+ * tokens above 2^53), times as epoch milliseconds (float8).
+ *
+ * @internal
+ * @module
+ */
+import type { Pool, QueryResult } from 'pg';
+import { mapError } from './map-error.js';
+
+/** One named statement. */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/**
+ * Every statement, for one schema.
+ *
+ * @example
+ * ```ts
+ * const statements = makeStatements('deadbolt');
+ * await runStatement(pool, statements.release, [sessionId, seq, ns, name], timeout, 'releasing "jobs"');
+ * ```
+ */
+export interface Statements {
+  readonly openSession: Statement;
+  readonly renew: Statement;
+  readonly revoke: Statement;
+  readonly acquire: Statement;
+  readonly poll: Statement;
+  readonly release: Statement;
+  readonly breakLock: Statement;
+  readonly breakRecord: Statement;
+  readonly holders: Statement;
+  readonly list: Statement;
+}
+
+const GRANT_COLUMNS = 'status, token::text AS token, since_ms, pred_token::text AS pred_token, pred_how, wake_in_ms';
+const HOLDER_COLUMNS =
+  "c.name, c.mode, c.token::text AS token, s.owner, date_part('epoch', c.granted_at) * 1000 AS since_ms, " +
+  "date_part('epoch', s.expires_at) * 1000 AS expires_ms";
+
+/** The statements of schema `schema` (named per schema: one pool serves one schema). */
+export function makeStatements(schema: string): Statements {
+  const s = `"${schema}"`;
+  const holders = (where: string): string =>
+    `SELECT ${HOLDER_COLUMNS} FROM ${s}.claims c JOIN ${s}.sessions s ON s.id = c.session_id ` +
+    `WHERE c.namespace = $1 AND ${where} AND c.token IS NOT NULL AND s.expires_at > now() ORDER BY c.name, c.token`;
+  return {
+    openSession: { name: `${schema}_open`, text: `SELECT ${s}.open_session($1::jsonb, $2)::text AS id` },
+    renew: { name: `${schema}_renew`, text: `SELECT ${s}.renew($1)::text[] AS held` },
+    revoke: { name: `${schema}_revoke`, text: `SELECT ${s}.revoke($1)` },
+    acquire: { name: `${schema}_acquire`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.acquire($1, $2, $3, $4, $5, $6)` },
+    poll: { name: `${schema}_poll`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.poll($1, $2, $3, $4)` },
+    release: { name: `${schema}_release`, text: `SELECT ${s}.release($1, $2, $3, $4, $5) AS released` },
+    breakLock: {
+      name: `${schema}_break`,
+      text: `SELECT mode, token::text AS token, owner, since_ms::float8, expires_ms::float8 FROM ${s}.break($1, $2, $3, $4, $5)`,
+    },
+    breakRecord: { name: `${schema}_broken`, text: `SELECT broken FROM ${s}.tokens WHERE namespace = $1 AND name = $2` },
+    holders: { name: `${schema}_holders`, text: holders('c.name = $2') },
+    list: { name: `${schema}_list`, text: holders('starts_with(c.name, $2)') },
+  };
+}
+
+/**
+ * Run `statement` on a pooled connection. A connection whose request failed
+ * or timed out is dropped by the pool rather than reused. Errors are mapped.
+ *
+ * @example
+ * ```ts
+ * const { rows } = await runStatement(pool, statements.holders, ['deadbolt', 'jobs'], 5_000, 'listing "jobs"');
+ * ```
+ */
+export async function runStatement(pool: Pool, statement: Statement, values: unknown[], timeoutMs: number, doing: string): Promise<QueryResult> {
+  try {
+    return await pool.query({ name: statement.name, text: statement.text, values, query_timeout: timeoutMs } as never);
+  } catch (error) {
+    throw mapError(error, doing);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Who holds what, read from ZooKeeper for `list()`, `holders()` and `break()`:
+ * the holders of each name's queue (queue.ts), described by their holder
+ * records and stats. `token` is the claim's czxid, `since` its creation time
+ * (for a claim that waited, that is when it queued, not when it was granted),
+ * `expiresAt` now + the holder's session timeout: the latest its lock could
+ * still be held if the holder died now. Waiters are not listed.
+ *
+ * A listing reads the names, then each name's children, then each holder
+ * node, every level in parallel (pipelined on the one connection).
+ *
+ * @internal
+ * @module
+ */
+import type { LockInfo } from '../../local/fenced-guard.js';
+import { zxid, type ZkClient, type ZkStat } from './client.js';
+import { mapError, ZkCode, zkCode } from './map-error.js';
+import { decodeName, type ZkPaths } from './paths.js';
+import { holdersOf, toQueue } from './queue.js';
+import { decodeHolder } from './record.js';
+
+/** A holder as read, with what `break` needs to delete it conditionally. */
+export interface ReadHolder {
+  readonly info: LockInfo;
+  readonly path: string;
+  readonly version: number;
+}
+
+/**
+ * The holders of every lock whose name starts with `prefix`, by name then token.
+ *
+ * @example
+ * ```ts
+ * for (const info of await listHolders(client, paths, 'billing/')) console.log(info.name, info.owner.pid);
+ * ```
+ */
+export async function listHolders(client: ZkClient, paths: ZkPaths, prefix: string): Promise<LockInfo[]> {
+  const nodes = await absentAsEmpty(client.getChildren(paths.locksRoot), 'listing locks');
+  const names = nodes
+    .map((node) => decodeName(node))
+    .filter((name): name is string => name !== undefined && name.startsWith(prefix))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const perName = await Promise.all(names.map((name) => readHolders(client, paths, name)));
+  return perName.flat().map((holder) => holder.info);
+}
+
+/**
+ * The current holders of `name`, oldest first.
+ *
+ * @example
+ * ```ts
+ * const [holder] = await readHolders(client, paths, 'jobs');
+ * ```
+ */
+export async function readHolders(client: ZkClient, paths: ZkPaths, name: string): Promise<ReadHolder[]> {
+  const dir = paths.lockDir(name);
+  const queue = toQueue(await absentAsEmpty(client.getChildren(dir), `listing the holders of "${name}"`));
+  const read = await Promise.all(
+    holdersOf(queue).map(async (entry): Promise<ReadHolder | undefined> => {
+      const path = `${dir}/${entry.node}`;
+      try {
+        const { data, stat } = await client.getData(path);
+        return { info: describe(name, entry.mode, data, stat), path, version: stat.version };
+      } catch (error) {
+        if (zkCode(error) === ZkCode.NO_NODE) return undefined; // released meanwhile
+        throw mapError(error, `reading the holder of "${name}"`);
+      }
+    }),
+  );
+  return read.filter((holder): holder is ReadHolder => holder !== undefined);
+}
+
+function describe(name: string, mode: 'exclusive' | 'shared', data: Buffer | undefined, stat: ZkStat): LockInfo {
+  const { owner, ttlMs } = decodeHolder(data);
+  const since = new Date(Number(stat.ctime.readBigInt64BE(0)));
+  const info: LockInfo = { name, mode, token: zxid(stat.czxid), owner, since, backend: 'zookeeper' };
+  if (ttlMs !== undefined) info.expiresAt = new Date(Math.max(Date.now(), since.getTime()) + ttlMs);
+  return info;
+}
+
+/** A listing of a node that does not exist (nothing was ever locked there) is empty. */
+async function absentAsEmpty(children: Promise<string[]>, doing: string): Promise<string[]> {
+  try {
+    return await children;
+  } catch (error) {
+    if (zkCode(error) === ZkCode.NO_NODE) return [];
+    throw mapError(error, doing);
+  }
+}

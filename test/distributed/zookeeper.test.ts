@@ -1,0 +1,279 @@
+/**
+ * What only the ZooKeeper driver can show, on a real standalone ZooKeeper
+ * (tickTime 500 ms: sessions of 1 to 10 s): processes that are paused, killed
+ * or cut off, the negotiated session timeout, and bad input.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { channels } from '../../src/diagnostics.js';
+import { connect } from '../../src/distributed/connect.js';
+import type { Coordinator } from '../../src/distributed/coordinator.js';
+import { BackendUnavailableError, ConfigurationError, LockLostError, SessionLostError, UnsupportedError } from '../../src/errors.js';
+import { RECOVERY_BOUND_MS } from '../../src/drivers/zookeeper/index.js';
+import { bounded, record, whenAborted } from '../conformance/harness.js';
+import { spawnWorker, type Worker } from '../file/helpers.js';
+import { requireServer, startZooKeeper, type ZooKeeperHandle } from '../harness/index.js';
+import { ZkProxy } from './fixtures/zookeeper-proxy.js';
+import { ZkClient } from '../../src/drivers/zookeeper/client.js';
+import { parseZooKeeperUrl } from '../../src/drivers/zookeeper/config.js';
+import { isConnectionLoss as zkLoss } from '../../src/drivers/zookeeper/map-error.js';
+import { setTimeout as delay } from 'node:timers/promises';
+
+const TTL = 2_000;
+const server = requireServer('zookeeper', { suite: 'zookeeper driver' });
+const worker = fileURLToPath(new URL('./fixtures/zookeeper-worker.js', import.meta.url));
+let namespaces = 0;
+
+describe('zookeeper driver', { skip: server.available ? false : server.reason, timeout: 60_000 }, () => {
+  let zookeeper: ZooKeeperHandle;
+  let proxy: ZkProxy;
+  const opened: Coordinator[] = [];
+  const workers: Worker[] = [];
+  const open = async (url: string, options: { ttl?: number; namespace: string }): Promise<Coordinator> => {
+    const c = await connect(url, { ttl: TTL, ...options });
+    opened.push(c);
+    return c;
+  };
+  const spawn = (args: string[]): Worker => {
+    const w = spawnWorker(worker, args);
+    workers.push(w);
+    return w;
+  };
+
+  before(async () => {
+    zookeeper = await startZooKeeper();
+    proxy = await ZkProxy.start(zookeeper.endpoints);
+  });
+  after(async () => {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await Promise.allSettled(opened.map((c) => c.close()));
+    await proxy?.close();
+    await zookeeper?.stop();
+  });
+
+  test('mutual exclusion across 4 processes: exact shared counter, increasing tokens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deadbolt-zk-'));
+    try {
+      const file = join(dir, 'counter.json');
+      writeFileSync(file, JSON.stringify({ count: 0, token: '0' }));
+      const ns = `mp-${process.pid}-${++namespaces}`;
+      const iterations = 40;
+      const procs = Array.from({ length: 4 }, () => spawn(['counter', zookeeper.url, ns, 'counter', String(iterations), file, String(TTL)]));
+      await Promise.all(procs.map((p) => bounded(p.line(/^DONE/), 45_000, `worker done (stderr: ${p.stderr()})`)));
+      assert.equal((JSON.parse(readFileSync(file, 'utf8')) as { count: number }).count, 4 * iterations);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGSTOP a holder past its session: next holder gets a higher token; on resume the holder learns it and its release deletes nothing', async (t) => {
+    const namespace = `stop-${process.pid}-${++namespaces}`;
+    const holder = spawn(['hold', zookeeper.url, namespace, 'frozen', String(TTL)]);
+    const [, heldToken] = (await bounded(holder.line(/^HELD /), 10_000, 'holder acquired')).split(' ');
+    const b = await open(zookeeper.url, { namespace });
+    const waiting = b.acquire('frozen');
+    holder.child.kill('SIGSTOP');
+    const stoppedAt = performance.now();
+    const next = await bounded(waiting, TTL + RECOVERY_BOUND_MS + 2_000, 'granted after the frozen holder session expired');
+    const waited = performance.now() - stoppedAt;
+    t.diagnostic(`granted ${waited.toFixed(0)} ms after SIGSTOP; tokens ${heldToken} → ${next.token}`);
+    assert.ok(next.token > BigInt(heldToken!), `token ${next.token} after ${heldToken}`);
+    assert.equal(next.predecessor?.outcome, 'expired');
+    assert.ok(waited >= TTL - 100, `granted ${waited.toFixed(0)} ms after the stop, before the session timeout`);
+    holder.child.kill('SIGCONT');
+    const resumedAt = performance.now();
+    assert.equal(await bounded(holder.line(/^LOST /), 2_000, 'holder told on resume'), 'LOST session');
+    const told = performance.now() - resumedAt;
+    t.diagnostic(`frozen holder told ${told.toFixed(0)} ms after SIGCONT`);
+    assert.ok(told < 1_000, 'the loss is seen at once on resume');
+    await bounded(holder.line(/^RELEASED$/), 3_000, 'holder released');
+    assert.deepEqual((await b.holders('frozen')).map((h) => h.token), [next.token], 'the frozen holder deleted nothing');
+    assert.equal(next.signal.aborted, false);
+    await next.release();
+  });
+
+  test('SIGKILL a holder: the lock is re-acquired within the session timeout + recoveryBoundMs', async (t) => {
+    const namespace = `kill-${process.pid}-${++namespaces}`;
+    const holder = spawn(['hold', zookeeper.url, namespace, 'killed', String(TTL)]);
+    await bounded(holder.line(/^HELD /), 10_000, 'holder acquired');
+    const b = await open(zookeeper.url, { namespace });
+    const waiting = b.acquire('killed');
+    holder.child.kill('SIGKILL');
+    const killedAt = performance.now();
+    const next = await bounded(waiting, TTL + RECOVERY_BOUND_MS, 'granted within ttl + recoveryBoundMs');
+    const took = performance.now() - killedAt;
+    t.diagnostic(`re-acquired ${took.toFixed(0)} ms after SIGKILL (session timeout ${b.session.ttlMs} ms)`);
+    assert.ok(took <= b.session.ttlMs + b.capabilities.recoveryBoundMs, `took ${took.toFixed(0)} ms`);
+    assert.equal(next.predecessor?.outcome, 'expired');
+    await next.release();
+  });
+
+  test('expiry while disconnected: suspended first, then lost; another client acquires; the cut-off release deletes nothing', async (t) => {
+    const namespace = `cut-${process.pid}-${++namespaces}`;
+    const suspended = record(t, channels.sessionSuspended);
+    const lostSessions = record(t, channels.sessionLost);
+    const a = await open(proxy.url, { namespace });
+    const b = await open(zookeeper.url, { namespace });
+    const held = await a.acquire('cut');
+    const events: string[] = [];
+    const waiting = b.acquire('cut').then((g) => (events.push('other granted'), g));
+    held.signal.addEventListener('abort', () => events.push('holder told'));
+    proxy.reset(a.session.id);
+    await waitFor(() => a.session.state === 'suspended', TTL, 'suspended');
+    const next = await bounded(waiting, TTL + RECOVERY_BOUND_MS + 1_000, 'other client granted');
+    assert.deepEqual(events, ['holder told', 'other granted']);
+    const mine = (m: object): boolean => (m as { sessionId?: string }).sessionId === a.session.id;
+    assert.equal(suspended.filter(mine).length, 1, 'suspended once');
+    assert.equal(lostSessions.filter(mine).length, 1, 'then lost');
+    assert.equal((held.signal.reason as LockLostError).reason, 'session');
+    assert.ok(a.signal.reason instanceof SessionLostError);
+    proxy.restore(a.session.id);
+    await held.release(); // no error, deletes nothing
+    assert.deepEqual((await b.holders('cut')).map((h) => h.token), [next.token]);
+    await next.release();
+  });
+
+  test('session timeout: the negotiated value is the TTL (ZooKeeper clamps into [2, 20] × tickTime)', async () => {
+    const namespace = `ttl-${process.pid}-${++namespaces}`;
+    const short = await open(zookeeper.url, { namespace, ttl: 1_000 });
+    assert.equal(short.session.ttlMs, 1_000);
+    const long = await open(zookeeper.url, { namespace, ttl: 60_000 });
+    assert.equal(long.session.ttlMs, 10_000, 'maxSessionTimeout is 20 × tickTime');
+    await assert.rejects(connect(zookeeper.url, { ttl: 500, namespace }), RangeError);
+    assert.match(short.session.id, /^0x[0-9a-f]+$/);
+  });
+
+  test('chroot: locks live under it; one that does not exist is a clear ConfigurationError', async () => {
+    const namespace = `chroot-${process.pid}-${++namespaces}`;
+    const err = await connect(`${zookeeper.url}/no/such/chroot`, { namespace }).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigurationError, String(err));
+    assert.match(err.message, /chroot \/no\/such\/chroot .*does not exist/);
+    const root = await open(zookeeper.url, { namespace });
+    await (await root.acquire('make-parent')).release(); // creates /<namespace>/locks/…
+    const inside = await open(`${zookeeper.url}/${namespace}`, { namespace: 'inner' });
+    const guard = await inside.acquire('x');
+    assert.deepEqual((await inside.holders('x')).map((h) => h.token), [guard.token]);
+    assert.deepEqual(await root.list(), [], 'the chrooted lock is not in the root namespace');
+    await guard.release();
+  });
+
+  test('bad URLs and unreachable servers fail fast with the right error', async () => {
+    await assert.rejects(connect(`${zookeeper.url}?sessionTimeout=5`), ConfigurationError);
+    await assert.rejects(connect(`zookeeper://user:secret@${zookeeper.endpoints[0]}`), (e: unknown) => e instanceof ConfigurationError && !e.message.includes('secret'));
+    await assert.rejects(connect(zookeeper.url, { driverOptions: { sessionTimeout: 5 } }), ConfigurationError);
+    const closed = await unusedPort();
+    const started = performance.now();
+    await assert.rejects(connect(`zookeeper://127.0.0.1:${closed}`, { connectTimeout: 300 }), BackendUnavailableError);
+    assert.ok(performance.now() - started < 2_000);
+  });
+
+  test('a server without multi (older than 3.4) is refused with UnsupportedError', async () => {
+    const fake = await fakeOldServer();
+    try {
+      const err = await connect(`zookeeper://127.0.0.1:${fake.port}`, { connectTimeout: 2_000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof UnsupportedError, String(err));
+      assert.match(err.message, /3\.4 or later/);
+    } finally {
+      fake.close();
+    }
+  });
+
+  test('client: a silent connection is dropped, the expiry is reported on reconnecting, later requests fail with SessionLostError', async () => {
+    const config = parseZooKeeperUrl(new URL(proxy.url), { endpoints: [], connectTimeout: 2_000 });
+    const client = await ZkClient.open(config, 1_000);
+    try {
+      let expired: unknown;
+      client.onExpired((error) => (expired = error));
+      proxy.hold(client.sessionId);
+      // The watchdog gives up on the silent connection (a third of the timeout), failing what was in flight.
+      const pending = client.exists('/').then(() => 'answered', (e: unknown) => e);
+      await delay(2_500); // the ensemble expires the session meanwhile
+      assert.ok(zkLoss(await pending), 'the request in flight failed with a connection loss');
+      proxy.restore(client.sessionId);
+      await waitFor(() => client.expired, 3_000, 'expired after reconnecting');
+      assert.ok(expired instanceof SessionLostError);
+      await assert.rejects(client.exists('/'), SessionLostError);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a guard of a lost session cannot be revived: release after loss resolves, the holder learns the loss', async () => {
+    const namespace = `lost-${process.pid}-${++namespaces}`;
+    const a = await open(proxy.url, { namespace });
+    const held = await a.acquire('x');
+    proxy.hold(a.session.id);
+    const reason = await whenAborted(held.signal, 2 * TTL, 'lost');
+    assert.ok(reason instanceof LockLostError);
+    proxy.restore(a.session.id);
+    await held.release();
+    await assert.rejects(a.acquire('y'), SessionLostError);
+  });
+});
+
+/** Resolve once `condition()` holds (checked every 5 ms); reject after `ms` naming `what`. */
+async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const until = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > until) throw new Error(`${what}: not within ${ms} ms`);
+    await delay(5);
+  }
+}
+
+async function unusedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** A server that completes the handshake, then answers every request with UNIMPLEMENTED (-6), as 3.3 did for multi. */
+async function fakeOldServer(): Promise<{ port: number; close: () => void }> {
+  const sockets = new Set<net.Socket>();
+  const s = net.createServer((socket) => {
+    sockets.add(socket);
+    let buffer = Buffer.alloc(0);
+    let greeted = false;
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      while (buffer.length >= 4 && buffer.length >= 4 + buffer.readInt32BE(0)) {
+        const frame = buffer.subarray(4, 4 + buffer.readInt32BE(0));
+        buffer = buffer.subarray(4 + frame.length);
+        if (!greeted) {
+          greeted = true;
+          const reply = Buffer.alloc(4 + 4 + 4 + 8 + 4 + 16);
+          reply.writeInt32BE(reply.length - 4, 0);
+          reply.writeInt32BE(frame.readInt32BE(12), 8); // the timeout asked for
+          reply.writeBigInt64BE(0x1234n, 12);
+          reply.writeInt32BE(16, 20);
+          socket.write(reply);
+          continue;
+        }
+        const xid = frame.readInt32BE(0);
+        if (xid === -2) continue; // ping
+        if (frame.readInt32BE(4) === -11) return void socket.destroy(); // closeSession
+        const reply = Buffer.alloc(4 + 16);
+        reply.writeInt32BE(16, 0);
+        reply.writeInt32BE(xid, 4);
+        reply.writeBigInt64BE(0n, 8);
+        reply.writeInt32BE(-6, 16);
+        socket.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (s.address() as net.AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      s.close();
+    },
+  };
+}
