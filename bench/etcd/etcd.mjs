@@ -94,7 +94,7 @@ printJsonLine('BENCH_JSON', report);
 async function uncontended() {
   const coordinator = await connect(etcd.url, { ttl: 15_000, namespace: 'bench-a' });
   const raw = new Etcd3({ hosts });
-  const lease = await rawLease(raw, 15);
+  const lease = await rawLease(raw, 600); // no keepalives in the floor: long enough for the whole scenario
   const rawKey = Buffer.from('bench-a-raw/locks/a/1');
   const lockClient = new Etcd3({ hosts });
   const candidates = [
@@ -124,6 +124,7 @@ async function uncontended() {
     }
   }
   await coordinator.close();
+  await raw.leaseClient.leaseRevoke({ ID: lease });
   raw.close();
   lockClient.close();
   const floor = median(latencies.get('floor: raw txn + txn'));
@@ -284,7 +285,7 @@ async function deadboltChain(waiters, namespace, ttl, count = false) {
 async function rawChain(waiters, namespace, count = false) {
   const clients = Array.from({ length: waiters + 1 }, () => new Etcd3({ hosts }));
   try {
-    const leases = await Promise.all(clients.map((c) => rawLease(c, 15)));
+    const leases = await Promise.all(clients.map((c) => rawLease(c, 600)));
     const prefix = Buffer.from(`${namespace}/locks/h/`);
     const keyOf = (i) => Buffer.from(`${namespace}/locks/h/${i}`);
     const before = count ? await receivedByMethod(etcd.endpoint) : undefined;

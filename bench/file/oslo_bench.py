@@ -7,12 +7,14 @@ and python3-fasteners), not a pyenv python3 that may be first on PATH.
                          oslo:      with lockutils.lock(name, external=True, lock_path=DIR): pass
                          fasteners: with fasteners.InterProcessLock(DIR/name): pass   (one object, reused)
                          prints {"oslo": {...}, "fasteners": {...}} with median_us, p99_us.
-  handoff DIR N WHICH    cross-process hand-off latency, WHICH = oslo | fasteners:
+  handoff DIR N WHICH [HOLD_MS]
+                         cross-process hand-off latency, WHICH = oslo | fasteners:
                          the parent holds the lock; the forked child starts acquiring (it
                          polls: fasteners retries after 10 ms, 20 ms, ... up to 100 ms); once
                          the child is seen asleep between polls (/proc/<pid>/syscall), the
-                         parent holds on for a uniformly random 0-10 ms (so the release falls
-                         at a random point of the child's first 10 ms sleep), reads
+                         parent holds on for a uniformly random 0-HOLD_MS ms (default 10: the
+                         release falls at a random point of the child's first 10 ms sleep;
+                         0: right after the child's first failed try, the worst phase), reads
                          t0 = CLOCK_MONOTONIC and releases; the child reads t1 when granted.
                          prints {"samples": [us...], "median_us", "p99_us", "max_us"}.
 """
@@ -81,7 +83,7 @@ def asleep(pid):
         return False
 
 
-def handoff(directory, n, which):
+def handoff(directory, n, which, hold_ms=10.0):
     if which == "oslo":
         def lock():
             return lockutils.lock("handoff", external=True, lock_path=directory)
@@ -116,7 +118,7 @@ def handoff(directory, n, which):
             os.write(go_w, b"g")
             while not asleep(pid):
                 time.sleep(0.00005)
-            time.sleep(rng.uniform(0, 0.010))
+            time.sleep(rng.uniform(0, hold_ms / 1000))
             t0 = time.monotonic_ns()
         t1 = int(back.readline())
         samples.append((t1 - t0) / 1e3)
@@ -132,6 +134,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "cycle":
         cycle(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "handoff":
-        handoff(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        handoff(sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 10.0)
     else:
-        sys.exit("usage: oslo_bench.py cycle DIR N | handoff DIR N oslo|fasteners")
+        sys.exit("usage: oslo_bench.py cycle DIR N | handoff DIR N oslo|fasteners [HOLD_MS]")

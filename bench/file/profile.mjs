@@ -33,15 +33,15 @@ if (args.child) {
   const parent = String(args.dir ?? '/dev/shm');
   const dir = mkdtempSync(join(parent, 'deadbolt-profile-'));
   const profDir = mkdtempSync(join(tmpdir(), 'deadbolt-cpuprof-'));
-  try {
-    const run = spawnSync(
-      process.execPath,
-      ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=50', fileURLToPath(import.meta.url), `--child=${dir}`, ...process.argv.slice(2)],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-    if (run.status !== 0) process.exit(run.status ?? 1);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const run = spawnSync(
+    process.execPath,
+    ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=50', fileURLToPath(import.meta.url), `--child=${dir}`, ...process.argv.slice(2)],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  rmSync(dir, { recursive: true, force: true });
+  if (run.status !== 0) {
+    rmSync(profDir, { recursive: true, force: true });
+    process.exit(run.status ?? 1);
   }
   const file = join(profDir, readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')));
   summarize(JSON.parse(readFileSync(file, 'utf8')));

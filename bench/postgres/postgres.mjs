@@ -13,8 +13,9 @@
  *       queued on the server; then the time from each release() call to the next
  *       grant, through the chain (each waiter releases as soon as it is granted).
  *   (c) engine requests per handoff with 10 and 100 waiters: every query sent by
- *       every client of this process during the chain, divided by the handoffs;
- *       it must not grow with the number of waiters.
+ *       every client of this process from the holder's release to the last
+ *       waiter's release, divided by the releases (n waiters: n handoffs, n + 1
+ *       releases); it must not grow with the number of waiters.
  *
  * Usage: npm run postgres [-- --url=postgres://…] [-- --rounds=N] [-- --ops=N]
  *        [-- --only=a,b,c] [-- --quick] [-- --markdown]
@@ -102,6 +103,16 @@ async function until(count, n, what) {
 }
 
 const server = await startServer(args.url);
+// Never leave the throwaway server running: not on Ctrl-C, nor when the reader of
+// our output goes away (`| head`), nor on a crash.
+const stopAndExit = (code) => () => void server.stop().catch((error) => console.error(error)).finally(() => process.exit(code));
+process.once('SIGINT', stopAndExit(130));
+process.once('SIGTERM', stopAndExit(143));
+process.stdout.on('error', stopAndExit(0));
+process.once('uncaughtException', (error) => {
+  console.error(error);
+  stopAndExit(1)();
+});
 const monitor = new pg.Client(server.url);
 await monitor.connect();
 const env = await environment();
@@ -310,7 +321,8 @@ async function handoff10() {
   const ours = rows[0];
   const peer = rows.find((r) => r.name === peerName);
   console.log(`target: deadbolt p50 ≤ 2 ms: ${ours.p50Ns <= 2e6 ? 'met' : 'MISSED'} (${formatDuration(ours.p50Ns)})`);
-  if (peer) console.log(`target: deadbolt handoff faster than advisory-lock: ${ours.p50Ns < peer.p50Ns ? 'met' : 'MISSED'} (${formatRatio(ours.vsPeer)})`);
+  // judged on the per-round ratio (both measured seconds apart), like every ratio here
+  if (peer) console.log(`target: deadbolt handoff faster than advisory-lock: ${ours.vsPeer < 1 ? 'met' : 'MISSED'} (${formatRatio(ours.vsPeer)} of its p50, per round)`);
   console.log('');
   for (const c of candidates) await c.close();
 }
@@ -325,7 +337,7 @@ async function requestsPerHandoff() {
       let kinds = {};
       for (let r = 0; r < (quick ? 1 : 3); r++) {
         const { handoffs, requests } = await c.run();
-        perRound.push(requests.total / handoffs.length);
+        perRound.push(requests.total / (handoffs.length + 1));
         p50s.push(median(handoffs));
         kinds = requests.byKind;
       }
@@ -333,9 +345,9 @@ async function requestsPerHandoff() {
       await c.close();
     }
   }
-  print('(c) engine requests per handoff (every query of every client, during the chain)', rows, [
+  print('(c) engine requests per handoff (every query of every client during the chain, per release)', rows, [
     { key: 'name', title: 'candidate', align: 'left' },
-    { key: 'perHandoff', title: 'requests/handoff', format: (v) => v.toFixed(2) },
+    { key: 'perHandoff', title: 'requests/release', format: (v) => v.toFixed(2) },
     { key: 'p50Ns', title: 'handoff p50', format: formatDuration },
     { key: 'kinds', title: 'by statement (last round)', align: 'left' },
   ]);

@@ -96,13 +96,18 @@ export async function startServer(url) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  let stopped;
   return {
     url: serverUrl,
     port,
-    async stop() {
-      child.kill('SIGQUIT'); // immediate shutdown: nothing here is worth keeping
-      await gone;
-      rmSync(dir, { recursive: true, force: true });
+    /** Idempotent: later calls return the first call's promise. */
+    stop() {
+      stopped ??= (async () => {
+        child.kill('SIGQUIT'); // immediate shutdown: nothing here is worth keeping
+        await gone;
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      })();
+      return stopped;
     },
   };
 }

@@ -53,19 +53,25 @@ const ROUNDS = Number(args.rounds ?? (quick ? 3 : 11));
 const OPS = Number(args.ops ?? (quick ? 200 : 1000));
 const PEER_RETRY_DELAY = Number(args.peerRetryDelay ?? 2);
 const TTL = 10_000;
+/**
+ * (c) counts everything the server receives, keepalives included (one per
+ * session every ttl/3, whatever the hand-offs): a long TTL keeps those out of
+ * a chain that lasts well under a second, so what is counted is the hand-off.
+ */
+const COUNT_TTL = 60_000;
 const HANDOFF_WAITERS = 10;
 const COUNT_WAITERS = [10, 100];
 
 const server = await startServer(args.url);
 const peers = await loadPeers(PEER_RETRY_DELAY);
 const env = await environment();
-const results = { env, parameters: { ROUNDS, OPS, TTL, PEER_RETRY_DELAY, HANDOFF_WAITERS, COUNT_WAITERS }, scenarios: {} };
+const results = { env, parameters: { ROUNDS, OPS, TTL, COUNT_TTL, PEER_RETRY_DELAY, HANDOFF_WAITERS, COUNT_WAITERS }, scenarios: {} };
 const toClose = [];
 let namespaces = 0;
 
 /** A deadbolt contender: one coordinator (a session, two connections), as a separate process would have. */
-async function deadboltClient(namespace) {
-  const coordinator = await deadbolt.connect(server.url, { ttl: TTL, namespace });
+async function deadboltClient(namespace, ttl) {
+  const coordinator = await deadbolt.connect(server.url, { ttl, namespace });
   toClose.push(() => coordinator.close());
   return {
     tryAcquire: (name) => coordinator.tryAcquire(name),
@@ -74,16 +80,47 @@ async function deadboltClient(namespace) {
   };
 }
 
+/**
+ * Diagnostic only: the redis driver without the Coordinator (no local queue,
+ * no guard, no abort signals), to show where the time goes. Needs the
+ * `deadbolt/drivers/redis` export (or a built dist/ next to the bench).
+ */
+async function driverOnlyClient(namespace, ttl) {
+  const module = await import('deadbolt/drivers/redis').catch(() => import('../../dist/drivers/redis/index.js'));
+  const driver = await module.createDriver(new URL(server.url), { namespace, ttl, connectTimeout: 5_000, endpoints: [], signal: new AbortController().signal });
+  const owner = Object.freeze({ id: `bench-${process.pid}-${namespace}`, host: 'bench', pid: process.pid });
+  const session = await driver.openSession(ttl, owner);
+  const keepalive = setInterval(() => session.keepAlive().catch(() => {}), ttl / 3);
+  toClose.push(async () => {
+    clearInterval(keepalive);
+    await session.revoke().catch(() => {});
+    await driver.close();
+  });
+  const never = new AbortController().signal;
+  return {
+    acquire: (name) => driver.acquire({ session, name, mode: 'exclusive', owner }, never),
+    release: (lock) => lock.release(),
+  };
+}
+
 /** Every candidate: how to make a contender, and how to see that `n` waiters are queued. */
-function candidates() {
+function candidates(ttl = TTL) {
   const ns = `bench${process.pid}x${++namespaces}`;
   const list = [
     { name: 'floor (raw ioredis)', floor: true, client: () => track(floorClient(server.url)), queued: (redis, n) => waitFor(async () => (await redis.llen('floor:queue:handoff')) >= n) },
-    { name: 'deadbolt', client: () => deadboltClient(ns), queued: (redis, n) => waitFor(async () => (await redis.zcard(`${ns}:queue:handoff`)) >= n) },
+    { name: 'deadbolt', client: () => deadboltClient(ns, ttl), queued: (redis, n) => waitFor(async () => (await redis.zcard(`${ns}:queue:handoff`)) >= n) },
   ];
   for (const peer of peers) {
     list.push({ name: peer.name, client: () => track(peer.client(server.url)), queued: () => sleep(5 * PEER_RETRY_DELAY + 20) });
   }
+  return list;
+}
+
+/** (a) also times the driver alone, to show what the Coordinator adds. */
+function uncontendedCandidates() {
+  const list = candidates();
+  const ns = `bench${process.pid}x${++namespaces}`;
+  list.splice(2, 0, { name: 'deadbolt driver only (diagnostic)', diagnostic: true, client: () => driverOnlyClient(ns, TTL) });
   return list;
 }
 
@@ -95,7 +132,7 @@ async function track(promise) {
 
 // ---------------------------------------------------------------- (a) uncontended
 async function uncontended() {
-  const list = candidates();
+  const list = uncontendedCandidates();
   const latencies = new Map(list.map((c) => [c.name, []]));
   for (const c of list) c.one = await c.client();
   const rounds = await runInterleaved({
@@ -180,7 +217,7 @@ async function requests() {
   const redis = new probe(server.url);
   toClose.push(() => redis.disconnect());
   const rows = [];
-  for (const c of candidates()) {
+  for (const c of candidates(COUNT_TTL)) {
     const row = { name: c.name };
     for (const n of COUNT_WAITERS) {
       const clients = await crowd(c, n + 1);

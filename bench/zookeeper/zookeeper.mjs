@@ -69,6 +69,7 @@ async function rawClient(endpoint) {
     create: (path) => call(client.create, path, null, zk.CreateMode.EPHEMERAL_SEQUENTIAL),
     children: (path) => call(client.getChildren, path),
     exists: (path, watcher) => call(client.exists, path, watcher),
+    childrenAndExists: (dir, path, watcher) => Promise.all([call(client.getChildren, dir), call(client.exists, path, watcher)]),
     remove: (path) => call(client.remove, path, -1),
     mkdirp: (path) => call(client.mkdirp, path),
     close: () => client.close(),
@@ -103,13 +104,17 @@ async function queued(raw, dir, n) {
   throw new Error(`queue at ${dir} never reached ${n}`);
 }
 
-/** Release `holder`, then let each granted waiter record its hand-off time and release at once. */
-async function chain(release, waiters) {
+/**
+ * Release `holder`, then let each granted waiter record its hand-off time and
+ * release at once; `onLastGrant` runs when the last waiter is granted, before it releases.
+ */
+async function chain(release, waiters, onLastGrant = () => {}) {
   const latencies = [];
   let releasedAt = 0;
   const done = waiters.map((granted) =>
     granted.then(async (next) => {
       latencies.push(performance.now() - releasedAt);
+      if (latencies.length === waiters.length) onLastGrant();
       releasedAt = performance.now();
       await next();
     }),
@@ -134,7 +139,8 @@ try {
     const dir = '/bench-raw/a';
     await raw.mkdirp(dir);
     await (await coordinator.acquire('a')).release(); // parents exist before timing, as for the floor
-    const pooled = { deadbolt: [], floor: [] };
+    const pooled = { deadbolt: [], floor: [], token: [] };
+    const noop = () => {};
     const timed = (into, cycle) => async () => {
       const local = [];
       for (let i = 0; i < CYCLES; i++) {
@@ -157,14 +163,30 @@ try {
             await raw.remove(path);
           }),
         },
+        {
+          // What a fencing token and loss detection cost on the raw client: the czxid
+          // and a watch on our node, read alongside the children (one more request).
+          name: 'token',
+          sample: timed(pooled.token, async () => {
+            const path = await raw.create(`${dir}/n-`);
+            await raw.childrenAndExists(dir, path, noop);
+            await raw.remove(path);
+          }),
+        },
       ],
     });
+    const ratio = (name) => median(results.get(name).metrics.median.map((m, i) => m / results.get('floor').metrics.median[i]));
     const ratios = results.get('deadbolt').metrics.median.map((m, i) => m / results.get('floor').metrics.median[i]);
-    const rows = ['deadbolt', 'floor'].map((name) => ({
-      name: name === 'floor' ? 'raw floor: create + getChildren + delete' : 'deadbolt acquire + release',
+    const titles = {
+      deadbolt: 'deadbolt acquire + release',
+      floor: 'raw floor: create + getChildren + delete',
+      token: 'raw + token & watch: create + (getChildren, exists own) + delete',
+    };
+    const rows = ['deadbolt', 'floor', 'token'].map((name) => ({
+      name: titles[name],
       p50: median(pooled[name]),
       p99: percentile(pooled[name], 99),
-      ratio: name === 'floor' ? 1 : median(ratios),
+      ratio: name === 'floor' ? 1 : ratio(name),
     }));
     console.log(`\n(a) uncontended acquire + release: ${ROUNDS} rounds × ${CYCLES} cycles\n`);
     console.log(renderTable([{ key: 'name', title: 'candidate', align: 'left' }, { key: 'p50', title: 'p50', format: ms }, { key: 'p99', title: 'p99', format: ms }, { key: 'ratio', title: 'vs floor', format: formatRatio }], rows));
@@ -234,9 +256,10 @@ try {
       const holder = await coordinators[0].acquire(name);
       const granted = coordinators.slice(1, waiters + 1).map((c) => c.acquire(name).then((g) => () => g.release()));
       await queued(control, `/bench-c/locks/${name}`, waiters + 1);
+      await proxy.quiet(100); // every waiter has set its watch
       proxy.reset();
-      const latencies = await chain(() => holder.release(), granted);
-      const counts = proxy.snapshot();
+      let counts;
+      const latencies = await chain(() => holder.release(), granted, () => (counts = proxy.snapshot()));
       const keepalives = counts['exists / (keepalive)'] ?? 0;
       delete counts['exists / (keepalive)'];
       const total = Object.values(counts).reduce((a, b) => a + b, 0);

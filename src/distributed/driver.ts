@@ -61,6 +61,12 @@ export interface DriverSession {
   /** The lease's TTL as granted by the engine, in ms. */
   readonly ttlMs: number;
   /**
+   * True when there is no lease at all and liveness is the process itself (the
+   * file driver: the kernel frees its locks when it dies). Such a session is
+   * never renewed and never expires locally: a paused holder still holds.
+   */
+  readonly leaseless?: boolean;
+  /**
    * One keepalive round trip. Resolves once the engine confirmed the lease is
    * alive (renewed for another TTL from the time the request was sent). Rejects
    * with SessionLostError if the engine says the lease is gone, with

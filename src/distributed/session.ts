@@ -115,9 +115,10 @@ export class Session {
     this.#clock = options.clock ?? systemClock;
     this.#margin = safetyMargin(driverSession.ttlMs);
     this.#interval = driverSession.ttlMs / 3;
-    this.#deadline = options.sentAt + driverSession.ttlMs - this.#margin;
+    // A session without a lease (the file driver: the process is the lease) has nothing to renew and no deadline.
+    this.#deadline = driverSession.leaseless === true ? Number.POSITIVE_INFINITY : options.sentAt + driverSession.ttlMs - this.#margin;
     driverSession.onLost = (cause) => this.#lose(`${this.#backend} reported the session gone`, cause);
-    if (this.checkDeadline()) {
+    if (driverSession.leaseless !== true && this.checkDeadline()) {
       this.#armDeadline();
       this.#schedule(options.sentAt + this.#interval - this.#clock.now());
     }

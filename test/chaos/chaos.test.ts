@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { FENCE_RULES, type Violation } from './checker.js';
 import { availability, CHAOS_DRIVERS, scratchDir, type Engine } from './drivers.js';
 import { renderMarkdown, type DriverReport } from './report.js';
-import { MissingCapabilityError, removeRunDir, runChaos, type RunResult } from './run.js';
+import { MissingCapabilityError, recordOnly, removeRunDir, runChaos, type RunResult } from './run.js';
 import { within } from './time.js';
 
 const SEED = Number(process.env.DEADBOLT_CHAOS_SEED ?? 1);
@@ -86,17 +86,7 @@ for (const driver of CHAOS_DRIVERS) {
     test(`record-only, seed ${SEED}: without a fence, a holder paused past its TTL makes the checker fail`, { timeout: 120_000 }, async (t) => {
       let result: RunResult;
       try {
-        result = await runChaos({
-          driver,
-          engine,
-          seed: SEED,
-          fenced: false,
-          faults: ['pause-holder'],
-          durationMs: 0,
-          minFaults: 2,
-          requires: ['serverLease'],
-          log: (line) => t.diagnostic(line),
-        });
+        result = await runChaos(recordOnly({ driver, engine, seed: SEED, log: (line) => t.diagnostic(line) }));
       } catch (err) {
         // file://: a paused holder keeps its kernel lock, so there is no stale holder to catch.
         if (err instanceof MissingCapabilityError) return void t.skip(`${err.message}: a paused holder keeps its lock, nothing goes stale`);

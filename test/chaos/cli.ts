@@ -10,6 +10,8 @@
  *   --duration D               fault window per driver: 90s, 10m, 1h, or ms (default: each driver's test duration)
  *   --seed N                   the schedule's seed (default: random, printed: rerun with it to replay the schedule)
  *   --unfenced                 the resource only records, no Fence: violations are expected
+ *   --with-unfenced            after each fenced run, the record-only demonstration the test suite runs
+ *                              (holder pauses past the TTL, no Fence; lease drivers only)
  *   --faults K[,K…]            only these fault kinds (pause-holder, kill-holder, partition, engine-pause, engine-restart, break)
  *   --workers N, --locks N     contention (default 4 workers on 2 locks)
  *   --slack MS                 scheduling allowance on every time bound (default 1500)
@@ -25,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { availability, CHAOS_DRIVERS, chaosDriver, type ChaosDriver } from './drivers.js';
 import { renderMarkdown, updateDocs, type DriverReport } from './report.js';
-import { runChaos } from './run.js';
+import { MissingCapabilityError, recordOnly, runChaos, type RunOptions } from './run.js';
 import { FAULT_KINDS, type FaultKind } from './schedule.js';
 
 /**
@@ -44,7 +46,14 @@ export function parseDuration(text: string): number {
 }
 
 function parseDrivers(text: string): ChaosDriver[] {
-  return text === 'all' ? [...CHAOS_DRIVERS] : text.split(',').map((name) => chaosDriver(name.trim()));
+  if (text === 'all') return [...CHAOS_DRIVERS];
+  return text.split(',').map((name) => {
+    try {
+      return chaosDriver(name.trim());
+    } catch (err) {
+      throw new RangeError(`--driver: ${(err as Error).message}`);
+    }
+  });
 }
 
 function parseFaults(text: string | undefined): FaultKind[] | undefined {
@@ -69,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
       duration: { type: 'string' },
       seed: { type: 'string' },
       unfenced: { type: 'boolean', default: false },
+      'with-unfenced': { type: 'boolean', default: false },
       faults: { type: 'string' },
       workers: { type: 'string' },
       locks: { type: 'string' },
@@ -81,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run chaos -- [--driver NAME|all] [--duration 10m] [--seed N] [--unfenced] [--faults K,…] [--docs]\n');
+    process.stdout.write('usage: npm run chaos -- [--driver NAME|all] [--duration 10m] [--seed N] [--unfenced | --with-unfenced] [--faults K,…] [--docs]\n');
     return 0;
   }
   const drivers = parseDrivers(values.driver!);
@@ -95,12 +105,22 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`chaos: seed ${seed} (rerun with --seed ${seed} to replay the same fault schedule)\n`);
 
   const reports: DriverReport[] = [];
+  const log = (line: string): void => void process.stdout.write(`  ${line}\n`);
+  const run = async (options: RunOptions): Promise<void> => {
+    const { report } = await runChaos(options);
+    reports.push(report);
+    process.stdout.write(`${report.driver} (${report.fenced ? 'fenced' : 'record-only'}): ${report.violations.total} violation(s); records in ${report.dir}\n`);
+  };
   for (const driver of drivers) {
     const available = availability(driver);
     if (!available.available) continue;
-    const dir = out === undefined ? undefined : join(out, `${driver.name}-${seed}${values.unfenced ? '-unfenced' : ''}`);
-    if (dir !== undefined) mkdirSync(dir, { recursive: true });
-    const { report } = await runChaos({
+    const dir = (label: string): { dir?: string } => {
+      if (out === undefined) return {};
+      const path = join(out, `${driver.name}-${seed}-${label}`);
+      mkdirSync(path, { recursive: true });
+      return { dir: path };
+    };
+    await run({
       driver,
       seed,
       fenced: !values.unfenced,
@@ -109,16 +129,21 @@ async function main(argv: string[]): Promise<number> {
       ...(workers === undefined ? {} : { workers }),
       ...(locks === undefined ? {} : { locks }),
       ...(slackMs === undefined ? {} : { slackMs }),
-      ...(dir === undefined ? {} : { dir }),
-      log: (line) => process.stdout.write(`  ${line}\n`),
+      ...dir(values.unfenced ? 'record-only' : 'fenced'),
+      log,
     });
-    reports.push(report);
-    process.stdout.write(`${driver.name}: ${report.violations.total} violation(s); records in ${report.dir}\n`);
+    if (values['with-unfenced'] && !values.unfenced) {
+      await run(recordOnly({ driver, seed, ...dir('record-only'), log })).catch((err: unknown) => {
+        if (!(err instanceof MissingCapabilityError)) throw err;
+        process.stdout.write(`${driver.name} (record-only): skipped, ${err.message}: a paused holder keeps its lock\n`);
+      });
+    }
   }
   const markdown = renderMarkdown(reports);
   process.stdout.write(`\n${markdown}`);
   if (values.docs && reports.length > 0) {
-    updateDocs(values['docs-file']!, markdown, `npm run chaos -- ${argv.join(' ')}`);
+    // The page shows the table and a taste of each failing run; the run directories have the rest.
+    updateDocs(values['docs-file']!, renderMarkdown(reports, 3), `npm run chaos -- ${argv.join(' ')}`);
     process.stdout.write(`wrote the table into ${values['docs-file']}\n`);
   }
   return reports.some((r) => r.fenced && r.violations.total > 0) ? 1 : 0;

@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { RULES, type CheckResult, type Rule, type Violation } from './checker.js';
 import type { FaultRecord } from './events.js';
 import { FAULT_KINDS, type FaultKind } from './schedule.js';
@@ -116,15 +117,15 @@ const SHORT: Record<FaultKind, string> = {
 };
 
 /**
- * The reports as a markdown table (one row per run), followed by the
- * violations of any run that had some.
+ * The reports as a markdown table (one row per run), followed by the first
+ * `examples` violations (default 10) of any run that had some.
  *
  * @example
  * ```ts
  * console.log(renderMarkdown([memoryReport, etcdReport]));
  * ```
  */
-export function renderMarkdown(reports: readonly DriverReport[]): string {
+export function renderMarkdown(reports: readonly DriverReport[], examples = 10): string {
   const lines = [
     '| driver | fencing | seed | s | TTL ms | acquisitions | writes admitted | stale writes fenced | faults applied | violations | worst recovery after kill (bound) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---|---|',
@@ -145,7 +146,12 @@ export function renderMarkdown(reports: readonly DriverReport[]): string {
   }
   const details = reports
     .filter((r) => r.violations.total > 0)
-    .map((r) => [`\n${r.driver} (${r.fenced ? 'fenced' : 'record-only'}, seed ${r.seed}), first violations:`, ...r.violations.examples.map((v) => `- \`${v.rule}\`: ${v.message}`)].join('\n'));
+    .map((r) =>
+      [
+        `\n${r.driver} (${r.fenced ? 'fenced' : 'record-only'}, seed ${r.seed}), first violations:`,
+        ...r.violations.examples.slice(0, examples).map((v) => `- \`${v.rule}\`: ${v.message}`),
+      ].join('\n'),
+    );
   return [lines.join('\n'), ...details].join('\n') + '\n';
 }
 
@@ -166,7 +172,9 @@ export function updateDocs(docsFile: string, markdown: string, command: string):
   const begin = text.indexOf(DOCS_MARKERS.begin);
   const end = text.indexOf(DOCS_MARKERS.end);
   if (begin < 0 || end < begin) throw new Error(`${docsFile} has no ${DOCS_MARKERS.begin} … ${DOCS_MARKERS.end} block`);
-  const stamp = `Generated ${new Date().toISOString().slice(0, 10)} by \`${command}\`; rules: ${RULES.map((r) => `\`${r}\``).join(', ')}.`;
+  const stamp =
+    `Generated ${new Date().toISOString().slice(0, 10)} by \`${command}\` on ${availableParallelism()} cores, Node ${process.version}. ` +
+    `Rules checked: ${RULES.map((r) => `\`${r}\``).join(', ')}.`;
   const block = `${DOCS_MARKERS.begin}\n${stamp}\n\n${markdown}${DOCS_MARKERS.end}`;
   writeFileSync(docsFile, text.slice(0, begin) + block + text.slice(end + DOCS_MARKERS.end.length));
 }

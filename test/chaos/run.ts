@@ -198,6 +198,22 @@ export async function runChaos(options: RunOptions): Promise<RunResult> {
   }
 }
 
+/**
+ * The record-only demonstration the test suite runs after each fenced run: no
+ * Fence, only holder pauses past the TTL (at least two), on drivers whose locks
+ * live on a server lease (elsewhere it throws MissingCapabilityError: a paused
+ * holder keeps its lock and nothing goes stale).
+ *
+ * @example
+ * ```ts
+ * const { report } = await runChaos(recordOnly({ driver, seed: 1 }));
+ * assert.ok(report.violations.total > 0);
+ * ```
+ */
+export function recordOnly(base: Omit<RunOptions, 'fenced' | 'faults' | 'durationMs'> & { durationMs?: number }): RunOptions {
+  return { durationMs: 0, minFaults: 2, ...base, fenced: false, faults: ['pause-holder'], requires: ['serverLease'] };
+}
+
 /** Remove a run directory (a passing run's records are not worth keeping). */
 export function removeRunDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });

@@ -52,3 +52,15 @@ test('file: break is refused with directions to the CLI; capabilities say a paus
   await assert.rejects(connect('file://otherhost/dir'), ConfigurationError);
   await assert.rejects(connect('file:///'), ConfigurationError);
 });
+
+test('file: a holder paused far past its TTL still holds (the process is the lease) and is not told otherwise', async () => {
+  const coordinator = await connect(`file://${join(root, 'paused')}`, { ttl: 50 });
+  const guard = await coordinator.acquire('long');
+  const until = performance.now() + 300;
+  while (performance.now() < until); // a pause: the event loop does not run, no keepalive could
+  assert.equal(guard.signal.aborted, false);
+  assert.equal(coordinator.session.state, 'connected');
+  assert.equal(await new LockDirectory(join(root, 'paused')).tryAcquire('long'), undefined, 'the kernel lock is still held');
+  await guard.release();
+  await coordinator.close();
+});

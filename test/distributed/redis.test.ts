@@ -142,6 +142,23 @@ describe('redis: protocol details', { skip: requirement.available ? false : requ
     await r.release();
   });
 
+  test('a wake-up lost with the pub/sub connection: the waiter is granted once it reconnects', { timeout: 10_000 }, async (t) => {
+    const ns = `details-${process.pid}-${++namespaces}`;
+    const a = await coordinatorOn(t, redis.url, ns, 5_000);
+    const b = await coordinatorOn(t, redis.url, ns, 5_000);
+    const held = await a.acquire('lost-wake');
+    const waiting = b.acquire('lost-wake');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Every pub/sub connection drops; the release's message goes nowhere.
+    await redis.command(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    await held.release();
+    const started = performance.now();
+    const next = await waiting;
+    assert.ok(performance.now() - started < 1_000, 'granted after the reconnection, not after a TTL');
+    assert.equal(next.predecessor?.outcome, 'released');
+    await next.release();
+  });
+
   test('a waiting claim whose answer was lost is withdrawn by the next keepalive', { timeout: 10_000 }, async (t) => {
     const ns = `details-${process.pid}-${++namespaces}`;
     const a = await coordinatorOn(t, redis.url, ns);

@@ -69,6 +69,14 @@ export async function startCountingProxy(upstream) {
     /** Counts by operation since the last reset. */
     snapshot: () => Object.fromEntries(counts),
     reset: () => counts.clear(),
+    /** Resolve once no request has been sent for `ms` (every client has settled). */
+    quiet: async (ms) => {
+      const total = () => [...counts.values()].reduce((a, b) => a + b, 0);
+      for (let before = -1; before !== total(); ) {
+        before = total();
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -48,6 +48,7 @@ export const fileCapabilities: Readonly<Capabilities> = Object.freeze({
 /** A session with no lease: the process is the lease. */
 class ProcessSession implements DriverSession {
   readonly id = randomUUID();
+  readonly leaseless = true;
   constructor(readonly ttlMs: number) {}
   keepAlive(): Promise<void> {
     return Promise.resolve();

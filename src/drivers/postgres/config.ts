@@ -18,10 +18,24 @@ import { redact } from '../../distributed/connect-url.js';
 import { ConfigurationError, invalidRange, invalidType } from '../../errors.js';
 import { SCHEMA_NAME } from './sql.js';
 
-/** The schema used when none is configured. */
+/**
+ * The schema used when none is configured.
+ *
+ * @example
+ * ```ts
+ * connect('postgres://app@db/app'); // tables in schema "deadbolt"
+ * ```
+ */
 export const DEFAULT_SCHEMA = 'deadbolt';
 
-/** Query connections per coordinator when `driverOptions.poolSize` is not given. */
+/**
+ * Query connections per coordinator when `driverOptions.poolSize` is not given.
+ *
+ * @example
+ * ```ts
+ * connect(url, { driverOptions: { poolSize: 2 } }); // instead of 4
+ * ```
+ */
 export const DEFAULT_POOL_SIZE = 4;
 
 /**

@@ -29,7 +29,14 @@ import { mapError } from './map-error.js';
 
 type PgModule = typeof import('pg');
 
-/** The oldest server supported: 12 (the first with `tcp_user_timeout`). */
+/**
+ * The oldest server supported: 12 (the first with `tcp_user_timeout`).
+ *
+ * @example
+ * ```ts
+ * if (server.versionNum < MIN_SERVER_VERSION_NUM) throw new UnsupportedError('too old');
+ * ```
+ */
 export const MIN_SERVER_VERSION_NUM = 120_000;
 
 /** The first with `idle_session_timeout`. */
@@ -83,6 +90,11 @@ export async function loadPg(): Promise<PgModule> {
  * the server version, and apply the server-side bounds to it.
  * Rejects with BackendError (credentials), BackendUnavailableError (cannot
  * reach it), UnsupportedError (too old).
+ *
+ * @example
+ * ```ts
+ * const { client, server } = await openSessionConnection(await loadPg(), config, signal);
+ * ```
  */
 export async function openSessionConnection(pg: PgModule, config: PostgresConfig, signal: AbortSignal): Promise<{ client: Client; server: ServerInfo }> {
   const client = new pg.Client(baseConfig(config));
@@ -109,6 +121,12 @@ export async function openSessionConnection(pg: PgModule, config: PostgresConfig
  * The pool of query connections (acquire, release, list, break, revoke). Its
  * connections are made lazily, carry every bound at startup, and do not keep
  * the process alive while idle.
+ *
+ * @example
+ * ```ts
+ * const pool = createPool(pg, config, server);
+ * await pool.query('SELECT 1');
+ * ```
  */
 export function createPool(pg: PgModule, config: PostgresConfig, server: ServerInfo): Pool {
   const poolConfig: PoolConfig = {
@@ -161,7 +179,14 @@ function startupOptions(config: PostgresConfig, server: ServerInfo): string {
   return [urlOptions ?? (config.clientConfig.options as string | undefined), ...ours].filter((o) => o !== undefined && o !== '').join(' ');
 }
 
-/** TCP bounds (ignored by the server on Unix sockets) and durable commits. */
+/**
+ * TCP bounds (ignored by the server on Unix sockets), durable commits, and
+ * generic plans: the driver's functions look everything up by equality on
+ * indexed columns, so planning once per connection is right, where the default
+ * would plan each of their statements anew on its first five runs (a release
+ * that hands over to a waiter took ~0.75 ms instead of ~0.35 ms on a
+ * connection's first runs, measured).
+ */
 function tcpSettings(config: PostgresConfig, server: ServerInfo): Array<[string, string | number]> {
   const keepaliveSeconds = Math.max(1, Math.round(config.ttl / 3_000));
   const settings: Array<[string, string | number]> = [
@@ -169,6 +194,7 @@ function tcpSettings(config: PostgresConfig, server: ServerInfo): Array<[string,
     ['tcp_keepalives_idle', keepaliveSeconds],
     ['tcp_keepalives_interval', keepaliveSeconds],
     ['tcp_keepalives_count', 3],
+    ['plan_cache_mode', 'force_generic_plan'],
   ];
   if (server.synchronousCommit === 'off') settings.push(['synchronous_commit', 'on']);
   return settings;

@@ -20,7 +20,14 @@ import type { SessionConnection } from './session-connection.js';
 import { PostgresSession } from './session.js';
 import { makeStatements } from './statements.js';
 
-/** The smallest TTL accepted, in ms: below it, scheduling jitter and commit latency eat the safety margin. */
+/**
+ * The smallest TTL accepted, in ms: below it, scheduling jitter and commit latency eat the safety margin.
+ *
+ * @example
+ * ```ts
+ * await connect('postgres://db/app', { ttl: MIN_TTL_MS });
+ * ```
+ */
 export const MIN_TTL_MS = 500;
 
 /**
@@ -29,6 +36,11 @@ export const MIN_TTL_MS = 500;
  * one `poll` round trip reaps and grants it. Measured here: 5–20 ms; stated with
  * room for a busy event loop. (Without a waiter to look, any live session's
  * keepalive reaps within TTL/3, and the next acquirer reaps at once.)
+ *
+ * @example
+ * ```ts
+ * const worstCase = ttl + RECOVERY_BOUND_MS; // a dead holder's lock is free by then
+ * ```
  */
 export const RECOVERY_BOUND_MS = 250;
 

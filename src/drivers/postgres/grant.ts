@@ -15,7 +15,14 @@
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 
-/** How the previous holder departed, as the server recorded it. */
+/**
+ * How the previous holder departed, as the server recorded it.
+ *
+ * @example
+ * ```ts
+ * const how: DepartedHow = 'expired';
+ * ```
+ */
 export type DepartedHow = 'released' | 'expired' | 'broken';
 
 /**
@@ -36,7 +43,15 @@ export interface Grant {
   breakRecord?: BreakRecord;
 }
 
-/** A message on a session's channel. */
+/**
+ * A message on a session's channel.
+ *
+ * @example
+ * ```ts
+ * const message = parseMessage(payload);
+ * if (message?.kind === 'lost') lock.lost(message.reason);
+ * ```
+ */
 export type SessionMessage =
   | { kind: 'granted'; seq: string; grant: Grant }
   | { kind: 'lost'; seq: string; reason: 'broken' | 'expired' };
@@ -64,7 +79,14 @@ export function parseMessage(payload: string): SessionMessage | undefined {
   return undefined;
 }
 
-/** The columns `acquire` and `poll` return. */
+/**
+ * The columns `acquire` and `poll` return.
+ *
+ * @example
+ * ```ts
+ * const row = (await runStatement(pool, statements.poll, values, timeout, 'polling')).rows[0] as GrantRow;
+ * ```
+ */
 export interface GrantRow {
   status: 'granted' | 'waiting' | 'busy' | 'gone' | 'no-session';
   token: string | null;
@@ -106,7 +128,14 @@ export function predecessorOf(grant: Grant): PredecessorReport | undefined {
   return report;
 }
 
-/** The break record as `break()` stored it (jsonb); `undefined` when absent or not ours. */
+/**
+ * The break record as `break()` stored it (jsonb); `undefined` when absent or not ours.
+ *
+ * @example
+ * ```ts
+ * const record = decodeBreakRecord(row.broken); // BreakRecord | undefined
+ * ```
+ */
 export function decodeBreakRecord(value: unknown): BreakRecord | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const stored = value as { reason?: unknown; by?: unknown; at?: unknown; displaced?: unknown };
@@ -115,7 +144,14 @@ export function decodeBreakRecord(value: unknown): BreakRecord | undefined {
   return { reason: stored.reason, by: stored.by, at: new Date(Number(stored.at)), displaced };
 }
 
-/** Whether `record` displaced the holder with `token`. */
+/**
+ * Whether `record` displaced the holder with `token`.
+ *
+ * @example
+ * ```ts
+ * if (displacedToken(record, lock.token)) reason = 'broken';
+ * ```
+ */
 export function displacedToken(record: BreakRecord | undefined, token: bigint): boolean {
   return record?.displaced?.some((d) => d.token === token) ?? false;
 }

@@ -22,7 +22,7 @@ import type { PgContext } from './context.js';
 import { decodeBreakRecord, displacedToken, predecessorOf, type Grant } from './grant.js';
 import { isClaimGone } from './map-error.js';
 import type { ClaimHandler, PostgresSession } from './session.js';
-import { runStatement } from './statements.js';
+import { runIdempotent, runStatement } from './statements.js';
 
 /**
  * A lock granted by PostgreSQL.
@@ -103,7 +103,7 @@ export class PostgresHeldLock implements DriverLock {
     }
     const claim = { sessionId: this.#session.id, seq: this.#seq, namespace: this.#ctx.namespace, name: this.#request.name };
     try {
-      await runStatement(
+      await runIdempotent(
         this.#ctx.pool,
         this.#ctx.statements.release,
         [claim.sessionId, claim.seq, claim.namespace, claim.name, this.token.toString()],

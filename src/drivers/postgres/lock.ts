@@ -41,7 +41,7 @@ import { PostgresHeldLock } from './held-lock.js';
 import { isTransient } from './map-error.js';
 import type { OrphanClaim } from './reaper.js';
 import { PostgresSession, type ClaimHandler } from './session.js';
-import { runStatement } from './statements.js';
+import { runIdempotent, runStatement } from './statements.js';
 
 /** Added to the server's "wake in" so the lease is surely over when we look (timer and clock granularity). */
 const WAKE_SLACK_MS = 5;
@@ -223,7 +223,7 @@ class Claim {
       return reason;
     }
     try {
-      await runStatement(
+      await runIdempotent(
         this.#ctx.pool,
         this.#ctx.statements.release,
         [claim.sessionId, claim.seq, claim.namespace, claim.name, null],

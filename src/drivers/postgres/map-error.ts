@@ -43,14 +43,28 @@ export function isTransient(err: unknown): boolean {
   return UNAVAILABLE_MESSAGE.test(err.message);
 }
 
-/** Whether `err` is the server refusing our credentials. */
+/**
+ * Whether `err` is the server refusing our credentials.
+ *
+ * @example
+ * ```ts
+ * if (isAuthFailure(err)) throw mapError(err, 'connecting'); // BackendError naming the credentials
+ * ```
+ */
 export function isAuthFailure(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   return (typeof code === 'string' && AUTH_SQLSTATE.has(code)) || /^SASL:|password must be a string|password authentication/i.test(err.message);
 }
 
-/** Whether `err` is SQLSTATE 42501 (insufficient_privilege). */
+/**
+ * Whether `err` is SQLSTATE 42501 (insufficient_privilege).
+ *
+ * @example
+ * ```ts
+ * if (isPermissionDenied(err)) throw new BackendError('run: GRANT …');
+ * ```
+ */
 export function isPermissionDenied(err: unknown): boolean {
   return err instanceof Error && (err as { code?: unknown }).code === '42501';
 }

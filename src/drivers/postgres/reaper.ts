@@ -17,7 +17,14 @@
 import type { Pool } from 'pg';
 import { runStatement, type Statement } from './statements.js';
 
-/** One claim to withdraw. */
+/**
+ * One claim to withdraw.
+ *
+ * @example
+ * ```ts
+ * const claim: OrphanClaim = { sessionId: '42', seq: '7', namespace: 'deadbolt', name: 'jobs' };
+ * ```
+ */
 export interface OrphanClaim {
   readonly sessionId: string;
   readonly seq: string;

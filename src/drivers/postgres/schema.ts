@@ -16,7 +16,7 @@ import { BackendError, ConfigurationError } from '../../errors.js';
 import type { PostgresConfig } from './config.js';
 import { withTimeout, type ServerInfo } from './connection.js';
 import { isPermissionDenied, mapError } from './map-error.js';
-import { SCHEMA_VERSION, schemaSql } from './sql.js';
+import { SCHEMA_VERSION, objectsSql, schemaSql } from './sql.js';
 
 /**
  * Make sure the schema exists at this deadbolt's version, creating or
@@ -56,11 +56,15 @@ async function installedVersion(client: Client, config: PostgresConfig, server: 
 
 async function install(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
   const lock = `SELECT pg_advisory_xact_lock(hashtext('deadbolt'), hashtext('${config.schema}'))`;
+  // An administrator may have created the schema for us: creating it again, even
+  // "IF NOT EXISTS", would need the right to create schemas in the database.
+  const exists = await schemaExists(client, config);
+  const sql = exists ? objectsSql(config.schema) : schemaSql(config.schema);
   try {
-    await withTimeout(client.query(`BEGIN; ${lock}; ${schemaSql(config.schema)}; COMMIT`), config.requestTimeout, `creating schema "${config.schema}"`);
+    await withTimeout(client.query(`BEGIN; ${lock}; ${sql}; COMMIT`), config.requestTimeout, `creating schema "${config.schema}"`);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
-    if (isPermissionDenied(error)) throw noRights(config, server, error, await schemaExists(client, config));
+    if (isPermissionDenied(error)) throw noRights(config, server, error, exists);
     throw mapError(error, `creating schema "${config.schema}"`);
   }
 }

@@ -23,9 +23,16 @@ import type { LockOwner } from '../../local/fenced-guard.js';
 import type { PgContext } from './context.js';
 import { parseMessage, type Grant } from './grant.js';
 import { sessionChannel } from './sql.js';
-import { runStatement } from './statements.js';
+import { runIdempotent } from './statements.js';
 
-/** What the session tells a claim of its own. */
+/**
+ * What the session tells a claim of its own.
+ *
+ * @example
+ * ```ts
+ * session.register(seq, { granted: (grant) => resolve(grant) });
+ * ```
+ */
 export interface ClaimHandler {
   /** The server granted it (NOTIFY). */
   granted?(grant: Grant): void;
@@ -127,7 +134,7 @@ export class PostgresSession implements DriverSession {
     this.#revoked = true;
     this.#unsubscribe();
     this.#ctx.connection.forget(this.#channel);
-    await runStatement(this.#ctx.pool, this.#ctx.statements.revoke, [this.id], this.#ctx.config.requestTimeout, `revoking session ${this.id}`);
+    await runIdempotent(this.#ctx.pool, this.#ctx.statements.revoke, [this.id], this.#ctx.config.requestTimeout, `revoking session ${this.id}`);
   }
 
   #dispatch(payload: string): void {

@@ -10,9 +10,16 @@
  * @module
  */
 import type { Pool, QueryResult } from 'pg';
-import { mapError } from './map-error.js';
+import { isTransient, mapError } from './map-error.js';
 
-/** One named statement. */
+/**
+ * One named statement.
+ *
+ * @example
+ * ```ts
+ * const statement: Statement = { name: 'deadbolt_release', text: 'SELECT "deadbolt".release($1, $2, $3, $4, $5)' };
+ * ```
+ */
 export interface Statement {
   readonly name: string;
   readonly text: string;
@@ -45,7 +52,15 @@ const HOLDER_COLUMNS =
   "c.name, c.mode, c.token::text AS token, s.owner, date_part('epoch', c.granted_at) * 1000 AS since_ms, " +
   "date_part('epoch', s.expires_at) * 1000 AS expires_ms";
 
-/** The statements of schema `schema` (named per schema: one pool serves one schema). */
+/**
+ * The statements of schema `schema` (named per schema: one pool serves one schema).
+ *
+ * @example
+ * ```ts
+ * const statements = makeStatements('deadbolt');
+ * statements.acquire.name; // 'deadbolt_acquire'
+ * ```
+ */
 export function makeStatements(schema: string): Statements {
   const s = `"${schema}"`;
   const holders = (where: string): string =>
@@ -82,5 +97,32 @@ export async function runStatement(pool: Pool, statement: Statement, values: unk
     return await pool.query({ name: statement.name, text: statement.text, values, query_timeout: timeoutMs } as never);
   } catch (error) {
     throw mapError(error, doing);
+  }
+}
+
+/** Attempts of a request that is safe to repeat. */
+const IDEMPOTENT_ATTEMPTS = 3;
+
+/**
+ * {@link runStatement} for a request that is safe to repeat (release, revoke:
+ * both conditional), retried on another pooled connection when it failed for
+ * lack of a working one. When a server terminates every connection of a
+ * client at once, the pool may hand out a connection whose end it has not
+ * noticed yet: the first attempt fails at once and the next one succeeds.
+ *
+ * @example
+ * ```ts
+ * await runIdempotent(pool, statements.revoke, [sessionId], 5_000, 'revoking session 7');
+ * ```
+ */
+export async function runIdempotent(pool: Pool, statement: Statement, values: unknown[], timeoutMs: number, doing: string): Promise<QueryResult> {
+  const deadline = performance.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runStatement(pool, statement, values, Math.max(1, deadline - performance.now()), doing);
+    } catch (error) {
+      if (!isTransient(error) || attempt >= IDEMPOTENT_ATTEMPTS || performance.now() + 10 * attempt >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt).unref());
+    }
   }
 }

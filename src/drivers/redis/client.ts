@@ -198,8 +198,8 @@ function redactUrl(url: URL): string {
 export async function openClient(config: RedisClientConfig, signal?: AbortSignal): Promise<RedisClient> {
   const Redis = await loadIORedis();
   const redis = new Redis(config.options);
-  // Few commands, none on the hot path: ioredis's own timeout is fine here.
-  const subscriber = redis.duplicate({ commandTimeout: config.requestTimeout });
+  // Few commands, none on the hot path: ioredis's own timeout is fine here. Notifications re-subscribes.
+  const subscriber = redis.duplicate({ commandTimeout: config.requestTimeout, autoResubscribe: false });
   try {
     await Promise.all([ready(redis, config.display, signal), ready(subscriber, config.display, signal)]);
   } catch (error) {

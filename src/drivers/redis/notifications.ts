@@ -4,8 +4,11 @@
  * `b|<claim>` (a holder was broken).
  *
  * Messages sent while the connection was down are lost: when it is ready
- * again (ioredis re-subscribes on its own), every session is told to look
- * again, and the waiters' bounded timers cover the rest.
+ * again, the channels are subscribed again and then every session is told to
+ * look again; the waiters' bounded timers cover the rest. (The connection is
+ * made with `autoResubscribe: false`: ioredis's own re-subscription leaves its
+ * promise unhandled, so a connection lost again at that moment would crash an
+ * application with an unhandled rejection.)
  *
  * @internal
  * @module
@@ -45,9 +48,7 @@ export class Notifications {
     this.#subscriber = subscriber;
     subscriber.on('message', (channel: string, text: string) => this.#routes.get(channel)?.message(text));
     // 'ready' fires on every reconnection; the first connection happened before we were built.
-    subscriber.on('ready', () => {
-      for (const route of this.#routes.values()) route.reconnected();
-    });
+    subscriber.on('ready', () => void this.#resubscribe());
   }
 
   /** Subscribe `channel`; resolves once Redis confirmed, so no message after that is missed. */
@@ -59,6 +60,18 @@ export class Notifications {
       this.#routes.delete(channel);
       throw mapError(error, `subscribing to ${channel}`);
     }
+  }
+
+  async #resubscribe(): Promise<void> {
+    const channels = [...this.#routes.keys()];
+    if (channels.length === 0) return;
+    try {
+      await this.#subscriber.subscribe(...channels);
+    } catch {
+      // lost again: the next 'ready' tries again, and the waiters' timers do not depend on it
+      return;
+    }
+    for (const route of this.#routes.values()) route.reconnected();
   }
 
   /** Stop routing `channel` and unsubscribe (best effort). */

@@ -137,8 +137,8 @@ return 1`,
 
 /**
  * Renew the session and the locks the client holds. ARGV: prefix, sid, ttl,
- * n, then n × (mode, claim, token, name) held, then the claims the client
- * waits on (any other waiting claim of the session is withdrawn).
+ * n, then n × (mode, claim, token, name) held, then the other claims the
+ * client knows (any waiting claim of the session not among them is withdrawn).
  * Replies: {'gone'} | {'ok', claim, reason, ...} for every listed lock that is
  * no longer ours.
  */

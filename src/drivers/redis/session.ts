@@ -73,7 +73,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
     this.ttlMs = ttlMs;
   }
 
-  /** Subscribe the session's channel, then create its key (and claim set) with PX = `ttlMs`. */
+  /** Subscribe the session's channel, then create its key with PX = `ttlMs`. */
   static async open(ctx: RedisContext, ttlMs: number, owner: LockOwner): Promise<RedisSession> {
     const session = new RedisSession(ctx, randomBytes(12).toString('hex'), ttlMs);
     const { key, channel } = sessionKeys(ctx.prefix, session.id);
@@ -99,7 +99,11 @@ export class RedisSession implements DriverSession, ChannelRoute {
     this.#claims.set(claim, listener);
   }
 
-  /** Forget `claim` (if `listener` still has it): the next keepalive withdraws whatever is left of it. */
+  /**
+   * Forget `claim` (if `listener` still has it). Whatever a lost request left of
+   * it goes too: the next keepalive withdraws it from its queue, and a grant no
+   * longer renewed lapses within one TTL.
+   */
   unregister(claim: string, listener: ClaimListener): void {
     if (this.#claims.get(claim) === listener) this.#claims.delete(claim);
   }
@@ -156,10 +160,11 @@ export class RedisSession implements DriverSession, ChannelRoute {
 
   async #keepAlive(): Promise<void> {
     const held = this.#held();
-    const waiting = [...this.#claims].filter(([, listener]) => listener.renewal() === undefined).map(([claim]) => claim);
+    // every other claim still known, so that the server keeps it if it is queued
+    const others = [...this.#claims].filter(([, listener]) => listener.renewal() === undefined).map(([claim]) => claim);
     let reply: unknown;
     try {
-      reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, held.length / 4, ...held, ...waiting]);
+      reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, held.length / 4, ...held, ...others]);
     } catch (error) {
       throw mapError(error, `renewing session ${this.id}`);
     }

@@ -16,8 +16,7 @@
  * - no automatic retries (`retries: 0`): a retried sequential create would make
  *   a second node; the lock protocol recovers such a create by its GUID instead;
  * - a conditional delete inside `multi` really is conditional (the library's
- *   `Transaction.remove` turns version 0 into -1, "any version");
- * - a count of requests sent, for benchmarks and tests.
+ *   `Transaction.remove` turns version 0 into -1, "any version").
  *
  * @internal
  * @module
@@ -27,7 +26,14 @@ import type { ZooKeeperConfig } from './config.js';
 import { Liveness } from './liveness.js';
 import { mapError, ZkCode, zkCode } from './map-error.js';
 
-/** A node's stat, as the client gives it (64-bit fields as 8 big-endian bytes). */
+/**
+ * A node's stat, as the client gives it (64-bit fields as 8 big-endian bytes).
+ *
+ * @example
+ * ```ts
+ * const token = zxid((await client.getData(path)).stat.czxid);
+ * ```
+ */
 export interface ZkStat {
   czxid: Buffer;
   mzxid: Buffer;
@@ -61,17 +67,38 @@ export function sessionHex(bytes: Buffer): string {
   return `0x${bytes.readBigUInt64BE(0).toString(16)}`;
 }
 
-/** A watch notification. */
+/**
+ * A watch notification.
+ *
+ * @example
+ * ```ts
+ * const watcher = (event: ZkEvent) => { if (event.type === ZkEventType.DELETED) wake(); };
+ * ```
+ */
 export interface ZkEvent {
   /** 1 created, 2 deleted, 3 data changed, 4 children changed. */
   type: number;
   path: string;
 }
 
-/** The watch event types. */
+/**
+ * The watch event types.
+ *
+ * @example
+ * ```ts
+ * if (event.type === ZkEventType.DELETED) wake();
+ * ```
+ */
 export const ZkEventType = { CREATED: 1, DELETED: 2, DATA_CHANGED: 3, CHILDREN_CHANGED: 4 } as const;
 
-/** One operation of a `multi`. */
+/**
+ * One operation of a `multi`.
+ *
+ * @example
+ * ```ts
+ * await client.multi([{ op: 'remove', path, version: 0 }, { op: 'setData', path: dir, data, version: -1 }]);
+ * ```
+ */
 export type ZkOp =
   | { op: 'create'; path: string; data: Buffer }
   | { op: 'setData'; path: string; data: Buffer; version: number }
@@ -92,6 +119,7 @@ interface RawClient {
   connect(): void;
   close(): void;
   on(event: string, listener: () => void): unknown;
+  removeListener(event: string, listener: () => void): unknown;
   getSessionId(): Buffer;
   getSessionTimeout(): number;
   addAuthInfo(scheme: string, auth: Buffer): void;
@@ -131,8 +159,6 @@ export class ZkClient {
   readonly sessionTimeout: number;
   /** The session id, as ZooKeeper's own tools print it (`0x…`). */
   readonly sessionId: string;
-  /** Requests sent (pings excluded): for benchmarks and tests. */
-  requests = 0;
   readonly #raw: RawClient;
   readonly #liveness: Liveness;
   readonly #pending = new Set<Pending>();
@@ -142,7 +168,8 @@ export class ZkClient {
   #connected = true;
   #state: 'open' | 'expired' | 'closed' = 'open';
   #closing: Promise<void> | undefined;
-  #disconnectedListeners = new Set<() => void>();
+  /** Who waits for the connection to drop (a closing client waits for the server to hang up). */
+  readonly #disconnectedWaiters = new Set<() => void>();
 
   private constructor(raw: RawClient, liveness: Liveness) {
     this.#raw = raw;
@@ -229,12 +256,6 @@ export class ZkClient {
     return this.#refusal() ?? new ClosedError(`the zookeeper client of session ${this.sessionId} was closed`);
   }
 
-  /** Call `listener` each time the connection drops. Returns a function that removes it. */
-  onDisconnected(listener: () => void): () => void {
-    this.#disconnectedListeners.add(listener);
-    return () => this.#disconnectedListeners.delete(listener);
-  }
-
   /**
    * Resolve when connected (at once if connected now). Rejects with
    * SessionLostError when the session expires, ClosedError when the client is
@@ -298,9 +319,12 @@ export class ZkClient {
     return this.#call((done) => this.#raw.getChildren(path, undefined, (e, children, stat) => done(e, { children, stat })));
   }
 
-  /** A node's stat, or `null` when it does not exist. */
-  exists(path: string): Promise<ZkStat | null> {
-    return this.#call<ZkStat | null>((done) => this.#raw.exists(path, undefined, done));
+  /**
+   * A node's stat, or `null` when it does not exist. With `watcher`, a one-shot
+   * watch for its change or deletion (or, if absent, its creation).
+   */
+  exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
+    return this.#call<ZkStat | null>((done) => this.#raw.exists(path, watcher, done));
   }
 
   /** Delete a node if its version is `version` (-1: any). */
@@ -344,7 +368,7 @@ export class ZkClient {
     if (!wasOpen) return;
     this.#ended();
     if (this.#connected) {
-      const gone = new Promise<void>((resolve) => this.#disconnectedListeners.add(resolve));
+      const gone = new Promise<void>((resolve) => this.#disconnectedWaiters.add(resolve));
       this.#raw.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)))]);
@@ -358,7 +382,6 @@ export class ZkClient {
   #call<T>(start: (done: Done<T>) => void): Promise<T> {
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    this.requests++;
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { queuedAt: performance.now(), reject };
       this.#pending.add(pending);
@@ -395,7 +418,8 @@ export class ZkClient {
   #onDisconnected(): void {
     this.#connected = false;
     this.#liveness.disconnected();
-    for (const listener of [...this.#disconnectedListeners]) listener();
+    for (const waiter of this.#disconnectedWaiters) waiter();
+    this.#disconnectedWaiters.clear();
   }
 
   #onExpired(): void {
@@ -458,26 +482,26 @@ async function loadModule(): Promise<RawModule> {
 
 /** Connect and wait for the session, within the connect timeout. */
 function handshake(raw: RawClient, config: ZooKeeperConfig, signal: AbortSignal | undefined): Promise<void> {
+  const where = config.endpoints.join(',');
   return new Promise<void>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (error?: unknown): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (error === undefined) resolve();
-      else reject(error);
+    const outcomes: Record<string, () => void> = {
+      connected: () => finish(),
+      authenticationFailed: () => finish(new BackendError(`zookeeper at ${where} refused driverOptions.authInfo`)),
+      expired: () => finish(new BackendUnavailableError(`zookeeper at ${where} refused to create a session`)),
     };
     const onAbort = (): void => finish(signal!.reason);
-    timer = setTimeout(() => {
-      finish(
-        new BackendUnavailableError(
-          `zookeeper at ${config.endpoints.join(',')} did not establish a session within options.connectTimeout (${config.connectTimeout} ms)`,
-        ),
-      );
+    const timer = setTimeout(() => {
+      finish(new BackendUnavailableError(`zookeeper at ${where} did not establish a session within options.connectTimeout (${config.connectTimeout} ms)`));
     }, config.connectTimeout);
+    function finish(error?: unknown): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      for (const [event, listener] of Object.entries(outcomes)) raw.removeListener(event, listener);
+      if (error === undefined) resolve();
+      else reject(error);
+    }
     signal?.addEventListener('abort', onAbort, { once: true });
-    raw.on('connected', () => finish());
-    raw.on('authenticationFailed', () => finish(new BackendError(`zookeeper at ${config.endpoints.join(',')} refused driverOptions.authInfo`)));
-    raw.on('expired', () => finish(new BackendUnavailableError(`zookeeper at ${config.endpoints.join(',')} refused to create a session`)));
+    for (const [event, listener] of Object.entries(outcomes)) raw.on(event, listener);
     try {
       raw.connect();
     } catch (error) {

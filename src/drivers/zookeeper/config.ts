@@ -11,7 +11,14 @@
 import { ConfigurationError } from '../../errors.js';
 import type { Endpoint } from '../../distributed/driver.js';
 
-/** Where and how to reach ZooKeeper. */
+/**
+ * Where and how to reach ZooKeeper.
+ *
+ * @example
+ * ```ts
+ * const config: ZooKeeperConfig = { endpoints: ['10.0.0.1:2181'], chroot: '/apps', connectTimeout: 5_000, authInfo: [] };
+ * ```
+ */
 export interface ZooKeeperConfig {
   /** `host:port` of each member, in URL order. */
   readonly endpoints: string[];

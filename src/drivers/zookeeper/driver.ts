@@ -23,6 +23,11 @@ import { ZkSession } from './session.js';
  * The smallest TTL deadbolt asks ZooKeeper for. A server grants session
  * timeouts between 2× and 20× its `tickTime` (2 s by default, so 4 s); it
  * raises a smaller request to its minimum, and `session.ttlMs` reports that.
+ *
+ * @example
+ * ```ts
+ * await connect('zookeeper://10.0.0.1:2181', { ttl: MIN_TTL_MS }); // the server may raise it
+ * ```
  */
 export const MIN_TTL_MS = 1_000;
 
@@ -31,6 +36,11 @@ export const MIN_TTL_MS = 1_000;
  * pass on: ZooKeeper expires sessions in buckets of one `tickTime` (2 s by
  * default), then deletes the session's nodes in one transaction, and the
  * waiter's watch fires at once. Measured with tickTime 500: 0.3–0.6 s.
+ *
+ * @example
+ * ```ts
+ * const worstCase = coordinator.session.ttlMs + RECOVERY_BOUND_MS;
+ * ```
  */
 export const RECOVERY_BOUND_MS = 2_500;
 
@@ -58,8 +68,8 @@ export const ZOOKEEPER_CAPABILITIES: Capabilities = Object.freeze({
     'A dead holder loses its lock up to one server tickTime after the session timeout; after a leader change the new ' +
       'leader restarts every session timeout, so it may then take up to twice the TTL.',
     'One empty persistent node per distinct lock name stays behind (<namespace>/locks/<name>); deleting idle ones is safe.',
-    'Predecessor reports: "expired" means the predecessor left without releasing (its session ended); "unknown" when ' +
-      'several holders left while waiting.',
+    'Predecessor reports: "released" means the predecessor let go while its session lived; "expired" that its session ' +
+      'had ended (which is also what a holder that released and closed its session at once looks like).',
   ]) as string[],
 });
 
@@ -106,13 +116,6 @@ export class ZooKeeperDriver implements Driver {
       throw error;
     }
     return new ZooKeeperDriver(config, namespace, client, ttlMs);
-  }
-
-  /** Requests sent by every client of this driver (benchmarks, tests). */
-  get requests(): number {
-    let total = 0;
-    for (const client of this.#clients) total += client.requests;
-    return total;
   }
 
   async openSession(ttlMs: number, _owner: LockOwner): Promise<DriverSession> {

@@ -24,7 +24,14 @@ import type { ZkPaths } from './paths.js';
 import { decodeBreak, departureOf } from './record.js';
 import type { ZkSession } from './session.js';
 
-/** Routes the events of a claim node's watch to whoever owns the claim now. */
+/**
+ * Routes the events of a claim node's watch to whoever owns the claim now.
+ *
+ * @example
+ * ```ts
+ * own.handler = (event) => heldLock.onEvent(event); // the claim hands its watch over at the grant
+ * ```
+ */
 export interface OwnWatch {
   handler: (event: ZkEvent) => void;
   /** The function registered with the client (stable: the client dedups watchers by identity). */
@@ -45,7 +52,14 @@ export function ownWatch(handler: (event: ZkEvent) => void): OwnWatch {
   return own;
 }
 
-/** What a held lock is made of. */
+/**
+ * What a held lock is made of.
+ *
+ * @example
+ * ```ts
+ * new ZkHeldLock({ paths, session, name, path, version: 0, token, own, recoveredGuid: undefined, predecessor: undefined });
+ * ```
+ */
 export interface HeldClaim {
   readonly paths: ZkPaths;
   readonly session: ZkSession;

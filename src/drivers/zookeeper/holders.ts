@@ -19,7 +19,14 @@ import { decodeName, type ZkPaths } from './paths.js';
 import { holdersOf, toQueue } from './queue.js';
 import { decodeHolder } from './record.js';
 
-/** A holder as read, with what `break` needs to delete it conditionally. */
+/**
+ * A holder as read, with what `break` needs to delete it conditionally.
+ *
+ * @example
+ * ```ts
+ * for (const { info, path, version } of await readHolders(client, paths, 'jobs')) ops.push({ op: 'remove', path, version });
+ * ```
+ */
 export interface ReadHolder {
   readonly info: LockInfo;
   readonly path: string;

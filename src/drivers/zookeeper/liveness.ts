@@ -27,7 +27,14 @@
  * @module
  */
 
-/** What the watchdog observes and acts on. */
+/**
+ * What the watchdog observes and acts on.
+ *
+ * @example
+ * ```ts
+ * new Liveness({ connected: () => up, finished: () => done, oldestUnanswered: () => undefined, dropConnection: () => socket.destroy() }, bounds);
+ * ```
+ */
 export interface WatchedConnection {
   /** Whether the client is connected now. */
   connected(): boolean;

@@ -135,9 +135,8 @@ class Claim {
       for (;;) {
         if (signal?.aborted) throw signal.reason;
         const mine = read.queue.find((entry) => entry.node === this.#node);
-        if (mine === undefined || this.#missed === 'vanished') {
+        if (mine === undefined) {
           // Our node was deleted while our session lives (by hand): claim again.
-          this.#missed = undefined;
           read = await this.#claim(signal);
           continue;
         }
@@ -166,21 +165,22 @@ class Claim {
     }
   }
 
-  /** Create our node (again, after a vanishing) and read the queue and our node. */
+  /** Create our node (again, after a vanishing: with a new GUID) and read the queue and our node. */
   async #claim(signal: AbortSignal | undefined): Promise<QueueRead> {
-    if (this.#node !== undefined) this.#guid = randomUUID();
-    this.#node = this.#path = undefined;
-    const path = await this.#create(signal);
-    this.#path = path;
-    this.#node = path.slice(path.lastIndexOf('/') + 1);
-    const read = await this.#retrying(signal, () => this.#read('own'));
-    if (read.own === undefined) {
-      this.#missed = 'vanished'; // gone already: the loop claims again
-      return read;
+    for (;;) {
+      if (this.#node !== undefined) this.#guid = randomUUID();
+      this.#node = this.#path = undefined;
+      const path = await this.#create(signal);
+      this.#path = path;
+      this.#node = path.slice(path.lastIndexOf('/') + 1);
+      const read = await this.#retrying(signal, () => this.#read('own'));
+      if (read.own !== undefined) {
+        this.#token = zxid(read.own.czxid);
+        this.#version = read.own.version;
+        return read;
+      }
+      signal?.throwIfAborted(); // deleted right after its creation: claim again, unless given up
     }
-    this.#token = zxid(read.own.czxid);
-    this.#version = read.own.version;
-    return read;
   }
 
   /**
@@ -188,8 +188,8 @@ class Claim {
    * create whose answer was lost is looked up by our GUID after reconnecting.
    */
   async #create(signal: AbortSignal | undefined): Promise<string> {
-    const prefix = this.#paths.claimPrefix(this.#request.name, this.#guid, this.#request.mode);
-    const data = encodeHolder(this.#request.owner, this.#session.ttlMs);
+    const prefix = this.#paths.claimPrefix(this.#dir, this.#guid, this.#request.mode);
+    const data = holderRecord(this.#request.owner, this.#session.ttlMs);
     for (;;) {
       try {
         return await this.#client.create(prefix, data, 'ephemeralSequential');
@@ -222,16 +222,9 @@ class Claim {
    */
   async #read(extra: 'own' | Waited | undefined): Promise<QueueRead> {
     if (extra === 'own') {
-      const children = this.#client.getChildren(this.#dir);
-      const own = this.#client.getData(this.#path!, this.#own.watcher).then(
-        ({ stat }) => stat,
-        (error: unknown) => {
-          if (zkCode(error) === ZkCode.NO_NODE) return undefined;
-          throw error;
-        },
-      );
-      const [names, stat] = await Promise.all([children, own]);
-      return { queue: toQueue(names), own: stat };
+      // `exists` rather than `getData`: the same watch and stat, without reading back our record.
+      const [names, stat] = await Promise.all([this.#client.getChildren(this.#dir), this.#client.exists(this.#path!, this.#own.watcher)]);
+      return { queue: toQueue(names), own: stat ?? undefined };
     }
     const listing = this.#client.getChildrenAndStat(this.#dir);
     const alive = extra === undefined ? undefined : this.#client.exists(this.#paths.session(extra.session)).then((stat) => stat !== null);
@@ -255,7 +248,7 @@ class Claim {
   #sleep(): Promise<Wake> {
     if (this.#missed !== undefined) {
       const why = this.#missed;
-      this.#missed = why === 'vanished' ? why : undefined; // the loop looks at "vanished" itself
+      this.#missed = undefined;
       return Promise.resolve(why);
     }
     return new Promise<Wake>((resolve) => {
@@ -357,6 +350,17 @@ class Claim {
       }
     }
   }
+}
+
+/** Holder records by owner: a coordinator's owner never changes, so encode it once per TTL. */
+const records = new WeakMap<object, { ttlMs: number; data: Buffer }>();
+
+function holderRecord(owner: LockRequest['owner'], ttlMs: number): Buffer {
+  const cached = records.get(owner);
+  if (cached !== undefined && cached.ttlMs === ttlMs) return cached.data;
+  const data = encodeHolder(owner, ttlMs);
+  records.set(owner, { ttlMs, data });
+  return data;
 }
 
 /** Which wake wins when several arrive before anyone looks. */

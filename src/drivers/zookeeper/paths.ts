@@ -32,8 +32,17 @@
  * @module
  */
 
-/** A claim node's name, parsed. */
+/**
+ * A claim node's name, parsed.
+ *
+ * @example
+ * ```ts
+ * const { guid, mode, seq } = parseClaim(node)!;
+ * ```
+ */
 export interface ClaimName {
+  /** The node's name (no path). */
+  readonly node: string;
   readonly guid: string;
   readonly mode: 'exclusive' | 'shared';
   /** The sequence suffix ZooKeeper appended (a signed 32-bit counter of the parent). */
@@ -83,9 +92,9 @@ export class ZkPaths {
     return `${this.brokenRoot}/${encodeName(name)}`;
   }
 
-  /** The path to create for a claim (ZooKeeper appends the sequence number). */
-  claimPrefix(name: string, guid: string, mode: 'exclusive' | 'shared'): string {
-    return `${this.lockDir(name)}/${guid}-${mode === 'exclusive' ? 'write' : 'read'}-`;
+  /** The path to create for a claim under `lockDir` (ZooKeeper appends the sequence number). */
+  claimPrefix(lockDir: string, guid: string, mode: 'exclusive' | 'shared'): string {
+    return `${lockDir}/${guid}-${mode === 'exclusive' ? 'write' : 'read'}-`;
   }
 }
 
@@ -104,7 +113,14 @@ export function encodeName(name: string): string {
   return encoded === '.' || encoded === '..' ? encoded.replace(/\./g, '%2E') : encoded;
 }
 
-/** A node name back to the lock name; `undefined` for a node deadbolt did not name. */
+/**
+ * A node name back to the lock name; `undefined` for a node deadbolt did not name.
+ *
+ * @example
+ * ```ts
+ * decodeName('a%2Fb'); // 'a/b'
+ * ```
+ */
 export function decodeName(node: string): string | undefined {
   try {
     return decodeURIComponent(node);
@@ -124,5 +140,5 @@ export function decodeName(node: string): string | undefined {
 export function parseClaim(node: string): ClaimName | undefined {
   const match = CLAIM.exec(node);
   if (match === null) return undefined;
-  return { guid: match[1]!, mode: match[2] === 'write' ? 'exclusive' : 'shared', seq: Number(match[3]) };
+  return { node, guid: match[1]!, mode: match[2] === 'write' ? 'exclusive' : 'shared', seq: Number(match[3]) };
 }

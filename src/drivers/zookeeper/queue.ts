@@ -16,11 +16,15 @@
  */
 import { parseClaim, type ClaimName } from './paths.js';
 
-/** One claim in the queue. */
-export interface QueueEntry extends ClaimName {
-  /** The node's name (no path). */
-  readonly node: string;
-}
+/**
+ * One claim in the queue.
+ *
+ * @example
+ * ```ts
+ * const mine: QueueEntry | undefined = queue.find((entry) => entry.node === ourNode);
+ * ```
+ */
+export type QueueEntry = ClaimName;
 
 /**
  * Parse a lock node's children into the queue, oldest first; children that are
@@ -35,14 +39,20 @@ export function toQueue(children: readonly string[]): QueueEntry[] {
   const entries: QueueEntry[] = [];
   for (const node of children) {
     const claim = parseClaim(node);
-    if (claim !== undefined) entries.push({ ...claim, node });
+    if (claim !== undefined) entries.push(claim);
   }
-  return entries.sort((a, b) => a.seq - b.seq);
+  if (entries.length > 1) entries.sort((a, b) => a.seq - b.seq);
+  return entries;
 }
 
 /**
  * The claim that keeps `mine` waiting: the next lower claim (write), or the
  * next lower write claim (read). `undefined` means granted.
+ *
+ * @example
+ * ```ts
+ * const pred = blocker(queue, mine); // undefined: granted
+ * ```
  */
 export function blocker(queue: readonly QueueEntry[], mine: QueueEntry): QueueEntry | undefined {
   let found: QueueEntry | undefined;
@@ -53,12 +63,26 @@ export function blocker(queue: readonly QueueEntry[], mine: QueueEntry): QueueEn
   return found;
 }
 
-/** Whether a new claim of `mode` would be granted at once (for tryAcquire's pre-check). */
+/**
+ * Whether a new claim of `mode` would be granted at once (for tryAcquire's pre-check).
+ *
+ * @example
+ * ```ts
+ * if (!wouldGrant(queue, 'exclusive')) return undefined; // tryAcquire: taken
+ * ```
+ */
 export function wouldGrant(queue: readonly QueueEntry[], mode: 'exclusive' | 'shared'): boolean {
   return mode === 'exclusive' ? queue.length === 0 : queue.every((entry) => entry.mode === 'shared');
 }
 
-/** The claims that hold the lock now (queue oldest first). */
+/**
+ * The claims that hold the lock now (queue oldest first).
+ *
+ * @example
+ * ```ts
+ * holdersOf(queue).map((entry) => entry.node);
+ * ```
+ */
 export function holdersOf(queue: readonly QueueEntry[]): QueueEntry[] {
   const first = queue[0];
   if (first === undefined) return [];

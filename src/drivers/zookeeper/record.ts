@@ -14,13 +14,27 @@
 import type { BreakRecord } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 
-/** The data of a claim node. */
+/**
+ * The data of a claim node.
+ *
+ * @example
+ * ```ts
+ * const record: HolderRecord = { id: 'a1', host: 'web-1', pid: 42, ttlMs: 10_000 };
+ * ```
+ */
 export interface HolderRecord extends LockOwner {
   /** The holder's session timeout, in ms. */
   ttlMs: number;
 }
 
-/** The data of a lock node: which claims the last break displaced. */
+/**
+ * The data of a lock node: which claims the last break displaced.
+ *
+ * @example
+ * ```ts
+ * encodeDeparture({ broken: ['4294967301'] } satisfies Departure);
+ * ```
+ */
 export interface Departure {
   /** Tokens (czxid, decimal) of the claims displaced by the last break. */
   broken?: string[];
@@ -40,7 +54,14 @@ export function encodeHolder(owner: LockOwner, ttlMs: number): Buffer {
   return Buffer.from(JSON.stringify(record));
 }
 
-/** Read a holder record; data not written by deadbolt gives placeholders, never an error. */
+/**
+ * Read a holder record; data not written by deadbolt gives placeholders, never an error.
+ *
+ * @example
+ * ```ts
+ * const { owner, ttlMs } = decodeHolder(data);
+ * ```
+ */
 export function decodeHolder(data: Buffer | undefined): { owner: LockOwner; ttlMs: number | undefined } {
   const parsed = parse(data) as Partial<HolderRecord>;
   const owner: LockOwner = {
@@ -52,12 +73,26 @@ export function decodeHolder(data: Buffer | undefined): { owner: LockOwner; ttlM
   return { owner, ttlMs: typeof parsed.ttlMs === 'number' ? parsed.ttlMs : undefined };
 }
 
-/** A lock node's data after a break. */
+/**
+ * A lock node's data after a break.
+ *
+ * @example
+ * ```ts
+ * ops.push({ op: 'setData', path: dir, data: encodeDeparture({ broken: tokens }), version: -1 });
+ * ```
+ */
 export function encodeDeparture(departure: Departure): Buffer {
   return Buffer.from(JSON.stringify(departure));
 }
 
-/** Whether the lock node's data says the last break displaced the claim with `token`. */
+/**
+ * Whether the lock node's data says the last break displaced the claim with `token`.
+ *
+ * @example
+ * ```ts
+ * if (departureOf(dirData, token) === 'broken') return 'broken';
+ * ```
+ */
 export function departureOf(data: Buffer | undefined, token: bigint): 'broken' | undefined {
   const parsed = parse(data) as Departure;
   return Array.isArray(parsed.broken) && parsed.broken.includes(token.toString()) ? 'broken' : undefined;
@@ -71,7 +106,14 @@ interface StoredBreak {
   displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
 }
 
-/** The data of `broken/<name>`. */
+/**
+ * The data of `broken/<name>`.
+ *
+ * @example
+ * ```ts
+ * ops.push({ op: 'create', path: paths.broken(name), data: encodeBreak(record, displaced) });
+ * ```
+ */
 export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[]): Buffer {
   const stored: StoredBreak = {
     reason: record.reason,
@@ -87,7 +129,14 @@ export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[])
   return Buffer.from(JSON.stringify(stored));
 }
 
-/** Read a break record; `undefined` when absent or unreadable. */
+/**
+ * Read a break record; `undefined` when absent or unreadable.
+ *
+ * @example
+ * ```ts
+ * const record = decodeBreak((await client.getData(paths.broken(name))).data);
+ * ```
+ */
 export function decodeBreak(data: Buffer | undefined): BreakRecord | undefined {
   const stored = parse(data) as Partial<StoredBreak>;
   if (typeof stored.reason !== 'string' || typeof stored.by !== 'string' || typeof stored.at !== 'string') return undefined;
