@@ -9,6 +9,7 @@
  */
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import type { BreakRecord } from '../../distributed/driver.js';
+import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 
 /** The value of a claim key. */
 export interface HolderRecord extends LockOwner {
@@ -48,49 +49,14 @@ export function decodeHolder(value: Buffer | undefined): { owner: LockOwner; sin
   return { owner, since: Number.isNaN(since.getTime()) ? new Date(0) : since };
 }
 
-/** A break record as stored: the displaced holders' tokens are decimal strings. */
-interface StoredBreak {
-  reason: string;
-  by: string;
-  at: string;
-  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
-}
-
 /** The value of `<namespace>/broken/<name>`. */
 export function encodeBreak(record: BreakRecord, displaced: LockInfo[]): Buffer {
-  const stored: StoredBreak = {
-    reason: record.reason,
-    by: record.by,
-    at: record.at.toISOString(),
-    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
-      ...rest,
-      token: token.toString(),
-      since: since.toISOString(),
-      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
-    })),
-  };
-  return Buffer.from(JSON.stringify(stored));
+  return Buffer.from(breakToJson(record, displaced));
 }
 
 /** Read a break record; `undefined` when absent or unreadable. */
 export function decodeBreak(value: Buffer | undefined): BreakRecord | undefined {
-  if (value === undefined || value.length === 0) return undefined;
-  try {
-    const stored = JSON.parse(value.toString('utf8')) as StoredBreak;
-    return {
-      reason: String(stored.reason),
-      by: String(stored.by),
-      at: new Date(stored.at),
-      displaced: (stored.displaced ?? []).map((d) => {
-        const info: LockInfo = { ...d, token: BigInt(d.token), since: new Date(d.since), expiresAt: undefined };
-        if (d.expiresAt !== undefined) info.expiresAt = new Date(d.expiresAt);
-        else delete info.expiresAt;
-        return info;
-      }),
-    };
-  } catch {
-    return undefined;
-  }
+  return breakFromJson(value?.toString('utf8'));
 }
 
 /** Whether a break record displaced the holder with this token. */

@@ -9,6 +9,7 @@
  * @module
  */
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
+import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 
 /**
@@ -97,14 +98,6 @@ export function decodeLast(text: string): PredecessorReport | undefined {
   return { outcome: 'unknown' };
 }
 
-/** A break record as stored: tokens as decimal strings (the scripts look for `"token":"<t>"`). */
-interface StoredBreak {
-  reason: string;
-  by: string;
-  at: string;
-  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
-}
-
 /**
  * The break record stored in the name's tombstone.
  *
@@ -113,20 +106,7 @@ interface StoredBreak {
  * encodeBreak({ reason: 'stuck', by: 'ops', at: new Date() }, displaced);
  * ```
  */
-export function encodeBreak(record: BreakRecord, displaced: LockInfo[]): string {
-  const stored: StoredBreak = {
-    reason: record.reason,
-    by: record.by,
-    at: record.at.toISOString(),
-    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
-      ...rest,
-      token: token.toString(),
-      since: since.toISOString(),
-      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
-    })),
-  };
-  return JSON.stringify(stored);
-}
+export const encodeBreak = breakToJson;
 
 /**
  * Read a break record; `undefined` when unreadable.
@@ -136,23 +116,7 @@ export function encodeBreak(record: BreakRecord, displaced: LockInfo[]): string 
  * decodeBreak(encodeBreak(record, displaced))?.reason;
  * ```
  */
-export function decodeBreak(text: string): BreakRecord | undefined {
-  try {
-    const stored = JSON.parse(text) as StoredBreak;
-    return {
-      reason: String(stored.reason),
-      by: String(stored.by),
-      at: new Date(stored.at),
-      displaced: (stored.displaced ?? []).map(({ token, since, expiresAt, ...rest }) => {
-        const info: LockInfo = { ...rest, token: toBigInt(token), since: new Date(since) };
-        if (expiresAt !== undefined) info.expiresAt = new Date(expiresAt);
-        return info;
-      }),
-    };
-  } catch {
-    return undefined;
-  }
-}
+export const decodeBreak = breakFromJson;
 
 function toBigInt(text: string): bigint {
   return /^\d+$/.test(text) ? BigInt(text) : 0n;

@@ -12,6 +12,7 @@
  * @module
  */
 import type { BreakRecord } from '../../distributed/driver.js';
+import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 
 /**
@@ -98,14 +99,6 @@ export function departureOf(data: Buffer | undefined, token: bigint): 'broken' |
   return Array.isArray(parsed.broken) && parsed.broken.includes(token.toString()) ? 'broken' : undefined;
 }
 
-/** A break record as stored: tokens and dates as strings. */
-interface StoredBreak {
-  reason: string;
-  by: string;
-  at: string;
-  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
-}
-
 /**
  * The data of `broken/<name>`.
  *
@@ -115,18 +108,7 @@ interface StoredBreak {
  * ```
  */
 export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[]): Buffer {
-  const stored: StoredBreak = {
-    reason: record.reason,
-    by: record.by,
-    at: record.at.toISOString(),
-    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
-      ...rest,
-      token: token.toString(),
-      since: since.toISOString(),
-      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
-    })),
-  };
-  return Buffer.from(JSON.stringify(stored));
+  return Buffer.from(breakToJson(record, displaced));
 }
 
 /**
@@ -138,22 +120,7 @@ export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[])
  * ```
  */
 export function decodeBreak(data: Buffer | undefined): BreakRecord | undefined {
-  const stored = parse(data) as Partial<StoredBreak>;
-  if (typeof stored.reason !== 'string' || typeof stored.by !== 'string' || typeof stored.at !== 'string') return undefined;
-  try {
-    return {
-      reason: stored.reason,
-      by: stored.by,
-      at: new Date(stored.at),
-      displaced: (stored.displaced ?? []).map(({ token, since, expiresAt, ...rest }) => {
-        const info: LockInfo = { ...rest, token: BigInt(token), since: new Date(since) };
-        if (expiresAt !== undefined) info.expiresAt = new Date(expiresAt);
-        return info;
-      }),
-    };
-  } catch {
-    return undefined;
-  }
+  return breakFromJson(data?.toString('utf8'));
 }
 
 function parse(data: Buffer | undefined): Record<string, unknown> {
