@@ -11,12 +11,6 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LockTimeoutError, Semaphore, type Guard } from '../../src/index.js';
 
-type Command =
-  | { kind: 'acquire'; weight: number; timeout: number | undefined; abortable: boolean }
-  | { kind: 'release'; pick: number }
-  | { kind: 'abort'; pick: number }
-  | { kind: 'tick'; ms: number };
-
 interface ModelWaiter { id: number; weight: number; deadline: number | undefined; seq: number }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));

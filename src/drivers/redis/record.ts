@@ -8,9 +8,9 @@
  * @internal
  * @module
  */
-import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
+import type { PredecessorReport } from '../../distributed/driver.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockOwner } from '../../local/fenced-guard.js';
 
 /**
  * A holder record, decoded.
