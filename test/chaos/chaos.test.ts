@@ -88,7 +88,7 @@ for (const driver of CHAOS_DRIVERS) {
       try {
         result = await runChaos(recordOnly({ driver, engine, seed: SEED, log: (line) => t.diagnostic(line) }));
       } catch (err) {
-        // file://: a paused holder keeps its kernel lock, so there is no stale holder to catch.
+        // Justified skip (file://): a paused holder keeps its kernel lock, so there is no stale holder to catch.
         if (err instanceof MissingCapabilityError) return void t.skip(`${err.message}: a paused holder keeps its lock, nothing goes stale`);
         throw err;
       }

@@ -32,6 +32,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
   /** Skip `t` unless the coordinator's driver has `capability`; says which is missing. */
   const needs = (t: TestContext, c: Coordinator, capability: 'shared' | 'serverLease' | 'waitNotifications' | 'breakable'): boolean => {
     if (c.capabilities[capability]) return true;
+    // Justified skip: the driver declares it lacks this capability, so the test does not apply; the output says which.
     t.skip(`${driverName} lacks capability "${capability}"`);
     return false;
   };
@@ -142,6 +143,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
     it('shared mode: refused with UnsupportedError when the driver has none', async (t, env) => {
       const a = await env.connect();
       if (a.capabilities.shared) {
+        // Justified skip: this test is for drivers WITHOUT shared mode; every driver here has it.
         t.skip(`${driverName} supports shared mode`);
         return;
       }
@@ -362,6 +364,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
 
     it('session loss: a cut-off holder is told before anyone else is granted its lock', async (t, env) => {
       if (options.pause === undefined) {
+        // Justified skip: a driver whose coordinators cannot be cut off in-process proves loss in its own SIGSTOP test.
         t.skip(`no pause hook for ${driverName}: its per-driver tests cover loss with SIGSTOP`);
         return;
       }

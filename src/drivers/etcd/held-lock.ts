@@ -14,6 +14,7 @@
  * @internal
  * @module
  */
+import { LossReporter } from '../../distributed/loss-reporter.js';
 import type { LossReason } from '../../errors.js';
 import type { DriverLock, LockRequest, PredecessorReport } from '../../distributed/driver.js';
 import type { LockContext } from './lock.js';
@@ -34,7 +35,7 @@ const DIAGNOSIS_BOUND_MS = 1_000;
  * await lock.release(); // deletes the key only if it is still this grant's
  * ```
  */
-export class EtcdHeldLock implements DriverLock {
+export class EtcdHeldLock extends LossReporter  implements DriverLock {
   readonly token: bigint;
   readonly since = new Date();
   readonly predecessor?: PredecessorReport;
@@ -44,9 +45,6 @@ export class EtcdHeldLock implements DriverLock {
   readonly #key: Buffer;
   #own: DeleteWatch | undefined;
   #state: 'held' | 'lost' | 'released' = 'held';
-  #onLost: ((reason: LossReason, detail: string) => void) | undefined;
-  /** A loss seen before the coordinator set `onLost`. */
-  #pendingLoss: [LossReason, string] | undefined;
   #release: Promise<void> | undefined;
 
   constructor(
@@ -57,26 +55,13 @@ export class EtcdHeldLock implements DriverLock {
     token: bigint,
     predecessor: PredecessorReport | undefined,
   ) {
+    super();
     this.#ctx = ctx;
     this.#session = session;
     this.#request = request;
     this.#key = key;
     this.token = token;
     if (predecessor !== undefined) this.predecessor = predecessor;
-  }
-
-  get onLost(): ((reason: LossReason, detail: string) => void) | undefined {
-    return this.#onLost;
-  }
-
-  /** Set by the coordinator right after the grant; a loss seen before is delivered now. */
-  set onLost(handler: ((reason: LossReason, detail: string) => void) | undefined) {
-    this.#onLost = handler;
-    const pending = this.#pendingLoss;
-    if (handler !== undefined && pending !== undefined) {
-      this.#pendingLoss = undefined;
-      handler(...pending);
-    }
   }
 
   /**
@@ -201,7 +186,6 @@ export class EtcdHeldLock implements DriverLock {
   #lose(reason: LossReason, detail: string): void {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
-    if (this.#onLost !== undefined) this.#onLost(reason, detail);
-    else this.#pendingLoss = [reason, detail];
+    this.reportLoss(reason, detail);
   }
 }

@@ -16,6 +16,7 @@
  * @internal
  * @module
  */
+import { LossReporter } from '../../distributed/loss-reporter.js';
 import type { LossReason } from '../../errors.js';
 import type { DriverLock, LockRequest, PredecessorReport } from '../../distributed/driver.js';
 import type { PgContext } from './context.js';
@@ -33,7 +34,7 @@ import { runIdempotent, runStatement } from './statements.js';
  * await lock.release(); // deletes the claim only if it is still this grant's
  * ```
  */
-export class PostgresHeldLock implements DriverLock {
+export class PostgresHeldLock extends LossReporter  implements DriverLock {
   readonly token: bigint;
   readonly since: Date;
   readonly predecessor?: PredecessorReport;
@@ -45,12 +46,10 @@ export class PostgresHeldLock implements DriverLock {
   /** When this process learned of the grant (performance.now()): renewals sent before cannot list it. */
   readonly #known = performance.now();
   #state: 'held' | 'lost' | 'released' = 'held';
-  #onLost: ((reason: LossReason, detail: string) => void) | undefined;
-  /** A loss seen before the coordinator set `onLost`. */
-  #pendingLoss: [LossReason, string] | undefined;
   #release: Promise<void> | undefined;
 
   constructor(ctx: PgContext, session: PostgresSession, request: LockRequest, seq: string, grant: Grant) {
+    super();
     this.#ctx = ctx;
     this.#session = session;
     this.#request = request;
@@ -66,20 +65,6 @@ export class PostgresHeldLock implements DriverLock {
       },
     };
     session.register(seq, this.#handler);
-  }
-
-  get onLost(): ((reason: LossReason, detail: string) => void) | undefined {
-    return this.#onLost;
-  }
-
-  /** Set by the coordinator right after the grant; a loss seen before is delivered now. */
-  set onLost(handler: ((reason: LossReason, detail: string) => void) | undefined) {
-    this.#onLost = handler;
-    const pending = this.#pendingLoss;
-    if (handler !== undefined && pending !== undefined) {
-      this.#pendingLoss = undefined;
-      handler(...pending);
-    }
   }
 
   /**
@@ -143,7 +128,6 @@ export class PostgresHeldLock implements DriverLock {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
     this.#session.unregister(this.#seq, this.#handler);
-    if (this.#onLost !== undefined) this.#onLost(reason, detail);
-    else this.#pendingLoss = [reason, detail];
+    this.reportLoss(reason, detail);
   }
 }

@@ -12,6 +12,7 @@
  * @internal
  * @module
  */
+import { LossReporter } from '../../distributed/loss-reporter.js';
 import type { LossReason } from '../../errors.js';
 import type { DriverLock, PredecessorReport } from '../../distributed/driver.js';
 import type { RedisContext } from './context.js';
@@ -48,7 +49,7 @@ export interface Grant {
  * await lock.release(); // removes the record only if it is still this grant's
  * ```
  */
-export class RedisHeldLock implements DriverLock, ClaimListener {
+export class RedisHeldLock extends LossReporter  implements DriverLock, ClaimListener {
   readonly token: bigint;
   readonly since: Date;
   readonly predecessor?: PredecessorReport;
@@ -56,13 +57,11 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
   readonly #session: RedisSession;
   readonly #grant: Grant;
   #state: 'held' | 'lost' | 'released' = 'held';
-  #onLost: ((reason: LossReason, detail: string) => void) | undefined;
-  /** A loss seen before the coordinator set `onLost`. */
-  #pendingLoss: [LossReason, string] | undefined;
   #release: Promise<void> | undefined;
   readonly #renewal: readonly string[];
 
   constructor(ctx: RedisContext, session: RedisSession, grant: Grant) {
+    super();
     this.#ctx = ctx;
     this.#session = session;
     this.#grant = grant;
@@ -71,19 +70,6 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
     if (grant.predecessor !== undefined) this.predecessor = grant.predecessor;
     this.#renewal = [grant.mode, grant.claim, grant.token.toString(), grant.name];
     session.register(grant.claim, this);
-  }
-
-  get onLost(): ((reason: LossReason, detail: string) => void) | undefined {
-    return this.#onLost;
-  }
-
-  set onLost(handler: ((reason: LossReason, detail: string) => void) | undefined) {
-    this.#onLost = handler;
-    const pending = this.#pendingLoss;
-    if (handler !== undefined && pending !== undefined) {
-      this.#pendingLoss = undefined;
-      handler(...pending);
-    }
   }
 
   /** Remove our record if it is still this grant's. Already gone is success. */
@@ -108,8 +94,7 @@ export class RedisHeldLock implements DriverLock, ClaimListener {
   lost(reason: LossReason, detail: string): void {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
-    if (this.#onLost !== undefined) this.#onLost(reason, detail);
-    else this.#pendingLoss = [reason, detail];
+    this.reportLoss(reason, detail);
   }
 
   async #releaseOnce(): Promise<void> {

@@ -16,6 +16,7 @@
  * @internal
  * @module
  */
+import { LossReporter } from '../../distributed/loss-reporter.js';
 import type { LossReason } from '../../errors.js';
 import type { DriverLock, PredecessorReport } from '../../distributed/driver.js';
 import { ZkEventType, type ZkEvent } from './client.js';
@@ -84,36 +85,20 @@ export interface HeldClaim {
  * await lock.release(); // deletes our node only if it still is ours
  * ```
  */
-export class ZkHeldLock implements DriverLock {
+export class ZkHeldLock extends LossReporter  implements DriverLock {
   readonly token: bigint;
   readonly since = new Date();
   readonly predecessor?: PredecessorReport;
   readonly #claim: HeldClaim;
   #state: 'held' | 'lost' | 'released' = 'held';
-  #onLost: ((reason: LossReason, detail: string) => void) | undefined;
-  /** A loss seen before the coordinator set `onLost`. */
-  #pendingLoss: [LossReason, string] | undefined;
   #release: Promise<void> | undefined;
 
   constructor(claim: HeldClaim) {
+    super();
     this.#claim = claim;
     this.token = claim.token;
     if (claim.predecessor !== undefined) this.predecessor = claim.predecessor;
     claim.own.handler = (event) => this.#onOwnEvent(event);
-  }
-
-  get onLost(): ((reason: LossReason, detail: string) => void) | undefined {
-    return this.#onLost;
-  }
-
-  /** Set by the coordinator right after the grant; a loss seen before is delivered now. */
-  set onLost(handler: ((reason: LossReason, detail: string) => void) | undefined) {
-    this.#onLost = handler;
-    const pending = this.#pendingLoss;
-    if (handler !== undefined && pending !== undefined) {
-      this.#pendingLoss = undefined;
-      handler(...pending);
-    }
   }
 
   /**
@@ -204,8 +189,7 @@ export class ZkHeldLock implements DriverLock {
   #lose(reason: LossReason, detail: string): void {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
-    if (this.#onLost !== undefined) this.#onLost(reason, detail);
-    else this.#pendingLoss = [reason, detail];
+    this.reportLoss(reason, detail);
   }
 }
 
