@@ -13,6 +13,8 @@
       "sources": [
         "native/addon.cc",
         "native/wait_pool.cc",
+        "native/grant.cc",
+        "native/js_error.cc",
         "native/wake_signal.cc"
       ],
       "include_dirs": [

@@ -18,8 +18,11 @@
 
 #include <limits.h>
 
+#include <memory>
 #include <string>
 
+#include "grant.h"
+#include "js_error.h"
 #include "ofd.h"
 #include "wait_pool.h"
 #include "wake_signal.h"
@@ -27,8 +30,7 @@
 namespace deadbolt {
 namespace {
 
-// Results shared with src/file/native.ts.
-enum Identity { kSame = 0, kMissing = 1, kReplaced = 2, kUnlinked = 3, kNotRegular = 4 };
+// Results shared with src/file/native.ts (Identity is in grant.h).
 enum State { kFree = 0, kShared = 1, kExclusive = 2, kAbsent = 3 };
 
 Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
@@ -42,6 +44,12 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
 
 Napi::Value ThrowType(Napi::Env env, const char* message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowFailure(Napi::Env env, const Failure& f) {
+  napi_value error;
+  if (FailureError(env, f, &error) == napi_ok) napi_throw(env, error);
   return env.Undefined();
 }
 
@@ -106,18 +114,46 @@ bool GetType(const Napi::CallbackInfo& info, size_t i, short* type) {
   return true;
 }
 
+bool GetMode(const Napi::CallbackInfo& info, size_t i, mode_t* mode) {
+  if (!info[i].IsNumber()) {
+    ThrowType(info.Env(), "mode must be a number");
+    return false;
+  }
+  *mode = static_cast<mode_t>(info[i].As<Napi::Number>().Uint32Value() & 07777);
+  return true;
+}
+
+// A holder record template: info[i] (head) and info[i + 1] (tail) are both
+// strings, or info[i] is null/undefined for no record.
+bool GetRecord(const Napi::CallbackInfo& info, size_t i, RecordTemplate* record) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return true;
+  if (!info[i].IsString() || !info[i + 1].IsString()) {
+    ThrowType(info.Env(), "record head and tail must be strings");
+    return false;
+  }
+  record->present = true;
+  record->head = info[i].As<Napi::String>().Utf8Value();
+  record->tail = info[i + 1].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// [fd, token]: token a BigInt, or null when none was taken.
+Napi::Value Granted(Napi::Env env, int fd, bool has_token, uint64_t token) {
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(0u, Napi::Number::New(env, fd));
+  pair.Set(1u, has_token ? Napi::Value(Napi::BigInt::New(env, token)) : env.Null());
+  return pair;
+}
+
 // openLockFile(path, mode) -> fd
-Napi::Value OpenLockFile(const Napi::CallbackInfo& info) {
+Napi::Value JsOpenLockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PathArg path;
-  if (!GetPath(info, 0, &path, "open")) return env.Undefined();
-  if (!info[1].IsNumber()) return ThrowType(env, "mode must be a number");
-  mode_t mode = static_cast<mode_t>(info[1].As<Napi::Number>().Uint32Value() & 07777);
-  int fd;
-  do {
-    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return ThrowErrno(env, errno, "open");
+  mode_t mode;
+  if (!GetPath(info, 0, &path, "open") || !GetMode(info, 1, &mode)) return env.Undefined();
+  Failure f;
+  int fd = deadbolt::OpenLockFile(path.c_str(), mode, &f);
+  if (fd < 0) return ThrowFailure(env, f);
   return Napi::Number::New(env, fd);
 }
 
@@ -155,28 +191,86 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }
 
 // checkIdentity(fd, path) -> Identity
-Napi::Value CheckIdentity(const Napi::CallbackInfo& info) {
+Napi::Value JsCheckIdentity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   PathArg path;
   if (!GetFd(info, 0, &fd) || !GetPath(info, 1, &path, "lstat")) return env.Undefined();
-  // lstat: a symlink planted at the path is a different inode ("replaced").
-  // Path first, fd second: an unlink racing between the two shows as
-  // "unlinked" instead of passing unnoticed.
-  struct stat at_path, of_fd;
-  if (lstat(path.c_str(), &at_path) != 0) {
-    int err = errno;
-    if (err == ENOENT) return Napi::Number::New(env, kMissing);
-    return ThrowErrno(env, err, "lstat");
+  Failure f;
+  int identity = deadbolt::CheckIdentity(fd, path.c_str(), &f);
+  if (identity < 0) return ThrowFailure(env, f);
+  return Napi::Number::New(env, identity);
+}
+
+// acquireNow(path, exclusive, mode, skipCheck, counterFd, head, tail)
+//   -> undefined (held by another) | [fd, token | null]
+// The whole grant on the JS thread, never waiting: open, lock, re-check (and
+// retry on an orphan); then, with counterFd >= 0, the token and the record.
+// The token is null if the counter is busy this instant (another process is
+// inside its few-microsecond increment): the caller finishes with tokenWait.
+Napi::Value AcquireNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PathArg path;
+  short type;
+  mode_t mode;
+  int counter_fd = -1;
+  RecordTemplate record;
+  if (!GetPath(info, 0, &path, "open") || !GetType(info, 1, &type) || !GetMode(info, 2, &mode) ||
+      !info[4].IsNumber() || !GetRecord(info, 5, &record)) {
+    if (!env.IsExceptionPending()) ThrowType(env, "counterFd must be a number");
+    return env.Undefined();
   }
-  if (fstat(fd, &of_fd) != 0) return ThrowErrno(env, errno, "fstat");
-  if (at_path.st_dev != of_fd.st_dev || at_path.st_ino != of_fd.st_ino) {
-    return Napi::Number::New(env, kReplaced);
+  counter_fd = info[4].As<Napi::Number>().Int32Value();
+  bool skip_check = info[3].ToBoolean().Value();
+  Failure f;
+  int fd = -1;
+  Outcome locked = LockAtPath(path.c_str(), type, mode, skip_check, false, Waiting{}, &fd, &f);
+  if (locked == Outcome::kBusy) return env.Undefined();
+  if (locked != Outcome::kDone) return ThrowFailure(env, f);
+  if (counter_fd < 0) return Granted(env, fd, false, 0);
+  uint64_t token = 0;
+  Outcome granted = Grant(counter_fd, fd, record, Waiting{}, &token, &f);
+  if (granted == Outcome::kFailed) {
+    close(fd);  // nothing stays locked after a failed call
+    return ThrowFailure(env, f);
   }
-  if (of_fd.st_nlink == 0) return Napi::Number::New(env, kUnlinked);
-  // A FIFO or device planted at the path opens fine with O_RDWR; never lock one.
-  if (!S_ISREG(of_fd.st_mode)) return Napi::Number::New(env, kNotRegular);
-  return Napi::Number::New(env, kSame);
+  return Granted(env, fd, granted == Outcome::kDone, token);
+}
+
+// tokenNow(counterFd, fd, head, tail) -> token | null (counter busy)
+// The next token, and the record (if any) written into the held fd.
+Napi::Value TokenNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int counter_fd;
+  RecordTemplate record;
+  if (!GetFd(info, 0, &counter_fd) || !info[1].IsNumber() || !GetRecord(info, 2, &record)) {
+    if (!env.IsExceptionPending()) ThrowType(env, "fd must be a number");
+    return env.Undefined();
+  }
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  Failure f;
+  uint64_t token = 0;
+  Outcome granted = Grant(counter_fd, fd, record, Waiting{}, &token, &f);
+  if (granted == Outcome::kBusy) return env.Null();
+  if (granted != Outcome::kDone) return ThrowFailure(env, f);
+  return Napi::BigInt::New(env, token);
+}
+
+// releaseFile(fd, path, exclusive, cleanup) -> Identity found at the path
+// With cleanup, unlink while holding (a shared holder only if it is the
+// last), then close. The fd is closed whatever happens.
+Napi::Value ReleaseFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  PathArg path;
+  short type;
+  if (!GetFd(info, 0, &fd) || !GetPath(info, 1, &path, "lstat") || !GetType(info, 2, &type)) {
+    return env.Undefined();
+  }
+  Failure f;
+  int finding = ReleaseAtPath(fd, path.c_str(), type == F_WRLCK, info[3].ToBoolean().Value(), &f);
+  if (finding < 0) return ThrowFailure(env, f);
+  return Napi::Number::New(env, finding);
 }
 
 // unlinkPath(path)
@@ -204,7 +298,8 @@ Napi::Value LockState(const Napi::CallbackInfo& info) {
   }
   // Our own OFD locks on other fds conflict with this new description, so
   // they are reported too. Closing this fd drops nothing (OFD semantics).
-  struct flock fl = WholeFile(F_WRLCK);
+  // Only the lock range: waiters announcing themselves (ofd.h) hold nothing.
+  struct flock fl = LockRange(F_WRLCK);
   int rc = fcntl(fd, F_OFD_GETLK, &fl);
   int err = errno;
   close(fd);
@@ -227,19 +322,18 @@ Napi::Value ProbeOfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, err);
 }
 
-// lock(fd, exclusive) -> [Promise<number>, id]
-Napi::Value Lock(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  short type;
-  if (!GetFd(info, 0, &fd) || !GetType(info, 1, &type)) return env.Undefined();
+// Hands `w` to a wait thread; returns [Promise, id] (see wait_pool.h).
+Napi::Value Submit(Napi::Env env, Waiter* w) {
   WaitPool* pool = env.GetInstanceData<WaitPool>();
-  if (pool == nullptr) return ThrowErrno(env, ENOSYS, "lock wait pool");
-  if (WakeSignal() == 0) return ThrowErrno(env, EBUSY, "sigaction");
-  Waiter* w = new Waiter();
+  if (pool == nullptr) {
+    delete w;
+    return ThrowErrno(env, ENOSYS, "lock wait pool");
+  }
+  if (WakeSignal() == 0) {
+    delete w;
+    return ThrowErrno(env, EBUSY, "sigaction");
+  }
   w->id = pool->NextId();
-  w->fd = fd;
-  w->type = type;
   int rc = pool->Submit(w);
   if (rc != 0) {
     delete w;
@@ -257,6 +351,67 @@ Napi::Value Lock(const Napi::CallbackInfo& info) {
   pair.Set(0u, Napi::Value(env, promise));
   pair.Set(1u, Napi::Number::New(env, w->id));
   return pair;
+}
+
+// lock(fd, exclusive) -> [Promise<number>, id]
+Napi::Value JsLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  short type;
+  if (!GetFd(info, 0, &fd) || !GetType(info, 1, &type)) return env.Undefined();
+  Waiter* w = new Waiter();
+  w->fd = fd;
+  w->type = type;
+  return Submit(env, w);
+}
+
+// acquireWait(path, exclusive, mode, skipCheck, cleanup, counterPath | null, head, tail, announce)
+//   -> [Promise<[fd, token | null] | null>, id]
+// acquireNow's work on a wait thread, waiting in the kernel: the thread the
+// kernel wakes finishes the grant and JavaScript is called once. Resolves
+// null when cancelled (nothing held; a file it held is released as a
+// release would, unlinked with cleanup).
+Napi::Value AcquireWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PathArg path;
+  auto job = std::make_unique<GrantJob>();
+  if (!GetPath(info, 0, &path, "open") || !GetType(info, 1, &job->type) ||
+      !GetMode(info, 2, &job->file_mode) || !GetRecord(info, 6, &job->record)) {
+    return env.Undefined();
+  }
+  if (info[5].IsString()) {
+    job->counter_path = info[5].As<Napi::String>().Utf8Value();
+  } else if (!info[5].IsNull()) {
+    return ThrowType(env, "counterPath must be a string or null");
+  }
+  job->kind = GrantJob::kAcquire;
+  job->path = path.c_str();
+  job->skip_check = info[3].ToBoolean().Value();
+  job->cleanup = info[4].ToBoolean().Value();
+  job->announce = job->cleanup && info[8].ToBoolean().Value();
+  Waiter* w = new Waiter();
+  w->grant = std::move(job);
+  return Submit(env, w);
+}
+
+// tokenWait(counterPath, mode, fd, head, tail) -> [Promise<[fd, token]>, id]
+// tokenNow's work on a wait thread, for when the counter was busy; the
+// record (if any) goes into the held fd, which stays the caller's.
+Napi::Value TokenWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PathArg counter;
+  auto job = std::make_unique<GrantJob>();
+  if (!GetPath(info, 0, &counter, "open") || !GetMode(info, 1, &job->file_mode) ||
+      !info[2].IsNumber() || !GetRecord(info, 3, &job->record)) {
+    if (!env.IsExceptionPending()) ThrowType(env, "fd must be a number");
+    return env.Undefined();
+  }
+  job->kind = GrantJob::kToken;
+  job->counter_path = counter.c_str();
+  job->fd = info[2].As<Napi::Number>().Int32Value();
+  Waiter* w = new Waiter();
+  w->grant = std::move(job);
+  return Submit(env, w);
 }
 
 // cancel(id)
@@ -295,15 +450,20 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   env.SetInstanceData<WaitPool>(pool);  // deleted (after Shutdown) with the env
-  exports.Set("openLockFile", Napi::Function::New(env, OpenLockFile, "openLockFile"));
+  exports.Set("openLockFile", Napi::Function::New(env, JsOpenLockFile, "openLockFile"));
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
-  exports.Set("checkIdentity", Napi::Function::New(env, CheckIdentity, "checkIdentity"));
+  exports.Set("checkIdentity", Napi::Function::New(env, JsCheckIdentity, "checkIdentity"));
   exports.Set("unlinkPath", Napi::Function::New(env, UnlinkPath, "unlinkPath"));
   exports.Set("lockState", Napi::Function::New(env, LockState, "lockState"));
   exports.Set("probeOfd", Napi::Function::New(env, ProbeOfd, "probeOfd"));
-  exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
+  exports.Set("acquireNow", Napi::Function::New(env, AcquireNow, "acquireNow"));
+  exports.Set("tokenNow", Napi::Function::New(env, TokenNow, "tokenNow"));
+  exports.Set("releaseFile", Napi::Function::New(env, ReleaseFile, "releaseFile"));
+  exports.Set("lock", Napi::Function::New(env, JsLock, "lock"));
+  exports.Set("acquireWait", Napi::Function::New(env, AcquireWait, "acquireWait"));
+  exports.Set("tokenWait", Napi::Function::New(env, TokenWait, "tokenWait"));
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("supported", Napi::Boolean::New(env, true));

@@ -40,6 +40,29 @@ inline struct flock WholeFile(short type) {
   return fl;
 }
 
+// A lock file's two ranges. The lock itself covers [0, kWaitingByte); while a
+// deadbolt process waits for it, it also holds a shared lock on the one byte
+// at kWaitingByte, so that a releaser can see someone is waiting and leave the
+// file in place for them instead of unlinking it (grant.h). Whole-file
+// requests (l_len 0), such as Python's fcntl.lockf or deadbolt's clean(),
+// cover both ranges, so they conflict with holders and waiters alike.
+constexpr off_t kWaitingByte = static_cast<off_t>(1) << 62;
+
+// The lock range of a lock file, as `type`.
+inline struct flock LockRange(short type) {
+  struct flock fl = WholeFile(type);
+  fl.l_len = kWaitingByte;
+  return fl;
+}
+
+// The byte where waiters announce themselves, as `type`.
+inline struct flock WaitingRange(short type) {
+  struct flock fl = WholeFile(type);
+  fl.l_start = kWaitingByte;
+  fl.l_len = 1;
+  return fl;
+}
+
 }  // namespace deadbolt
 
 #endif  // __linux__

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "ofd.h"
+#include "js_error.h"
 #include "wake_signal.h"
 
 namespace deadbolt {
@@ -94,6 +95,10 @@ void WaitPool::AddPending() {
 }
 
 void WaitPool::RunWait(Waiter* w) {
+  if (w->grant) {
+    RunGrant(w->grant.get(), &w->cancelled);
+    return;
+  }
   struct flock fl = WholeFile(w->type);
   for (;;) {
     // Checked before every attempt: a cancel that lands before fcntl is seen
@@ -117,7 +122,11 @@ void WaitPool::RunWait(Waiter* w) {
 // A finished wait whose result no JS code will ever see (the environment is
 // going away): release a lock it may have been granted, then free it.
 void WaitPool::Discard(Waiter* w) {
-  if (w->result == 1) {
+  GrantJob* job = w->grant.get();
+  if (job != nullptr) {
+    // An acquired lock file is ours to give back; a token job's fd is not.
+    if (job->kind == GrantJob::kAcquire && job->outcome == Outcome::kDone) close(job->fd);
+  } else if (w->result == 1) {
     struct flock fl = WholeFile(F_UNLCK);
     fcntl(w->fd, F_OFD_SETLK, &fl);
   }
@@ -228,10 +237,40 @@ void WaitPool::CallJs(napi_env env, napi_value, void* context, void* data) {
   static_cast<WaitPool*>(context)->Completed(env, w);
 }
 
+// A grant's promise: resolved with [fd, token] (token a BigInt, or null
+// when the job took none), resolved with null when cancelled, rejected with
+// an Error carrying the Failure's fields (errno, syscall, counter, …).
+static bool SettleGrant(napi_env env, napi_deferred deferred, const GrantJob& job) {
+  napi_value value;
+  if (job.outcome == Outcome::kDone) {
+    napi_value fd, token;
+    if (napi_create_array_with_length(env, 2, &value) != napi_ok ||
+        napi_create_int32(env, job.fd, &fd) != napi_ok ||
+        (job.has_token ? napi_create_bigint_uint64(env, job.token, &token)
+                       : napi_get_null(env, &token)) != napi_ok ||
+        napi_set_element(env, value, 0, fd) != napi_ok ||
+        napi_set_element(env, value, 1, token) != napi_ok) {
+      return false;
+    }
+    return napi_resolve_deferred(env, deferred, value) == napi_ok;
+  }
+  if (job.outcome == Outcome::kCancelled) {
+    return napi_get_null(env, &value) == napi_ok &&
+           napi_resolve_deferred(env, deferred, value) == napi_ok;
+  }
+  return FailureError(env, job.failure, &value) == napi_ok &&
+         napi_reject_deferred(env, deferred, value) == napi_ok;
+}
+
 void WaitPool::Completed(napi_env env, Waiter* w) {
   napi_value value;
-  if (w->deferred != nullptr && napi_create_int32(env, w->result, &value) == napi_ok &&
-      napi_resolve_deferred(env, w->deferred, value) == napi_ok) {
+  bool settled = false;
+  if (w->deferred != nullptr) {
+    settled = w->grant ? SettleGrant(env, w->deferred, *w->grant)
+                       : napi_create_int32(env, w->result, &value) == napi_ok &&
+                             napi_resolve_deferred(env, w->deferred, value) == napi_ok;
+  }
+  if (settled) {
     delete w;
   } else {
     Discard(w);  // nobody can learn of a grant: release it

@@ -34,22 +34,27 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#include "grant.h"
 
 namespace deadbolt {
 
 struct Worker;
 
-// One lock() call. Owned by the pool from Submit until its result is handed to
-// JS (then by the thread-safe function's queue, then freed on the JS thread).
+// One lock() call, or one grant (grant.h: acquireWait / tokenWait). Owned by
+// the pool from Submit until its result is handed to JS (then by the
+// thread-safe function's queue, then freed on the JS thread).
 struct Waiter {
   uint32_t id = 0;
-  int fd = -1;
-  short type = 0;                      // F_RDLCK or F_WRLCK
+  int fd = -1;                         // lock(): the fd to lock
+  short type = 0;                      // lock(): F_RDLCK or F_WRLCK
+  std::unique_ptr<GrantJob> grant;     // set for a grant instead of lock()
   std::atomic<bool> cancelled{false};  // set by Cancel/Shutdown, read by worker
-  int result = 0;                      // 1 granted, 0 cancelled, -errno
+  int result = 0;                      // lock(): 1 granted, 0 cancelled, -errno
   napi_deferred deferred = nullptr;    // JS thread only
   Worker* worker = nullptr;            // guarded by WaitPool::mu_
   bool in_cancel_list = false;         // guarded by WaitPool::mu_

@@ -12,6 +12,10 @@
  *                  and retries once on a fresh file (the protocol of DESIGN.md §3), then
  *                  takes a fencing token and writes its holder record before it is granted.
  *   lockdir-never  the same with cleanup: 'never' (no unlink, no retry).
+ *   grant          the native grant alone: native.acquireWait with the token counter and a
+ *                  record (open, wait, re-check, retry on the orphan, token, record, all on
+ *                  the wait thread), released with native.releaseFile (unlink, close):
+ *                  LockDirectory's work without its JavaScript.
  *   native         the bare binding: native.lock(fd) on the waiter's own fd (F_OFD_SETLKW on
  *                  a dedicated native thread, result through a thread-safe function), unlock
  *                  by the holder: the addon's share of the hand-off, without LockDirectory.
@@ -63,6 +67,24 @@ function locker() {
       holdNow: async () => {
         if (!native.tryLock(fd, 'exclusive')) throw new Error('holder could not re-lock');
         return async () => native.unlock(fd);
+      },
+    };
+  }
+  if (variant === 'grant') {
+    const path = join(dir, NAME);
+    const counter = { path: join(dir, '.deadbolt-tokens'), fd: native.openLockFile(join(dir, '.deadbolt-tokens'), 0o644) };
+    const record = { head: `{"name":"${NAME}","mode":"exclusive","token":"`, tail: `","pid":${process.pid},"since":"` };
+    const release = (grant) => async () => native.releaseFile(grant.fd, path, 'exclusive', true);
+    return {
+      acquire: async () => {
+        const grant = await native.acquireWait(path, 'exclusive', 0o644, { counter, record, cleanup: true }).promise;
+        if (!grant) throw new Error('wait cancelled');
+        return release(grant);
+      },
+      holdNow: async () => {
+        const grant = native.acquireNow(path, 'exclusive', 0o644, { counter, record });
+        if (!grant) throw new Error('holder could not re-lock');
+        return release(grant);
       },
     };
   }

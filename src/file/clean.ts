@@ -112,6 +112,12 @@ function cleanSharedRecords(directory: string, dryRun: boolean): CleanEntry[] {
   return removed;
 }
 
+/** Why a file whose whole-file lock was refused is in use. */
+function busyReason(state: ReturnType<typeof native.lockState>): string {
+  if (state === 'shared' || state === 'exclusive') return `held ${state}`;
+  return 'a process is waiting for it'; // only the waiting byte is locked (native/ofd.h)
+}
+
 function cleanOne(directory: string, file: string, olderThan: number, dryRun: boolean): CleanEntry | undefined {
   const path = join(directory, file);
   let stats;
@@ -133,7 +139,7 @@ function cleanOne(directory: string, file: string, olderThan: number, dryRun: bo
     return { file, ageMs, reason: code === 'EACCES' || code === 'EPERM' ? 'permission denied' : `cannot open (${code})` };
   }
   try {
-    if (!native.tryLock(fd, 'exclusive')) return { file, ageMs, reason: `held ${native.lockState(path) === 'shared' ? 'shared' : 'exclusive'}` };
+    if (!native.tryLock(fd, 'exclusive')) return { file, ageMs, reason: busyReason(native.lockState(path)) };
     if (native.checkIdentity(fd, path) !== 'same') return undefined; // replaced under us: the new file is someone else's
     if (!dryRun) {
       try {

@@ -30,77 +30,62 @@ import * as native from './native.js';
 /** What release found at the lock path. */
 export type ReleaseFinding = 'same' | 'missing' | 'replaced' | 'unlinked';
 
-/** Test-only switch: skip the inode re-check, to prove the stress test can fail. @internal */
-export const testHooks = { skipInodeCheck: false };
+/**
+ * Test-only switches: skip the inode re-check (to prove the stress test can
+ * fail), and wait without announcing it (so every release unlinks and every
+ * hand-off goes through the orphan-and-retry path). @internal
+ */
+export const testHooks = { skipInodeCheck: false, silentWait: false };
 
-/** Whether `fd` (now locked) still is the file at `path`; else it is closed. */
-function stillAtPath(fd: number, path: string): boolean {
-  let same: boolean;
-  try {
-    same = testHooks.skipInodeCheck || native.checkIdentity(fd, path) === 'same';
-  } catch (err) {
-    native.closeFd(fd); // not a regular file, or stat failed: hold nothing
-    throw err;
-  }
-  if (!same) native.closeFd(fd); // drops our lock on the orphan inode
-  return same;
-}
-
-/** Take the lock now or return `undefined`; never waits on another holder. */
-export function tryLockFile(path: string, mode: 'exclusive' | 'shared', fileMode: number): number | undefined {
-  for (;;) {
-    const fd = native.openLockFile(path, fileMode);
-    let locked = false;
-    try {
-      locked = native.tryLock(fd, mode);
-    } finally {
-      if (!locked) native.closeFd(fd);
-    }
-    if (!locked) return undefined;
-    if (stillAtPath(fd, path)) return fd;
-  }
+/**
+ * What a grant takes besides the kernel lock: a token from `counter` and, with
+ * it, the holder `record` written into the lock file. Without a counter the
+ * grant is the lock alone (a shared hold, taken once for many holders).
+ */
+export interface GrantSpec {
+  counter?: native.CounterRef | undefined;
+  record?: native.RecordParts | undefined;
 }
 
 /**
- * Take the lock, waiting on a dedicated native thread (never the threadpool).
- * On abort: the kernel wait is interrupted, nothing is held, and the promise
- * rejects with `signal.reason`.
+ * Take the lock now or return `undefined`; never waits on another holder. The
+ * grant's token is `undefined` without a counter, or if the counter was busy
+ * at that instant (then take it with the counter's `next()`).
  */
-export async function lockFile(path: string, mode: 'exclusive' | 'shared', fileMode: number, signal: AbortSignal): Promise<number> {
-  for (;;) {
-    signal.throwIfAborted();
-    const fd = tryLockFile(path, mode, fileMode) ?? (await waitForLock(path, mode, fileMode, signal));
-    if (fd !== undefined) return fd;
-  }
+export function tryLockFile(path: string, mode: 'exclusive' | 'shared', fileMode: number, grant: GrantSpec = {}): native.FileGrant | undefined {
+  return native.acquireNow(path, mode, fileMode, { ...grant, skipCheck: testHooks.skipInodeCheck });
 }
 
-/** One kernel wait on the file at `path`; `undefined` if it turned out to be an orphan. */
-async function waitForLock(path: string, mode: 'exclusive' | 'shared', fileMode: number, signal: AbortSignal): Promise<number | undefined> {
-  const fd = native.openLockFile(path, fileMode);
-  let wait: native.LockWait;
-  try {
-    wait = native.lock(fd, mode);
-  } catch (err) {
-    native.closeFd(fd);
-    throw err;
-  }
+/**
+ * Take the lock, waiting on a dedicated native thread (never the threadpool),
+ * which also finishes the grant (re-check, retry on an orphan, token, record)
+ * before JavaScript hears of it. On abort: the kernel wait is interrupted,
+ * nothing is held, and the promise rejects with `signal.reason`.
+ */
+export async function lockFile(
+  path: string,
+  mode: 'exclusive' | 'shared',
+  fileMode: number,
+  signal: AbortSignal,
+  grant: GrantSpec & { cleanup: boolean },
+): Promise<native.FileGrant> {
+  signal.throwIfAborted();
+  const now = tryLockFile(path, mode, fileMode, grant);
+  if (now !== undefined) return now;
+  const wait = native.acquireWait(path, mode, fileMode, { ...grant, skipCheck: testHooks.skipInodeCheck, silentWait: testHooks.silentWait });
   const cancel = () => wait.cancel();
   signal.addEventListener('abort', cancel, { once: true });
-  let granted: boolean;
+  let granted: native.FileGrant | undefined;
   try {
     granted = await wait.promise;
-  } catch (err) {
-    native.closeFd(fd);
-    throw err;
   } finally {
     signal.removeEventListener('abort', cancel);
   }
-  // A grant can win the race against the cancel: closing the fd gives it back.
-  if (!granted || signal.aborted) {
-    native.closeFd(fd);
-    throw signal.reason;
-  }
-  return stillAtPath(fd, path) ? fd : undefined;
+  // Only an abort cancels the wait; a grant can win the race against it, and
+  // is then given back as a release would.
+  if (granted !== undefined && signal.aborted) unlockFile(granted.fd, path, mode, grant.cleanup);
+  if (granted === undefined || signal.aborted) throw signal.reason;
+  return granted;
 }
 
 /**
@@ -109,18 +94,5 @@ async function waitForLock(path: string, mode: 'exclusive' | 'shared', fileMode:
  * `'same'` means someone else deleted or replaced the file while we held it.
  */
 export function unlockFile(fd: number, path: string, mode: 'exclusive' | 'shared', cleanup: boolean): ReleaseFinding {
-  try {
-    const finding = native.checkIdentity(fd, path);
-    if (cleanup && finding === 'same' && (mode === 'exclusive' || native.tryLock(fd, 'exclusive'))) {
-      try {
-        native.unlinkPath(path);
-      } catch (err) {
-        if ((err as { errno?: string }).errno === 'ENOENT') return 'missing'; // deleted in between: a protocol breach
-        throw err;
-      }
-    }
-    return finding;
-  } finally {
-    native.closeFd(fd);
-  }
+  return native.releaseFile(fd, path, mode, cleanup);
 }

@@ -3,7 +3,8 @@
  * file itself after the grant. Informative only: shown by `list()` and the CLI,
  * never used to decide who holds a lock (the kernel lock decides that).
  *
- * Where: an exclusive holder writes its record into the lock file itself. Shared
+ * Where: an exclusive holder's record goes into the lock file itself, written
+ * by the native grant (native/grant.cc) from {@link recordParts}. Shared
  * holders are many, so each writes its own small record file instead, in
  * `.deadbolt-shared/<lock file>@<token>` (created on grant, removed on release,
  * and by `clean()` when its writer is gone), which `list()` reads for files held shared.
@@ -18,7 +19,7 @@
  * @internal
  * @module
  */
-import { closeSync, constants, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const MAGIC = 'deadbolt1';
@@ -36,39 +37,46 @@ export interface HolderRecord {
   since: Date;
 }
 
-/** FNV-1a, 32 bits: cheap, and all a torn-read check needs. */
-function fnv1a(text: string): string {
+/** FNV-1a, 32 bits, over UTF-8 bytes (native/grant.cc computes the same): all a torn-read check needs. */
+function fnv1a(bytes: Uint8Array): string {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i++) {
+    hash ^= bytes[i]!;
     hash = Math.imul(hash, 0x01000193);
   }
   return (hash >>> 0).toString(16).padStart(8, '0');
 }
 
-/** The JSON of an owner's fields, cached: a holder writes the same identity on every grant. */
+/** The owner half of a record's JSON, cached: a holder writes the same identity on every grant. */
 const ownerJson = new WeakMap<object, string>();
 
-function ownerFields(record: HolderRecord, owner: object): string {
+function ownerFields(owner: { id: string; host: string; pid: number; command?: string | undefined }): string {
   let json = ownerJson.get(owner);
   if (json === undefined) {
-    json = `"id":${JSON.stringify(record.id)},"host":${JSON.stringify(record.host)},"pid":${record.pid},"command":${JSON.stringify(record.command)}`;
+    json = `"id":${JSON.stringify(owner.id)},"host":${JSON.stringify(owner.host)},"pid":${owner.pid},"command":${JSON.stringify(owner.command ?? '')}`;
     ownerJson.set(owner, json);
   }
   return json;
 }
 
 /**
- * The text of a record line. `owner`, when given, is the object the identity
- * fields came from, used to cache their JSON.
+ * A record's JSON around its token and time: `head + token + tail + since + '"}'`.
+ * The native grant (native/grant.cc) fills in token and time itself, so the
+ * format is defined here only.
  */
-export function encodeRecord(record: HolderRecord, owner?: object): string {
-  const identity =
-    owner === undefined
-      ? `"id":${JSON.stringify(record.id)},"host":${JSON.stringify(record.host)},"pid":${record.pid},"command":${JSON.stringify(record.command)}`
-      : ownerFields(record, owner);
-  const json = `{"name":${JSON.stringify(record.name)},"mode":"${record.mode}","token":"${record.token}",${identity},"since":"${record.since.toISOString()}"}`;
-  return `${MAGIC} ${fnv1a(json)} ${json}\n`;
+export function recordParts(
+  name: string,
+  mode: 'exclusive' | 'shared',
+  owner: { id: string; host: string; pid: number; command?: string | undefined },
+): { head: string; tail: string } {
+  return { head: `{"name":${JSON.stringify(name)},"mode":"${mode}","token":"`, tail: `",${ownerFields(owner)},"since":"` };
+}
+
+/** The text of a record line. */
+export function encodeRecord(record: HolderRecord): string {
+  const { head, tail } = recordParts(record.name, record.mode, record);
+  const json = `${head}${record.token}${tail}${record.since.toISOString()}"}`;
+  return `${MAGIC} ${fnv1a(Buffer.from(json))} ${json}\n`;
 }
 
 /** Parse the first line of `text`, or `undefined` if it is absent, foreign or torn. */
@@ -78,7 +86,7 @@ export function decodeRecord(text: string): HolderRecord | undefined {
   const line = text.slice(0, end);
   const sum = line.slice(MAGIC.length + 1, MAGIC.length + 9);
   const json = line.slice(MAGIC.length + 10);
-  if (fnv1a(json) !== sum) return undefined;
+  if (fnv1a(Buffer.from(json)) !== sum) return undefined;
   try {
     const raw = JSON.parse(json) as Record<string, unknown>;
     return {
@@ -94,11 +102,6 @@ export function decodeRecord(text: string): HolderRecord | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Write the record at offset 0 of the held lock file. */
-export function writeRecord(fd: number, record: HolderRecord, owner?: object): void {
-  writeSync(fd, encodeRecord(record, owner), 0);
 }
 
 /**
@@ -129,15 +132,15 @@ export function readRecord(path: string): HolderRecord | undefined {
 export const SHARED_RECORDS = '.deadbolt-shared';
 
 /** Write a shared holder's record file; returns its path (remove it on release). */
-export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number, owner?: object): string {
+export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number): string {
   const folder = join(directory, SHARED_RECORDS);
   const path = join(folder, `${file}@${record.token}`);
   try {
-    writeFileSync(path, encodeRecord(record, owner), { flag: 'wx', mode });
+    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
     mkdirSync(folder, { recursive: true, mode: 0o755 });
-    writeFileSync(path, encodeRecord(record, owner), { flag: 'wx', mode });
+    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
   }
   return path;
 }

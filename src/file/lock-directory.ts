@@ -5,8 +5,9 @@
  * Two levels (DESIGN.md §1): a caller first queues in this process's keyed RW
  * lock, so one process has at most one kernel waiter per name; then it takes the
  * kernel lock (file-lock.ts), a fencing token (token-counter.ts) and writes its
- * holder record (holder-record.ts). Same-process shared holders share one kernel
- * shared lock (shared-hold.ts).
+ * holder record (holder-record.ts); for an exclusive lock all three happen in
+ * one native step, on the wait thread when it had to wait. Same-process shared
+ * holders share one kernel shared lock (shared-hold.ts) and take a token each.
  *
  * @module
  */
@@ -22,8 +23,8 @@ import type { AcquireOptions } from '../local/rw-lock.js';
 import type { LockOwner } from '../local/fenced-guard.js';
 import { cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
 import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.js';
-import { lockFile, tryLockFile, unlockFile } from './file-lock.js';
-import { removeSharedRecord, writeRecord, writeSharedRecord, type HolderRecord } from './holder-record.js';
+import { lockFile, tryLockFile, unlockFile, type GrantSpec } from './file-lock.js';
+import { recordParts, removeSharedRecord, writeSharedRecord } from './holder-record.js';
 import { listDirectory, type LockFileInfo } from './list.js';
 import { checkLockName, checkPrefix, lockFileName } from './lock-name.js';
 import { SharedHolds } from './shared-hold.js';
@@ -69,6 +70,24 @@ export interface OwnedAcquireOptions extends AcquireOptions {
 
 const ENV_PATH = 'DEADBOLT_LOCK_PATH';
 
+/** One acquire in progress: what to lock, for whom, and what the grant takes. */
+interface LockRequest {
+  name: string;
+  mode: 'exclusive' | 'shared';
+  path: string;
+  started: number;
+  owner: LockOwner;
+  counter: TokenCounter;
+  grant: GrantSpec;
+}
+
+/** A kernel lock held (exclusive fd or a share), its token if the grant took one, and how to give it back. */
+interface KernelHold {
+  fd: number;
+  token: bigint | undefined;
+  release: KernelRelease;
+}
+
 /**
  * Named locks for the processes of one host, in a lock directory.
  *
@@ -94,7 +113,7 @@ export class LockDirectory {
   readonly fileMode: number;
   readonly #quiet: boolean;
   readonly #keyed = new KeyedRWLock<string>();
-  readonly #shares = new SharedHolds();
+  readonly #shares: SharedHolds;
   #counter: TokenCounter | undefined;
 
   /**
@@ -108,6 +127,7 @@ export class LockDirectory {
     this.cleanup = checkCleanup(options.cleanup);
     this.fileMode = checkFileMode(options.fileMode);
     this.#quiet = options.quiet === true;
+    this.#shares = new SharedHolds(this.cleanup === 'on-release');
   }
 
   /**
@@ -142,14 +162,15 @@ export class LockDirectory {
     const counter = this.#ready();
     const started = performance.now();
     const path = this.#lockPath(name);
+    const lock = this.#request(name, mode, path, started, owner, counter);
     const local = this.#keyed.tryAcquire(path, { mode });
     if (local === undefined) return undefined;
-    const kernel = this.#orRelease(local, () => this.#tryKernel(path, mode));
+    const kernel = this.#orRelease(local, () => this.#tryKernel(lock));
     if (kernel === undefined) {
       await local.release();
       return undefined;
     }
-    return this.#grant(counter, { name, mode, path, started, owner }, kernel, local);
+    return this.#grant(lock, kernel, local);
   }
 
   /**
@@ -230,9 +251,10 @@ export class LockDirectory {
     const counter = this.#ready();
     const started = performance.now();
     const path = this.#lockPath(name);
+    const lock = this.#request(name, mode, path, started, owner, counter);
     // Fast path: free in-process and in the kernel, no timer or signal needed.
     let local = this.#keyed.tryAcquire(path, { mode });
-    let kernel = local && this.#orRelease(local, () => this.#tryKernel(path, mode));
+    let kernel = local && this.#orRelease(local, () => this.#tryKernel(lock));
     if (!kernel) {
       if (timeout === 0) {
         await local?.release();
@@ -241,7 +263,7 @@ export class LockDirectory {
       const wait = new WaitSignal([signal], timeout, `lock "${name}" in ${this.path}`);
       try {
         local ??= await this.#keyed.acquire(path, { mode, signal: wait.signal });
-        kernel = await this.#kernelLock(path, mode, wait.signal);
+        kernel = await this.#kernelLock(lock, wait.signal);
       } catch (err) {
         await local?.release();
         throw wait.explain(err);
@@ -249,7 +271,18 @@ export class LockDirectory {
         wait.dispose();
       }
     }
-    return this.#grant(counter, { name, mode, path, started, owner }, kernel, local!);
+    return this.#grant(lock, kernel, local!);
+  }
+
+  /**
+   * One acquire's particulars. An exclusive grant takes its token and writes
+   * its record together with the kernel lock; a shared hold is one kernel lock
+   * for many holders, so each shared holder takes its token in #grant.
+   */
+  #request(name: string, mode: 'exclusive' | 'shared', path: string, started: number, owner: LockOwner | undefined, counter: TokenCounter): LockRequest {
+    const me = owner ?? processIdentity();
+    const grant: GrantSpec = mode === 'exclusive' ? { counter, record: recordParts(name, mode, me) } : {};
+    return { name, mode, path, started, owner: me, counter, grant };
   }
 
   /** Run `step`; if it throws, give back the in-process `local` guard first (a local release is synchronous). */
@@ -267,43 +300,42 @@ export class LockDirectory {
   }
 
   /** The kernel lock if it can be had without waiting. */
-  #tryKernel(path: string, mode: 'exclusive' | 'shared'): { fd: number; release: KernelRelease } | undefined {
-    if (mode === 'shared') {
-      const fd = this.#shares.tryJoin(path, this.fileMode);
-      return fd === undefined ? undefined : this.#sharedHold(fd, path);
+  #tryKernel(lock: LockRequest): KernelHold | undefined {
+    if (lock.mode === 'shared') {
+      const fd = this.#shares.tryJoin(lock.path, this.fileMode);
+      return fd === undefined ? undefined : this.#sharedHold(fd, lock.path);
     }
-    const fd = tryLockFile(path, 'exclusive', this.fileMode);
-    return fd === undefined ? undefined : this.#exclusiveHold(fd, path);
+    const grant = tryLockFile(lock.path, 'exclusive', this.fileMode, lock.grant);
+    return grant === undefined ? undefined : this.#exclusiveHold(grant.fd, grant.token, lock.path);
   }
 
-  #exclusiveHold(fd: number, path: string): { fd: number; release: KernelRelease } {
+  #exclusiveHold(fd: number, token: bigint | undefined, path: string): KernelHold {
     const cleanup = this.cleanup === 'on-release';
-    return { fd, release: () => unlockFile(fd, path, 'exclusive', cleanup) };
+    return { fd, token, release: () => unlockFile(fd, path, 'exclusive', cleanup) };
   }
 
-  async #kernelLock(path: string, mode: 'exclusive' | 'shared', signal: AbortSignal): Promise<{ fd: number; release: KernelRelease }> {
-    if (mode === 'exclusive') return this.#exclusiveHold(await lockFile(path, mode, this.fileMode, signal), path);
-    return this.#sharedHold(await this.#shares.join(path, this.fileMode, signal), path);
+  async #kernelLock(lock: LockRequest, signal: AbortSignal): Promise<KernelHold> {
+    if (lock.mode === 'exclusive') {
+      const cleanup = this.cleanup === 'on-release';
+      const grant = await lockFile(lock.path, 'exclusive', this.fileMode, signal, { ...lock.grant, cleanup });
+      return this.#exclusiveHold(grant.fd, grant.token, lock.path);
+    }
+    return this.#sharedHold(await this.#shares.join(lock.path, this.fileMode, signal), lock.path);
   }
 
-  #sharedHold(fd: number, path: string): { fd: number; release: KernelRelease } {
-    const cleanup = this.cleanup === 'on-release';
-    return { fd, release: () => this.#shares.leave(path, cleanup) };
+  #sharedHold(fd: number, path: string): KernelHold {
+    return { fd, token: undefined, release: () => this.#shares.leave(path) };
   }
 
-  /** Token and holder record; if either fails, everything taken so far is given back. */
-  async #grant(
-    counter: TokenCounter,
-    lock: { name: string; mode: 'exclusive' | 'shared'; path: string; started: number; owner: LockOwner | undefined },
-    kernel: { fd: number; release: KernelRelease },
-    local: Guard,
-  ): Promise<FileLockGuard> {
+  /**
+   * The guard, once the token (and for a shared holder its record file) are
+   * in place; if either fails, everything taken so far is given back.
+   */
+  async #grant(lock: LockRequest, kernel: KernelHold, local: Guard): Promise<FileLockGuard> {
     try {
-      const token = await counter.next();
-      const me = lock.owner ?? processIdentity();
-      const record = { name: lock.name, mode: lock.mode, token, ...me, command: me.command ?? '', since: new Date() };
-      const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock.path, record, me, kernel.release);
-      if (lock.mode === 'exclusive') writeRecord(kernel.fd, record, me);
+      // Usually already taken with the kernel lock; otherwise the counter was busy, or this is a shared hold.
+      const token = kernel.token ?? (await lock.counter.next(lock.grant.record ? kernel.fd : -1, lock.grant.record));
+      const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock, token, kernel.release);
       const waitedMs = performance.now() - lock.started;
       return new FileGuard({ name: lock.name, mode: lock.mode, token, path: lock.path, waitedMs, quiet: this.#quiet }, release, local);
     } catch (err) {
@@ -314,8 +346,9 @@ export class LockDirectory {
   }
 
   /** A shared holder's record goes in its own file, removed before the kernel share is given back. */
-  #withSharedRecord(path: string, record: HolderRecord, owner: object, release: KernelRelease): KernelRelease {
-    const recordPath = writeSharedRecord(this.path, basename(path), record, this.fileMode, owner);
+  #withSharedRecord(lock: LockRequest, token: bigint, release: KernelRelease): KernelRelease {
+    const record = { name: lock.name, mode: lock.mode, token, ...lock.owner, command: lock.owner.command ?? '', since: new Date() };
+    const recordPath = writeSharedRecord(this.path, basename(lock.path), record, this.fileMode);
     return () => {
       removeSharedRecord(recordPath);
       return release();

@@ -39,7 +39,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 
-import { NativeError, UnsupportedError, invalidRange, invalidType } from '../errors.js';
+import { ConfigurationError, NativeError, UnsupportedError, invalidRange, invalidType } from '../errors.js';
 
 /** A lock mode: many `shared` holders, or one `exclusive` holder. */
 type LockMode = 'exclusive' | 'shared';
@@ -97,9 +97,80 @@ export interface NativeInfo {
   readonly pendingWaits: number;
 }
 
+/**
+ * A granted lock file: its descriptor and, if the grant took one, its fencing
+ * token (`undefined` when no counter was given, or when the counter was busy
+ * at that instant: then finish with {@link tokenWait}).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const grant = acquireNow(path, 'exclusive', 0o644, { counterFd, counterPath, record });
+ * ```
+ */
+export interface FileGrant {
+  readonly fd: number;
+  readonly token: bigint | undefined;
+}
+
+/**
+ * A holder record for the addon to write once the token is known: the JSON is
+ * `head + token + tail + <ISO time of the grant> + '"}'` (holder-record.ts).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const record: RecordParts = { head: '{"name":"a","mode":"exclusive","token":"', tail: '","pid":1,"since":"' };
+ * ```
+ */
+export interface RecordParts {
+  readonly head: string;
+  readonly tail: string;
+}
+
+/**
+ * The lock directory's token counter, as a grant needs it: its path (wait
+ * threads open their own descriptor) and this thread's open descriptor.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const counter: CounterRef = { path: '/run/locks/.deadbolt-tokens', fd: openLockFile(path, 0o644) };
+ * ```
+ */
+export interface CounterRef {
+  readonly path: string;
+  readonly fd: number;
+}
+
+type RawGrant = [number, bigint | null];
+
 /** The addon's raw surface (native/addon.cc). */
 interface Addon {
   openLockFile(path: string, mode: number): number;
+  acquireNow(
+    path: string,
+    exclusive: boolean,
+    mode: number,
+    skipCheck: boolean,
+    counterFd: number,
+    head: string | null,
+    tail: string | null,
+  ): RawGrant | undefined;
+  tokenNow(counterFd: number, fd: number, head: string | null, tail: string | null): bigint | null;
+  releaseFile(fd: number, path: string, exclusive: boolean, cleanup: boolean): number;
+  acquireWait(
+    path: string,
+    exclusive: boolean,
+    mode: number,
+    skipCheck: boolean,
+    cleanup: boolean,
+    counterPath: string | null,
+    head: string | null,
+    tail: string | null,
+    announce: boolean,
+  ): [Promise<RawGrant | null>, number];
+  tokenWait(counterPath: string, mode: number, fd: number, head: string | null, tail: string | null): [Promise<RawGrant>, number];
   tryLock(fd: number, exclusive: boolean): boolean;
   unlock(fd: number): void;
   closeFd(fd: number): void;
@@ -113,10 +184,16 @@ interface Addon {
   supported: boolean;
 }
 
-/** An error as thrown by the addon for a failed system call. */
+/** An error as thrown by the addon (native/js_error.h). */
 interface RawError extends Error {
   errno?: unknown;
   syscall?: unknown;
+  /** A FIFO, socket or device is at the lock path. */
+  notRegular?: true;
+  /** The token counter holds this unparsable text. */
+  corrupt?: string;
+  /** The token counter failed, not the lock file. */
+  counter?: true;
 }
 
 const IDENTITY = ['same', 'missing', 'replaced', 'unlinked'] as const;
@@ -275,13 +352,36 @@ function systemError(errno: number, syscall: string, what: string, path?: string
   );
 }
 
-/** Converts what the addon threw; argument errors pass through unchanged. */
-function converted(err: unknown, what: string, path?: string): unknown {
+/**
+ * Converts what the addon threw; argument errors pass through unchanged.
+ * `counter` is the token counter's path, named when it was what failed.
+ */
+function converted(err: unknown, what: string, path?: string, counter?: string): unknown {
   const raw = err as RawError;
-  if (raw instanceof Error && typeof raw.errno === 'number' && typeof raw.syscall === 'string') {
-    return systemError(raw.errno, raw.syscall, what, path);
+  if (!(raw instanceof Error)) return err;
+  if (raw.notRegular === true) return notRegular(path ?? '(unknown)');
+  if (typeof raw.corrupt === 'string') return corruptCounter(counter ?? '(unknown)', raw.corrupt);
+  if (typeof raw.errno === 'number' && typeof raw.syscall === 'string') {
+    return raw.counter === true
+      ? systemError(raw.errno, raw.syscall, 'taking a fencing token from the counter', counter)
+      : systemError(raw.errno, raw.syscall, what, path);
   }
   return err;
+}
+
+function notRegular(path: string): NativeError {
+  return new NativeError(
+    `lock path ${path} is not a regular file (a FIFO, socket or device was put there); lock files are plain files: remove it`,
+    { errno: 'EINVAL', syscall: 'fstat', path },
+  );
+}
+
+function corruptCounter(path: string, content: string): ConfigurationError {
+  // Guessing a value could hand out a token lower than one already used.
+  return new ConfigurationError(
+    `the fencing-token counter ${path} is corrupt (it holds ${JSON.stringify(content.trim().slice(0, 40))}); ` +
+      'write into it a number larger than any token handed out so far (e.g. the current time in microseconds) and retry',
+  );
 }
 
 function checkFd(fd: number): void {
@@ -438,12 +538,7 @@ export function checkIdentity(fd: number, path: string): 'same' | 'missing' | 'r
   } catch (err) {
     throw converted(err, 'checking identity of lock file', path);
   }
-  if (identity === NOT_REGULAR) {
-    throw new NativeError(
-      `lock path ${path} is not a regular file (a FIFO, socket or device was put there); lock files are plain files: remove it`,
-      { errno: 'EINVAL', syscall: 'fstat', path },
-    );
-  }
+  if (identity === NOT_REGULAR) throw notRegular(path);
   return IDENTITY[identity]!;
 }
 
@@ -541,6 +636,191 @@ export function lock(fd: number, mode: LockMode): LockWait {
     promise,
     cancel: () => a.cancel(id),
   };
+}
+
+/** What an acquire needs beyond the path: the counter for a token, the record, the test switch. */
+interface GrantOptions {
+  /** Take a token from this counter (omit: no token, e.g. a shared hold taken once for many holders). */
+  readonly counter?: CounterRef | undefined;
+  /** Write this record into the lock file with the token (needs `counter`). */
+  readonly record?: RecordParts | undefined;
+  /** Test-only: skip the inode re-check, to prove the stress test can fail. */
+  readonly skipCheck?: boolean;
+  /**
+   * Test-only: do not announce a wait (with `cleanup`, waiters normally do, so
+   * a releaser leaves the file to them instead of unlinking it; native/grant.h).
+   */
+  readonly silentWait?: boolean;
+}
+
+function toGrant(raw: RawGrant): FileGrant {
+  return { fd: raw[0], token: raw[1] ?? undefined };
+}
+
+/**
+ * The whole lock-directory grant in one call, never waiting on another
+ * holder: open (creating) the lock file, take a whole-file OFD lock, re-check
+ * that the locked inode is the one at `path` (retrying on an orphan), then,
+ * with a counter, take the next fencing token and write the record.
+ *
+ * @returns `undefined` if another holder has the lock; otherwise the grant,
+ *   whose `token` is `undefined` if the counter was busy at that instant
+ *   (finish with {@link tokenWait}).
+ * @throws NativeError (nothing is left locked), or ConfigurationError for a
+ *   corrupt token counter.
+ * @internal
+ * @example
+ * ```ts
+ * const grant = acquireNow('/run/locks/jobs', 'exclusive', 0o644, { counter, record });
+ * ```
+ */
+export function acquireNow(path: string, mode: LockMode, fileMode: number, options: GrantOptions = {}): FileGrant | undefined {
+  checkPath(path);
+  const exclusive = isExclusive(mode);
+  const { counter, record } = options;
+  const a = loaded?.addon ?? addon();
+  let raw: RawGrant | undefined;
+  try {
+    raw = a.acquireNow(path, exclusive, fileMode, options.skipCheck === true, counter?.fd ?? -1, record?.head ?? null, record?.tail ?? null);
+  } catch (err) {
+    throw converted(err, 'locking lock file', path, counter?.path);
+  }
+  return raw === undefined ? undefined : toGrant(raw);
+}
+
+/**
+ * {@link acquireNow}, waiting: the wait and the whole grant run on a
+ * dedicated native thread (never libuv's threadpool), and JavaScript hears
+ * once, when the grant is complete. With `cleanup`, the wait is announced so
+ * that a releaser leaves the file in place for it (native/grant.h). Cancelling interrupts the kernel wait
+ * (or the counter wait) and resolves `undefined`: nothing is held then, and a
+ * lock file the wait already held is released as a release would (unlinked
+ * with `cleanup`). A grant that wins the race against the cancel still
+ * resolves: the caller must release it.
+ *
+ * @throws NativeError synchronously if no wait thread could be started.
+ * @internal
+ * @example
+ * ```ts
+ * const wait = acquireWait(path, 'exclusive', 0o644, { counter, record, cleanup: true });
+ * signal.addEventListener('abort', () => wait.cancel());
+ * const grant = await wait.promise; // undefined if cancelled
+ * ```
+ */
+export function acquireWait(
+  path: string,
+  mode: LockMode,
+  fileMode: number,
+  options: GrantOptions & { cleanup: boolean },
+): { promise: Promise<FileGrant | undefined>; cancel(): void } {
+  checkPath(path);
+  const exclusive = isExclusive(mode);
+  const { counter, record } = options;
+  const a = loaded?.addon ?? addon();
+  let started: [Promise<RawGrant | null>, number];
+  try {
+    started = a.acquireWait(
+      path,
+      exclusive,
+      fileMode,
+      options.skipCheck === true,
+      options.cleanup,
+      counter?.path ?? null,
+      record?.head ?? null,
+      record?.tail ?? null,
+      options.silentWait !== true,
+    );
+  } catch (err) {
+    throw converted(err, `starting to wait for ${mode} lock on`, path);
+  }
+  const [raw, id] = started;
+  return {
+    promise: raw.then(
+      (result) => (result === null ? undefined : toGrant(result)),
+      (err: unknown) => {
+        throw converted(err, `waiting for ${mode} lock on`, path, counter?.path);
+      },
+    ),
+    cancel: () => a.cancel(id),
+  };
+}
+
+/**
+ * The next fencing token, without waiting, and the record (if any) written
+ * into the held lock file `fd`.
+ *
+ * @returns the token, or `undefined` if another process is inside its
+ *   (microseconds long) increment right now: then use {@link tokenWait}.
+ * @throws NativeError, or ConfigurationError for a corrupt counter.
+ * @internal
+ * @example
+ * ```ts
+ * const token = tokenNow(counter) ?? (await tokenWait(counter, 0o644));
+ * ```
+ */
+export function tokenNow(counter: CounterRef, fd = -1, record?: RecordParts): bigint | undefined {
+  const a = loaded?.addon ?? addon();
+  try {
+    return a.tokenNow(counter.fd, fd, record?.head ?? null, record?.tail ?? null) ?? undefined;
+  } catch (err) {
+    throw converted(err, 'taking a fencing token from the counter', undefined, counter.path);
+  }
+}
+
+/**
+ * {@link tokenNow}, waiting for the counter on a native thread (with its own
+ * descriptor for it). Not cancellable: the counter is held for microseconds,
+ * so the wait ends as soon as its holder's increment does.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const token = await tokenWait(counter, 0o644, fd, record);
+ * ```
+ */
+export function tokenWait(counter: CounterRef, fileMode: number, fd = -1, record?: RecordParts): Promise<bigint> {
+  const a = loaded?.addon ?? addon();
+  let started: [Promise<RawGrant>, number];
+  try {
+    started = a.tokenWait(counter.path, fileMode, fd, record?.head ?? null, record?.tail ?? null);
+  } catch (err) {
+    throw converted(err, 'starting to wait for the token counter', counter.path);
+  }
+  return started[0].then(
+    (raw) => raw[1]!,
+    (err: unknown) => {
+      throw converted(err, 'taking a fencing token from the counter', undefined, counter.path);
+    },
+  );
+}
+
+/**
+ * Release a lock-directory lock in one call: with `cleanup`, unlink the file
+ * while still holding it (a `shared` holder only if a non-blocking upgrade
+ * shows it is the last), then close `fd`, which drops the lock. `fd` is
+ * closed whatever happens.
+ *
+ * @returns what was at `path`: anything but `'same'` means someone else
+ *   deleted or replaced the file while it was held.
+ * @internal
+ * @example
+ * ```ts
+ * if (releaseFile(fd, path, 'exclusive', true) !== 'same') reportViolation();
+ * ```
+ */
+export function releaseFile(fd: number, path: string, mode: LockMode, cleanup: boolean): 'same' | 'missing' | 'replaced' | 'unlinked' {
+  checkFd(fd);
+  checkPath(path);
+  const exclusive = isExclusive(mode);
+  const a = loaded?.addon ?? addon();
+  let finding: number;
+  try {
+    finding = a.releaseFile(fd, path, exclusive, cleanup);
+  } catch (err) {
+    throw converted(err, 'releasing lock file', path);
+  }
+  if (finding === NOT_REGULAR) throw notRegular(path);
+  return IDENTITY[finding]!;
 }
 
 /**

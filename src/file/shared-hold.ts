@@ -29,6 +29,9 @@ class SharedHold {
 export class SharedHolds {
   readonly #holds = new Map<string, SharedHold>();
 
+  /** @param cleanup - delete a lock file when its last holder (in any process) releases it. */
+  constructor(readonly cleanup: boolean) {}
+
   /**
    * Join (or start) the kernel shared lock for `path`. Resolves once this caller
    * holds a share, with the shared fd (for the holder record); rejects with
@@ -69,7 +72,7 @@ export class SharedHolds {
       held.holders++;
       return held.fd;
     }
-    const fd = tryLockFile(path, 'shared', fileMode);
+    const fd = tryLockFile(path, 'shared', fileMode)?.fd;
     if (fd === undefined) return undefined;
     const hold = new SharedHold(path);
     hold.fd = fd;
@@ -79,11 +82,11 @@ export class SharedHolds {
   }
 
   /** Drop one share; the last one releases the kernel lock. */
-  leave(path: string, cleanup: boolean): ReleaseFinding {
+  leave(path: string): ReleaseFinding {
     const hold = this.#holds.get(path);
     if (hold === undefined || hold.fd === undefined || --hold.holders > 0) return 'same';
     this.#holds.delete(path);
-    return unlockFile(hold.fd, path, 'shared', cleanup);
+    return unlockFile(hold.fd, path, 'shared', this.cleanup);
   }
 
   #forget(hold: SharedHold): void {
@@ -91,18 +94,20 @@ export class SharedHolds {
   }
 
   async #start(hold: SharedHold, fileMode: number): Promise<number> {
+    let fd: number;
     try {
-      hold.fd = await lockFile(hold.path, 'shared', fileMode, hold.controller.signal);
+      fd = (await lockFile(hold.path, 'shared', fileMode, hold.controller.signal, { cleanup: this.cleanup })).fd;
     } catch (err) {
       this.#forget(hold);
       throw err;
     }
+    hold.fd = fd;
     if (hold.waiters === 0) {
       // Everyone left while the grant was on its way: give it straight back.
       this.#forget(hold);
-      unlockFile(hold.fd, hold.path, 'shared', false);
+      unlockFile(fd, hold.path, 'shared', this.cleanup);
     }
-    return hold.fd;
+    return fd;
   }
 }
 

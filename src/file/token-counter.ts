@@ -14,77 +14,43 @@
  * A process killed while holding the counter lock loses nothing: the kernel
  * drops the lock and the write either happened or not.
  *
+ * Format: the last token handed out, as 20 decimal digits and a newline
+ * (readable and, in an emergency, writable by an operator). The increment
+ * itself is native (native/grant.cc), so a wait thread can take the token
+ * for a grant it finishes there.
+ *
  * @internal
  * @module
  */
-import { readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigurationError } from '../errors.js';
 import { TOKEN_FILE } from './lock-name.js';
 import * as native from './native.js';
 
-/** 20 decimal digits hold any unsigned 64-bit value; a fixed width needs no truncation. */
-const WIDTH = 20;
-
-/** The token counter of one lock directory, opened once and kept open. */
-export class TokenCounter {
+/**
+ * The token counter of one lock directory. This thread's descriptor stays
+ * open; wait threads open their own, because an OFD lock belongs to the open
+ * file description and two threads sharing one would both "hold" it.
+ */
+export class TokenCounter implements native.CounterRef {
   readonly path: string;
-  readonly #fd: number;
-  readonly #buffer = Buffer.alloc(WIDTH + 1);
-  /**
-   * A kernel wait for the counter in flight. OFD locks belong to the open file
-   * description, so a second wait on our own fd would be granted at once
-   * alongside the first: in-process callers queue behind it instead.
-   */
-  #waiting: Promise<bigint> | undefined;
+  readonly fd: number;
+  readonly #fileMode: number;
 
   constructor(directory: string, fileMode: number) {
     this.path = join(directory, TOKEN_FILE);
-    this.#fd = native.openLockFile(this.path, fileMode);
+    this.fd = native.openLockFile(this.path, fileMode);
+    this.#fileMode = fileMode;
   }
 
-  /** The next token. Synchronous unless another process holds the counter right now. */
-  next(): bigint | Promise<bigint> {
-    if (this.#waiting !== undefined) return this.#waiting.then(() => this.next());
-    if (native.tryLock(this.#fd, 'exclusive')) return this.#increment();
-    const waiting = native.lock(this.#fd, 'exclusive').promise.then(
-      () => this.#increment(), // the wait is never cancelled, so it always ends granted
-    );
-    this.#waiting = waiting;
-    const done = () => {
-      if (this.#waiting === waiting) this.#waiting = undefined;
-    };
-    waiting.then(done, done);
-    return waiting;
+  /**
+   * The next token, and the record (if any) written into the held lock file
+   * `fd`. Synchronous unless another process is inside its increment right now.
+   */
+  next(fd = -1, record?: native.RecordParts): bigint | Promise<bigint> {
+    return native.tokenNow(this, fd, record) ?? native.tokenWait(this, this.#fileMode, fd, record);
   }
 
   close(): void {
-    native.closeFd(this.#fd);
-  }
-
-  /** Read, increment and write while holding the counter's lock; always unlock. */
-  #increment(): bigint {
-    try {
-      const next = this.#read() + 1n;
-      this.#buffer.write(`${next.toString().padStart(WIDTH, '0')}\n`, 0, 'latin1');
-      writeSync(this.#fd, this.#buffer, 0, WIDTH + 1, 0);
-      return next;
-    } finally {
-      native.unlock(this.#fd);
-    }
-  }
-
-  #read(): bigint {
-    const read = readSync(this.#fd, this.#buffer, 0, WIDTH + 1, 0);
-    if (read === 0) return 0n;
-    const text = this.#buffer.toString('latin1', 0, read).trim();
-    if (!/^\d{1,20}$/.test(text)) {
-      // Guessing a value could hand out a token lower than one already used.
-      throw new ConfigurationError(
-        `the fencing-token counter ${this.path} is corrupt (it holds ${JSON.stringify(text.slice(0, 40))}); ` +
-          'write into it a number larger than any token handed out so far (e.g. the current time in microseconds) and retry',
-      );
-    }
-    return BigInt(text);
+    native.closeFd(this.fd);
   }
 }

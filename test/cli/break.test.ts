@@ -6,10 +6,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeRecord } from '../../src/file/holder-record.js';
+import { encodeRecord } from '../../src/file/holder-record.js';
 import { closeFd, openLockFile, tryLock } from '../../src/file/native.js';
 import { alive, canSwitchUser, cli, cliAsNobody, killHolders, startHolder, tempDir, until } from './helpers.js';
 
@@ -94,7 +94,7 @@ function holdHere(dir: string, name: string, record?: { pid: number; host?: stri
   const fd = openLockFile(join(dir, name), 0o644);
   assert.ok(tryLock(fd, 'exclusive'));
   if (record !== undefined) {
-    writeRecord(fd, { name, mode: 'exclusive', token: 7n, id: 'test', host: hostname(), since: new Date(), ...record });
+    writeSync(fd, encodeRecord({ name, mode: 'exclusive', token: 7n, id: 'test', host: hostname(), since: new Date(), ...record }), 0);
   }
   return () => closeFd(fd);
 }

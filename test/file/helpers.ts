@@ -2,7 +2,7 @@
  * Helpers for lock-directory tests that spawn real processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,4 +68,34 @@ export function spawnWorker(file: string, args: string[], command: string = proc
       return new Promise((resolve, reject) => waiters.push({ pattern, resolve, reject }));
     },
   };
+}
+
+const FCNTL = process.arch === 'x64' ? '72' : process.arch === 'arm64' ? '25' : undefined;
+
+/** Threads of `pid` blocked in fcntl(fd, F_OFD_SETLKW = 0x26, …), from /proc. */
+export function blockedInKernel(pid: number | 'self'): number {
+  let count = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ');
+      if (fields[0] === FCNTL && fields[2] === '0x26') count++;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return count;
+}
+
+/** Resolves once `n` threads of `pid` are blocked in the kernel lock wait. */
+export async function untilBlocked(pid: number | 'self', n: number): Promise<void> {
+  if (FCNTL === undefined) {
+    // No syscall table for this architecture: fall back to a generous pause.
+    await new Promise((r) => setTimeout(r, 200));
+    return;
+  }
+  const deadline = Date.now() + 10_000;
+  while (blockedInKernel(pid) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${blockedInKernel(pid)} of ${n} waits reached the kernel`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
@@ -18,7 +18,8 @@ import {
   NativeError,
   isInvalidArgument,
 } from '../../src/index.js';
-import { fixture, spawnWorker, tempDir } from './helpers.js';
+import { testHooks } from '../../src/file/file-lock.js';
+import { fixture, spawnWorker, tempDir, untilBlocked } from './helpers.js';
 
 const tmp = tempDir('lockdir');
 after(() => tmp.remove());
@@ -125,6 +126,33 @@ test('shared and exclusive across processes behave as one reader-writer lock', a
   await w.release();
   await reader.exited;
   assert.deepEqual(lockFiles(dir), []);
+});
+
+test('a release leaves the lock file to a process waiting for it; the last release deletes it', async () => {
+  const dir = freshDir();
+  const locks = new LockDirectory(dir);
+  for (const silent of [false, true]) {
+    const holder = spawnWorker(fixture('lockdir-holder'), [dir, 'relay']);
+    await holder.line(/^held/);
+    const original = openSync(join(dir, 'relay'), 'r'); // no lock; keeps the inode from being reused
+    testHooks.silentWait = silent;
+    try {
+      const waiting = locks.acquire('relay');
+      await untilBlocked('self', 1);
+      holder.child.stdin!.write('release\n');
+      const guard = await waiting;
+      await holder.exited;
+      const kept = fstatSync(original).nlink === 1 && fstatSync(original).ino === lstatSync(guard.path).ino;
+      // Announced, the waiter is granted the very file it waited on; silent, the releaser
+      // unlinks it and the waiter wakes on the orphan and retries on a fresh file.
+      assert.equal(kept, !silent, silent ? 'a silent waiter gets a fresh file' : 'the announced waiter gets the same file');
+      await guard.release();
+      assert.deepEqual(lockFiles(dir), [], 'the last release deletes it');
+    } finally {
+      testHooks.silentWait = false;
+      closeSync(original);
+    }
+  }
 });
 
 test('a holder killed with SIGKILL: a waiter in another process gets the lock within 50 ms', async () => {

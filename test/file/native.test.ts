@@ -6,7 +6,7 @@
  * fcntl(F_OFD_SETLKW) through /proc), never on sleeps.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   copyFileSync,
@@ -29,19 +29,27 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { NativeError } from '../../src/errors.js';
+import { ConfigurationError, NativeError } from '../../src/errors.js';
+import { readRecord, recordParts } from '../../src/file/holder-record.js';
 import {
   type LockWait,
+  acquireNow,
+  acquireWait,
   checkIdentity,
   closeFd,
   lock,
   lockState,
   nativeInfo,
   openLockFile,
+  releaseFile,
+  tokenNow,
+  tokenWait,
   tryLock,
   unlinkPath,
   unlock,
 } from '../../src/file/native.js';
+
+import { blockedInKernel, untilBlocked } from './helpers.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -117,36 +125,6 @@ class Child {
   async stop(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
     await this.exited;
-  }
-}
-
-const FCNTL = process.arch === 'x64' ? '72' : process.arch === 'arm64' ? '25' : undefined;
-
-/** Threads of `pid` blocked in fcntl(fd, F_OFD_SETLKW = 0x26, …), from /proc. */
-function blockedInKernel(pid: number | 'self'): number {
-  let count = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ');
-      if (fields[0] === FCNTL && fields[2] === '0x26') count++;
-    } catch {
-      // the thread exited meanwhile
-    }
-  }
-  return count;
-}
-
-/** Resolves once `n` threads of `pid` are blocked in the kernel lock wait. */
-async function untilBlocked(pid: number | 'self', n: number): Promise<void> {
-  if (FCNTL === undefined) {
-    // No syscall table for this architecture: fall back to a generous pause.
-    await new Promise((r) => setTimeout(r, 200));
-    return;
-  }
-  const deadline = Date.now() + 10_000;
-  while (blockedInKernel(pid) < n) {
-    if (Date.now() > deadline) throw new Error(`only ${blockedInKernel(pid)} of ${n} waits reached the kernel`);
-    await new Promise((r) => setTimeout(r, 1));
   }
 }
 
@@ -618,5 +596,117 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     assert.throws(() => tryLock(-1, 'exclusive'), { code: 'DEADBOLT_INVALID_ARGUMENT', name: 'RangeError' });
     assert.throws(() => tryLock(0, 'write' as 'exclusive'), { code: 'DEADBOLT_INVALID_ARGUMENT' });
     assert.throws(() => openLockFile('a\0b', 0o644), { code: 'DEADBOLT_INVALID_ARGUMENT' });
+  });
+});
+
+describe('native grants: lock, re-check, token and record in one step', { timeout: 60_000 }, () => {
+  const owner = { id: 'test', host: 'here', pid: process.pid, command: 'node test ü' };
+  /** A fresh directory with its token counter open. */
+  const setup = () => {
+    const home = fresh('grants');
+    mkdirSync(home);
+    const counterPath = join(home, '.deadbolt-tokens');
+    return { home, counter: { path: counterPath, fd: openLockFile(counterPath, 0o644) } };
+  };
+
+  test('acquireNow grants, takes increasing tokens and writes a record readers verify; releaseFile deletes the file', () => {
+    const { home, counter } = setup();
+    const path = join(home, 'job');
+    const record = recordParts('job', 'exclusive', owner);
+    try {
+      for (const expected of [1n, 2n, 3n]) {
+        const grant = acquireNow(path, 'exclusive', 0o644, { counter, record });
+        assert.ok(grant);
+        assert.equal(grant.token, expected);
+        const read = readRecord(path);
+        assert.equal(read?.token, expected, 'the checksum (over UTF-8 bytes, also non-ASCII ones) verifies');
+        assert.equal(read?.command, owner.command);
+        assert.ok(Math.abs(read!.since.getTime() - Date.now()) < 5000);
+        assert.equal(acquireNow(path, 'exclusive', 0o644, { counter, record }), undefined, 'held: busy, not waiting');
+        assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
+        assert.equal(existsSync(path), false);
+      }
+      assert.equal(readFileSync(counter.path, 'utf8'), '00000000000000000003\n', 'the counter stays readable');
+    } finally {
+      closeFd(counter.fd);
+    }
+  });
+
+  test('a busy counter: acquireNow grants without a token, tokenWait completes it once the counter is free', async () => {
+    const { home, counter } = setup();
+    const path = join(home, 'job');
+    const blocker = openLockFile(counter.path, 0o644); // another description: excludes ours
+    try {
+      assert.equal(tryLock(blocker, 'exclusive'), true);
+      const grant = acquireNow(path, 'exclusive', 0o644, { counter, record: recordParts('job', 'exclusive', owner) });
+      assert.ok(grant);
+      assert.equal(grant.token, undefined);
+      assert.equal(tokenNow(counter, grant.fd), undefined);
+      const token = tokenWait(counter, 0o644, grant.fd, recordParts('job', 'exclusive', owner));
+      await untilBlocked('self', 1);
+      unlock(blocker);
+      assert.equal(await token, 1n);
+      assert.equal(readRecord(path)?.token, 1n);
+      assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
+    } finally {
+      closeFd(blocker);
+      closeFd(counter.fd);
+    }
+  });
+
+  test('acquireWait: cancelled while holding the file and waiting for the counter, it gives the file back and deletes it', async () => {
+    const { home, counter } = setup();
+    const path = join(home, 'job');
+    const blocker = openLockFile(counter.path, 0o644);
+    try {
+      assert.equal(tryLock(blocker, 'exclusive'), true);
+      const wait = acquireWait(path, 'exclusive', 0o644, { counter, record: recordParts('job', 'exclusive', owner), cleanup: true });
+      await untilBlocked('self', 1);
+      assert.equal(lockState(path), 'exclusive', 'the wait thread holds the lock file while it waits for the counter');
+      wait.cancel();
+      assert.equal(await wait.promise, undefined);
+      assert.equal(existsSync(path), false, 'given back and deleted, as a release would');
+
+      const second = acquireWait(path, 'exclusive', 0o644, { counter, cleanup: true });
+      await untilBlocked('self', 1);
+      unlock(blocker);
+      const grant = await second.promise;
+      assert.equal(grant?.token, 1n, 'the cancelled wait took no token');
+      assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
+    } finally {
+      closeFd(blocker);
+      closeFd(counter.fd);
+    }
+  });
+
+  test('a corrupt counter is a ConfigurationError that says how to repair it, and nothing stays locked', async () => {
+    const { home, counter } = setup();
+    const path = join(home, 'job');
+    try {
+      for (const content of ['banana\n', '99999999999999999999\n', '18446744073709551615']) {
+        writeFileSync(counter.path, content);
+        const corrupt = (err: unknown) =>
+          err instanceof ConfigurationError && err.message.includes(counter.path) && /write into it a number larger/.test(err.message);
+        assert.throws(() => acquireNow(path, 'exclusive', 0o644, { counter }), corrupt, content);
+        assert.equal(lockState(path), 'free');
+        await assert.rejects(acquireWait(path, 'exclusive', 0o644, { counter, cleanup: true }).promise, corrupt);
+        assert.notEqual(lockState(path), 'exclusive');
+      }
+      writeFileSync(counter.path, ' 41 \n');
+      assert.equal(tokenNow(counter), 42n, 'blanks around the number are fine');
+    } finally {
+      closeFd(counter.fd);
+    }
+  });
+
+  test('a FIFO at the lock path is refused by the native grant too', () => {
+    const { home, counter } = setup();
+    const path = join(home, 'fifo');
+    try {
+      execFileSync('mkfifo', [path]);
+      assert.throws(() => acquireNow(path, 'exclusive', 0o644, { counter }), (err: unknown) => err instanceof NativeError && /not a regular file/.test(err.message));
+    } finally {
+      closeFd(counter.fd);
+    }
   });
 });
