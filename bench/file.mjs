@@ -13,9 +13,14 @@
  *                cleanup: 'never'
  *            proper-lockfile lock + release (defaults, and realpath: false); oslo.concurrency's external lock and
  *            fasteners.InterProcessLock (Debian's /usr/bin/python3)
- *   handoff  cross-process hand-off latency, median and p99: deadbolt's LockDirectory
- *            (and the bare native wait), C (a bare F_OFD_SETLKW hand-off, and C running
- *            LockDirectory's whole protocol: the floor for doing it natively),
+ *   handoff  cross-process hand-off latency, median and p99 (file/handoff.mjs, c/ofd-handoff.c):
+ *            deadbolt's LockDirectory (and on tmpfs: cleanup: 'never'; `grant`, the native
+ *            grant alone, acquireWait + releaseFile without LockDirectory's JavaScript; and
+ *            the bare native wait, lock() on an fd), C (a bare F_OFD_SETLKW hand-off; C
+ *            running LockDirectory's whole protocol, where the waiter announces itself on
+ *            the waiting byte and the releaser leaves the file to it: the floor for doing
+ *            it natively; and `protocol-silent`, the same without the announcement, so
+ *            every release unlinks and the woken waiter retries on the fresh file),
  *            oslo.concurrency and fasteners
  *
  * Usage: npm run file [-- --rounds=N] [-- --only=cycle,handoff] [-- --quick] [-- --markdown]
@@ -389,15 +394,20 @@ if (only.has('handoff')) {
   };
   const [tmpfs, disk] = fileSystems;
   for (const fs of [tmpfs, disk]) {
-    for (const mode of ['bare', 'protocol']) {
+    // bare: F_OFD_SETLKW alone; protocol: LockDirectory's protocol as the native grant runs it
+    // (the waiter announces its wait, the releaser leaves the file to it); protocol-silent:
+    // the same without the announcement (every release unlinks, the waiter retries).
+    for (const mode of ['bare', 'protocol', 'protocol-silent']) {
       const cDir = sub(fs, `handoff-c-${mode}`);
-      addH(`C${mode === 'protocol' ? ' protocol' : ''} ${fs.id}`, () => {
-        const r = spawnSync(join(BIN, 'ofd-handoff'), [String(HANDOFF_N), cDir, 'samples', ...(mode === 'protocol' ? ['protocol'] : [])], { encoding: 'utf8' });
+      addH(`C${mode === 'bare' ? '' : ` ${mode}`} ${fs.id}`, () => {
+        const r = spawnSync(join(BIN, 'ofd-handoff'), [String(HANDOFF_N), cDir, 'samples', ...(mode === 'bare' ? [] : [mode])], { encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`ofd-handoff failed: ${r.stderr}`);
         return JSON.parse(r.stdout).samples;
       });
     }
-    const variants = fs === tmpfs ? ['lockdir', 'lockdir-never', 'native'] : ['lockdir'];
+    // lockdir: LockDirectory (the targets' subject); lockdir-never: cleanup: 'never'; grant: the
+    // native grant alone (acquireWait + releaseFile, no LockDirectory JavaScript); native: lock(fd).
+    const variants = fs === tmpfs ? ['lockdir', 'lockdir-never', 'grant', 'native'] : ['lockdir'];
     for (const variant of variants) {
       const dir = sub(fs, `handoff-${variant}`);
       addH(`deadbolt ${variant} ${fs.id}`, () => {
@@ -440,9 +450,12 @@ if (only.has('handoff')) {
     'C disk': `C (F_OFD_SETLKW), ${disk.type}`,
     'C protocol tmpfs': `C, LockDirectory's protocol, ${tmpfs.type}`,
     'C protocol disk': `C, LockDirectory's protocol, ${disk.type}`,
+    'C protocol-silent tmpfs': `C, protocol, wait not announced, ${tmpfs.type}`,
+    'C protocol-silent disk': `C, protocol, wait not announced, ${disk.type}`,
     'deadbolt lockdir tmpfs': `deadbolt LockDirectory, ${tmpfs.type}`,
     'deadbolt lockdir disk': `deadbolt LockDirectory, ${disk.type}`,
     'deadbolt lockdir-never tmpfs': `deadbolt LockDirectory cleanup:'never', ${tmpfs.type}`,
+    'deadbolt grant tmpfs': `deadbolt native grant alone, ${tmpfs.type}`,
     'deadbolt native tmpfs': `deadbolt native lock() on an fd, ${tmpfs.type}`,
     'oslo tmpfs': `oslo.concurrency lock(external=True), ${tmpfs.type}`,
     'fasteners tmpfs': `fasteners InterProcessLock, ${tmpfs.type}`,
@@ -462,6 +475,14 @@ if (only.has('handoff')) {
   ];
   console.log(renderTable(columns, table));
   if (args.markdown) console.log(`\n${renderMarkdownTable(columns, table)}`);
+  console.log(
+    "  C (F_OFD_SETLKW): bare lock hand-off. C, LockDirectory's protocol: what the native grant does\n" +
+      '  (the waiter announces itself on the waiting byte, waits, re-checks, takes a token, writes its\n' +
+      '  record; the releaser sees the waiter and leaves the file to it): the floor for LockDirectory.\n' +
+      '  wait not announced: the same, but every release unlinks and the woken waiter retries on a fresh\n' +
+      '  file. native grant alone: acquireWait + releaseFile, LockDirectory without its JavaScript.\n' +
+      '  native lock() on an fd: the bare binding wait.',
+  );
   console.log(
     `  per-round medians: ${[...perRound].map(([k, v]) => `${k} ${v.map((x) => fmtUs(x)).join('/')}`).join('; ')}\n`,
   );

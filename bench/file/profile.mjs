@@ -3,8 +3,10 @@
  * Where (c), LockDirectory.acquire + release, spends its time: runs the cycle in a
  * tight loop under `node --cpu-prof` (50 µs sampling) and summarizes the profile
  * by self time and by inclusive time of deadbolt's functions. Also times the
- * pieces of (c) in isolation (the bare named cycle, the token counter, the holder
- * record) so the profile's shares can be checked against wall-clock figures.
+ * pieces of (c) in isolation (the bare named cycle, the token counter, encoding a
+ * holder record, and the native grant + release that (c) calls: open, lock,
+ * re-check, token, record, then check, unlink, close) so the profile's shares can
+ * be checked against wall-clock figures.
  *
  *   node file/profile.mjs [--dir=/dev/shm] [--seconds=4] [--cleanup=on-release|never] [--dist=PATH]
  *
@@ -52,7 +54,7 @@ async function child(dir) {
   const { LockDirectory } = await import(new URL('index.js', DIST).href);
   const native = await import(new URL('file/native.js', DIST).href);
   const { TokenCounter } = await import(new URL('file/token-counter.js', DIST).href);
-  const { writeRecord, encodeRecord } = await import(new URL('file/holder-record.js', DIST).href);
+  const { encodeRecord, recordParts } = await import(new URL('file/holder-record.js', DIST).href);
   const locks = new LockDirectory(dir, { cleanup }).open();
   const names = Array.from({ length: 64 }, (_, i) => `bench-${i}`);
 
@@ -64,7 +66,7 @@ async function child(dir) {
       await fn(i & 63);
       if (i >= 0) s[i] = (performance.now() - t) * 1000;
     }
-    console.log(`  ${label.padEnd(58)} median ${percentile(s, 50).toFixed(2).padStart(6)} µs   p99 ${percentile(s, 99).toFixed(1).padStart(6)} µs`);
+    console.log(`  ${label.padEnd(62)} median ${percentile(s, 50).toFixed(2).padStart(6)} µs   p99 ${percentile(s, 99).toFixed(1).padStart(6)} µs`);
   };
   const paths = names.map((n) => join(dir, `piece-${n}`));
   const { mkdirSync } = await import('node:fs');
@@ -72,6 +74,8 @@ async function child(dir) {
   const counter = new TokenCounter(join(dir, 'pieces'), 0o644);
   const fd = native.openLockFile(join(dir, 'record-target'), 0o644);
   const record = { name: 'bench-1', mode: 'exclusive', token: 1n, id: 'x', host: 'h', pid: process.pid, command: process.argv.join(' '), since: new Date() };
+  const parts = recordParts(record.name, record.mode, record); // what LockDirectory hands the addon
+  const grantPaths = names.map((n) => join(dir, 'pieces', `grant-${n}`));
   console.log(`pieces of (c), in isolation (${dir}):`);
   for (let rep = 0; rep < 2; rep++) {
     await time('bare named cycle via the binding ((b))', 5000, (i) => {
@@ -83,9 +87,15 @@ async function child(dir) {
       native.unlock(f);
       native.closeFd(f);
     });
-    await time('token: TokenCounter.next() (lock, pread, pwrite, unlock)', 5000, () => counter.next());
-    await time('holder record: encodeRecord only (JSON + FNV-1a + Buffer)', 5000, () => encodeRecord(record));
-    await time('holder record: writeRecord (encode + pwrite)', 5000, () => writeRecord(fd, record));
+    await time('token: counter.next() (native lock, pread, pwrite, unlock)', 5000, () => counter.next());
+    await time('holder record: encodeRecord (JS: JSON + FNV-1a + Buffer)', 5000, () => encodeRecord(record));
+    await time('native grant+release: acquireNow (token, record), releaseFile', 5000, (i) => {
+      const p = grantPaths[i];
+      const g = native.acquireNow(p, 'exclusive', 0o644, { counter, record: parts });
+      if (g === undefined) throw new Error('native grant: lock refused');
+      if (g.token === undefined) throw new Error('native grant: counter busy');
+      native.releaseFile(g.fd, p, 'exclusive', true);
+    });
     await time('checkIdentity (lstat + fstat)', 5000, () => native.checkIdentity(fd, join(dir, 'record-target')));
     await time(`(c) LockDirectory acquire + release (cleanup: ${cleanup})`, 5000, async (i) => {
       const g = await locks.acquire(names[i]);
