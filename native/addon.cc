@@ -33,23 +33,21 @@ namespace {
 // Results shared with src/file/native.ts (Identity is in grant.h).
 enum State { kFree = 0, kShared = 1, kExclusive = 2, kAbsent = 3 };
 
-Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
-  std::string message = std::string(syscall) + ": " + strerror(err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  error.ThrowAsJavaScriptException();
+Napi::Value ThrowFailure(Napi::Env env, const Failure& f) {
+  napi_value error;
+  if (FailureError(env, f, &error) == napi_ok) napi_throw(env, error);
   return env.Undefined();
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
+  Failure f;
+  f.err = err;
+  f.syscall = syscall;
+  return ThrowFailure(env, f);
 }
 
 Napi::Value ThrowType(Napi::Env env, const char* message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-Napi::Value ThrowFailure(Napi::Env env, const Failure& f) {
-  napi_value error;
-  if (FailureError(env, f, &error) == napi_ok) napi_throw(env, error);
   return env.Undefined();
 }
 
@@ -163,11 +161,10 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
   int fd;
   short type;
   if (!GetFd(info, 0, &fd) || !GetType(info, 1, &type)) return env.Undefined();
-  struct flock fl = WholeFile(type);
-  if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return Napi::Boolean::New(env, true);
-  int err = errno;
-  if (err == EAGAIN || err == EACCES) return Napi::Boolean::New(env, false);
-  return ThrowErrno(env, err, "fcntl(F_OFD_SETLK)");
+  Failure f;
+  Outcome locked = Lock(fd, WholeFile(type), Waiting{}, &f);
+  if (locked == Outcome::kFailed) return ThrowFailure(env, f);
+  return Napi::Boolean::New(env, locked == Outcome::kDone);
 }
 
 // unlock(fd)

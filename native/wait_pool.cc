@@ -8,8 +8,8 @@
 
 #include <algorithm>
 
-#include "ofd.h"
 #include "js_error.h"
+#include "ofd.h"
 #include "wake_signal.h"
 
 namespace deadbolt {
@@ -99,24 +99,11 @@ void WaitPool::RunWait(Waiter* w) {
     RunGrant(w->grant.get(), &w->cancelled);
     return;
   }
-  struct flock fl = WholeFile(w->type);
-  for (;;) {
-    // Checked before every attempt: a cancel that lands before fcntl is seen
-    // here; one that lands during fcntl makes it return EINTR.
-    if (w->cancelled.load()) {
-      w->result = 0;
-      return;
-    }
-    if (fcntl(w->fd, F_OFD_SETLKW, &fl) == 0) {
-      w->result = 1;
-      return;
-    }
-    int err = errno;
-    if (err != EINTR) {
-      w->result = -err;
-      return;
-    }
-  }
+  // Lock() checks the flag before every attempt: a cancel that lands before
+  // fcntl is seen there; one that lands during fcntl makes it return EINTR.
+  Failure f;
+  Outcome locked = Lock(w->fd, WholeFile(w->type), Waiting{true, &w->cancelled}, &f);
+  w->result = locked == Outcome::kDone ? 1 : locked == Outcome::kCancelled ? 0 : -f.err;
 }
 
 // A finished wait whose result no JS code will ever see (the environment is

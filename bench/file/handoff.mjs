@@ -8,14 +8,14 @@
  *
  * Variants:
  *   lockdir        LockDirectory.acquire / guard.release, default cleanup ('on-release'):
- *                  the release unlinks the file, so the woken waiter finds an orphan inode
- *                  and retries once on a fresh file (the protocol of DESIGN.md §3), then
- *                  takes a fencing token and writes its holder record before it is granted.
- *   lockdir-never  the same with cleanup: 'never' (no unlink, no retry).
+ *                  the waiter announces its wait on the lock file's waiting byte, so the
+ *                  release leaves the file to it (no unlink); the woken wait thread re-checks,
+ *                  takes a fencing token and writes its holder record before JavaScript hears
+ *                  of the grant (native/grant.h).
+ *   lockdir-never  the same with cleanup: 'never' (no announcement, no unlink).
  *   grant          the native grant alone: native.acquireWait with the token counter and a
- *                  record (open, wait, re-check, retry on the orphan, token, record, all on
- *                  the wait thread), released with native.releaseFile (unlink, close):
- *                  LockDirectory's work without its JavaScript.
+ *                  record (the same wait-thread work as lockdir), released with
+ *                  native.releaseFile: LockDirectory's work without its JavaScript.
  *   native         the bare binding: native.lock(fd) on the waiter's own fd (F_OFD_SETLKW on
  *                  a dedicated native thread, result through a thread-safe function), unlock
  *                  by the holder: the addon's share of the hand-off, without LockDirectory.

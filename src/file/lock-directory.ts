@@ -159,11 +159,8 @@ export class LockDirectory {
     const owner = (options as OwnedAcquireOptions | undefined)?.owner;
     checkLockName(name);
     const mode = checkMode(options?.mode, 'options.mode');
-    const counter = this.#ready();
-    const started = performance.now();
-    const path = this.#lockPath(name);
-    const lock = this.#request(name, mode, path, started, owner, counter);
-    const local = this.#keyed.tryAcquire(path, { mode });
+    const lock = this.#request(name, mode, owner);
+    const local = this.#keyed.tryAcquire(lock.path, { mode });
     if (local === undefined) return undefined;
     const kernel = this.#orRelease(local, () => this.#tryKernel(lock));
     if (kernel === undefined) {
@@ -248,12 +245,9 @@ export class LockDirectory {
     owner: LockOwner | undefined,
   ): Promise<FileLockGuard> {
     if (signal?.aborted) throw signal.reason;
-    const counter = this.#ready();
-    const started = performance.now();
-    const path = this.#lockPath(name);
-    const lock = this.#request(name, mode, path, started, owner, counter);
+    const lock = this.#request(name, mode, owner);
     // Fast path: free in-process and in the kernel, no timer or signal needed.
-    let local = this.#keyed.tryAcquire(path, { mode });
+    let local = this.#keyed.tryAcquire(lock.path, { mode });
     let kernel = local && this.#orRelease(local, () => this.#tryKernel(lock));
     if (!kernel) {
       if (timeout === 0) {
@@ -262,7 +256,7 @@ export class LockDirectory {
       }
       const wait = new WaitSignal([signal], timeout, `lock "${name}" in ${this.path}`);
       try {
-        local ??= await this.#keyed.acquire(path, { mode, signal: wait.signal });
+        local ??= await this.#keyed.acquire(lock.path, { mode, signal: wait.signal });
         kernel = await this.#kernelLock(lock, wait.signal);
       } catch (err) {
         await local?.release();
@@ -279,10 +273,11 @@ export class LockDirectory {
    * its record together with the kernel lock; a shared hold is one kernel lock
    * for many holders, so each shared holder takes its token in #grant.
    */
-  #request(name: string, mode: 'exclusive' | 'shared', path: string, started: number, owner: LockOwner | undefined, counter: TokenCounter): LockRequest {
+  #request(name: string, mode: 'exclusive' | 'shared', owner: LockOwner | undefined): LockRequest {
+    const counter = this.#ready();
     const me = owner ?? processIdentity();
     const grant: GrantSpec = mode === 'exclusive' ? { counter, record: recordParts(name, mode, me) } : {};
-    return { name, mode, path, started, owner: me, counter, grant };
+    return { name, mode, path: this.#lockPath(name), started: performance.now(), owner: me, counter, grant };
   }
 
   /** Run `step`; if it throws, give back the in-process `local` guard first (a local release is synchronous). */
