@@ -1,4 +1,4 @@
-# The native addon behind deadbolt's interprocess locks (src/file/native.ts is
+# The native addon behind deadbolt's interprocess locks (src/file/addon.ts is
 # its only loader). Build: `npx node-gyp-build` (or `npx node-gyp rebuild`);
 # output: build/Release/deadbolt.node. Prebuilt binaries for other targets can
 # ship later in prebuilds/<platform>-<arch>/ with no code change.
@@ -12,6 +12,8 @@
       "target_name": "deadbolt",
       "sources": [
         "native/addon.cc",
+        "native/lock_dir.cc",
+        "native/directory.cc",
         "native/wait_pool.cc",
         "native/grant.cc",
         "native/js_error.cc",

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,12 +21,9 @@ namespace {
 // newline (any unsigned 64-bit value fits; a fixed width needs no truncation).
 constexpr size_t kCounterWidth = 20;
 
-Outcome Fail(Failure* f, int err, const char* syscall) {
-  f->kind = Failure::kErrno;
-  f->err = err;
-  f->syscall = syscall;
-  return Outcome::kFailed;
-}
+// What every holder record starts with (holder-record.ts).
+constexpr const char kMagic[] = "deadbolt1 ";
+constexpr size_t kMagicLength = sizeof kMagic - 1;
 
 void Unlock(int fd) {
   struct flock fl = WholeFile(F_UNLCK);
@@ -107,6 +105,46 @@ void AppendIsoNow(std::string* out) {
   out->append(text);
 }
 
+// A record is written only over nothing or over an older record: a file that
+// holds anything else is somebody's data, planted or misplaced at a lock name.
+bool HoldsOnlyRecords(int fd, Failure* f) {
+  char head[kMagicLength];
+  ssize_t n;
+  do {
+    n = pread(fd, head, sizeof head, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    Fail(f, errno, "pread");
+    return false;
+  }
+  if (n == 0 || (static_cast<size_t>(n) == kMagicLength && memcmp(head, kMagic, kMagicLength) == 0)) return true;
+  f->kind = Failure::kNotLockFile;
+  return false;
+}
+
+// Writes the record for `token` at offset 0 of `fd` with one pwrite.
+bool WriteRecord(int fd, const RecordTemplate& record, uint64_t token, Failure* f) {
+  if (!HoldsOnlyRecords(fd, f)) return false;
+  std::string json;
+  json.reserve(record.head.size() + record.tail.size() + 48);
+  json.append(record.head).append(std::to_string(token)).append(record.tail);
+  AppendIsoNow(&json);
+  json.append("\"}");
+  char prefix[24];
+  snprintf(prefix, sizeof prefix, "%s%08x ", kMagic, Fnv1a(json));
+  std::string line(prefix);
+  line.append(json).push_back('\n');
+  ssize_t w;
+  do {
+    w = pwrite(fd, line.data(), line.size(), 0);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) {
+    Fail(f, errno, "pwrite");
+    return false;
+  }
+  return true;
+}
+
 // Whether another open file description holds the waiting byte (ofd.h):
 // someone is waiting for this lock file, or about to. Our own announcement
 // does not count (OFD locks never conflict with their own description). If
@@ -120,17 +158,20 @@ bool OthersWaiting(int fd) {
 // A cancelled waiter leaves: a releaser may have left the file in place for
 // it, so if the file is free now and nobody else waits, delete it as a
 // release would. Closes `fd`.
-void LeaveWaiting(int fd, const char* path);
+void LeaveWaiting(int fd, const Dir& dir, const char* name) {
+  Failure ignored;
+  if (Lock(fd, LockRange(F_WRLCK), Waiting{}, &ignored) == Outcome::kDone) {
+    ReleaseAt(fd, dir, name, true, true, &ignored);
+  } else {
+    Close(fd);  // someone holds it: they will delete it (or leave it to the next waiter)
+  }
+}
 
 }  // namespace
 
-int OpenLockFile(const char* path, mode_t mode, Failure* f) {
-  int fd;
-  do {
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) Fail(f, errno, "open");
-  return fd;
+TestHooks& Hooks() {
+  static TestHooks hooks;
+  return hooks;
 }
 
 Outcome Lock(int fd, struct flock request, const Waiting& how, Failure* f) {
@@ -145,112 +186,73 @@ Outcome Lock(int fd, struct flock request, const Waiting& how, Failure* f) {
   }
 }
 
-int CheckIdentity(int fd, const char* path, Failure* f) {
-  // lstat: a symlink planted at the path is a different inode ("replaced").
-  // Path first, fd second: an unlink racing between the two shows as
-  // "unlinked" instead of passing unnoticed.
-  struct stat at_path, of_fd;
-  if (lstat(path, &at_path) != 0) {
-    if (errno == ENOENT) return kMissing;
-    Fail(f, errno, "lstat");
-    return -1;
-  }
-  if (fstat(fd, &of_fd) != 0) {
-    Fail(f, errno, "fstat");
-    return -1;
-  }
-  if (at_path.st_dev != of_fd.st_dev || at_path.st_ino != of_fd.st_ino) return kReplaced;
-  if (of_fd.st_nlink == 0) return kUnlinked;
-  // A FIFO or device planted at the path opens fine with O_RDWR; never lock one.
-  if (!S_ISREG(of_fd.st_mode)) return kNotRegular;
-  return kSame;
-}
-
-Outcome LockAtPath(const char* path, short type, mode_t mode, bool skip_check, bool announce,
-                   const Waiting& how, int* fd_out, Failure* f) {
-  announce = announce && how.wait;
+Outcome LockAt(const Dir& dir, const GrantRequest& req, const FilePolicy& policy, const Waiting& how,
+               int* fd_out, Failure* f) {
+  const char* name = req.name.c_str();
+  bool announce = policy.cleanup && how.wait && !Hooks().silent_wait.load();
+  bool check = !Hooks().skip_check.load();
   for (;;) {
-    int fd = OpenLockFile(path, mode, f);
+    int fd = OpenIn(dir, name, O_RDWR | O_CREAT, policy.file_mode, f);
     if (fd < 0) return Outcome::kFailed;
     // Best effort: it fails only while someone holds the whole file (an oslo
     // process, or clean()), who never deletes it on release anyway.
     if (announce) Lock(fd, WaitingRange(F_RDLCK), Waiting{}, f);
-    Outcome locked = Lock(fd, LockRange(type), how, f);
+    Outcome locked = Lock(fd, LockRange(req.type), how, f);
     if (locked != Outcome::kDone) {
       if (locked == Outcome::kCancelled && announce) {
-        LeaveWaiting(fd, path);
+        LeaveWaiting(fd, dir, name);
       } else {
         Close(fd);
       }
       return locked;
     }
-    int identity = skip_check ? kSame : CheckIdentity(fd, path, f);
+    int identity = check ? IdentityAt(fd, dir, name, f) : kSame;
     if (identity == kSame) {
       *fd_out = fd;
       return Outcome::kDone;
     }
     Close(fd);  // drops our lock on the orphan inode (or the foreign file)
     if (identity < 0) return Outcome::kFailed;
-    if (identity == kNotRegular) {
-      f->kind = Failure::kNotRegular;
-      return Outcome::kFailed;
-    }
     // Orphan: the holder we waited for unlinked it on release. Start over on
-    // the file now at the path (or create it).
+    // the file now at the name (or create it).
   }
 }
 
-Outcome TakeToken(int counter_fd, const Waiting& how, uint64_t* token, Failure* f) {
+int OpenCounter(const Dir& dir, mode_t mode, Failure* f) {
+  int fd = OpenIn(dir, kTokenFile, O_RDWR | O_CREAT, mode, f);
+  if (fd < 0) f->counter = true;
+  return fd;
+}
+
+Outcome TakeToken(int counter_fd, int fd, const RecordTemplate& record, const Waiting& how,
+                  uint64_t* token, Failure* f) {
   Outcome locked = Lock(counter_fd, WholeFile(F_WRLCK), how, f);
   if (locked == Outcome::kDone) {
     locked = IncrementLocked(counter_fd, token, f);
     Unlock(counter_fd);
   }
-  if (locked == Outcome::kFailed) f->counter = true;
+  if (locked == Outcome::kFailed) {
+    f->counter = true;
+    return locked;
+  }
+  if (locked == Outcome::kDone && record.present && fd >= 0 && !WriteRecord(fd, record, *token, f)) {
+    return Outcome::kFailed;
+  }
   return locked;
 }
 
-bool WriteRecord(int fd, const RecordTemplate& record, uint64_t token, Failure* f) {
-  std::string json;
-  json.reserve(record.head.size() + record.tail.size() + 48);
-  json.append(record.head).append(std::to_string(token)).append(record.tail);
-  AppendIsoNow(&json);
-  json.append("\"}");
-  char prefix[24];
-  snprintf(prefix, sizeof prefix, "deadbolt1 %08x ", Fnv1a(json));
-  std::string line(prefix);
-  line.append(json).push_back('\n');
-  ssize_t w;
-  do {
-    w = pwrite(fd, line.data(), line.size(), 0);
-  } while (w < 0 && errno == EINTR);
-  if (w < 0) {
-    Fail(f, errno, "pwrite");
-    return false;
-  }
-  return true;
-}
-
-Outcome Grant(int counter_fd, int fd, const RecordTemplate& record,
-              const Waiting& how, uint64_t* token, Failure* f) {
-  Outcome taken = TakeToken(counter_fd, how, token, f);
-  if (taken != Outcome::kDone) return taken;
-  if (record.present && fd >= 0 && !WriteRecord(fd, record, *token, f)) return Outcome::kFailed;
-  return Outcome::kDone;
-}
-
-int ReleaseAtPath(int fd, const char* path, bool exclusive, bool cleanup, Failure* f) {
-  int finding = CheckIdentity(fd, path, f);
+int ReleaseAt(int fd, const Dir& dir, const char* name, bool exclusive, bool cleanup, Failure* f) {
+  int finding = IdentityAt(fd, dir, name, f);
   if (finding == kSame && cleanup) {
     Outcome last = exclusive ? Outcome::kDone : Lock(fd, LockRange(F_WRLCK), Waiting{}, f);
     if (last == Outcome::kFailed) {
       finding = -1;
-    } else if (last == Outcome::kDone && !OthersWaiting(fd) && unlink(path) != 0) {
+    } else if (last == Outcome::kDone && !OthersWaiting(fd) && unlinkat(dir.fd, name, 0) != 0) {
       // Deleted between our check and our unlink: a protocol breach too.
       if (errno == ENOENT) {
         finding = kMissing;
       } else {
-        Fail(f, errno, "unlink");
+        Fail(f, errno, "unlinkat");
         finding = -1;
       }
     }
@@ -259,47 +261,41 @@ int ReleaseAtPath(int fd, const char* path, bool exclusive, bool cleanup, Failur
   return finding;
 }
 
-namespace {
-
-void LeaveWaiting(int fd, const char* path) {
-  Failure ignored;
-  if (Lock(fd, LockRange(F_WRLCK), Waiting{}, &ignored) == Outcome::kDone) {
-    ReleaseAtPath(fd, path, true, true, &ignored);
-  } else {
-    Close(fd);  // someone holds it: they will delete it (or leave it to the next waiter)
-  }
+GrantJob::~GrantJob() {
+  if (dir.fd >= 0) Close(dir.fd);
 }
 
-// The token for a job, with its own fd on the counter: an OFD lock belongs to
-// the open file description, so sharing the JS thread's fd would let both
-// "hold" the counter at once.
-// Opened before the wait, so that after the grant only the increment is left.
-// Returns false (with the failure) if it cannot be opened.
-bool OpenCounter(GrantJob* job, int* counter) {
+namespace {
+
+// The token for a job, with its own descriptor on the counter: an OFD lock
+// belongs to the open file description, so sharing the JS thread's would let
+// both "hold" the counter at once. Opened before the wait, so that after the
+// grant only the increment is left. Returns false (with the failure) if it
+// cannot be opened.
+bool OpenJobCounter(GrantJob* job, int* counter) {
   *counter = -1;
-  if (job->counter_path.empty()) return true;
-  *counter = OpenLockFile(job->counter_path.c_str(), job->file_mode, &job->failure);
-  job->failure.counter = *counter < 0;
+  if (!job->request.token) return true;
+  *counter = OpenCounter(job->dir, job->policy.file_mode, &job->failure);
   return *counter >= 0;
 }
 
 Outcome JobToken(GrantJob* job, int counter, const Waiting& how) {
   if (counter < 0) return Outcome::kDone;
-  Outcome granted = Grant(counter, job->fd, job->record, how, &job->token, &job->failure);
+  Outcome granted = TakeToken(counter, job->fd, job->request.record, how, &job->token, &job->failure);
   job->has_token = granted == Outcome::kDone;
   return granted;
 }
 
 Outcome RunAcquire(GrantJob* job, int counter, const Waiting& how) {
-  Outcome locked = LockAtPath(job->path.c_str(), job->type, job->file_mode, job->skip_check,
-                              job->announce, how, &job->fd, &job->failure);
+  Outcome locked = LockAt(job->dir, job->request, job->policy, how, &job->fd, &job->failure);
   if (locked != Outcome::kDone) return locked;
   Outcome granted = JobToken(job, counter, how);
   if (granted == Outcome::kDone) return granted;
   // Cancelled (or failed) while holding the lock file: give it back, deleting
   // it as a release would, so an abandoned wait leaves no file behind.
   Failure ignored;
-  ReleaseAtPath(job->fd, job->path.c_str(), job->type == F_WRLCK, job->cleanup, &ignored);
+  ReleaseAt(job->fd, job->dir, job->request.name.c_str(), job->request.type == F_WRLCK, job->policy.cleanup,
+            &ignored);
   job->fd = -1;
   return granted;
 }
@@ -309,7 +305,7 @@ Outcome RunAcquire(GrantJob* job, int counter, const Waiting& how) {
 void RunGrant(GrantJob* job, const std::atomic<bool>* cancelled) {
   Waiting how{true, cancelled};
   int counter;
-  if (!OpenCounter(job, &counter)) {
+  if (!OpenJobCounter(job, &counter)) {
     job->outcome = Outcome::kFailed;
     return;
   }

@@ -9,15 +9,17 @@
 
 #include <node_api.h>
 
-#include "grant.h"
+#include "failure.h"
 
 namespace deadbolt {
 
-// An Error whose message is "<syscall>: <strerror>" and whose properties are
-// errno (number) and syscall (string) for a failed system call, notRegular
-// (true) for a FIFO or device at a lock path, corrupt (the counter's content)
-// for an unreadable token counter, and counter (true) when the token
-// counter, not the lock file, failed.
+// An Error whose message is "<syscall>: <strerror>" (or the kind of refusal)
+// and whose properties are: errno (number) and syscall (string) for a failed
+// system call; unsafe ('notRegular' | 'hardLinked' | 'foreignOwner' |
+// 'worldWritable' | 'notLockFile') with nlink, uid or mode for a file the
+// directory refuses to use; corrupt (the counter's content) for an unreadable
+// token counter; file (the name in the directory) when known; and counter
+// (true) when the token counter, not the lock file, failed.
 napi_status FailureError(napi_env env, const Failure& f, napi_value* error);
 
 }  // namespace deadbolt

@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "js_error.h"
-#include "ofd.h"
 #include "wake_signal.h"
 
 namespace deadbolt {
@@ -94,29 +93,16 @@ void WaitPool::AddPending() {
   if (pending_++ == 0) napi_ref_threadsafe_function(env_, tsfn_);
 }
 
-void WaitPool::RunWait(Waiter* w) {
-  if (w->grant) {
-    RunGrant(w->grant.get(), &w->cancelled);
-    return;
-  }
-  // Lock() checks the flag before every attempt: a cancel that lands before
-  // fcntl is seen there; one that lands during fcntl makes it return EINTR.
-  Failure f;
-  Outcome locked = Lock(w->fd, WholeFile(w->type), Waiting{true, &w->cancelled}, &f);
-  w->result = locked == Outcome::kDone ? 1 : locked == Outcome::kCancelled ? 0 : -f.err;
-}
+// Lock() checks the flag before every attempt: a cancel that lands before
+// fcntl is seen there; one that lands during fcntl makes it return EINTR.
+void WaitPool::RunWait(Waiter* w) { RunGrant(w->grant.get(), &w->cancelled); }
 
 // A finished wait whose result no JS code will ever see (the environment is
 // going away): release a lock it may have been granted, then free it.
 void WaitPool::Discard(Waiter* w) {
   GrantJob* job = w->grant.get();
-  if (job != nullptr) {
-    // An acquired lock file is ours to give back; a token job's fd is not.
-    if (job->kind == GrantJob::kAcquire && job->outcome == Outcome::kDone) close(job->fd);
-  } else if (w->result == 1) {
-    struct flock fl = WholeFile(F_UNLCK);
-    fcntl(w->fd, F_OFD_SETLK, &fl);
-  }
+  // An acquired lock file is ours to give back; a token job's fd is not.
+  if (job->kind == GrantJob::kAcquire && job->outcome == Outcome::kDone) close(job->fd);
   delete w;
 }
 
@@ -250,12 +236,9 @@ static bool SettleGrant(napi_env env, napi_deferred deferred, const GrantJob& jo
 }
 
 void WaitPool::Completed(napi_env env, Waiter* w) {
-  napi_value value;
   bool settled = false;
   if (w->deferred != nullptr) {
-    settled = w->grant ? SettleGrant(env, w->deferred, *w->grant)
-                       : napi_create_int32(env, w->result, &value) == napi_ok &&
-                             napi_resolve_deferred(env, w->deferred, value) == napi_ok;
+    settled = SettleGrant(env, w->deferred, *w->grant);
   }
   if (settled) {
     delete w;

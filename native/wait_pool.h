@@ -1,16 +1,15 @@
 // Blocking lock waits, each on a dedicated native thread.
 //
 // Protocol (one WaitPool per Node environment):
-// - Submit (JS thread): a Waiter {fd, lock type} is handed to a parked worker
+// - Submit (JS thread): a Waiter (one grant job, grant.h) is handed to a parked worker
 //   thread, or to a new one; the pool grows on demand, with no fixed cap, so
 //   hundreds of concurrent waits are hundreds of threads (256 KiB stacks).
 //   libuv's threadpool is never used: four blocked waits there would stall
 //   every fs call of the process.
-// - The worker blocks in fcntl(F_OFD_SETLKW). Its result is 1 (granted),
-//   0 (cancelled: nothing new is held) or -errno.
+// - The worker runs the grant, blocking in fcntl(F_OFD_SETLKW): granted,
+//   cancelled (nothing new is held) or failed.
 // - Results cross to JS through one thread-safe function (a uv_async under
-//   the hood: no polling); the JS thread resolves the wait's promise with the
-//   number. The thread-safe function is ref'd while any wait is pending (a
+//   the hood: no polling); the JS thread settles the wait's promise. The thread-safe function is ref'd while any wait is pending (a
 //   pending wait keeps the event loop alive, like pending I/O) and unref'd
 //   otherwise.
 // - Cancel (JS thread): set the waiter's flag, pthread_kill its thread with
@@ -45,16 +44,13 @@ namespace deadbolt {
 
 struct Worker;
 
-// One lock() call, or one grant (grant.h: acquireWait / tokenWait). Owned by
-// the pool from Submit until its result is handed to JS (then by the
-// thread-safe function's queue, then freed on the JS thread).
+// One grant (grant.h: acquireWait / tokenWait). Owned by the pool from
+// Submit until its result is handed to JS (then by the thread-safe function's
+// queue, then freed on the JS thread).
 struct Waiter {
   uint32_t id = 0;
-  int fd = -1;                         // lock(): the fd to lock
-  short type = 0;                      // lock(): F_RDLCK or F_WRLCK
-  std::unique_ptr<GrantJob> grant;     // set for a grant instead of lock()
+  std::unique_ptr<GrantJob> grant;
   std::atomic<bool> cancelled{false};  // set by Cancel/Shutdown, read by worker
-  int result = 0;                      // lock(): 1 granted, 0 cancelled, -errno
   napi_deferred deferred = nullptr;    // JS thread only
   Worker* worker = nullptr;            // guarded by WaitPool::mu_
   bool in_cancel_list = false;         // guarded by WaitPool::mu_

@@ -40,6 +40,11 @@ export const ErrorCodes = {
   BACKEND: 'DEADBOLT_BACKEND',
   /** A system call in the native addon failed, or the addon could not be loaded. */
   NATIVE: 'DEADBOLT_NATIVE',
+  /**
+   * A file or directory deadbolt was about to use is not safe to use: a symbolic link, a hard link,
+   * a FIFO or device, a file owned by someone the lock directory does not trust, a world-writable one.
+   */
+  UNSAFE: 'DEADBOLT_UNSAFE',
   /** The platform or driver cannot do what was asked. */
   UNSUPPORTED: 'DEADBOLT_UNSUPPORTED',
   /** An argument was invalid (carried by `TypeError` / `RangeError`). */
@@ -284,6 +289,33 @@ export class NativeError extends DeadboltError {
     this.errno = details.errno;
     this.syscall = details.syscall;
     this.path = details.path;
+  }
+}
+
+/**
+ * A file or directory that deadbolt was about to open, write, lock, delete or
+ * trust is not what it must be (docs/security.md): a symbolic link, a hard
+ * link, a FIFO, socket or device, a file owned by a user the lock directory
+ * does not trust, a world-writable file, a file that holds data other than a
+ * holder record, or a directory others could swap. Nothing was done with it.
+ * `path` names it and `reason` says which rule it broke.
+ *
+ * @example
+ * ```ts
+ * try { await locks.acquire('jobs'); }
+ * catch (err) { if (err instanceof UnsafeFileError) alertOperator(err.path, err.reason); }
+ * ```
+ */
+export class UnsafeFileError extends DeadboltError {
+  /** The file or directory refused. */
+  readonly path: string;
+  /** Which rule it broke. */
+  readonly reason: 'notRegular' | 'hardLinked' | 'foreignOwner' | 'worldWritable' | 'notLockFile' | 'symlink' | 'untrustedDirectory';
+
+  constructor(message: string, path: string, reason: UnsafeFileError['reason'], options?: DeadboltErrorOptions) {
+    super(ErrorCodes.UNSAFE, message, options);
+    this.path = path;
+    this.reason = reason;
   }
 }
 

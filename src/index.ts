@@ -39,5 +39,5 @@ export { Coordinator, type BreakOptions } from './distributed/coordinator.js';
 export { type DistributedGuard } from './distributed/guard.js';
 export { Session, safetyMargin, type SessionState } from './distributed/session.js';
 export { Fence } from './distributed/fence.js';
-export { MAX_LOCK_NAME_LENGTH } from './distributed/lock-name.js';
+export { MAX_LOCK_NAME_LENGTH } from './internal/lock-name.js';
 export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord } from './distributed/driver.js';

@@ -4,12 +4,16 @@
  *
  * Each record is appended with one write to a file opened `O_APPEND`, so
  * concurrent breaks never interleave within a line. The file name starts with
- * `.deadbolt`, so `list()` and `clean()` never take it for a lock file.
+ * `.deadbolt`, so `list()` and `clean()` never take it for a lock file. It is
+ * reached through the command's directory descriptor like every other file
+ * (never following a symlink, never blocking on a FIFO, refusing a hard link
+ * or a file of an untrusted owner), created 0600, and what is read back is
+ * untrusted: anyone who can write the directory can forge lines.
  *
  * @module
  */
-import { appendFileSync, closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { addon } from '../file/addon.js';
+import type { DirectoryHandle } from '../file/directory-handle.js';
 import { AUDIT_FILE } from '../file/lock-name.js';
 
 /**
@@ -42,15 +46,36 @@ export interface BreakAuditRecord {
 const TAIL_BYTES = 256 * 1024;
 
 /**
- * Append a record to the directory's audit log (created 0644 if absent).
+ * The directory's audit log, opened for appending (created 0600 if absent)
+ * before a break acts, so that a log that cannot be written safely stops the
+ * break before anyone is signalled, and the record goes to the file that was
+ * checked even if the name is swapped meanwhile.
  *
+ * @throws UnsafeFileError when something unsafe is at the log's name.
  * @example
  * ```ts
- * appendAudit('/run/locks', record);
+ * const audit = openAudit(handle);
+ * audit.append(record);
  * ```
  */
-export function appendAudit(directory: string, record: BreakAuditRecord): void {
-  appendFileSync(join(directory, AUDIT_FILE), `${JSON.stringify(record)}\n`, { mode: 0o644 });
+export function openAudit(handle: DirectoryHandle): { append(record: BreakAuditRecord): void; close(): void } {
+  const fd = handle.openFile(AUDIT_FILE, 'append', 0o600)!;
+  const a = addon();
+  let open = true;
+  const close = () => {
+    if (open) a.closeFd(fd);
+    open = false;
+  };
+  return {
+    append(record) {
+      try {
+        a.writeFd(fd, `${JSON.stringify(record)}\n`);
+      } finally {
+        close();
+      }
+    },
+    close,
+  };
 }
 
 /**
@@ -62,8 +87,8 @@ export function appendAudit(directory: string, record: BreakAuditRecord): void {
  * for (const r of readAudit('/run/locks', 5)) console.log(r.at, r.lock.name);
  * ```
  */
-export function readAudit(directory: string, limit: number, name?: string): BreakAuditRecord[] {
-  const text = readTail(join(directory, AUDIT_FILE));
+export function readAudit(handle: DirectoryHandle, limit: number, name?: string): BreakAuditRecord[] {
+  const text = readTail(handle);
   const records: BreakAuditRecord[] = [];
   for (const line of text.split('\n')) {
     const record = parseRecord(line);
@@ -72,24 +97,18 @@ export function readAudit(directory: string, limit: number, name?: string): Brea
   return records.slice(-limit);
 }
 
-function readTail(path: string): string {
-  let fd: number;
+/** The end of the log; nothing when it is absent or unsafe (a FIFO, a symlink, a hard link) to read. */
+function readTail(handle: DirectoryHandle): string {
+  let bytes: Buffer | undefined;
   try {
-    fd = openSync(path, 'r');
+    bytes = handle.read(AUDIT_FILE, TAIL_BYTES, true);
   } catch {
     return '';
   }
-  try {
-    const size = fstatSync(fd).size;
-    const start = Math.max(0, size - TAIL_BYTES);
-    const buffer = Buffer.alloc(size - start);
-    const read = readSync(fd, buffer, 0, buffer.length, start);
-    const text = buffer.toString('utf8', 0, read);
-    // Starting mid-file, the first line is probably partial.
-    return start === 0 ? text : text.slice(text.indexOf('\n') + 1);
-  } finally {
-    closeSync(fd);
-  }
+  if (bytes === undefined) return '';
+  const text = bytes.toString('utf8');
+  // Starting mid-file, the first line is probably partial.
+  return bytes.length < TAIL_BYTES ? text : text.slice(text.indexOf('\n') + 1);
 }
 
 function parseRecord(line: string): BreakAuditRecord | undefined {

@@ -21,19 +21,18 @@
  *
  * @module
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
+import type { DirectoryHandle } from '../file/directory-handle.js';
 import { readRecord, type HolderRecord } from '../file/holder-record.js';
-import { checkLockName, lockFileName } from '../file/lock-name.js';
-import { lockState } from '../file/native.js';
-import { appendAudit, type BreakAuditRecord } from './audit.js';
+import { AUDIT_FILE, checkLockName, lockFileName } from '../file/lock-name.js';
+import { openAudit, type BreakAuditRecord } from './audit.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { checkHolderProcess, stillSameProcess } from './holder-process.js';
 import type { Output } from './output.js';
-import { requireDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
+import { openLockDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt break`.
@@ -49,6 +48,8 @@ export interface BreakCommandOptions extends TargetOptions {
   /** ms between SIGTERM and SIGKILL. */
   grace: number;
   json?: boolean;
+  /** `--trust-directory`: act even in a directory others could swap or fill (docs/security.md). */
+  trustDirectory?: boolean;
 }
 
 /** How often the lock is looked at while waiting for the holder to let go. */
@@ -71,56 +72,70 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
     throw usageError((err as Error).message);
   }
   const target = resolveTarget(options);
-  requireDirectory(target);
   const file = lockFileName(name, target.prefix);
-  const path = join(target.directory, file);
-  const { record, startTicks } = identifyHolder(name, path);
+  const handle = openLockDirectory(target, { act: true, trustDirectory: options.trustDirectory === true });
+  try {
+    return await breakLock(handle, { name, file }, target, options, io);
+  } finally {
+    handle.close();
+  }
+}
 
-  io.err(describeHolder(name, target, record));
-  if (!options.yes) {
-    if (!process.stdin.isTTY) {
-      throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
+async function breakLock(handle: DirectoryHandle, lock: { name: string; file: string }, target: FileTarget, options: BreakCommandOptions, io: Output): Promise<number> {
+  const { name, file } = lock;
+  const { record, startTicks } = identifyHolder(handle, name, file);
+  // Opened (and proven a regular, single-link file of a trusted owner) before anyone is signalled.
+  const audit = openAudit(handle);
+  try {
+    io.err(describeHolder(name, target, record));
+    if (!options.yes) {
+      if (!process.stdin.isTTY) {
+        throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
+      }
+      const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
+      if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
     }
-    const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
-    if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
-  }
-  // The lock may have changed hands while the operator read the prompt.
-  const now = readRecord(path);
-  if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
-    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
-  }
+    // The lock may have changed hands while the operator read the prompt.
+    const now = readRecord(handle, file);
+    if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
+      throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
+    }
 
-  const signals: string[] = [];
-  let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(path, record.token, options.grace));
-  if (!freed && stillSameProcess(record.pid, startTicks)) {
-    io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
-    signal(record.pid, 'SIGKILL', signals, io);
-  }
-  freed ||= await watchUntilFreed(path, record.token, AFTER_KILL_MS);
+    const signals: string[] = [];
+    let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(handle, file, record.token, options.grace));
+    if (!freed && stillSameProcess(record.pid, startTicks)) {
+      io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
+      signal(record.pid, 'SIGKILL', signals, io);
+    }
+    freed ||= await watchUntilFreed(handle, file, record.token, AFTER_KILL_MS);
 
-  const audit = auditRecord(name, file, options.reason, record, signals, freed);
-  appendAudit(target.directory, audit);
-  if (options.json) io.json(audit);
-  else if (freed) io.out(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${join(target.directory, '.deadbolt-audit.log')}`);
-  if (!freed) {
-    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
-      hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
-    });
+    const entry = auditRecord(name, file, options.reason, record, signals, freed);
+    audit.append(entry);
+    if (options.json) io.json(entry);
+    else if (freed) io.out(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${target.directory}/${AUDIT_FILE}`);
+    if (!freed) {
+      throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
+        hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
+      });
+    }
+    return 0;
+  } finally {
+    audit.close();
   }
-  return 0;
 }
 
 /** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
-function identifyHolder(name: string, path: string): { record: HolderRecord; startTicks: number } {
-  const state = lockState(path);
+function identifyHolder(handle: DirectoryHandle, name: string, file: string): { record: HolderRecord; startTicks: number } {
+  const state = handle.state(file);
   if (state === 'free' || state === 'missing') throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is not held: nothing to break`);
   const refuse = (why: string, hint?: string) => new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${why}`, hint === undefined ? {} : { hint });
   if (state === 'shared') {
     throw refuse('it is held shared, possibly by several processes, and the record names one at most', 'Stop the holders yourself (`deadbolt ls` shows them).');
   }
-  const record = readRecord(path);
+  const record = readRecord(handle, file);
+  const hint = () => kernelHint(handle, file);
   if (record === undefined || record.mode !== 'exclusive') {
-    throw refuse('its holder wrote no holder record (oslo.concurrency and other tools write none)', kernelHint(path));
+    throw refuse('its holder wrote no holder record (oslo.concurrency and other tools write none)', hint());
   }
   const found = checkHolderProcess(record, record.since);
   switch (found.status) {
@@ -129,20 +144,20 @@ function identifyHolder(name: string, path: string): { record: HolderRecord; sta
     case 'remote':
       throw refuse(`its holder is on host ${found.host}; a local break can only stop processes of this host (${hostname()})`);
     case 'gone':
-      throw refuse(`its record names pid ${record.pid}, which is not running, so the real holder is unknown`, kernelHint(path));
+      throw refuse(`its record names pid ${record.pid}, which is not running, so the real holder is unknown`, hint());
     case 'reused':
-      throw refuse(`the record's pid no longer runs the holder: ${found.why}`, kernelHint(path));
+      throw refuse(`the record's pid no longer runs the holder: ${found.why}`, hint());
     case 'unknown':
       throw refuse(found.why);
   }
 }
 
 /** For a holder without a usable record: what /proc/locks says, when it names a pid (classic POSIX locks do, OFD locks don't). */
-function kernelHint(path: string): string | undefined {
-  let inode: number;
+function kernelHint(handle: DirectoryHandle, file: string): string | undefined {
+  let inode: number | undefined;
   let locks: string;
   try {
-    inode = statSync(path).ino;
+    inode = handle.stat(file)?.ino;
     locks = readFileSync('/proc/locks', 'latin1');
   } catch {
     return undefined;
@@ -181,12 +196,12 @@ function signal(pid: number, sig: 'SIGTERM' | 'SIGKILL', sent: string[], io: Out
 }
 
 /** Watch the lock until the displaced holder no longer has it, or `ms` passes. */
-async function watchUntilFreed(path: string, token: bigint, ms: number): Promise<boolean> {
+async function watchUntilFreed(handle: DirectoryHandle, file: string, token: bigint, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const state = lockState(path);
+    const state = handle.state(file);
     if (state === 'free' || state === 'missing') return true;
-    const record = readRecord(path);
+    const record = readRecord(handle, file);
     if (record !== undefined && record.token !== token) return true; // a new holder: ours let go
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, Math.min(WATCH_MS, Math.max(1, deadline - Date.now()))));

@@ -5,13 +5,12 @@
  *
  * @module
  */
-import { LockDirectory } from '../file/lock-directory.js';
-import type { CleanEntry } from '../file/clean.js';
+import { cleanDirectory, type CleanEntry, type CleanReport } from '../file/clean.js';
 import { formatDuration } from './durations.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
 import { table } from './table.js';
-import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt clean`.
@@ -26,6 +25,8 @@ export interface CleanCommandOptions extends TargetOptions {
   olderThan?: number;
   dryRun?: boolean;
   json?: boolean;
+  /** `--trust-directory`: act even in a directory others could swap or fill (docs/security.md). */
+  trustDirectory?: boolean;
 }
 
 /**
@@ -39,8 +40,13 @@ export interface CleanCommandOptions extends TargetOptions {
  */
 export async function cleanCommand(options: CleanCommandOptions, io: Output): Promise<number> {
   const target = resolveTarget(options);
-  requireDirectory(target, { writable: true });
-  const report = await new LockDirectory(target.directory).clean({ olderThan: options.olderThan ?? 0, dryRun: options.dryRun === true });
+  const handle = openLockDirectory(target, { act: true, trustDirectory: options.trustDirectory === true });
+  let report: CleanReport;
+  try {
+    report = await cleanDirectory(handle, target.prefix, { olderThan: options.olderThan ?? 0, dryRun: options.dryRun === true });
+  } finally {
+    handle.close();
+  }
   const denied = report.skipped.filter((e) => e.reason?.startsWith('permission denied'));
   if (options.json) {
     io.json({ version: 1, ...report });

@@ -6,37 +6,36 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { basename, dirname } from 'node:path';
+import type { DirectoryHandle } from '../file/directory-handle.js';
 import { readRecord, readSharedRecords, type HolderRecord } from '../file/holder-record.js';
-import { lockState } from '../file/native.js';
 import { formatDuration } from './durations.js';
 import { displayCommand } from './format.js';
 
 /**
- * Who holds the lock file at `path`, in words.
+ * Who holds lock file `file` of `handle`'s directory, in words.
  *
  * @example
  * ```ts
- * holderSummary('/run/locks/jobs', Date.now()); // 'held by pid 1234 (node worker.js) for 12 s'
+ * holderSummary(handle, 'jobs', Date.now()); // 'held by pid 1234 (node worker.js) for 12 s'
  * ```
  */
-export function holderSummary(path: string, now: number): string {
-  let state: ReturnType<typeof lockState>;
+export function holderSummary(handle: DirectoryHandle, file: string, now: number): string {
+  let state: ReturnType<DirectoryHandle['state']>;
   try {
-    state = lockState(path);
+    state = handle.state(file);
   } catch {
     return 'held';
   }
   if (state === 'free' || state === 'missing') return 'just released';
   if (state === 'shared') {
     // Shared holders each write a record file of their own (holder-record.ts).
-    const records = (readSharedRecords(dirname(path)).get(basename(path)) ?? []).flatMap((r) => (r.record ? [r.record] : []));
+    const records = (readSharedRecords(handle).get(file) ?? []).flatMap((r) => (r.record ? [r.record] : []));
     const first = records[0];
     if (first === undefined) return 'held shared';
     const more = records.length > 1 ? ` and ${records.length - 1} more` : '';
     return `held shared by ${describe(first, now)}${more}`;
   }
-  const record = readRecord(path);
+  const record = readRecord(handle, file);
   // A record whose mode differs from the kernel's state is an older holder's.
   if (record === undefined || record.mode !== state) return 'held by a process that wrote no holder record (oslo.concurrency or another tool)';
   return `held by ${describe(record, now)}`;

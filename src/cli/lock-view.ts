@@ -12,7 +12,6 @@
  * @module
  */
 import type { LockFileInfo } from '../file/list.js';
-import { readRecord } from '../file/holder-record.js';
 import { checkHolderProcess, type HolderProcess } from './holder-process.js';
 
 /**
@@ -76,11 +75,8 @@ export interface LockView {
 export function lockView(info: LockFileInfo, now: number): LockView | undefined {
   if (info.state === 'missing') return undefined;
   const holders = info.holders.map(({ owner, token, mode, since }) => holderView({ ...owner, command: owner.command ?? '', token, mode, since }, now));
-  let lastHolder: HolderView | null = null;
-  if (info.state === 'free') {
-    const record = readRecord(info.path);
-    if (record !== undefined) lastHolder = holderView(record, now);
-  }
+  const last = info.lastHolder;
+  const lastHolder = info.state === 'free' && last !== undefined ? holderView({ ...last.owner, command: last.owner.command ?? '', token: last.token, mode: last.mode, since: last.since }, now) : null;
   return {
     name: info.name ?? null,
     file: info.file,

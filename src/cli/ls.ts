@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { LockDirectory } from '../file/lock-directory.js';
+import { listDirectory } from '../file/list.js';
 import { readAudit, type BreakAuditRecord } from './audit.js';
 import { formatDuration } from './durations.js';
 import { displayCommand, shortDate } from './format.js';
 import { lockView, summarize, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
 import { table, truncate, type Column } from './table.js';
-import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt ls`.
@@ -39,20 +39,27 @@ const JSON_BREAKS = 20;
  */
 export async function listCommand(options: LsOptions, io: Output): Promise<number> {
   const target = resolveTarget(options);
-  requireDirectory(target);
-  const now = Date.now();
-  const infos = await new LockDirectory(target.directory, { prefix: target.prefix }).list();
-  const locks = infos.map((info) => lockView(info, now)).filter((v): v is LockView => v !== undefined);
-  const summary = summarize(locks);
-  if (options.json) {
-    io.json({ version: 1, directory: target.directory, locks, summary, breaks: readAudit(target.directory, JSON_BREAKS) });
+  const handle = openLockDirectory(target);
+  try {
+    const now = Date.now();
+    const infos = await listDirectory(handle, target.prefix);
+    const locks = infos.map((info) => lockView(info, now)).filter((v): v is LockView => v !== undefined);
+    const summary = summarize(locks);
+    if (options.json) {
+      io.json({ version: 1, directory: target.directory, locks, summary, breaks: readAudit(handle, JSON_BREAKS) });
+      return 0;
+    }
+    if (locks.length > 0) io.out(locksTable(locks, io.color));
+    io.out(summaryLine(target.directory, summary, locks.length > 0));
+    printBreaks(readAudit(handle, TEXT_BREAKS), io);
     return 0;
+  } finally {
+    handle.close();
   }
-  if (locks.length > 0) io.out(locksTable(locks, io.color));
-  io.out(summaryLine(target.directory, summary, locks.length > 0));
-  const breaks = readAudit(target.directory, TEXT_BREAKS);
+}
+
+function printBreaks(breaks: BreakAuditRecord[], io: Output): void {
   if (breaks.length > 0) io.out(['', io.color.bold('Recent breaks (.deadbolt-audit.log):'), ...breaks.map(breakLine)].join('\n'));
-  return 0;
 }
 
 const COLUMNS: Column[] = [

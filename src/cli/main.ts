@@ -92,6 +92,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
   subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
     .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--dry-run', 'report what would be removed, remove nothing')
+    .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .option('--json', 'print JSON (schema in docs/cli.md)')
     .addHelpText('after', CLEAN_HELP)
     .action(async (options) => done(await cleanCommand(options, io)));
@@ -100,6 +101,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .argument('<name>', 'the lock name')
     .option('--reason <text>', 'why: kept in the audit log')
     .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .option('--json', 'print the audit record as JSON')
     .addHelpText('after', BREAK_HELP)

@@ -19,8 +19,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import { ConfigurationError, LockTimeoutError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
+import { DirectoryHandle } from '../file/directory-handle.js';
 import type { FileLockGuard } from '../file/file-guard.js';
 import { LockDirectory } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
@@ -74,11 +74,11 @@ export async function runCommand(name: string, command: string[], options: RunOp
   const cleanup = target.prefix === undefined ? 'on-release' : 'never';
   const locks = new LockDirectory(target.directory, { prefix: target.prefix, cleanup });
   const mode = options.shared ? 'shared' : 'exclusive';
-  const path = join(target.directory, lockFileName(name, target.prefix));
+  const file = lockFileName(name, target.prefix);
 
   const signals = new SignalRelay();
   try {
-    const guard = await take(locks, name, path, mode, options, signals, io);
+    const guard = await take(locks, { name, directory: target.directory, file }, mode, options, signals, io);
     return await runHolding(guard, command, signals, io);
   } finally {
     signals.dispose();
@@ -88,29 +88,34 @@ export async function runCommand(name: string, command: string[], options: RunOp
 /** Take the lock: at once, or by waiting (unless --no-wait), or fail with a clear code. */
 async function take(
   locks: LockDirectory,
-  name: string,
-  path: string,
+  lock: { name: string; directory: string; file: string },
   mode: 'exclusive' | 'shared',
   options: RunOptions,
   signals: SignalRelay,
   io: Output,
 ): Promise<FileLockGuard> {
+  const { name, file } = lock;
   const now = await libraryCall(() => locks.tryAcquire(name, { mode }));
   if (now !== undefined) return now;
+  // For the messages about who holds it: display only, never used to decide anything.
+  const handle = DirectoryHandle.open(lock.directory, { fileMode: locks.fileMode, cleanup: false });
   if (!options.wait) {
-    throw new CliError(ExitCode.BUSY, `lock "${name}" is ${holderSummary(path, Date.now())}; not waiting (--no-wait)`);
+    const held = holderSummary(handle, file, Date.now());
+    handle.close();
+    throw new CliError(ExitCode.BUSY, `lock "${name}" is ${held}; not waiting (--no-wait)`);
   }
-  const line = io.stderrIsTTY ? startWaitingLine(name, path) : undefined;
+  const line = io.stderrIsTTY ? startWaitingLine(name, handle, file) : undefined;
   try {
     return await libraryCall(() => locks.acquire(name, { mode, timeout: options.timeout, signal: signals.waitSignal }));
   } catch (err) {
     if (err instanceof LockTimeoutError) {
-      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}": it is ${holderSummary(path, Date.now())}`);
+      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}": it is ${holderSummary(handle, file, Date.now())}`);
     }
     if (err instanceof Interrupted) return await signals.exitBy(err.signal, line);
     throw err;
   } finally {
     line?.stop();
+    handle.close();
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from 'node:path';
-import { LockDirectory } from '../file/lock-directory.js';
+import { listDirectory } from '../file/list.js';
 import { checkLockName, lockFileName } from '../file/lock-name.js';
 import { readAudit } from './audit.js';
 import { formatDuration } from './durations.js';
@@ -13,7 +13,7 @@ import { usageError } from './exit-codes.js';
 import { breakLine } from './ls.js';
 import { lockView, type HolderView, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
-import { requireDirectory, resolveTarget, type TargetOptions } from './target.js';
+import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt show`.
@@ -42,12 +42,17 @@ export async function showCommand(name: string, options: ShowOptions, io: Output
     throw usageError((err as Error).message);
   }
   const target = resolveTarget(options);
-  requireDirectory(target);
   const file = lockFileName(name, target.prefix);
-  const infos = await new LockDirectory(target.directory, { prefix: target.prefix }).list();
-  const info = infos.find((i) => i.file === file);
-  const lock = info === undefined ? null : (lockView(info, Date.now()) ?? null);
-  const breaks = readAudit(target.directory, 20, name);
+  const handle = openLockDirectory(target);
+  let lock: LockView | null;
+  let breaks: ReturnType<typeof readAudit>;
+  try {
+    const info = (await listDirectory(handle, target.prefix)).find((i) => i.file === file);
+    lock = info === undefined ? null : (lockView(info, Date.now()) ?? null);
+    breaks = readAudit(handle, 20, name);
+  } finally {
+    handle.close();
+  }
   if (options.json) {
     io.json({ version: 1, directory: target.directory, name, file, lock, breaks });
     return 0;

@@ -16,9 +16,12 @@
  *
  * @module
  */
-import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigurationError, UnsafeFileError } from '../errors.js';
+import { DirectoryHandle } from '../file/directory-handle.js';
+import { requireLockDirectory } from '../file/marker.js';
+import { actsForOthers, checkDirectoryTrust } from '../file/trust.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 
 /** The options every command accepts to choose its locks. */
@@ -97,36 +100,51 @@ function fromUrl(text: string, prefix: string | undefined, from: string, code: n
 }
 
 /**
- * Check that the target's directory exists (ls, show, clean and break never
- * create it), and with `writable`, that this user may remove files in it.
+ * Open the target's lock directory for a command: one descriptor for the whole
+ * command (every file it looks at is reached through it), and only if it is a
+ * lock directory (deadbolt's marker, or an oslo `--prefix`). ls, show, clean and
+ * break never create or mark anything. With `act` (clean, break), a privileged
+ * user (root, or anyone but the directory's owner) is refused a directory that
+ * others could swap or fill, unless `trustDirectory` (`--trust-directory`).
  *
- * @throws CliError — 66 when it is missing or not a directory, 77 when not readable / writable.
+ * @throws CliError — 66 when it is missing, not a directory or not a lock
+ *   directory, 77 when not readable or not trusted.
  * @example
  * ```ts
- * requireDirectory(target, { writable: true });
+ * const handle = openLockDirectory(target, { act: true });
  * ```
  */
-export function requireDirectory(target: FileTarget, { writable = false } = {}): void {
+export function openLockDirectory(target: FileTarget, { act = false, trustDirectory = false } = {}): DirectoryHandle {
   const dir = target.directory;
+  let handle: DirectoryHandle;
   try {
-    if (!statSync(dir).isDirectory()) throw new CliError(ExitCode.NO_INPUT, `${dir} (from ${target.from}) is not a directory`);
+    handle = DirectoryHandle.open(dir, { fileMode: 0o600, cleanup: true });
   } catch (err) {
-    if (err instanceof CliError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new CliError(ExitCode.NO_INPUT, `no lock directory at ${dir} (from ${target.from})`, {
-        hint: 'Nothing has used it yet, or the path is wrong: `deadbolt run` and LockDirectory create it on first use.',
-      });
+    throw openFailure(target, err);
+  }
+  try {
+    requireLockDirectory(handle, target.prefix);
+    if (act && !trustDirectory && actsForOthers(handle)) checkDirectoryTrust(handle);
+  } catch (err) {
+    handle.close();
+    if (err instanceof UnsafeFileError) throw new CliError(ExitCode.NO_PERMISSION, err.message);
+    if (err instanceof ConfigurationError) {
+      throw new CliError(ExitCode.NO_INPUT, err.message, { hint: 'Pass --prefix PREFIX for an oslo.concurrency lock_path.' });
     }
-    throw new CliError(ExitCode.NO_PERMISSION, `cannot read lock directory ${dir}: ${code ?? String(err)}`);
+    throw err;
   }
-  const mask = writable ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK | constants.X_OK;
-  try {
-    accessSync(dir, mask);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const what = writable ? 'remove files in' : 'read';
-    const why = code === 'EROFS' ? 'it is on a read-only file system' : `permission denied (${code})`;
-    throw new CliError(ExitCode.NO_PERMISSION, `cannot ${what} lock directory ${dir}: ${why}`);
+  return handle;
+}
+
+function openFailure(target: FileTarget, err: unknown): CliError {
+  const dir = target.directory;
+  const cause = (err as { cause?: { errno?: unknown } }).cause ?? err;
+  const errno = (cause as { errno?: unknown }).errno;
+  if (errno === 'ENOENT' || errno === 'ENOTDIR' || errno === 'ELOOP') {
+    const what = errno === 'ENOENT' ? `no lock directory at ${dir}` : errno === 'ELOOP' ? `${dir} is a symbolic link, not a lock directory` : `${dir} is not a directory`;
+    const hint = 'Nothing has used it yet, or the path is wrong: `deadbolt run` and LockDirectory create it on first use.';
+    return new CliError(ExitCode.NO_INPUT, `${what} (from ${target.from})`, errno === 'ENOENT' ? { hint } : {});
   }
+  if (errno === 'EACCES' || errno === 'EPERM') return new CliError(ExitCode.NO_PERMISSION, `cannot read lock directory ${dir}: permission denied`);
+  return new CliError(ExitCode.OS_ERROR, (err as Error).message);
 }

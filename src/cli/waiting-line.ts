@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { DirectoryHandle } from '../file/directory-handle.js';
 import { holderSummary } from './holder-summary.js';
 import { truncate } from './table.js';
 
@@ -18,16 +19,16 @@ const REFRESH_MS = 1000;
  *
  * @example
  * ```ts
- * const line = startWaitingLine('nightly', '/run/locks/nightly');
+ * const line = startWaitingLine('nightly', handle, 'nightly');
  * try { await locks.acquire('nightly'); } finally { line.stop(); }
  * ```
  */
-export function startWaitingLine(name: string, path: string): { stop(): void } {
+export function startWaitingLine(name: string, handle: DirectoryHandle, file: string): { stop(): void } {
   const stderr = process.stderr;
   const render = () => {
     const width = Math.max(20, (stderr.columns || 80) - 1);
     // \r and "erase line" so the line is rewritten in place, never scrolls.
-    stderr.write(`\r\x1b[2K${truncate(`waiting for ${name} — ${holderSummary(path, Date.now())}`, width)}`);
+    stderr.write(`\r\x1b[2K${truncate(`waiting for ${name} — ${holderSummary(handle, file, Date.now())}`, width)}`);
   };
   render();
   const timer = setInterval(render, REFRESH_MS);

@@ -26,7 +26,7 @@ import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
 import type { Capabilities, Driver, DriverLock, LockRequest } from './driver.js';
 import { CoordinatorGuard, type DistributedGuard } from './guard.js';
-import { checkLockName, checkLockPrefix } from './lock-name.js';
+import { checkLockName, checkLockPrefix } from '../internal/lock-name.js';
 import type { Session } from './session.js';
 import { WaitSignal } from '../internal/wait-signal.js';
 

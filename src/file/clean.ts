@@ -1,12 +1,16 @@
 /**
  * Cleaning a lock directory while services run.
  *
- * Each candidate file is opened without creating it, locked exclusively without
- * waiting, re-checked to still be the file at its path, and only then unlinked,
+ * Each candidate file is opened through the directory's descriptor without
+ * creating it and without following a symlink, proven by fstat to be a regular
+ * file with one link owned by someone the directory trusts, locked exclusively
+ * without waiting, re-checked to still be the file at its name, read to prove it
+ * is a lock file (empty, or a deadbolt holder record), and only then unlinked,
  * still under the lock, then closed. A file held by anyone is skipped; a file
  * someone is about to lock is safe too: they re-check the inode after their
- * grant and retry on a fresh file (file-lock.ts). This is what makes cleaning
- * safe with deadbolt processes running.
+ * grant and retry on a fresh file (grant.ts). Anything that is not a lock file
+ * is skipped with the reason: `clean` never deletes anything else, whoever put
+ * it there (docs/security.md).
  *
  * With real oslo.concurrency processes running it is NOT fully safe: oslo does
  * not re-check the inode, so an oslo process that opened a file just before we
@@ -15,15 +19,14 @@
  *
  * @module
  */
-import { closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import { channels, publish } from '../diagnostics.js';
 import { checkTimeout } from '../internal/validate.js';
-import { ConfigurationError, invalidType } from '../errors.js';
-import { readSharedRecords, removeSharedRecord } from './holder-record.js';
-import { isBookkeeping, writerMayLive } from './list.js';
-import * as native from './native.js';
+import { UnsafeFileError, invalidType } from '../errors.js';
+import { addon } from './addon.js';
+import type { DirectoryHandle, EntryStat } from './directory-handle.js';
+import { holdsOnlyRecord, readSharedRecords, removeSharedRecord } from './holder-record.js';
+import { isLockFileName, SHARED_RECORDS } from './lock-name.js';
+import { writerMayLive } from './list.js';
 
 /**
  * Options of `LockDirectory.clean()`.
@@ -49,6 +52,7 @@ export interface CleanOptions {
  * ```
  */
 export interface CleanEntry {
+  /** The file's name (untrusted: anyone who can write the directory chose it). */
   file: string;
   ageMs: number;
   /** Why it was skipped (absent for removed files). */
@@ -70,26 +74,20 @@ export interface CleanReport {
   skipped: CleanEntry[];
 }
 
-/** Clean `directory` (see the module note). @internal */
-export async function cleanDirectory(directory: string, options: CleanOptions = {}): Promise<CleanReport> {
+/** Clean `handle`'s directory (see the module note). @internal */
+export async function cleanDirectory(handle: DirectoryHandle, prefix: string | undefined, options: CleanOptions = {}): Promise<CleanReport> {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const olderThan = checkTimeout(options.olderThan, 'options.olderThan') ?? 0;
   const dryRun = options.dryRun === true;
-  const report: CleanReport = { directory, dryRun, removed: [], skipped: [] };
-  let entries: string[];
-  try {
-    entries = await readdir(directory);
-  } catch (err) {
-    throw new ConfigurationError(`cannot read lock directory ${directory}: ${(err as Error).message}`, { cause: err });
-  }
-  for (const file of entries.sort()) {
-    if (isBookkeeping(file)) continue;
-    const entry = cleanOne(directory, file, olderThan, dryRun);
+  const report: CleanReport = { directory: handle.path, dryRun, removed: [], skipped: [] };
+  for (const file of handle.names().sort()) {
+    if (!isLockFileName(file, prefix)) continue;
+    const entry = cleanOne(handle, file, olderThan, dryRun);
     if (entry === undefined) continue;
     if (entry.reason === undefined) report.removed.push(entry);
     else report.skipped.push(entry);
   }
-  report.removed.push(...cleanSharedRecords(directory, dryRun));
+  report.removed.push(...cleanSharedRecords(handle, dryRun));
   return report;
 }
 
@@ -98,61 +96,85 @@ export async function cleanDirectory(directory: string, options: CleanOptions = 
  * held shared, or the record's process is dead on this host. Removing one never
  * affects a lock; a live holder's record file is never removed.
  */
-function cleanSharedRecords(directory: string, dryRun: boolean): CleanEntry[] {
+function cleanSharedRecords(handle: DirectoryHandle, dryRun: boolean): CleanEntry[] {
   const removed: CleanEntry[] = [];
-  for (const [file, records] of readSharedRecords(directory)) {
-    const heldShared = native.lockState(join(directory, file)) === 'shared';
-    for (const { path, record } of records) {
+  for (const [file, records] of readSharedRecords(handle)) {
+    let heldShared: boolean;
+    try {
+      heldShared = handle.state(file) === 'shared';
+    } catch {
+      heldShared = false; // not a lock file we can use: its shared records are stale
+    }
+    for (const { file: recordFile, record } of records) {
       // A record still being written reads as undefined: only a held-shared file's live writers are kept.
       if (heldShared && (record === undefined || writerMayLive(record))) continue;
-      if (!dryRun) removeSharedRecord(path);
-      removed.push({ file: relative(directory, path), ageMs: record ? Date.now() - record.since.getTime() : 0 });
+      if (!dryRun) removeSharedRecord(handle, recordFile);
+      removed.push({ file: `${SHARED_RECORDS}/${recordFile}`, ageMs: record ? Date.now() - record.since.getTime() : 0 });
     }
   }
   return removed;
 }
 
 /** Why a file whose whole-file lock was refused is in use. */
-function busyReason(state: ReturnType<typeof native.lockState>): string {
+function busyReason(state: ReturnType<DirectoryHandle['state']>): string {
   if (state === 'shared' || state === 'exclusive') return `held ${state}`;
   return 'a process is waiting for it'; // only the waiting byte is locked (native/ofd.h)
 }
 
-function cleanOne(directory: string, file: string, olderThan: number, dryRun: boolean): CleanEntry | undefined {
-  const path = join(directory, file);
-  let stats;
-  try {
-    stats = lstatSync(path);
-  } catch {
-    return undefined; // gone already
-  }
+/** Why an entry is not even a candidate, from its fstatat alone; `undefined` if it may be a lock file. */
+function notACandidate(stats: EntryStat): string | undefined {
+  if (stats.kind === 'symlink') return 'a symbolic link (never followed or removed)';
+  if (stats.kind !== 'file') return `not a regular file (a ${stats.kind === 'directory' ? 'directory' : 'FIFO, socket or device'})`;
+  if (stats.nlink > 1) return `has ${stats.nlink} hard links: possibly somebody else's file, never removed`;
+  return undefined;
+}
+
+function cleanOne(handle: DirectoryHandle, file: string, olderThan: number, dryRun: boolean): CleanEntry | undefined {
+  const stats = handle.stat(file);
+  if (stats === undefined) return undefined; // gone already
   const ageMs = Math.max(0, Date.now() - stats.mtimeMs);
-  if (!stats.isFile()) return { file, ageMs, reason: stats.isSymbolicLink() ? 'a symbolic link (never followed or removed)' : 'not a regular file' };
-  if (ageMs < olderThan) return { file, ageMs, reason: `modified ${Math.round(ageMs / 1000)} s ago, newer than olderThan` };
-  let fd: number;
+  const skip = (reason: string): CleanEntry => ({ file, ageMs, reason });
+  const excluded = notACandidate(stats);
+  if (excluded !== undefined) return skip(excluded);
+  if (ageMs < olderThan) return skip(`modified ${Math.round(ageMs / 1000)} s ago, newer than olderThan`);
+  let fd: number | undefined;
   try {
-    // No O_CREAT: never recreate a file someone just removed.
-    fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = handle.openFile(file, 'readWrite'); // never creates: a file someone just removed stays removed
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT') return undefined;
-    return { file, ageMs, reason: code === 'EACCES' || code === 'EPERM' ? 'permission denied' : `cannot open (${code})` };
+    return skip(openRefusal(err));
   }
+  if (fd === undefined) return undefined;
+  const a = addon();
   try {
-    if (!native.tryLock(fd, 'exclusive')) return { file, ageMs, reason: busyReason(native.lockState(path)) };
-    if (native.checkIdentity(fd, path) !== 'same') return undefined; // replaced under us: the new file is someone else's
+    if (!a.tryLock(fd, true)) return skip(busyReason(handle.state(file)));
+    if (handle.raw.identity(fd, file) !== 0) return undefined; // replaced under us: the new file is someone else's
+    if (!holdsOnlyRecord(a.readFd(fd, 16, 0))) return skip('not a lock file: it holds data that is not a deadbolt holder record');
     if (!dryRun) {
-      try {
-        native.unlinkPath(path);
-      } catch (err) {
-        const errno = (err as { errno?: string }).errno;
-        if (errno === 'ENOENT') return undefined;
-        return { file, ageMs, reason: errno === 'EACCES' || errno === 'EPERM' ? 'permission denied (directory not writable)' : `cannot remove (${errno})` };
-      }
-      publish(channels.fileCleaned, { directory, file, ageMs });
+      if (!handle.unlink(file)) return undefined;
+      publish(channels.fileCleaned, { directory: handle.path, file, ageMs });
     }
     return { file, ageMs };
+  } catch (err) {
+    const errno = (err as { errno?: string }).errno;
+    return skip(errno === 'EACCES' || errno === 'EPERM' ? 'permission denied (directory not writable)' : `cannot remove (${errno ?? (err as Error).message})`);
   } finally {
-    closeSync(fd);
+    a.closeFd(fd);
   }
+}
+
+function openRefusal(err: unknown): string {
+  if (err instanceof UnsafeFileError) {
+    const words: Record<UnsafeFileError['reason'], string> = {
+      notRegular: 'not a regular file',
+      hardLinked: 'has several hard links: possibly somebody else\'s file, never removed',
+      foreignOwner: `owned by a user this directory does not trust (${err.message.match(/uid \d+/)?.[0] ?? 'another uid'}): never removed`,
+      worldWritable: 'writable by everyone: not a lock file deadbolt made, never removed',
+      notLockFile: 'not a lock file',
+      symlink: 'a symbolic link (never followed or removed)',
+      untrustedDirectory: 'in a directory others could swap',
+    };
+    return words[err.reason];
+  }
+  const errno = (err as { errno?: string }).errno;
+  return errno === 'EACCES' || errno === 'EPERM' ? 'permission denied' : `cannot open (${errno ?? (err as Error).message})`;
 }

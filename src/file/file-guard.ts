@@ -10,7 +10,7 @@
 import { channels, publish } from '../diagnostics.js';
 import type { Guard } from '../local/guard.js';
 import { BaseFencedGuard, type FencedGuard } from '../local/fenced-guard.js';
-import type { ReleaseFinding } from './file-lock.js';
+import type { ReleaseFinding } from './grant.js';
 
 /**
  * A held lock-directory lock: a FencedGuard with the lock file's path.

@@ -19,8 +19,8 @@
  * @internal
  * @module
  */
-import { closeSync, constants, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { DirectoryHandle } from './directory-handle.js';
+import { SHARED_RECORDS } from './lock-name.js';
 
 const MAGIC = 'deadbolt1';
 const MAX_RECORD = 16 * 1024;
@@ -47,6 +47,19 @@ function fnv1a(bytes: Uint8Array): string {
   return (hash >>> 0).toString(16).padStart(8, '0');
 }
 
+/**
+ * A record's JSON around its token and time, which the native grant fills in.
+ *
+ * @example
+ * ```ts
+ * const parts: RecordParts = recordParts('jobs', 'exclusive', owner);
+ * ```
+ */
+export interface RecordParts {
+  readonly head: string;
+  readonly tail: string;
+}
+
 /** The owner half of a record's JSON, cached: a holder writes the same identity on every grant. */
 const ownerJson = new WeakMap<object, string>();
 
@@ -68,7 +81,7 @@ export function recordParts(
   name: string,
   mode: 'exclusive' | 'shared',
   owner: { id: string; host: string; pid: number; command?: string | undefined },
-): { head: string; tail: string } {
+): RecordParts {
   return { head: `{"name":${JSON.stringify(name)},"mode":"${mode}","token":"`, tail: `",${ownerFields(owner)},"since":"` };
 }
 
@@ -105,71 +118,110 @@ export function decodeRecord(text: string): HolderRecord | undefined {
 }
 
 /**
- * Read the record of the lock file at `path` (never creating it, never
- * following a symlink). A torn read is retried a few times.
+ * Read the record at the start of file `name` of `handle` (never creating it,
+ * never following a symlink, never blocking on a FIFO; a file that is not a
+ * regular single-link file of a trusted owner has no record worth showing). A
+ * torn read is retried a few times.
+ *
+ * @example
+ * ```ts
+ * readRecord(handle, 'jobs')?.pid;
+ * ```
  */
-export function readRecord(path: string): HolderRecord | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const buffer = Buffer.allocUnsafe(MAX_RECORD);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const read = readSync(fd, buffer, 0, MAX_RECORD, 0);
-      const record = decodeRecord(buffer.toString('utf8', 0, read));
-      if (record !== undefined || read === 0) return record;
+export function readRecord(handle: DirectoryHandle, name: string): HolderRecord | undefined {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = handle.read(name, MAX_RECORD);
+    } catch {
+      return undefined; // refused (unsafe) or unreadable: no record
     }
-    return undefined;
-  } finally {
-    closeSync(fd);
+    if (bytes === undefined || bytes.length === 0) return undefined;
+    const record = decodeRecord(bytes.toString('utf8'));
+    if (record !== undefined) return record;
   }
+  return undefined;
 }
 
-/** The folder of shared holders' record files, inside the lock directory. */
-export const SHARED_RECORDS = '.deadbolt-shared';
-
-/** Write a shared holder's record file; returns its path (remove it on release). */
-export function writeSharedRecord(directory: string, file: string, record: HolderRecord, mode: number): string {
-  const folder = join(directory, SHARED_RECORDS);
-  const path = join(folder, `${file}@${record.token}`);
-  try {
-    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw err;
-    mkdirSync(folder, { recursive: true, mode: 0o755 });
-    writeFileSync(path, encodeRecord(record), { flag: 'wx', mode });
-  }
-  return path;
+/**
+ * Whether `bytes` (the start of a file) are what a lock file may hold: nothing,
+ * or a holder record (possibly torn by a concurrent writer: only its magic is
+ * required). `clean` deletes nothing else.
+ *
+ * @example
+ * ```ts
+ * holdsOnlyRecord(Buffer.from('')); // true
+ * ```
+ */
+export function holdsOnlyRecord(bytes: Buffer): boolean {
+  return bytes.length === 0 || bytes.subarray(0, MAGIC.length + 1).toString('latin1') === `${MAGIC} `;
 }
 
-/** Remove a shared holder's record file; already gone is fine (clean() may have taken a stale one). */
-export function removeSharedRecord(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw err;
-  }
+/**
+ * Write a shared holder's record file into `.deadbolt-shared/` (created with
+ * the directory's permissions when missing); returns the record file's name
+ * (remove it on release).
+ *
+ * @example
+ * ```ts
+ * const file = writeSharedRecord(handle, 'jobs', record, 0o600);
+ * ```
+ */
+export function writeSharedRecord(handle: DirectoryHandle, lockFile: string, record: HolderRecord, mode: number): string {
+  const name = `${lockFile}@${record.token}`;
+  handle.sharedRecords(SHARED_RECORDS, true)!.createNew(name, encodeRecord(record), mode);
+  return name;
 }
 
-/** The shared records of every lock file, by lock file name, with their record-file paths. */
-export function readSharedRecords(directory: string): Map<string, Array<{ path: string; record: HolderRecord | undefined }>> {
-  const byFile = new Map<string, Array<{ path: string; record: HolderRecord | undefined }>>();
-  let entries: string[];
+/**
+ * Remove a shared holder's record file; already gone is fine (clean() may have taken a stale one).
+ *
+ * @example
+ * ```ts
+ * removeSharedRecord(handle, 'jobs@17');
+ * ```
+ */
+export function removeSharedRecord(handle: DirectoryHandle, name: string): void {
+  handle.sharedRecords(SHARED_RECORDS, false)?.unlink(name);
+}
+
+/**
+ * One shared holder's record file.
+ *
+ * @example
+ * ```ts
+ * const entry: SharedRecordFile = { file: 'jobs@17', record: undefined };
+ * ```
+ */
+export interface SharedRecordFile {
+  /** Its name in `.deadbolt-shared/`. */
+  file: string;
+  record: HolderRecord | undefined;
+}
+
+/**
+ * The shared records of every lock file, by lock file name.
+ *
+ * @example
+ * ```ts
+ * readSharedRecords(handle).get('jobs')?.length;
+ * ```
+ */
+export function readSharedRecords(handle: DirectoryHandle): Map<string, SharedRecordFile[]> {
+  const byFile = new Map<string, SharedRecordFile[]>();
+  let folder: DirectoryHandle | undefined;
   try {
-    entries = readdirSync(join(directory, SHARED_RECORDS));
+    folder = handle.sharedRecords(SHARED_RECORDS, false);
   } catch {
-    return byFile;
+    return byFile; // a symlink or a foreign directory planted there: nothing to show
   }
-  for (const entry of entries) {
-    const at = entry.lastIndexOf('@');
+  if (folder === undefined) return byFile;
+  for (const file of folder.names()) {
+    const at = file.lastIndexOf('@');
     if (at <= 0) continue;
-    const path = join(directory, SHARED_RECORDS, entry);
-    const list = byFile.get(entry.slice(0, at)) ?? [];
-    list.push({ path, record: readRecord(path) });
-    byFile.set(entry.slice(0, at), list);
+    const list = byFile.get(file.slice(0, at)) ?? [];
+    list.push({ file, record: readRecord(folder, file) });
+    byFile.set(file.slice(0, at), list);
   }
   return byFile;
 }

@@ -1,28 +1,30 @@
 /**
  * Listing a lock directory: every lock file, its state as the kernel reports it
  * (F_OFD_GETLK), and the holder record when it is held. The record is shown,
- * never trusted: a record in a free file is a leftover of a holder that is gone.
+ * never trusted: a record in a free file is a leftover of a holder that is gone,
+ * and anyone who can write the directory can forge one (docs/security.md).
+ * Everything is read through the directory's descriptor; entries that are not
+ * regular files (symlinks, FIFOs, directories) are not lock files and are not
+ * listed.
  *
  * @module
  */
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { LockInfo } from '../local/fenced-guard.js';
 import { hostname } from 'node:os';
-import { readRecord, readSharedRecords, type HolderRecord } from './holder-record.js';
-import { nameFromFileName } from './lock-name.js';
-import * as native from './native.js';
+import type { LockInfo } from '../local/fenced-guard.js';
+import type { DirectoryHandle } from './directory-handle.js';
+import { readRecord, readSharedRecords, type HolderRecord, type SharedRecordFile } from './holder-record.js';
+import { isLockFileName, nameFromFileName } from './lock-name.js';
 
 /**
  * One file in a lock directory, as `LockDirectory.list()` reports it.
  *
  * @example
  * ```ts
- * const info: LockFileInfo = { file: 'jobs', path: '/run/locks/jobs', name: 'jobs', state: 'free', modifiedAt: new Date(), ageMs: 1200 };
+ * const info: LockFileInfo = { file: 'jobs', path: '/run/locks/jobs', name: 'jobs', state: 'free', modifiedAt: new Date(), ageMs: 1200, holders: [] };
  * ```
  */
 export interface LockFileInfo {
-  /** The file name in the directory. */
+  /** The file name in the directory (untrusted: anyone who can write the directory chose it). */
   file: string;
   path: string;
   /** The lock name, from the holder record or decoded from the file name; `undefined` if neither tells. */
@@ -33,70 +35,56 @@ export interface LockFileInfo {
   holder?: LockInfo;
   /** Every holder with a record: one when exclusive, each shared holder when shared. */
   holders: LockInfo[];
+  /** The last holder's record in a free file (a leftover of a crash, or of `cleanup: 'never'`). */
+  lastHolder?: LockInfo;
   /** The file's modification time: the last grant that wrote a record, or its creation. */
   modifiedAt: Date;
   /** Milliseconds since `modifiedAt`. */
   ageMs: number;
 }
 
-/** Whether a directory entry is deadbolt's own bookkeeping, not a lock file. */
-export function isBookkeeping(file: string): boolean {
-  return file.startsWith('.deadbolt');
-}
-
-/** List `directory`; an absent directory lists as empty. @internal */
-export async function listDirectory(directory: string, prefix: string | undefined): Promise<LockFileInfo[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(directory);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return [];
-    throw err;
-  }
-  const shared = readSharedRecords(directory);
+/** List the lock files of `handle`'s directory. @internal */
+export async function listDirectory(handle: DirectoryHandle, prefix: string | undefined): Promise<LockFileInfo[]> {
+  const shared = readSharedRecords(handle);
   const infos: LockFileInfo[] = [];
-  for (const file of entries.sort()) {
-    if (isBookkeeping(file)) continue;
-    const info = await describe(directory, file, prefix, shared.get(file) ?? []);
+  for (const file of handle.names().sort()) {
+    if (!isLockFileName(file, prefix)) continue;
+    const info = describe(handle, file, prefix, shared.get(file) ?? []);
     if (info !== undefined) infos.push(info);
   }
   return infos;
 }
 
-async function describe(
-  directory: string,
-  file: string,
-  prefix: string | undefined,
-  sharedRecords: Array<{ record: HolderRecord | undefined }>,
-): Promise<LockFileInfo | undefined> {
-  const path = join(directory, file);
-  let stats;
+function describe(handle: DirectoryHandle, file: string, prefix: string | undefined, sharedRecords: SharedRecordFile[]): LockFileInfo | undefined {
+  const stats = handle.stat(file);
+  if (stats?.kind !== 'file') return undefined; // gone, or not a lock file at all
+  let state: LockFileInfo['state'];
   try {
-    stats = await lstat(path);
+    state = handle.state(file);
   } catch {
-    return undefined; // removed while listing
+    return undefined; // refused (a hard link, a foreign file): not a lock file we can describe
   }
-  if (!stats.isFile()) return undefined;
-  const state = native.lockState(path);
-  const records = holderRecords(path, state, sharedRecords);
+  const records = holderRecords(handle, file, state, sharedRecords);
   const holders = records.map(toLockInfo);
+  const last = state === 'free' ? readRecord(handle, file) : undefined;
   return {
     file,
-    path,
-    name: records[0]?.name ?? nameFromFileName(file, prefix),
+    path: `${handle.path}/${file}`,
+    name: records[0]?.name ?? last?.name ?? nameFromFileName(file, prefix),
     state,
     ...(holders[0] === undefined ? {} : { holder: holders[0] }),
     holders,
-    modifiedAt: stats.mtime,
+    ...(last === undefined ? {} : { lastHolder: toLockInfo(last) }),
+    modifiedAt: new Date(stats.mtimeMs),
     ageMs: Math.max(0, Date.now() - stats.mtimeMs),
   };
 }
 
 /** The records worth showing for a file in `state`: none when free; shared records of live writers. */
-function holderRecords(path: string, state: LockFileInfo['state'], shared: Array<{ record: HolderRecord | undefined }>): HolderRecord[] {
+function holderRecords(handle: DirectoryHandle, file: string, state: LockFileInfo['state'], shared: SharedRecordFile[]): HolderRecord[] {
   if (state === 'exclusive') {
-    const record = readRecord(path);
-    return record === undefined ? [] : [record];
+    const record = readRecord(handle, file);
+    return record === undefined || record.mode !== 'exclusive' ? [] : [record];
   }
   if (state !== 'shared') return [];
   return shared
@@ -104,9 +92,18 @@ function holderRecords(path: string, state: LockFileInfo['state'], shared: Array
     .sort((a, b) => (a.token < b.token ? -1 : 1));
 }
 
-/** False only when the writer is provably gone: same host, no such process. */
+/**
+ * False only when the writer is provably gone: same host, no such process.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * writerMayLive(record); // true while the process runs
+ * ```
+ */
 export function writerMayLive(record: HolderRecord): boolean {
   if (record.host !== hostname()) return true;
+  if (!Number.isSafeInteger(record.pid) || record.pid <= 0) return false; // a forged or broken record names no process
   try {
     process.kill(record.pid, 0);
     return true;

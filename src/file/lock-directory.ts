@@ -4,16 +4,20 @@
  *
  * Two levels (DESIGN.md §1): a caller first queues in this process's keyed RW
  * lock, so one process has at most one kernel waiter per name; then it takes the
- * kernel lock (file-lock.ts), a fencing token (token-counter.ts) and writes its
- * holder record (holder-record.ts); for an exclusive lock all three happen in
- * one native step, on the wait thread when it had to wait. Same-process shared
- * holders share one kernel shared lock (shared-hold.ts) and take a token each.
+ * kernel lock, a fencing token and writes its holder record (grant.ts); for an
+ * exclusive lock all three happen in one native step, on the wait thread when it
+ * had to wait. Same-process shared holders share one kernel shared lock
+ * (shared-hold.ts) and take a token each.
+ *
+ * Every file operation goes through one directory descriptor, opened on first
+ * use (directory-handle.ts), in a directory that carries deadbolt's marker
+ * (marker.ts); docs/security.md says what that protects against.
  *
  * @module
  */
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { ConfigurationError, LockTimeoutError, NativeError, invalidRange, invalidType } from '../errors.js';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ClosedError, ConfigurationError, LockTimeoutError, invalidRange, invalidType } from '../errors.js';
 import { WaitSignal } from '../internal/wait-signal.js';
 import { processIdentity } from '../internal/identity.js';
 import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
@@ -22,13 +26,14 @@ import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import type { LockOwner } from '../local/fenced-guard.js';
 import { cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
+import { DirectoryHandle } from './directory-handle.js';
 import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.js';
-import { lockFile, tryLockFile, unlockFile, type GrantSpec } from './file-lock.js';
-import { recordParts, removeSharedRecord, writeSharedRecord } from './holder-record.js';
+import { grantRequest, lockFile, takeToken, tryLockFile, unlockFile } from './grant.js';
+import { recordParts, removeSharedRecord, writeSharedRecord, type RecordParts } from './holder-record.js';
 import { listDirectory, type LockFileInfo } from './list.js';
 import { checkLockName, checkPrefix, lockFileName } from './lock-name.js';
+import { adoptDirectory, requireLockDirectory } from './marker.js';
 import { SharedHolds } from './shared-hold.js';
-import { TokenCounter } from './token-counter.js';
 
 /**
  * Options of {@link LockDirectory}.
@@ -40,8 +45,9 @@ import { TokenCounter } from './token-counter.js';
  */
 export interface LockDirectoryOptions {
   /**
-   * Name files as oslo.concurrency does: `<prefix>-<name>`, `/` → `_`. Without a
-   * prefix, names are percent-encoded where a file name can't hold them.
+   * Name files as oslo.concurrency does: `<prefix>-<name>`, `/` → `_`; then the
+   * directory needs no marker and only `<prefix>-*` files are listed and cleaned.
+   * Without a prefix, names are percent-encoded where a file name can't hold them.
    */
   prefix?: string;
   /**
@@ -50,8 +56,19 @@ export interface LockDirectoryOptions {
    * oslo.concurrency processes share the directory (they don't re-check).
    */
   cleanup?: 'on-release' | 'never';
-  /** Permission bits of new lock files (default `0o644`, then the umask). */
+  /**
+   * Permission bits of new lock files (default `0o600`, then the umask). For
+   * services of several users sharing one directory, `0o660` in a setgid
+   * `2770` directory of their group (docs/security.md). Anyone who can read a
+   * lock file can hold a shared lock on it, so never give others read access.
+   */
   fileMode?: number;
+  /**
+   * Record this process's whole command line in holder records (default: only
+   * the program and script, since arguments may hold secrets and records are
+   * read by whoever can read the directory).
+   */
+  recordArgs?: boolean;
   /**
    * Publish no lock diagnostics (the file:// driver's coordinator publishes its own).
    * @internal
@@ -74,11 +91,13 @@ const ENV_PATH = 'DEADBOLT_LOCK_PATH';
 interface LockRequest {
   name: string;
   mode: 'exclusive' | 'shared';
-  path: string;
+  /** The lock file's name in the directory. */
+  file: string;
   started: number;
   owner: LockOwner;
-  counter: TokenCounter;
-  grant: GrantSpec;
+  handle: DirectoryHandle;
+  /** The holder record: written by the exclusive grant itself, or, shared, into a record file of its own. */
+  record: RecordParts | undefined;
 }
 
 /** A kernel lock held (exclusive fd or a share), its token if the grant took one, and how to give it back. */
@@ -92,9 +111,10 @@ interface KernelHold {
  * Named locks for the processes of one host, in a lock directory.
  *
  * Cancellation: a waiter whose `signal` aborts or `timeout` fires leaves the
- * in-process queue at once, or, if it is already waiting in the kernel, its
- * native wait is interrupted within about a millisecond; either way nothing is
- * held afterwards.
+ * in-process queue at once, or, if it is already waiting in the kernel (for the
+ * lock or for the token counter), its native wait is interrupted within about a
+ * millisecond; either way nothing is held afterwards. `close()` does the same
+ * to every waiter, with ClosedError.
  *
  * @example
  * ```ts
@@ -112,12 +132,19 @@ export class LockDirectory {
   readonly cleanup: 'on-release' | 'never';
   readonly fileMode: number;
   readonly #quiet: boolean;
+  readonly #recordArgs: boolean;
   readonly #keyed = new KeyedRWLock<string>();
-  readonly #shares: SharedHolds;
-  #counter: TokenCounter | undefined;
+  readonly #closing = new AbortController();
+  #handle: DirectoryHandle | undefined;
+  /** The directory is marked and its token counter open: locks can be taken. */
+  #prepared = false;
+  #shares: SharedHolds | undefined;
+  /** Acquires under way and guards held: the descriptor is closed only when none is left after close(). */
+  #inUse = 0;
 
   /**
-   * @param path - the lock directory; defaults to `DEADBOLT_LOCK_PATH`. Created on first use.
+   * @param path - the lock directory; defaults to `DEADBOLT_LOCK_PATH`. Created (0700, or 2770 with a group
+   *   fileMode) on first use.
    * @throws ConfigurationError when neither is given.
    */
   constructor(path?: string, options: LockDirectoryOptions = {}) {
@@ -127,7 +154,7 @@ export class LockDirectory {
     this.cleanup = checkCleanup(options.cleanup);
     this.fileMode = checkFileMode(options.fileMode);
     this.#quiet = options.quiet === true;
-    this.#shares = new SharedHolds(this.cleanup === 'on-release');
+    this.#recordArgs = options.recordArgs === true;
   }
 
   /**
@@ -160,14 +187,14 @@ export class LockDirectory {
     checkLockName(name);
     const mode = checkMode(options?.mode, 'options.mode');
     const lock = this.#request(name, mode, owner);
-    const local = this.#keyed.tryAcquire(lock.path, { mode });
-    if (local === undefined) return undefined;
+    const local = this.#keyed.tryAcquire(lock.file, { mode });
+    if (local === undefined) return this.#notInUse(undefined);
     const kernel = this.#orRelease(local, () => this.#tryKernel(lock));
     if (kernel === undefined) {
       await local.release();
-      return undefined;
+      return this.#notInUse(undefined);
     }
-    return this.#grant(lock, kernel, local);
+    return this.#grant(lock, kernel, local, undefined, undefined);
   }
 
   /**
@@ -185,21 +212,25 @@ export class LockDirectory {
 
   /**
    * Every lock file in the directory: its state (free / shared / exclusive, from
-   * the kernel), its holder record when held, and its age.
+   * the kernel), its holder record when held, and its age. A directory that does
+   * not exist lists as empty; one that is not a lock directory (no marker and no
+   * prefix) is a ConfigurationError.
    *
    * @example
    * ```ts
    * for (const f of await locks.list()) console.log(f.name, f.state, f.holder?.owner.pid);
    * ```
    */
-  list(): Promise<LockFileInfo[]> {
-    return listDirectory(this.path, this.prefix);
+  async list(): Promise<LockFileInfo[]> {
+    if (this.#handle === undefined && !existsSync(this.path)) return [];
+    return listDirectory(this.#inspect(), this.prefix);
   }
 
   /**
    * Remove unused lock files, safely while other processes use the directory:
    * each file is removed only under a non-blocking exclusive lock, after an
-   * inode re-check. Reports what was removed and what was skipped, and why.
+   * inode re-check, and only if it is a lock file (docs/security.md). Reports
+   * what was removed and what was skipped, and why.
    *
    * @example
    * ```ts
@@ -207,7 +238,7 @@ export class LockDirectory {
    * ```
    */
   clean(options?: CleanOptions): Promise<CleanReport> {
-    return cleanDirectory(this.path, options);
+    return cleanDirectory(this.#inspect(), this.prefix, options);
   }
 
   /**
@@ -225,8 +256,9 @@ export class LockDirectory {
   }
 
   /**
-   * Reject every waiter of this instance, and later calls, with ClosedError.
-   * Held guards stay valid until released.
+   * Reject every waiter of this instance, and later calls, with ClosedError;
+   * a waiter blocked in the kernel is interrupted at once. Held guards stay
+   * valid until released; the directory's descriptor is closed after the last.
    *
    * @example
    * ```ts
@@ -234,7 +266,10 @@ export class LockDirectory {
    * ```
    */
   close(reason?: unknown): void {
+    if (this.#closing.signal.aborted) return;
     this.#keyed.close(reason);
+    this.#closing.abort(new ClosedError(`lock directory ${this.path} was closed`, reason === undefined ? undefined : { cause: reason }));
+    this.#notInUse(undefined, 0);
   }
 
   async #acquire(
@@ -247,37 +282,42 @@ export class LockDirectory {
     if (signal?.aborted) throw signal.reason;
     const lock = this.#request(name, mode, owner);
     // Fast path: free in-process and in the kernel, no timer or signal needed.
-    let local = this.#keyed.tryAcquire(lock.path, { mode });
-    let kernel = local && this.#orRelease(local, () => this.#tryKernel(lock));
-    if (!kernel) {
-      if (timeout === 0) {
-        await local?.release();
-        throw new LockTimeoutError(`lock "${name}" in ${this.path} is held and timeout is 0`, 0);
-      }
-      const wait = new WaitSignal([signal], timeout, `lock "${name}" in ${this.path}`);
-      try {
-        local ??= await this.#keyed.acquire(lock.path, { mode, signal: wait.signal });
-        kernel = await this.#kernelLock(lock, wait.signal);
-      } catch (err) {
-        await local?.release();
-        throw wait.explain(err);
-      } finally {
-        wait.dispose();
-      }
+    let local = this.#keyed.tryAcquire(lock.file, { mode });
+    const kernel = local && this.#orRelease(local, () => this.#tryKernel(lock));
+    if (kernel) return this.#grant(lock, kernel, local!, signal, timeout);
+    if (timeout === 0) {
+      await local?.release();
+      this.#notInUse(undefined);
+      throw new LockTimeoutError(`lock "${name}" in ${this.path} is held and timeout is 0`, 0);
     }
-    return this.#grant(lock, kernel, local!);
+    const wait = new WaitSignal([signal, this.#closing.signal], timeout, `lock "${name}" in ${this.path}`);
+    let held: KernelHold;
+    try {
+      local ??= await this.#keyed.acquire(lock.file, { mode, signal: wait.signal });
+      held = await this.#kernelLock(lock, wait.signal);
+    } catch (err) {
+      wait.dispose();
+      await local?.release();
+      this.#notInUse(undefined);
+      throw wait.explain(err);
+    }
+    try {
+      return await this.#grant(lock, held, local, wait.signal, undefined);
+    } finally {
+      wait.dispose();
+    }
   }
 
   /**
-   * One acquire's particulars. An exclusive grant takes its token and writes
-   * its record together with the kernel lock; a shared hold is one kernel lock
-   * for many holders, so each shared holder takes its token in #grant.
+   * One acquire's particulars; counts the acquire as in use (#notInUse undoes
+   * it when it fails, the guard when it is released).
    */
   #request(name: string, mode: 'exclusive' | 'shared', owner: LockOwner | undefined): LockRequest {
-    const counter = this.#ready();
-    const me = owner ?? processIdentity();
-    const grant: GrantSpec = mode === 'exclusive' ? { counter, record: recordParts(name, mode, me) } : {};
-    return { name, mode, path: this.#lockPath(name), started: performance.now(), owner: me, counter, grant };
+    if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
+    const handle = this.#ready();
+    const me = owner ?? processIdentity({ recordArgs: this.#recordArgs });
+    this.#inUse++;
+    return { name, mode, file: lockFileName(name, this.prefix), started: performance.now(), owner: me, handle, record: recordParts(name, mode, me) };
   }
 
   /** Run `step`; if it throws, give back the in-process `local` guard first (a local release is synchronous). */
@@ -286,80 +326,137 @@ export class LockDirectory {
       return step();
     } catch (err) {
       void local.release();
+      this.#notInUse(undefined);
       throw err;
     }
-  }
-
-  #lockPath(name: string): string {
-    return `${this.path}/${lockFileName(name, this.prefix)}`;
   }
 
   /** The kernel lock if it can be had without waiting. */
   #tryKernel(lock: LockRequest): KernelHold | undefined {
     if (lock.mode === 'shared') {
-      const fd = this.#shares.tryJoin(lock.path, this.fileMode);
-      return fd === undefined ? undefined : this.#sharedHold(fd, lock.path);
+      const fd = this.#shares!.tryJoin(lock.file);
+      return fd === undefined ? undefined : this.#sharedHold(fd, lock.file);
     }
-    const grant = tryLockFile(lock.path, 'exclusive', this.fileMode, lock.grant);
-    return grant === undefined ? undefined : this.#exclusiveHold(grant.fd, grant.token, lock.path);
+    const grant = tryLockFile(lock.handle, grantRequest(lock.file, 'exclusive', lock.record));
+    return grant === undefined ? undefined : this.#exclusiveHold(lock, grant.fd, grant.token);
   }
 
-  #exclusiveHold(fd: number, token: bigint | undefined, path: string): KernelHold {
-    const cleanup = this.cleanup === 'on-release';
-    return { fd, token, release: () => unlockFile(fd, path, 'exclusive', cleanup) };
+  #exclusiveHold(lock: LockRequest, fd: number, token: bigint | undefined): KernelHold {
+    return { fd, token, release: () => unlockFile(lock.handle, fd, lock.file, true) };
   }
 
   async #kernelLock(lock: LockRequest, signal: AbortSignal): Promise<KernelHold> {
     if (lock.mode === 'exclusive') {
-      const cleanup = this.cleanup === 'on-release';
-      const grant = await lockFile(lock.path, 'exclusive', this.fileMode, signal, { ...lock.grant, cleanup });
-      return this.#exclusiveHold(grant.fd, grant.token, lock.path);
+      const grant = await lockFile(lock.handle, grantRequest(lock.file, 'exclusive', lock.record), signal);
+      return this.#exclusiveHold(lock, grant.fd, grant.token);
     }
-    return this.#sharedHold(await this.#shares.join(lock.path, this.fileMode, signal), lock.path);
+    return this.#sharedHold(await this.#shares!.join(lock.file, signal), lock.file);
   }
 
-  #sharedHold(fd: number, path: string): KernelHold {
-    return { fd, token: undefined, release: () => this.#shares.leave(path) };
+  #sharedHold(fd: number, file: string): KernelHold {
+    return { fd, token: undefined, release: () => this.#shares!.leave(file) };
   }
 
   /**
    * The guard, once the token (and for a shared holder its record file) are
-   * in place; if either fails, everything taken so far is given back.
+   * in place; if either fails, everything taken so far is given back. A token
+   * that must be waited for (the counter busy, or a shared holder's) is waited
+   * for under `signal` (the acquire's own) or, on a fast path, a wait of its
+   * own that `signal`, `timeout` and close() can end.
    */
-  async #grant(lock: LockRequest, kernel: KernelHold, local: Guard): Promise<FileLockGuard> {
+  async #grant(lock: LockRequest, kernel: KernelHold, local: Guard, signal: AbortSignal | undefined, timeout: number | undefined): Promise<FileLockGuard> {
+    let wait: WaitSignal | undefined;
     try {
-      // Usually already taken with the kernel lock; otherwise the counter was busy, or this is a shared hold.
-      const token = kernel.token ?? (await lock.counter.next(lock.grant.record ? kernel.fd : -1, lock.grant.record));
+      let token: bigint;
+      if (kernel.token !== undefined) {
+        token = kernel.token;
+      } else {
+        const exclusive = lock.mode === 'exclusive';
+        const counterWait = new WaitSignal([signal, this.#closing.signal], timeout, `the fencing-token counter of ${this.path}`);
+        wait = counterWait;
+        const taken = takeToken(lock.handle, exclusive ? kernel.fd : -1, exclusive ? lock.record : undefined, counterWait.signal);
+        token = typeof taken === 'bigint' ? taken : await taken.catch((err: unknown) => Promise.reject(counterWait.explain(err)));
+      }
       const release = lock.mode === 'exclusive' ? kernel.release : this.#withSharedRecord(lock, token, kernel.release);
       const waitedMs = performance.now() - lock.started;
-      return new FileGuard({ name: lock.name, mode: lock.mode, token, path: lock.path, waitedMs, quiet: this.#quiet }, release, local);
+      const guard = { name: lock.name, mode: lock.mode, token, path: `${this.path}/${lock.file}`, waitedMs, quiet: this.#quiet };
+      return new FileGuard(guard, this.#releasing(release), local);
     } catch (err) {
       kernel.release();
       await local.release();
+      this.#notInUse(undefined);
       throw err;
+    } finally {
+      wait?.dispose();
     }
+  }
+
+  /** A kernel release that also ends this hold's use of the directory descriptor. */
+  #releasing(release: KernelRelease): KernelRelease {
+    return () => {
+      try {
+        return release();
+      } finally {
+        this.#notInUse(undefined);
+      }
+    };
   }
 
   /** A shared holder's record goes in its own file, removed before the kernel share is given back. */
   #withSharedRecord(lock: LockRequest, token: bigint, release: KernelRelease): KernelRelease {
     const record = { name: lock.name, mode: lock.mode, token, ...lock.owner, command: lock.owner.command ?? '', since: new Date() };
-    const recordPath = writeSharedRecord(this.path, basename(lock.path), record, this.fileMode);
+    const file = writeSharedRecord(lock.handle, lock.file, record, this.fileMode);
     return () => {
-      removeSharedRecord(recordPath);
+      removeSharedRecord(lock.handle, file);
       return release();
     };
   }
 
-  /** Create the directory and open the token counter, once; errors say what to fix. */
-  #ready(): TokenCounter {
-    if (this.#counter !== undefined) return this.#counter;
-    ensureDirectory(this.path);
-    try {
-      this.#counter = new TokenCounter(this.path, this.fileMode);
-    } catch (err) {
-      throw directoryError(this.path, err);
+  /** One use fewer (by default); after close(), the last one closes the descriptor. Returns `value`. */
+  #notInUse<T>(value: T, uses = 1): T {
+    this.#inUse -= uses;
+    if (this.#inUse === 0 && this.#closing.signal.aborted && this.#handle !== undefined) {
+      this.#handle.close();
+      this.#handle = undefined;
+      this.#prepared = false;
     }
-    return this.#counter;
+    return value;
+  }
+
+  /**
+   * Create the directory (marked), open its descriptor and token counter, once;
+   * errors say what to fix.
+   */
+  #ready(): DirectoryHandle {
+    if (this.#prepared) return this.#handle!;
+    if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
+    if (this.#handle === undefined) createDirectory(this.path, this.fileMode);
+    const handle = this.#open();
+    try {
+      adoptDirectory(handle, this.prefix, this.fileMode);
+      handle.raw.openCounter();
+    } catch (err) {
+      throw counterError(this.path, err);
+    }
+    this.#prepared = true;
+    return handle;
+  }
+
+  /** The descriptor for list() and clean(), which never create or mark anything. */
+  #inspect(): DirectoryHandle {
+    if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
+    if (this.#prepared) return this.#handle!;
+    const handle = this.#open();
+    requireLockDirectory(handle, this.prefix);
+    return handle;
+  }
+
+  /** The directory's descriptor, opened once and kept; close() releases it once nothing uses it. */
+  #open(): DirectoryHandle {
+    if (this.#handle !== undefined) return this.#handle;
+    this.#handle = DirectoryHandle.open(this.path, { fileMode: this.fileMode, cleanup: this.cleanup === 'on-release' });
+    this.#shares = new SharedHolds(this.#handle);
+    return this.#handle;
   }
 }
 
@@ -384,21 +481,29 @@ function checkCleanup(cleanup: unknown): 'on-release' | 'never' {
 }
 
 function checkFileMode(mode: unknown): number {
-  if (mode === undefined) return 0o644;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw invalidType('options.fileMode', 'permission bits such as 0o644', mode);
+  if (mode === undefined) return 0o600;
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw invalidType('options.fileMode', 'permission bits such as 0o600 or 0o660', mode);
   }
   if ((mode & 0o600) !== 0o600) throw invalidRange('options.fileMode', 'a mode the owner can read and write (0o600 at least)', mode);
+  if ((mode & 0o002) !== 0) throw invalidRange('options.fileMode', 'a mode others cannot write (world-writable lock files let anyone forge records and reset tokens)', mode);
   return mode;
 }
 
-/** Create the lock directory if needed and check it is a writable directory. */
-function ensureDirectory(path: string): void {
+/**
+ * Create the lock directory if needed: 0700, or for a group fileMode 2770
+ * (setgid, so files keep the directory's group). Parents that are missing are
+ * created 0755. Existing directories are left as they are.
+ */
+function createDirectory(path: string, fileMode: number): void {
+  if (existsSync(path)) return;
   try {
-    mkdirRecursive(path);
-    if (!statSync(path).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    accessSync(path, constants.W_OK | constants.X_OK);
+    mkdirRecursive(dirname(path), 0o755);
+    const group = (fileMode & 0o060) !== 0;
+    mkdirSync(path, { mode: group ? 0o770 : 0o700 });
+    if (group) chmodSync(path, 0o2770);
   } catch (err) {
+    if ((err as { code?: string }).code === 'EEXIST') return;
     throw directoryError(path, err);
   }
 }
@@ -407,15 +512,22 @@ function ensureDirectory(path: string): void {
  * `mkdir -p`, but failing with the real reason: Node's recursive mkdir reports
  * ENOENT for a parent it could not create (read-only file system, no permission).
  */
-function mkdirRecursive(path: string): void {
+function mkdirRecursive(path: string, mode: number): void {
   if (existsSync(path)) return;
   const parent = dirname(path);
-  if (parent !== path) mkdirRecursive(parent);
+  if (parent !== path) mkdirRecursive(parent, mode);
   try {
-    mkdirSync(path, { mode: 0o755 });
+    mkdirSync(path, { mode });
   } catch (err) {
     if ((err as { code?: string }).code !== 'EEXIST') throw err;
   }
+}
+
+function counterError(path: string, err: unknown): unknown {
+  const errno = (err as { errno?: unknown }).errno;
+  if (errno === 'EACCES' || errno === 'EPERM') return directoryError(path, err);
+  if (errno === 'EROFS') return directoryError(path, err);
+  return err;
 }
 
 function directoryError(path: string, err: unknown): ConfigurationError {
@@ -432,6 +544,5 @@ function directoryError(path: string, err: unknown): ConfigurationError {
     ENOSPC: 'cannot be written: the file system is full',
   };
   const reason = (code && what[code]) ?? `cannot be used (${code ?? String(err)})`;
-  if (err instanceof NativeError && code === 'EMFILE') return new ConfigurationError(err.message, { cause: err });
   return new ConfigurationError(`lock directory ${path} ${reason}`, { cause: err });
 }

@@ -10,7 +10,8 @@
  * @internal
  * @module
  */
-import { lockFile, tryLockFile, unlockFile, type ReleaseFinding } from './file-lock.js';
+import type { DirectoryHandle } from './directory-handle.js';
+import { grantRequest, lockFile, tryLockFile, unlockFile, type ReleaseFinding } from './grant.js';
 
 /** The state of one name's shared kernel lock in this process. */
 class SharedHold {
@@ -22,32 +23,42 @@ class SharedHold {
   acquiring: Promise<number> | undefined;
   readonly controller = new AbortController();
 
-  constructor(readonly path: string) {}
+  constructor(readonly file: string) {}
 }
 
-/** The shared kernel locks of one lock directory, by file name. */
+/**
+ * The shared kernel locks of one lock directory, by file name.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const holds = new SharedHolds(handle);
+ * const fd = await holds.join('jobs', signal);
+ * holds.leave('jobs');
+ * ```
+ */
 export class SharedHolds {
   readonly #holds = new Map<string, SharedHold>();
 
-  /** @param cleanup - delete a lock file when its last holder (in any process) releases it. */
-  constructor(readonly cleanup: boolean) {}
+  /** @param handle - the lock directory (its policy says whether a last release deletes the file). */
+  constructor(readonly handle: DirectoryHandle) {}
 
   /**
    * Join (or start) the kernel shared lock for `path`. Resolves once this caller
    * holds a share, with the shared fd (for the holder record); rejects with
    * `signal.reason` if this caller gives up first.
    */
-  async join(path: string, fileMode: number, signal: AbortSignal): Promise<number> {
-    let hold = this.#holds.get(path);
+  async join(file: string, signal: AbortSignal): Promise<number> {
+    let hold = this.#holds.get(file);
     if (hold === undefined) {
-      hold = new SharedHold(path);
-      this.#holds.set(path, hold);
+      hold = new SharedHold(file);
+      this.#holds.set(file, hold);
     }
     if (hold.fd !== undefined) {
       hold.holders++;
       return hold.fd;
     }
-    hold.acquiring ??= this.#start(hold, fileMode);
+    hold.acquiring ??= this.#start(hold);
     hold.waiters++;
     let fd: number;
     try {
@@ -65,38 +76,38 @@ export class SharedHolds {
   }
 
   /** Take a share now if one is held or the kernel grants one at once; never waits. */
-  tryJoin(path: string, fileMode: number): number | undefined {
-    const held = this.#holds.get(path);
+  tryJoin(file: string): number | undefined {
+    const held = this.#holds.get(file);
     if (held !== undefined) {
       if (held.fd === undefined) return undefined; // a kernel wait is in progress: not free now
       held.holders++;
       return held.fd;
     }
-    const fd = tryLockFile(path, 'shared', fileMode)?.fd;
+    const fd = tryLockFile(this.handle, grantRequest(file, 'shared'))?.fd;
     if (fd === undefined) return undefined;
-    const hold = new SharedHold(path);
+    const hold = new SharedHold(file);
     hold.fd = fd;
     hold.holders = 1;
-    this.#holds.set(path, hold);
+    this.#holds.set(file, hold);
     return fd;
   }
 
   /** Drop one share; the last one releases the kernel lock. */
-  leave(path: string): ReleaseFinding {
-    const hold = this.#holds.get(path);
+  leave(file: string): ReleaseFinding {
+    const hold = this.#holds.get(file);
     if (hold === undefined || hold.fd === undefined || --hold.holders > 0) return 'same';
-    this.#holds.delete(path);
-    return unlockFile(hold.fd, path, 'shared', this.cleanup);
+    this.#holds.delete(file);
+    return unlockFile(this.handle, hold.fd, file, false);
   }
 
   #forget(hold: SharedHold): void {
-    if (this.#holds.get(hold.path) === hold) this.#holds.delete(hold.path);
+    if (this.#holds.get(hold.file) === hold) this.#holds.delete(hold.file);
   }
 
-  async #start(hold: SharedHold, fileMode: number): Promise<number> {
+  async #start(hold: SharedHold): Promise<number> {
     let fd: number;
     try {
-      fd = (await lockFile(hold.path, 'shared', fileMode, hold.controller.signal, { cleanup: this.cleanup })).fd;
+      fd = (await lockFile(this.handle, grantRequest(hold.file, 'shared'), hold.controller.signal)).fd;
     } catch (err) {
       this.#forget(hold);
       throw err;
@@ -105,7 +116,7 @@ export class SharedHolds {
     if (hold.waiters === 0) {
       // Everyone left while the grant was on its way: give it straight back.
       this.#forget(hold);
-      unlockFile(fd, hold.path, 'shared', this.cleanup);
+      unlockFile(this.handle, fd, hold.file, false);
     }
     return fd;
   }

@@ -18,7 +18,7 @@ import {
   NativeError,
   isInvalidArgument,
 } from '../../src/index.js';
-import { testHooks } from '../../src/file/file-lock.js';
+import { setTestHooks } from '../../src/file/addon.js';
 import { fixture, spawnWorker, tempDir, untilBlocked } from './helpers.js';
 
 const tmp = tempDir('lockdir');
@@ -135,7 +135,7 @@ test('a release leaves the lock file to a process waiting for it; the last relea
     const holder = spawnWorker(fixture('lockdir-holder'), [dir, 'relay']);
     await holder.line(/^held/);
     const original = openSync(join(dir, 'relay'), 'r'); // no lock; keeps the inode from being reused
-    testHooks.silentWait = silent;
+    setTestHooks({ silentWait: silent });
     try {
       const waiting = locks.acquire('relay');
       await untilBlocked('self', 1);
@@ -149,7 +149,7 @@ test('a release leaves the lock file to a process waiting for it; the last relea
       await guard.release();
       assert.deepEqual(lockFiles(dir), [], 'the last release deletes it');
     } finally {
-      testHooks.silentWait = false;
+      setTestHooks({});
       closeSync(original);
     }
   }

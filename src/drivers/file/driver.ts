@@ -3,7 +3,7 @@
  * against `Coordinator` runs on one machine with no server, and moves to a
  * cluster by changing the URL.
  *
- * What "held" means: the LockDirectory's kernel OFD lock (see src/file/file-lock.ts).
+ * What "held" means: the LockDirectory's kernel OFD lock (see src/file/grant.ts).
  * Liveness is the holder process itself: the kernel releases its locks the
  * moment it dies, so there is no lease to keep alive and nothing to expire. A
  * paused (SIGSTOP) holder keeps its locks until it resumes or is killed; that

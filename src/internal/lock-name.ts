@@ -1,5 +1,5 @@
 /**
- * What a distributed lock name may be, checked the same way for every driver
+ * What a lock name may be, checked the same way by LockDirectory, the CLI and every driver
  * so that an application can move between engines by changing a URL.
  *
  * Allowed: any string of 1 to 256 characters (UTF-16 code units) without
