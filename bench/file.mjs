@@ -71,9 +71,11 @@ const DIST = args.dist ? pathToFileURL(`${resolve(String(args.dist))}/`) : new U
 
 // ---------------------------------------------------------------- what is there
 let native;
+let DirectoryHandle;
 let LockDirectory;
 try {
-  native = await import(new URL('file/native.js', DIST).href);
+  native = await import(new URL('file/addon.js', DIST).href);
+  ({ DirectoryHandle } = await import(new URL('file/directory-handle.js', DIST).href));
   ({ LockDirectory } = await import(new URL('index.js', DIST).href));
   native.nativeInfo(); // loads the addon now: a missing build fails here, not mid-run
 } catch (error) {
@@ -202,46 +204,45 @@ if (only.has('cycle')) {
     });
 
     // (a) native tryLock + unlock on an open fd, in batches of 100 (as C does).
-    const aPath = join(sub(fs, 'a'), 'open-fd.lock');
+    const aDir = DirectoryHandle.open(sub(fs, 'a'), { fileMode: 0o600, cleanup: false });
     add('deadbolt (a)', 'deadbolt (a) native tryLock+unlock, open fd', async () => {
-      const fd = native.openLockFile(aPath, 0o644);
-      const { tryLock, unlock } = native;
+      const { tryLock, unlock, closeFd } = native.addon();
+      const fd = aDir.raw.acquireNow({ name: 'open-fd.lock', exclusive: true, token: false, head: null, tail: null })[0];
+      unlock(fd);
       const batches = new Float64Array(OPS_A / 100);
       try {
         for (let i = 0; i < 1000; i++) {
-          tryLock(fd, 'exclusive');
+          tryLock(fd, true);
           unlock(fd);
         }
         for (let b = 0; b < batches.length; b++) {
           const t = performance.now();
           for (let i = 0; i < 100; i++) {
-            if (!tryLock(fd, 'exclusive')) throw new Error('(a): lock refused');
+            if (!tryLock(fd, true)) throw new Error('(a): lock refused');
             unlock(fd);
           }
           batches[b] = ((performance.now() - t) * 1000) / 100;
         }
       } finally {
-        native.closeFd(fd);
+        closeFd(fd);
       }
       const s = stats(batches);
       return { us: s.median, p99: s.p99 };
     });
 
-    // (b) the bare named cycle through the binding: the same system calls as C's (b).
-    const bDir = sub(fs, 'b');
-    const bPaths = Array.from({ length: 64 }, (_, i) => join(bDir, `b-${i}.lock`));
+    // (b) the bare named cycle through the binding: C's (b) system calls, through the directory
+    // descriptor, plus the fstat that proves the opened file is a trusted regular file.
+    const bDir = DirectoryHandle.open(sub(fs, 'b'), { fileMode: 0o600, cleanup: true });
+    const bRequests = Array.from({ length: 64 }, (_, i) => ({ name: `b-${i}.lock`, exclusive: true, token: false, head: null, tail: null }));
     add('deadbolt (b)', 'deadbolt (b) named cycle, native binding', async () => {
-      const { openLockFile, tryLock, checkIdentity, unlinkPath, unlock, closeFd } = native;
+      const dir = bDir.raw;
       const samples = new Float64Array(CYCLES);
       for (let i = -200; i < CYCLES; i++) {
-        const path = bPaths[i & 63];
+        const request = bRequests[i & 63];
         const t = performance.now();
-        const fd = openLockFile(path, 0o644);
-        if (!tryLock(fd, 'exclusive')) throw new Error('(b): lock refused');
-        if (checkIdentity(fd, path) !== 'same') throw new Error('(b): identity mismatch');
-        unlinkPath(path);
-        unlock(fd);
-        closeFd(fd);
+        const grant = dir.acquireNow(request);
+        if (grant === undefined) throw new Error('(b): lock refused');
+        if (dir.release(grant[0], request.name, true) !== 0) throw new Error('(b): identity mismatch');
         if (i >= 0) samples[i] = (performance.now() - t) * 1000;
       }
       const s = stats(samples);

@@ -13,11 +13,11 @@
  *                  takes a fencing token and writes its holder record before JavaScript hears
  *                  of the grant (native/grant.h).
  *   lockdir-never  the same with cleanup: 'never' (no announcement, no unlink).
- *   grant          the native grant alone: native.acquireWait with the token counter and a
+ *   grant          the native grant alone: LockDir.acquireWait with the token counter and a
  *                  record (the same wait-thread work as lockdir), released with
- *                  native.releaseFile: LockDirectory's work without its JavaScript.
- *   native         the bare binding: native.lock(fd) on the waiter's own fd (F_OFD_SETLKW on
- *                  a dedicated native thread, result through a thread-safe function), unlock
+ *                  LockDir.release: LockDirectory's work without its JavaScript.
+ *   native         the bare binding: LockDir.acquireWait without token or record (F_OFD_SETLKW on
+ *                  a dedicated native thread, result through a thread-safe function, re-check), release
  *                  by the holder: the addon's share of the hand-off, without LockDirectory.
  *
  * Method (the same as ../c/ofd-handoff.c): the holder (this process) tells the waiter (a
@@ -46,7 +46,7 @@ const args = Object.fromEntries(
 );
 // --dist=PATH: another build of deadbolt's dist/ (to measure a change to src/ before/after).
 const DIST = args.dist ? pathToFileURL(`${resolve(String(args.dist))}/`) : new URL('../../dist/', import.meta.url);
-const native = await import(new URL('file/native.js', DIST).href);
+const { DirectoryHandle } = await import(new URL('file/directory-handle.js', DIST).href);
 const { LockDirectory } = await import(new URL('index.js', DIST).href);
 const dir = String(args.dir ?? '/dev/shm/deadbolt-handoff');
 const n = Number(args.n ?? 500);
@@ -56,33 +56,23 @@ const NAME = 'handoff';
 /** acquire() → release function, per variant. */
 function locker() {
   mkdirSync(dir, { recursive: true });
-  if (variant === 'native') {
-    const path = join(dir, NAME);
-    const fd = native.openLockFile(path, 0o644);
+  if (variant === 'native' || variant === 'grant') {
+    // native: the bare wait (lock, re-check, no token, no record); grant: the whole native grant.
+    const handle = DirectoryHandle.open(dir, { fileMode: 0o600, cleanup: true });
+    const bare = variant === 'native';
+    if (!bare) handle.raw.openCounter();
+    const request = bare
+      ? { name: NAME, exclusive: true, token: false, head: null, tail: null }
+      : { name: NAME, exclusive: true, token: true, head: `{"name":"${NAME}","mode":"exclusive","token":"`, tail: `","pid":${process.pid},"since":"` };
+    const release = (grant) => async () => handle.raw.release(grant[0], NAME, true);
     return {
       acquire: async () => {
-        if (!(await native.lock(fd, 'exclusive').promise)) throw new Error('wait cancelled');
-        return async () => native.unlock(fd);
-      },
-      holdNow: async () => {
-        if (!native.tryLock(fd, 'exclusive')) throw new Error('holder could not re-lock');
-        return async () => native.unlock(fd);
-      },
-    };
-  }
-  if (variant === 'grant') {
-    const path = join(dir, NAME);
-    const counter = { path: join(dir, '.deadbolt-tokens'), fd: native.openLockFile(join(dir, '.deadbolt-tokens'), 0o644) };
-    const record = { head: `{"name":"${NAME}","mode":"exclusive","token":"`, tail: `","pid":${process.pid},"since":"` };
-    const release = (grant) => async () => native.releaseFile(grant.fd, path, 'exclusive', true);
-    return {
-      acquire: async () => {
-        const grant = await native.acquireWait(path, 'exclusive', 0o644, { counter, record, cleanup: true }).promise;
+        const grant = await handle.raw.acquireWait(request)[0];
         if (!grant) throw new Error('wait cancelled');
         return release(grant);
       },
       holdNow: async () => {
-        const grant = native.acquireNow(path, 'exclusive', 0o644, { counter, record });
+        const grant = handle.raw.acquireNow(request);
         if (!grant) throw new Error('holder could not re-lock');
         return release(grant);
       },

@@ -52,8 +52,8 @@ if (args.child) {
 
 async function child(dir) {
   const { LockDirectory } = await import(new URL('index.js', DIST).href);
-  const native = await import(new URL('file/native.js', DIST).href);
-  const { TokenCounter } = await import(new URL('file/token-counter.js', DIST).href);
+  const { addon } = await import(new URL('file/addon.js', DIST).href);
+  const { DirectoryHandle } = await import(new URL('file/directory-handle.js', DIST).href);
   const { encodeRecord, recordParts } = await import(new URL('file/holder-record.js', DIST).href);
   const locks = new LockDirectory(dir, { cleanup }).open();
   const names = Array.from({ length: 64 }, (_, i) => `bench-${i}`);
@@ -68,42 +68,37 @@ async function child(dir) {
     }
     console.log(`  ${label.padEnd(62)} median ${percentile(s, 50).toFixed(2).padStart(6)} µs   p99 ${percentile(s, 99).toFixed(1).padStart(6)} µs`);
   };
-  const paths = names.map((n) => join(dir, `piece-${n}`));
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'pieces'), { recursive: true });
-  const counter = new TokenCounter(join(dir, 'pieces'), 0o644);
-  const fd = native.openLockFile(join(dir, 'record-target'), 0o644);
+  const pieces = DirectoryHandle.open(join(dir, 'pieces'), { fileMode: 0o600, cleanup: true });
+  pieces.raw.openCounter();
+  const held = pieces.raw.acquireNow({ name: 'record-target', exclusive: true, token: false, head: null, tail: null })[0];
   const record = { name: 'bench-1', mode: 'exclusive', token: 1n, id: 'x', host: 'h', pid: process.pid, command: process.argv.join(' '), since: new Date() };
   const parts = recordParts(record.name, record.mode, record); // what LockDirectory hands the addon
-  const grantPaths = names.map((n) => join(dir, 'pieces', `grant-${n}`));
+  const bare = names.map((n) => ({ name: `piece-${n}`, exclusive: true, token: false, head: null, tail: null }));
+  const granted = names.map((n) => ({ name: `grant-${n}`, exclusive: true, token: true, ...parts }));
   console.log(`pieces of (c), in isolation (${dir}):`);
   for (let rep = 0; rep < 2; rep++) {
     await time('bare named cycle via the binding ((b))', 5000, (i) => {
-      const p = paths[i];
-      const f = native.openLockFile(p, 0o644);
-      native.tryLock(f, 'exclusive');
-      native.checkIdentity(f, p);
-      native.unlinkPath(p);
-      native.unlock(f);
-      native.closeFd(f);
+      const g = pieces.raw.acquireNow(bare[i]);
+      pieces.raw.release(g[0], bare[i].name, true);
     });
-    await time('token: counter.next() (native lock, pread, pwrite, unlock)', 5000, () => counter.next());
+    await time('token: tokenNow (native lock, pread, pwrite, unlock)', 5000, () => pieces.raw.tokenNow(-1, null, null));
     await time('holder record: encodeRecord (JS: JSON + FNV-1a + Buffer)', 5000, () => encodeRecord(record));
-    await time('native grant+release: acquireNow (token, record), releaseFile', 5000, (i) => {
-      const p = grantPaths[i];
-      const g = native.acquireNow(p, 'exclusive', 0o644, { counter, record: parts });
+    await time('native grant+release: acquireNow (token, record), release', 5000, (i) => {
+      const g = pieces.raw.acquireNow(granted[i]);
       if (g === undefined) throw new Error('native grant: lock refused');
-      if (g.token === undefined) throw new Error('native grant: counter busy');
-      native.releaseFile(g.fd, p, 'exclusive', true);
+      if (g[1] === null) throw new Error('native grant: counter busy');
+      pieces.raw.release(g[0], granted[i].name, true);
     });
-    await time('checkIdentity (lstat + fstat)', 5000, () => native.checkIdentity(fd, join(dir, 'record-target')));
+    await time('identity (fstatat + fstat)', 5000, () => pieces.raw.identity(held, 'record-target'));
     await time(`(c) LockDirectory acquire + release (cleanup: ${cleanup})`, 5000, async (i) => {
       const g = await locks.acquire(names[i]);
       await g.release();
     });
   }
-  native.closeFd(fd);
-  counter.close();
+  addon().closeFd(held);
+  pieces.close();
 
   // The profiled part.
   const end = performance.now() + seconds * 1000;

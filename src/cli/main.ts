@@ -89,7 +89,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addHelpText('after', SHOW_HELP)
     .action(async (name: string, options) => done(await showCommand(name, options, io)));
 
-  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
+  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run')
     .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
@@ -111,7 +111,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
 }
 
 /** A subcommand with the options every command shares, and a short usage line after errors. */
-function subcommand(program: Command, name: string, usage: string, description: string, prefix = true): Command {
+function subcommand(program: Command, name: string, usage: string, description: string): Command {
   const cmd = program
     .command(name)
     .description(description)
@@ -120,8 +120,7 @@ function subcommand(program: Command, name: string, usage: string, description: 
     .showHelpAfterError(`Usage: ${usage}\nRun "deadbolt ${name} --help" for details.`)
     .option('--lock-path <dir>', 'the lock directory (default: $DEADBOLT_LOCK_PATH)')
     .option('--backend <url>', 'the locks\' backend as a URL; today only file:///DIR (default: $DEADBOLT_BACKEND)');
-  if (prefix) cmd.option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires)');
-  return cmd;
+  return cmd.option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
 }
 
 function duration(max: number): (value: string) => number {

@@ -20,6 +20,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, UnsafeFileError } from '../errors.js';
 import { DirectoryHandle } from '../file/directory-handle.js';
+import { checkPrefix } from '../file/lock-name.js';
 import { requireLockDirectory } from '../file/marker.js';
 import { actsForOthers, checkDirectoryTrust } from '../file/trust.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
@@ -59,8 +60,12 @@ export interface FileTarget {
  * ```
  */
 export function resolveTarget(options: TargetOptions, env: NodeJS.ProcessEnv = process.env): FileTarget {
-  const prefix = options.prefix;
-  if (prefix !== undefined && (prefix === '' || prefix.includes('/'))) throw usageError(`--prefix must be a non-empty string without "/"; got "${prefix}"`);
+  let prefix: string | undefined;
+  try {
+    prefix = checkPrefix(options.prefix, '--prefix');
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
   if (options.lockPath !== undefined && options.backend !== undefined) {
     throw usageError('give either --lock-path or --backend, not both');
   }
