@@ -95,27 +95,28 @@ async function take(
   io: Output,
 ): Promise<FileLockGuard> {
   const { name, file } = lock;
-  const now = await libraryCall(() => locks.tryAcquire(name, { mode }));
-  if (now !== undefined) return now;
-  // For the messages about who holds it: display only, never used to decide anything.
-  const handle = DirectoryHandle.open(lock.directory, { fileMode: locks.fileMode, cleanup: false });
-  if (!options.wait) {
-    const held = holderSummary(handle, file, Date.now());
-    handle.close();
-    throw new CliError(ExitCode.BUSY, `lock "${name}" is ${held}; not waiting (--no-wait)`);
-  }
-  const line = io.stderrIsTTY ? startWaitingLine(name, handle, file) : undefined;
+  const attempt = (timeout: number | undefined) => libraryCall(() => locks.acquire(name, { mode, timeout, signal: signals.waitSignal }));
+  let handle: DirectoryHandle | undefined;
+  let line: { stop(): void } | undefined;
   try {
-    return await libraryCall(() => locks.acquire(name, { mode, timeout: options.timeout, signal: signals.waitSignal }));
+    // A first attempt that does not wait for other holders but, like every wait, ends on a signal.
+    const now = await attempt(0).catch((err: unknown) => (err instanceof LockTimeoutError && err.timeout === 0 ? undefined : Promise.reject(err)));
+    if (now !== undefined) return now;
+    // For the messages about who holds it: display only, never used to decide anything.
+    handle = DirectoryHandle.open(lock.directory, { fileMode: locks.fileMode, cleanup: false });
+    if (!options.wait) throw new CliError(ExitCode.BUSY, `lock "${name}" is ${holderSummary(handle, file, Date.now())}; not waiting (--no-wait)`);
+    line = io.stderrIsTTY ? startWaitingLine(name, handle, file) : undefined;
+    return await attempt(options.timeout);
   } catch (err) {
-    if (err instanceof LockTimeoutError) {
-      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}": it is ${holderSummary(handle, file, Date.now())}`);
-    }
     if (err instanceof Interrupted) return await signals.exitBy(err.signal, line);
+    if (err instanceof LockTimeoutError) {
+      const who = handle === undefined ? '' : `: it is ${holderSummary(handle, file, Date.now())}`;
+      throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(err.timeout)} waiting for lock "${name}"${who}`, err.timeout === options.timeout ? {} : { hint: err.message });
+    }
     throw err;
   } finally {
     line?.stop();
-    handle.close();
+    handle?.close();
   }
 }
 

@@ -24,7 +24,7 @@ import { checkTimeout } from '../internal/validate.js';
 import { UnsafeFileError, invalidType } from '../errors.js';
 import { addon } from './addon.js';
 import type { DirectoryHandle, EntryStat } from './directory-handle.js';
-import { holdsOnlyRecord, readSharedRecords, removeSharedRecord } from './holder-record.js';
+import { MAX_RECORD_BYTES, holdsOnlyRecord, readSharedRecords, removeSharedRecord } from './holder-record.js';
 import { isLockFileName, SHARED_RECORDS } from './lock-name.js';
 import { writerMayLive } from './list.js';
 
@@ -148,7 +148,7 @@ function cleanOne(handle: DirectoryHandle, file: string, olderThan: number, dryR
   try {
     if (!a.tryLock(fd, true)) return skip(busyReason(handle.state(file)));
     if (handle.raw.identity(fd, file) !== 0) return undefined; // replaced under us: the new file is someone else's
-    if (!holdsOnlyRecord(a.readFd(fd, 16, 0))) return skip('not a lock file: it holds data that is not a deadbolt holder record');
+    if (!holdsOnlyRecord(a.readFd(fd, MAX_RECORD_BYTES, 0))) return skip('not a lock file: it holds data that is not a deadbolt holder record');
     if (!dryRun) {
       if (!handle.unlink(file)) return undefined;
       publish(channels.fileCleaned, { directory: handle.path, file, ageMs });

@@ -125,6 +125,11 @@ export class DirectoryHandle {
     return this.#shared;
   }
 
+  /** Open (creating) and verify the token counter, kept by the native side for grants. */
+  openCounter(): void {
+    this.#call(() => this.raw.openCounter(), 'opening the fencing-token counter');
+  }
+
   /** What is at `name`, or `undefined` when nothing is. */
   stat(name: string): EntryStat | undefined {
     const raw = this.#call(() => this.raw.stat(name), 'looking at', name);

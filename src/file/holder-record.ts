@@ -23,7 +23,6 @@ import type { DirectoryHandle } from './directory-handle.js';
 import { SHARED_RECORDS } from './lock-name.js';
 
 const MAGIC = 'deadbolt1';
-const MAX_RECORD = 16 * 1024;
 
 /** What a holder writes about itself. */
 export interface HolderRecord {
@@ -132,7 +131,7 @@ export function readRecord(handle: DirectoryHandle, name: string): HolderRecord 
   for (let attempt = 0; attempt < 3; attempt++) {
     let bytes: Buffer | undefined;
     try {
-      bytes = handle.read(name, MAX_RECORD);
+      bytes = handle.read(name, MAX_RECORD_BYTES);
     } catch {
       return undefined; // refused (unsafe) or unreadable: no record
     }
@@ -144,9 +143,9 @@ export function readRecord(handle: DirectoryHandle, name: string): HolderRecord 
 }
 
 /**
- * Whether `bytes` (the start of a file) are what a lock file may hold: nothing,
- * or a holder record (possibly torn by a concurrent writer: only its magic is
- * required). `clean` deletes nothing else.
+ * Whether `bytes` (the start of a file, read under its exclusive lock, so no
+ * holder is writing it) are what a lock file holds: nothing, or a valid holder
+ * record. `clean` deletes nothing else.
  *
  * @example
  * ```ts
@@ -154,8 +153,11 @@ export function readRecord(handle: DirectoryHandle, name: string): HolderRecord 
  * ```
  */
 export function holdsOnlyRecord(bytes: Buffer): boolean {
-  return bytes.length === 0 || bytes.subarray(0, MAGIC.length + 1).toString('latin1') === `${MAGIC} `;
+  return bytes.length === 0 || decodeRecord(bytes.toString('utf8')) !== undefined;
 }
+
+/** The most a lock file's first line (its record) may take; clean reads this much. */
+export const MAX_RECORD_BYTES = 16 * 1024;
 
 /**
  * Write a shared holder's record file into `.deadbolt-shared/` (created with

@@ -87,6 +87,14 @@ export interface OwnedAcquireOptions extends AcquireOptions {
 
 const ENV_PATH = 'DEADBOLT_LOCK_PATH';
 
+/**
+ * How long a caller that asked not to wait (tryAcquire, `timeout: 0`) waits for
+ * the token counter after its lock was granted. Honest processes hold the
+ * counter for microseconds; only a stuck or hostile process that can read the
+ * directory holds it longer, and then the caller must not hang (docs/security.md).
+ */
+const COUNTER_PATIENCE_MS = 1000;
+
 /** One acquire in progress: what to lock, for whom, and what the grant takes. */
 interface LockRequest {
   name: string;
@@ -194,7 +202,7 @@ export class LockDirectory {
       await local.release();
       return this.#notInUse(undefined);
     }
-    return this.#grant(lock, kernel, local, undefined, undefined);
+    return this.#grant(lock, kernel, local, undefined, 0);
   }
 
   /**
@@ -237,7 +245,7 @@ export class LockDirectory {
    * const { removed, skipped } = await locks.clean({ olderThan: 3_600_000 });
    * ```
    */
-  clean(options?: CleanOptions): Promise<CleanReport> {
+  async clean(options?: CleanOptions): Promise<CleanReport> {
     return cleanDirectory(this.#inspect(), this.prefix, options);
   }
 
@@ -362,7 +370,8 @@ export class LockDirectory {
    * in place; if either fails, everything taken so far is given back. A token
    * that must be waited for (the counter busy, or a shared holder's) is waited
    * for under `signal` (the acquire's own) or, on a fast path, a wait of its
-   * own that `signal`, `timeout` and close() can end.
+   * own that `signal`, `timeout` and close() can end; a caller that asked not
+   * to wait (`timeout` 0) waits at most COUNTER_PATIENCE_MS.
    */
   async #grant(lock: LockRequest, kernel: KernelHold, local: Guard, signal: AbortSignal | undefined, timeout: number | undefined): Promise<FileLockGuard> {
     let wait: WaitSignal | undefined;
@@ -372,7 +381,9 @@ export class LockDirectory {
         token = kernel.token;
       } else {
         const exclusive = lock.mode === 'exclusive';
-        const counterWait = new WaitSignal([signal, this.#closing.signal], timeout, `the fencing-token counter of ${this.path}`);
+        const patience = timeout === 0 ? COUNTER_PATIENCE_MS : timeout;
+        const label = `the fencing-token counter of ${this.path} (locked by another process far longer than a grant takes)`;
+        const counterWait = new WaitSignal([signal, this.#closing.signal], patience, label);
         wait = counterWait;
         const taken = takeToken(lock.handle, exclusive ? kernel.fd : -1, exclusive ? lock.record : undefined, counterWait.signal);
         token = typeof taken === 'bigint' ? taken : await taken.catch((err: unknown) => Promise.reject(counterWait.explain(err)));
@@ -430,7 +441,7 @@ export class LockDirectory {
     const handle = this.#open();
     try {
       adoptDirectory(handle, this.prefix, this.fileMode);
-      handle.raw.openCounter();
+      handle.openCounter();
     } catch (err) {
       this.#forgetHandle(); // keeps nothing open (a read-only mount can still be unmounted), retried next time
       throw counterError(this.path, err);
