@@ -12,7 +12,7 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigurationError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
+import { ConfigurationError, NativeError, UnsafeFileError, UnsupportedError, isInvalidArgument } from '../errors.js';
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
@@ -149,6 +149,7 @@ function report(err: unknown, io: Output): number {
   if (isInvalidArgument(err)) return fail(io, ExitCode.USAGE, message);
   if (err instanceof ConfigurationError) return fail(io, ExitCode.CONFIG, message);
   if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
+  if (err instanceof UnsafeFileError) return fail(io, ExitCode.NO_PERMISSION, message);
   if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
   io.err(red(`deadbolt: internal error: ${(err as Error)?.stack ?? message}`));
   io.err('This is a bug: please report it with the command you ran.');

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ClosedError, ConfigurationError, LockTimeoutError, invalidRange, invalidType } from '../errors.js';
 import { WaitSignal } from '../internal/wait-signal.js';
@@ -230,7 +230,7 @@ export class LockDirectory {
    * ```
    */
   async list(): Promise<LockFileInfo[]> {
-    if (this.#handle === undefined && !existsSync(this.path)) return [];
+    if (this.#handle === undefined && missing(this.path)) return [];
     return listDirectory(this.#inspect(), this.prefix);
   }
 
@@ -493,6 +493,16 @@ function checkPath(path: unknown): string {
   if (typeof path !== 'string' || path.length === 0) throw invalidType('path', 'a non-empty directory path', path);
   if (path.includes('\0')) throw invalidRange('path', 'a path without NUL characters', path);
   return path;
+}
+
+/** Nothing at `path` (a path through a file is not "nothing": opening it says ENOTDIR). */
+function missing(path: string): boolean {
+  try {
+    lstatSync(path);
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code === 'ENOENT';
+  }
 }
 
 function checkCleanup(cleanup: unknown): 'on-release' | 'never' {
