@@ -46,9 +46,17 @@ int OpenIn(const Dir& dir, const char* name, int flags, mode_t mode, Failure* f,
     return -1;
   }
   struct stat local;
-  if (!Verify(dir, fd, name, st != nullptr ? st : &local, f)) {
+  struct stat* seen = st != nullptr ? st : &local;
+  if (!Verify(dir, fd, name, seen, f)) {
     close(fd);
     return -1;
+  }
+  // A file of ours gets exactly the permissions asked for: the umask would
+  // turn a group layout's 0660 into 0640 (other members could not lock), and
+  // a file left 0644 by an older release would let readers block writers.
+  mode_t wanted = mode & 0777;
+  if ((flags & O_CREAT) != 0 && seen->st_uid == geteuid() && (seen->st_mode & 0777) != wanted && fchmod(fd, wanted) == 0) {
+    seen->st_mode = (seen->st_mode & ~0777) | wanted;
   }
   return fd;
 }

@@ -44,8 +44,9 @@ bool Accepted(const Trust& trust, const struct stat& st);
 bool Verify(const Dir& dir, int fd, const char* name, struct stat* st, Failure* f);
 
 // openat(dir, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode), then
-// Verify. Returns the fd (st filled if not null), or -1 with `f` filled
-// (nothing left open).
+// Verify; with O_CREAT, a file this process owns is given exactly `mode`
+// (whatever the umask). Returns the fd (st filled if not null), or -1 with
+// `f` filled (nothing left open).
 int OpenIn(const Dir& dir, const char* name, int flags, mode_t mode, Failure* f, struct stat* st = nullptr);
 
 // What checkIdentity() and release find at a name (shared with src/file/grant.ts).

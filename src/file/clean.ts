@@ -26,7 +26,7 @@ import { addon } from './addon.js';
 import type { DirectoryHandle, EntryStat } from './directory-handle.js';
 import { MAX_RECORD_BYTES, holdsOnlyRecord, readSharedRecords, removeSharedRecord } from './holder-record.js';
 import { isLockFileName, SHARED_RECORDS } from './lock-name.js';
-import { writerMayLive } from './list.js';
+import { pidMayLive, writerMayLive } from './list.js';
 
 /**
  * Options of `LockDirectory.clean()`.
@@ -105,9 +105,11 @@ function cleanSharedRecords(handle: DirectoryHandle, dryRun: boolean): CleanEntr
     } catch {
       heldShared = false; // not a lock file we can use: its shared records are stale
     }
-    for (const { file: recordFile, record } of records) {
-      // A record still being written reads as undefined: only a held-shared file's live writers are kept.
-      if (heldShared && (record === undefined || writerMayLive(record))) continue;
+    for (const { file: recordFile, record, writerPid } of records) {
+      // Only a held-shared file's live writers are kept; a record still being written reads as
+      // undefined, and is judged by the writer's pid in its name.
+      const live = record !== undefined ? writerMayLive(record) : writerPid === undefined || pidMayLive(writerPid);
+      if (heldShared && live) continue;
       if (!dryRun) removeSharedRecord(handle, recordFile);
       removed.push({ file: `${SHARED_RECORDS}/${recordFile}`, ageMs: record ? Date.now() - record.since.getTime() : 0 });
     }

@@ -6,8 +6,10 @@
  * Where: an exclusive holder's record goes into the lock file itself, written
  * by the native grant (native/grant.cc) from {@link recordParts}. Shared
  * holders are many, so each writes its own small record file instead, in
- * `.deadbolt-shared/<lock file>@<token>` (created on grant, removed on release,
- * and by `clean()` when its writer is gone), which `list()` reads for files held shared.
+ * `.deadbolt-shared/<lock file>@<token>.<pid>` (created on grant, removed on
+ * release, and by `clean()` when its writer is gone; the pid in the name tells
+ * that even for a writer killed before its record was written), which `list()`
+ * reads for files held shared.
  *
  * Format: one line at offset 0, `deadbolt1 <fnv1a-32 hex> <json>\n`. The holder
  * writes it with one `pwrite` and does not truncate, so bytes of an older, longer
@@ -170,7 +172,7 @@ export const MAX_RECORD_BYTES = 16 * 1024;
  * ```
  */
 export function writeSharedRecord(handle: DirectoryHandle, lockFile: string, record: HolderRecord, mode: number): string {
-  const name = `${lockFile}@${record.token}`;
+  const name = `${lockFile}@${record.token}.${record.pid}`;
   handle.sharedRecords(SHARED_RECORDS, true)!.createNew(name, encodeRecord(record), mode);
   return name;
 }
@@ -180,7 +182,7 @@ export function writeSharedRecord(handle: DirectoryHandle, lockFile: string, rec
  *
  * @example
  * ```ts
- * removeSharedRecord(handle, 'jobs@17');
+ * removeSharedRecord(handle, 'jobs@17.4242');
  * ```
  */
 export function removeSharedRecord(handle: DirectoryHandle, name: string): void {
@@ -192,13 +194,16 @@ export function removeSharedRecord(handle: DirectoryHandle, name: string): void 
  *
  * @example
  * ```ts
- * const entry: SharedRecordFile = { file: 'jobs@17', record: undefined };
+ * const entry: SharedRecordFile = { file: 'jobs@17.4242', record: undefined, writerPid: 4242 };
  * ```
  */
 export interface SharedRecordFile {
   /** Its name in `.deadbolt-shared/`. */
   file: string;
+  /** Undefined while being written (or torn by a crash, or forged). */
   record: HolderRecord | undefined;
+  /** The writer's pid, from the name (undefined for names of releases before it was added). */
+  writerPid: number | undefined;
 }
 
 /**
@@ -222,7 +227,8 @@ export function readSharedRecords(handle: DirectoryHandle): Map<string, SharedRe
     const at = file.lastIndexOf('@');
     if (at <= 0) continue;
     const list = byFile.get(file.slice(0, at)) ?? [];
-    list.push({ file, record: readRecord(folder, file) });
+    const pid = /^\d+\.(\d+)$/.exec(file.slice(at + 1))?.[1];
+    list.push({ file, record: readRecord(folder, file), writerPid: pid === undefined ? undefined : Number(pid) });
     byFile.set(file.slice(0, at), list);
   }
   return byFile;

@@ -102,10 +102,22 @@ function holderRecords(handle: DirectoryHandle, file: string, state: LockFileInf
  * ```
  */
 export function writerMayLive(record: HolderRecord): boolean {
-  if (record.host !== hostname()) return true;
-  if (!Number.isSafeInteger(record.pid) || record.pid <= 0) return false; // a forged or broken record names no process
+  return record.host !== hostname() || pidMayLive(record.pid);
+}
+
+/**
+ * False only when no process `pid` exists on this host.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * pidMayLive(process.pid); // true
+ * ```
+ */
+export function pidMayLive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false; // a forged or broken record names no process
   try {
-    process.kill(record.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as { code?: string }).code === 'EPERM';

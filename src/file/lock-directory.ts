@@ -57,7 +57,7 @@ export interface LockDirectoryOptions {
    */
   cleanup?: 'on-release' | 'never';
   /**
-   * Permission bits of new lock files (default `0o600`, then the umask). For
+   * Permission bits of the lock files this process creates (default `0o600`; set exactly, whatever the umask). For
    * services of several users sharing one directory, `0o660` in a setgid
    * `2770` directory of their group (docs/security.md). Anyone who can read a
    * lock file can hold a shared lock on it, so never give others read access.

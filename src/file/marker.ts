@@ -60,6 +60,8 @@ export function isMarked(handle: DirectoryHandle): boolean {
 export function adoptDirectory(handle: DirectoryHandle, prefix: string | undefined, fileMode: number): void {
   if (prefix !== undefined || isMarked(handle)) return;
   const others = handle.names().filter((name) => !isBookkeeping(name));
+  // Another process may have adopted it between our look at the marker and our listing.
+  if (others.length > 0 && isMarked(handle)) return;
   if (others.length > 0) throw notALockDirectory(handle.path, `it holds other files (${others.length}, e.g. ${JSON.stringify(others.sort()[0])})`);
   try {
     handle.createNew(MARKER_FILE, MARKER_TEXT, fileMode);
