@@ -318,16 +318,20 @@ export function snapshot(dir: string): Record<string, string> {
 /**
  * Create a lock directory the way a service would: mkdir with `mode` (and
  * group), then let deadbolt adopt it (after the fix that writes its marker).
- * `fileMode` with a umask of 007, so group modes survive.
+ * With `fileMode` (the group layout), under a umask of 007 so the group bits survive.
  */
 export async function makeLockDirectory(path: string, mode: number, options: { gid?: number; fileMode?: number; uid?: number } = {}): Promise<string> {
   fs.mkdirSync(path, { recursive: true });
   fs.chownSync(path, options.uid ?? 0, options.gid ?? 0);
   fs.chmodSync(path, mode);
   const { LockDirectory } = await import('../../src/index.js');
+  if (options.fileMode === undefined) {
+    new LockDirectory(path).open();
+    return path;
+  }
   const saved = process.umask(0o007);
   try {
-    new LockDirectory(path, options.fileMode === undefined ? {} : { fileMode: options.fileMode }).open();
+    new LockDirectory(path, { fileMode: options.fileMode }).open();
   } finally {
     process.umask(saved);
   }
