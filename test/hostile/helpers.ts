@@ -115,11 +115,12 @@ export interface Outcome {
 /** Run `argv` to completion, SIGKILLed after `timeoutMs` (reported as `timedOut`). */
 export function runBounded(
   argv: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; cwd?: string; onSpawn?: (child: ChildProcess) => void } = {},
 ): Promise<Outcome> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = track(spawn(argv[0]!, argv.slice(1), { env: options.env ?? process.env, cwd: options.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] }));
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -143,7 +144,10 @@ export function runBounded(
 }
 
 /** Root runs `deadbolt …args` (the victim's own command), bounded. */
-export function deadbolt(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Outcome> {
+export function deadbolt(
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (child: ChildProcess) => void } = {},
+): Promise<Outcome> {
   return runBounded([process.execPath, CLI, ...args], { ...options, env: cliEnv(options.env) });
 }
 
