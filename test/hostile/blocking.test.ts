@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { LockDirectory, type FileLockGuard } from '../../src/index.js';
 import { hasKernelWaiter, killHolders, startHolder } from '../cli/helpers.js';
 import {
-  asNobody,
   attackerLock,
   deadbolt,
   eventually,
   killAll,
   makeLockDirectory,
+  openableByNobody,
   sandbox,
   secondAccount,
   within,
@@ -48,14 +48,6 @@ function modes(dir: string): Array<[string, number, boolean]> {
     else out.push([p, s.mode, false]);
   }
   return out;
-}
-
-/** The paths nobody manages to open for reading. */
-async function openableByNobody(paths: string[]): Promise<string[]> {
-  const script = `const fs=require('fs');const ok=[];for(const p of process.argv.slice(1)){try{fs.closeSync(fs.openSync(p,fs.constants.O_RDONLY|fs.constants.O_NONBLOCK));ok.push(p)}catch{}}console.log(JSON.stringify(ok))`;
-  const r = await asNobody([process.execPath, '-e', script, ...paths]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as string[];
 }
 
 test('7: defaults: the directory is 0700 and every file in it 0600 (lock files, counter, marker, shared records, leftovers); nobody opens none of them', T, async () => {

@@ -90,6 +90,13 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+const pids = new Set<number>();
+
+/** Also SIGKILL `pid` in `killAll()` (a command a `deadbolt run` started, which outlives it). */
+export function trackPid(pid: number): void {
+  pids.add(pid);
+}
+
 /** SIGKILL every process started by these helpers that is still running: for `after()`. */
 export function killAll(): void {
   for (const child of children) {
@@ -100,6 +107,14 @@ export function killAll(): void {
     }
   }
   children.clear();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  pids.clear();
 }
 
 /** How a bounded process ended. `timedOut`: it did not end by itself and was SIGKILLed. */
@@ -175,6 +190,33 @@ export function startProcess(argv: string[], user: 'root' | 'nobody' = 'nobody')
   const worker = full[0] === process.execPath ? spawnWorker(full[1]!, full.slice(2)) : spawnWorker('', full.slice(1), full[0]!);
   track(worker.child);
   return worker;
+}
+
+/**
+ * `deadbolt run [args] NAME -- sh -c 'echo held $$; exec sleep 60' sh [commandArgs]`,
+ * as root or nobody; resolves once the command runs. The command's pid is
+ * tracked too (it would outlive a SIGKILLed deadbolt).
+ */
+export async function cliHolder(
+  dir: string,
+  name: string,
+  options: { args?: string[]; commandArgs?: string[]; user?: 'root' | 'nobody' } = {},
+): Promise<{ worker: Worker; pid: number; commandPid: number }> {
+  const worker = startProcess(
+    [process.execPath, CLI, 'run', '--lock-path', dir, ...(options.args ?? []), name, '--', 'sh', '-c', 'echo held $$; exec sleep 60', 'sh', ...(options.commandArgs ?? [])],
+    options.user ?? 'root',
+  );
+  const commandPid = Number((await worker.line(/^held/)).split(' ')[1]);
+  trackPid(commandPid);
+  return { worker, pid: worker.child.pid!, commandPid };
+}
+
+/** Of `paths`, the ones nobody manages to open for reading. */
+export async function openableByNobody(paths: string[]): Promise<string[]> {
+  const script = `const fs=require('fs');const ok=[];for(const p of process.argv.slice(1)){try{fs.closeSync(fs.openSync(p,fs.constants.O_RDONLY|fs.constants.O_NONBLOCK));ok.push(p)}catch{}}console.log(JSON.stringify(ok))`;
+  const r = await asNobody([process.execPath, '-e', script, ...paths]);
+  if (r.code !== 0) throw new Error(`probe as nobody failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as string[];
 }
 
 /** The attacker holding a POSIX lock on `path` (see fixtures/attacker.py). */
