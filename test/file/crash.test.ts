@@ -79,6 +79,9 @@ test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no 
   const data = join(tmp.path, 'data');
   mkdirSync(data);
   for (const name of NAMES) writeFileSync(join(data, `counter-${name}`), `${'0'.repeat(20)}\n`);
+  // Created once up front: what is tested here is crashes, not six processes creating one directory
+  // at once (test/hostile/names.test.ts covers that).
+  new LockDirectory(dir).open();
   t.diagnostic(`seed ${SEED} (DEADBOLT_CRASH_SEED to replay)`);
   const random = prng(SEED);
   const unexpected: string[] = [];

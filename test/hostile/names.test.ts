@@ -182,3 +182,14 @@ for (const scheme of ['etcd', 'redis', 'zookeeper', 'postgres'] as const) {
     assert.ok(result.ms < 5000, `took ${result.ms.toFixed(0)} ms`);
   });
 }
+
+test('first use: 6 processes starting at once on a directory that does not exist yet all get their locks (creation and marker race)', T, async () => {
+  const dir = fresh();
+  const script = `import(${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)}).then(async ({ LockDirectory }) => {
+    const locks = new LockDirectory(process.argv[1]);
+    for (let i = 0; i < 20; i++) await locks.run('n' + (i % 3), () => undefined, { timeout: 5000 });
+    console.log('ok');
+  })`;
+  const runs = await Promise.all(Array.from({ length: 6 }, () => runBounded([process.execPath, '-e', script, dir], { timeoutMs: 12_000 })));
+  for (const r of runs) assert.equal(r.stdout.trim(), 'ok', `${r.code ?? r.signal}: ${r.stderr}`);
+});

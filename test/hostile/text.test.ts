@@ -13,8 +13,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  CLI,
   NOBODY,
   asNobody,
   attackerLock,
@@ -25,6 +27,7 @@ import {
   makeLockDirectory,
   nobodySh,
   rawControl,
+  runBounded,
   sandbox,
   secondAccount,
   victimProcess,
@@ -164,4 +167,15 @@ test('9: names with control characters are refused by every command (exit 64), a
   }
   // A bidi control is a valid name character, but it is still printed escaped.
   assertEscaped(await deadbolt(['show', '--lock-path', dir, 'x\u202ey']), 'show with U+202E in the name');
+});
+
+test('9: run\'s waiting line on a terminal describes the holder escaped (its own \\r and erase-line aside)', { ...T, skip: skip || (existsSync('/usr/bin/script') ? false : 'script(1) (util-linux) is needed for a pseudo-terminal') }, async () => {
+  const { dir } = await setup();
+  // script(1) gives deadbolt a pseudo-terminal and copies everything written to it, raw.
+  const command = `exec ${process.execPath} ${CLI} run --lock-path ${dir} --timeout 1500ms forged-cmd -- true`;
+  const r = await runBounded(['script', '-qfec', command, '/dev/null'], { timeoutMs: 8000, env: { ...process.env, NO_COLOR: '1', TERM: 'dumb' } });
+  assert.equal(r.timedOut, false);
+  assert.match(r.stdout, /waiting for forged-cmd/, 'the waiting line was shown');
+  const own = r.stdout.replaceAll('\r\x1b[2K', '\n').replaceAll('\r\n', '\n');
+  assertEscaped({ ...r, stdout: own, stderr: r.stderr }, 'the waiting line');
 });
