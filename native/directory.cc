@@ -42,6 +42,7 @@ int OpenIn(const Dir& dir, const char* name, int flags, mode_t mode, Failure* f,
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     Fail(f, errno, "openat");
+    if (errno == ELOOP) f->kind = Failure::kSymlink;  // O_NOFOLLOW met a symlink at the name
     f->file = name;
     return -1;
   }

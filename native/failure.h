@@ -19,6 +19,7 @@ enum class Outcome { kDone, kBusy, kCancelled, kFailed };
 struct Failure {
   enum Kind {
     kErrno,           // a system call failed: err, syscall
+    kSymlink,         // a symbolic link is where a file should be (openat with O_NOFOLLOW: ELOOP)
     kNotRegular,      // a FIFO, socket, device or directory is where a file should be
     kHardLinked,      // the file has more than one link: nlink
     kForeignOwner,    // owned by a user the directory does not trust: uid

@@ -31,6 +31,7 @@ napi_status SetTrue(napi_env env, napi_value object, const char* key) {
 // The `unsafe` word of a refusal, or null for the other kinds.
 const char* UnsafeWord(Failure::Kind kind) {
   switch (kind) {
+    case Failure::kSymlink: return "symlink";
     case Failure::kNotRegular: return "notRegular";
     case Failure::kHardLinked: return "hardLinked";
     case Failure::kForeignOwner: return "foreignOwner";

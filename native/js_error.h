@@ -15,7 +15,7 @@ namespace deadbolt {
 
 // An Error whose message is "<syscall>: <strerror>" (or the kind of refusal)
 // and whose properties are: errno (number) and syscall (string) for a failed
-// system call; unsafe ('notRegular' | 'hardLinked' | 'foreignOwner' |
+// system call; unsafe ('symlink' | 'notRegular' | 'hardLinked' | 'foreignOwner' |
 // 'worldWritable' | 'notLockFile') with nlink, uid or mode for a file the
 // directory refuses to use; corrupt (the counter's content) for an unreadable
 // token counter; file (the name in the directory) when known; and counter

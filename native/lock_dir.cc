@@ -163,6 +163,9 @@ bool LockDir::OpenSubdir(const Napi::CallbackInfo& info) {
   f.file = name;
   dir_.fd = OpenDirectoryAt(parent->dir_.fd, name.c_str(), &f);
   if (dir_.fd < 0) {
+    // Something planted where our subdirectory belongs: a symlink, or a file.
+    if (f.err == ELOOP) f.kind = Failure::kSymlink;
+    if (f.err == ENOTDIR) f.kind = Failure::kNotRegular;
     ThrowFailure(env, f);
     return false;
   }

@@ -50,6 +50,7 @@ export function converted(err: unknown, what: string, directory: string, file?: 
 }
 
 const UNSAFE_ADVICE: Record<string, (raw: RawError) => string> = {
+  symlink: () => 'is a symbolic link; deadbolt never follows symlinks in a lock directory: remove it and find out who created it',
   notRegular: () => 'is not a regular file (a FIFO, socket, device or directory was put there); lock files are plain files: remove it',
   hardLinked: (raw) =>
     `has ${String(raw.nlink)} hard links, so it may be somebody else's file under another name; deadbolt never writes to, locks or deletes such a file: remove this name (\`rm\` removes only the link) and find out who created it`,

@@ -21,6 +21,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LockDirectory } from '../../src/index.js';
 import { fixture, spawnWorker, tempDir, type Worker } from './helpers.js';
@@ -175,11 +176,11 @@ test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no 
   assert.deepEqual(lockFiles().sort(), ['ex-a', 'rw'], 'every unused file was removed');
   const sharedDir = join(dir, '.deadbolt-shared');
   const sharedRecords = () => (existsSync(sharedDir) && lstatSync(sharedDir).isDirectory() ? readdirSync(sharedDir) : []);
-  // A writer killed between creating its record file and writing it leaves an empty one, which
-  // clean() cannot tell from one being written while the lock is held shared (see the todo test below).
-  const stale = sharedRecords().filter((f) => f !== `rw@${heldSh.token}` && readFileSync(join(sharedDir, f)).length > 0);
-  assert.deepEqual(stale, [], 'a dead shared holder\'s record is left while the lock is held shared');
-  assert.ok(sharedRecords().includes(`rw@${heldSh.token}`), 'the live shared holder\'s record stays');
+  // A writer killed between creating its record file and writing it leaves an empty one; the
+  // writer's pid in the record file's name tells clean() it is stale (the test below).
+  const mine = `rw@${heldSh.token}.${process.pid}`;
+  assert.deepEqual(sharedRecords().filter((f) => f !== mine), [], 'a dead shared holder\'s record is removed while the lock is held shared');
+  assert.ok(sharedRecords().includes(mine), 'the live shared holder\'s record stays');
   await heldEx.release();
   await heldSh.release();
   const again = await locks.clean();
@@ -189,15 +190,17 @@ test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no 
   for (const f of readdirSync(dir)) assert.match(f, /^\.deadbolt/, `${f} left behind`);
 });
 
-test('a shared holder killed between creating its record file and writing it: clean() removes the empty record even while the lock is held shared', { todo: 'today an empty record file is kept for as long as anyone holds the lock shared (found by the crash test above); write shared records atomically (temporary name, then rename) so an empty <file>@<token> is always stale' }, async () => {
+test('a shared holder killed between creating its record file and writing it: clean() removes the empty record even while the lock is held shared', async () => {
   const dir = join(tmp.path, 'empty-record');
   const locks = new LockDirectory(dir);
   const held = await locks.acquire('rw', { mode: 'shared' });
   try {
     const sharedDir = join(dir, '.deadbolt-shared');
-    writeFileSync(join(sharedDir, `rw@${held.token + 1000n}`), ''); // what the SIGKILLed writer left
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout; // a pid that has exited
+    writeFileSync(join(sharedDir, `rw@${held.token + 1000n}.${dead}`), '', { mode: 0o600 }); // what the SIGKILLed writer left
+    writeFileSync(join(sharedDir, `rw@${held.token + 1001n}.${process.pid}`), '', { mode: 0o600 }); // one still being written
     await locks.clean();
-    assert.deepEqual(readdirSync(sharedDir), [`rw@${held.token}`]);
+    assert.deepEqual(readdirSync(sharedDir).sort(), [`rw@${held.token + 1001n}.${process.pid}`, `rw@${held.token}.${process.pid}`].sort());
   } finally {
     await held.release();
   }

@@ -15,7 +15,6 @@ import {
   LockDirectory,
   LockLostError,
   LockTimeoutError,
-  NativeError,
   UnsafeFileError,
   isInvalidArgument,
 } from '../../src/index.js';
@@ -321,9 +320,9 @@ test('a symlink planted at a lock path is not followed', async () => {
   const target = join(tmp.path, 'victim');
   writeFileSync(target, 'precious');
   symlinkSync(target, join(locks.path, 'evil'));
-  await assert.rejects(locks.acquire('evil'), (e: unknown) => e instanceof NativeError && e.errno === 'ELOOP' && /symlink/i.test(e.message));
+  await assert.rejects(locks.acquire('evil'), (e: unknown) => e instanceof UnsafeFileError && e.reason === 'symlink' && /symbolic link/i.test(e.message));
   assert.equal(readFileSync(target, 'utf8'), 'precious');
-  assert.equal(await locks.tryAcquire('evil').catch((e: unknown) => (e as NativeError).errno), 'ELOOP');
+  assert.equal(await locks.tryAcquire('evil').catch((e: unknown) => (e as UnsafeFileError).reason), 'symlink');
   const report = await locks.clean();
   assert.deepEqual(report.skipped.map((s) => [s.file, s.reason]), [['evil', 'a symbolic link (never followed or removed)']]);
   assert.equal(lstatSync(join(locks.path, 'evil')).isSymbolicLink(), true);
