@@ -232,7 +232,10 @@ Outcome TakeToken(int counter_fd, int fd, const RecordTemplate& record, const Wa
     Unlock(counter_fd);
   }
   if (locked == Outcome::kFailed) {
+    // The failure is the counter's, not the lock file's: name it, so that the
+    // error tells which file to repair (src/file/native-errors.ts).
     f->counter = true;
+    f->file = kTokenFile;
     return locked;
   }
   if (locked == Outcome::kDone && record.present && fd >= 0 && !WriteRecord(fd, record, *token, f)) {
