@@ -41,7 +41,14 @@ int OpenIn(const Dir& dir, const char* name, int flags, mode_t mode, Failure* f,
     fd = openat(dir.fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    Fail(f, errno, "openat");
+    // ENXIO: opening for writing without blocking found a FIFO with no reader
+    // (or a socket, or a device without a driver): not a regular file either,
+    // and refused as one, with advice, rather than as an unexplained errno.
+    if (errno == ENXIO) {
+      f->kind = Failure::kNotRegular;
+    } else {
+      Fail(f, errno, "openat");
+    }
     f->file = name;
     return -1;
   }
