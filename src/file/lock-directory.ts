@@ -416,11 +416,7 @@ export class LockDirectory {
   /** One use fewer (by default); after close(), the last one closes the descriptor. Returns `value`. */
   #notInUse<T>(value: T, uses = 1): T {
     this.#inUse -= uses;
-    if (this.#inUse === 0 && this.#closing.signal.aborted && this.#handle !== undefined) {
-      this.#handle.close();
-      this.#handle = undefined;
-      this.#prepared = false;
-    }
+    if (this.#closing.signal.aborted) this.#forgetHandle();
     return value;
   }
 
@@ -437,6 +433,7 @@ export class LockDirectory {
       adoptDirectory(handle, this.prefix, this.fileMode);
       handle.raw.openCounter();
     } catch (err) {
+      this.#forgetHandle(); // keeps nothing open (a read-only mount can still be unmounted), retried next time
       throw counterError(this.path, err);
     }
     this.#prepared = true;
@@ -448,8 +445,21 @@ export class LockDirectory {
     if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
     if (this.#prepared) return this.#handle!;
     const handle = this.#open();
-    requireLockDirectory(handle, this.prefix);
+    try {
+      requireLockDirectory(handle, this.prefix);
+    } catch (err) {
+      this.#forgetHandle();
+      throw err;
+    }
     return handle;
+  }
+
+  /** Close the descriptor if nothing uses it. */
+  #forgetHandle(): void {
+    if (this.#inUse > 0 || this.#handle === undefined) return;
+    this.#handle.close();
+    this.#handle = undefined;
+    this.#prepared = false;
   }
 
   /** The directory's descriptor, opened once and kept; close() releases it once nothing uses it. */
