@@ -238,7 +238,7 @@ export class LockDirectory {
    * const { removed, skipped } = await locks.clean({ olderThan: 3_600_000 });
    * ```
    */
-  clean(options?: CleanOptions): Promise<CleanReport> {
+  async clean(options?: CleanOptions): Promise<CleanReport> {
     return cleanDirectory(this.#inspect(), this.prefix, options);
   }
 
