@@ -41,8 +41,14 @@ int OpenIn(const Dir& dir, const char* name, int flags, mode_t mode, Failure* f,
     fd = openat(dir.fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    Fail(f, errno, "openat");
-    if (errno == ELOOP) f->kind = Failure::kSymlink;  // O_NOFOLLOW met a symlink at the name
+    int err = errno;
+    Fail(f, err, "openat");
+    // ELOOP: O_NOFOLLOW met a symlink at the name. ENXIO: opening for writing
+    // without blocking found a FIFO with no reader (or a socket, or a device
+    // without a driver). Both are refused as what they are, with advice,
+    // rather than as an unexplained errno.
+    if (err == ELOOP) f->kind = Failure::kSymlink;
+    if (err == ENXIO) f->kind = Failure::kNotRegular;
     f->file = name;
     return -1;
   }

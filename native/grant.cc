@@ -122,9 +122,9 @@ bool HoldsOnlyRecords(int fd, Failure* f) {
   return false;
 }
 
-// Writes the record for `token` at offset 0 of `fd` with one pwrite.
+// Writes the record for `token` at offset 0 of `fd` with one pwrite. `fd`
+// was granted by LockAt, which proved it holds nothing but records.
 bool WriteRecord(int fd, const RecordTemplate& record, uint64_t token, Failure* f) {
-  if (!HoldsOnlyRecords(fd, f)) return false;
   std::string json;
   json.reserve(record.head.size() + record.tail.size() + 48);
   json.append(record.head).append(std::to_string(token)).append(record.tail);
@@ -161,6 +161,11 @@ bool OthersWaiting(int fd) {
 void LeaveWaiting(int fd, const Dir& dir, const char* name) {
   Failure ignored;
   if (Lock(fd, LockRange(F_WRLCK), Waiting{}, &ignored) == Outcome::kDone) {
+    // Never delete what is not a lock file (somebody's data planted at the name).
+    if (!HoldsOnlyRecords(fd, &ignored)) {
+      Close(fd);
+      return;
+    }
     ReleaseAt(fd, dir, name, true, true, &ignored);
   } else {
     Close(fd);  // someone holds it: they will delete it (or leave it to the next waiter)
@@ -208,6 +213,15 @@ Outcome LockAt(const Dir& dir, const GrantRequest& req, const FilePolicy& policy
     }
     int identity = check ? IdentityAt(fd, dir, name, f) : kSame;
     if (identity == kSame) {
+      // A lock file holds nothing or a holder record. Anything else is
+      // somebody's data at a lock name: refuse it now, before a token is
+      // taken or a record written, and give it back without unlinking (a
+      // release would delete it).
+      if (!HoldsOnlyRecords(fd, f)) {
+        f->file = req.name;
+        Close(fd);
+        return Outcome::kFailed;
+      }
       *fd_out = fd;
       return Outcome::kDone;
     }
@@ -232,7 +246,10 @@ Outcome TakeToken(int counter_fd, int fd, const RecordTemplate& record, const Wa
     Unlock(counter_fd);
   }
   if (locked == Outcome::kFailed) {
+    // The failure is the counter's, not the lock file's: name it, so that the
+    // error tells which file to repair (src/file/native-errors.ts).
     f->counter = true;
+    f->file = kTokenFile;
     return locked;
   }
   if (locked == Outcome::kDone && record.present && fd >= 0 && !WriteRecord(fd, record, *token, f)) {

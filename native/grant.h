@@ -81,8 +81,10 @@ Outcome Lock(int fd, struct flock request, const Waiting& how, Failure* f);
 
 // Open (creating), lock, re-check; on an orphan (the file was unlinked or
 // replaced between our open and our grant) close and start over on the file
-// now at the name. kDone: *fd_out is locked and is the file at the name. Any
-// other outcome holds nothing.
+// now at the name. kDone: *fd_out is locked, is the file at the name, and
+// holds nothing or a holder record; a file holding anything else is refused
+// (kFailed, Failure::kNotLockFile) and left exactly as it was. Any other
+// outcome holds nothing.
 //
 // With cleanup a waiter announces itself on the waiting byte (ofd.h) while it
 // waits, and a releaser that sees someone waiting does not unlink: the waiter

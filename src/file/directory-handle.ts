@@ -17,6 +17,8 @@
  * @internal
  * @module
  */
+import { lstatSync } from 'node:fs';
+
 import { ConfigurationError } from '../errors.js';
 import { addon, errnoOf, type RawLockDir } from './addon.js';
 import { converted } from './native-errors.js';
@@ -226,7 +228,10 @@ export class DirectoryHandle {
 const STATES = ['free', 'shared', 'exclusive', 'missing'] as const;
 
 function openError(path: string, err: unknown): unknown {
-  const errno = (err as { errno?: unknown }).errno;
+  let errno = (err as { errno?: unknown }).errno;
+  // open(O_DIRECTORY|O_NOFOLLOW) answers ENOTDIR, not ELOOP, for a symlink:
+  // look (for the message only) so that a symlinked path is called one.
+  if (errno === errnoOf('ENOTDIR') && isSymlink(path)) errno = errnoOf('ELOOP');
   const reasons: Array<[string, string]> = [
     ['ENOENT', 'does not exist'],
     ['ENOTDIR', 'is not a directory (or a parent of it is a file)'],
@@ -237,4 +242,12 @@ function openError(path: string, err: unknown): unknown {
     if (errno === errnoOf(name)) return new ConfigurationError(`lock directory ${path} ${reason}`, { cause: converted(err, 'opening lock directory', path) });
   }
   return converted(err, 'opening lock directory', path);
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }

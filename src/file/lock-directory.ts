@@ -31,7 +31,8 @@ import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.
 import { grantRequest, lockFile, takeToken, tryLockFile, unlockFile } from './grant.js';
 import { recordParts, removeSharedRecord, writeSharedRecord, type RecordParts } from './holder-record.js';
 import { listDirectory, type LockFileInfo } from './list.js';
-import { checkLockName, checkPrefix, lockFileName } from './lock-name.js';
+import { TOKEN_FILE, checkLockName, checkPrefix, lockFileName } from './lock-name.js';
+import { converted } from './native-errors.js';
 import { adoptDirectory, requireLockDirectory } from './marker.js';
 import { SharedHolds } from './shared-hold.js';
 
@@ -554,7 +555,10 @@ function mkdirRecursive(path: string, mode: number): void {
   }
 }
 
-function counterError(path: string, err: unknown): unknown {
+function counterError(path: string, raw: unknown): unknown {
+  // openCounter()'s raw refusal (a symlink, FIFO, hard link, foreign file) becomes deadbolt's error naming the
+  // counter; what adoptDirectory threw is converted already, and passes through unchanged.
+  const err = converted(raw, 'opening the fencing-token counter', path, TOKEN_FILE);
   const errno = (err as { errno?: unknown }).errno;
   if (errno === 'EACCES' || errno === 'EPERM') return directoryError(path, err);
   if (errno === 'EROFS') return directoryError(path, err);

@@ -6,11 +6,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, existsSync, writeSync } from 'node:fs';
+import { readFileSync, existsSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { encodeRecord } from '../../src/file/holder-record.js';
-import { closeFd, openLockFile, tryLock } from '../../src/file/native.js';
+import { LockDirectory } from '../../src/index.js';
+import { DirectoryHandle } from '../../src/file/directory-handle.js';
+import { grantRequest, tryLockFile } from '../../src/file/grant.js';
+import { closeFd } from '../file/native-helpers.js';
 import { alive, canSwitchUser, cli, cliAsNobody, killHolders, startHolder, tempDir, until } from './helpers.js';
 
 const tmp = tempDir('break');
@@ -81,22 +84,29 @@ test('a holder that ignores SIGTERM gets SIGKILL after --grace; a reason is reco
 
 test('break on a free lock: exit 1, nothing recorded', async () => {
   const dir = tmp.next();
-  mkdirSync(dir);
+  new LockDirectory(dir).open().close(); // a lock directory (marked): break refuses any other
   const r = await cli(['break', '--lock-path', dir, 'idle', '--yes']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /lock "idle" is not held: nothing to break/);
   assert.deepEqual(auditLines(dir), []);
 });
 
-/** Hold `name` in this test process (no holder record unless `record` is given). */
+/**
+ * Hold `name` in this test process (no holder record unless `record` is
+ * given), in a real lock directory (created and marked as LockDirectory does,
+ * since break refuses an unmarked one). The record, if any, is forged here:
+ * break must judge it by the process it names.
+ */
 function holdHere(dir: string, name: string, record?: { pid: number; host?: string; command: string; since?: Date }): () => void {
-  mkdirSync(dir, { recursive: true });
-  const fd = openLockFile(join(dir, name), 0o644);
-  assert.ok(tryLock(fd, 'exclusive'));
+  new LockDirectory(dir).open().close();
+  const handle = DirectoryHandle.open(dir, { fileMode: 0o600, cleanup: false });
+  const grant = tryLockFile(handle, grantRequest(name, 'exclusive'));
+  handle.close();
+  assert.ok(grant);
   if (record !== undefined) {
-    writeSync(fd, encodeRecord({ name, mode: 'exclusive', token: 7n, id: 'test', host: hostname(), since: new Date(), ...record }), 0);
+    writeSync(grant.fd, encodeRecord({ name, mode: 'exclusive', token: 7n, id: 'test', host: hostname(), since: new Date(), ...record }), 0);
   }
-  return () => closeFd(fd);
+  return () => closeFd(grant.fd);
 }
 
 test('refusals (69): no holder record, a record whose pid is gone, reused by another program or started later, another host', async () => {

@@ -1,9 +1,14 @@
 /**
- * The native OFD-lock binding (src/file/native.ts), against real processes:
- * lock holders are child Node processes (fixtures/holder.ts) driven over
- * stdin/stdout, and Debian's Python for interop. No mocks. Waits are awaited
- * on events (a child's answer, a promise, a thread observed blocked in
- * fcntl(F_OFD_SETLKW) through /proc), never on sleeps.
+ * The native layer of lock directories (src/file/addon.ts, directory-handle.ts,
+ * grant.ts over native/), against real processes: lock holders are child Node
+ * processes (fixtures/holder.ts) driven over stdin/stdout, and Debian's Python
+ * for interop. No mocks. Waits are awaited on events (a child's answer, a
+ * promise, a thread observed blocked in fcntl(F_OFD_SETLKW) through /proc),
+ * never on sleeps.
+ *
+ * Every file is reached through a lock directory's one descriptor, as in
+ * production; a kernel wait is always a wait for a name
+ * (LockDir.acquireWait), since the addon has no bare-descriptor wait.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -11,6 +16,7 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -18,6 +24,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  rmdirSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -29,40 +36,35 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { ConfigurationError, NativeError } from '../../src/errors.js';
+import { ConfigurationError, NativeError, UnsafeFileError } from '../../src/errors.js';
+import { addon, nativeInfo } from '../../src/file/addon.js';
+import { DirectoryHandle } from '../../src/file/directory-handle.js';
+import { grantRequest, takeToken, tryLockFile, unlockFile } from '../../src/file/grant.js';
 import { readRecord, recordParts } from '../../src/file/holder-record.js';
-import {
-  type LockWait,
-  acquireNow,
-  acquireWait,
-  checkIdentity,
-  closeFd,
-  lock,
-  lockState,
-  nativeInfo,
-  openLockFile,
-  releaseFile,
-  tokenNow,
-  tokenWait,
-  tryLock,
-  unlinkPath,
-  unlock,
-} from '../../src/file/native.js';
+import { converted } from '../../src/file/native-errors.js';
 
 import { blockedInKernel, untilBlocked } from './helpers.js';
+import { CLEANUP, KEEP, type NameWait, closeFd, openDir, openLockFd, tryLock, unlock, waitFor } from './native-helpers.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
 let dir: string;
+/** This run's lock directory, opened once (files kept on release: these tests look at kernel facts). */
+let handle: DirectoryHandle;
 let seq = 0;
-/** A fresh lock path in this run's directory. */
-const fresh = (label = 'lock'): string => join(dir, `${label}-${++seq}`);
+/** A fresh lock name in this run's directory, and its path. */
+const fresh = (label = 'lock'): { name: string; path: string } => {
+  const name = `${label}-${++seq}`;
+  return { name, path: join(dir, name) };
+};
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'deadbolt-native-'));
+  handle = openDir(dir);
 });
 after(() => {
+  handle.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -141,14 +143,16 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     assert.ok(existsSync(info.addonPath), info.addonPath);
   });
 
-  test('importing the binding does not load the addon; the first call does', () => {
-    const url = new URL('../../src/file/native.js', import.meta.url).href;
+  test('importing the library does not load the addon; opening a lock directory does', () => {
+    const index = new URL('../../src/index.js', import.meta.url).href;
+    const handleUrl = new URL('../../src/file/directory-handle.js', import.meta.url).href;
     const script = `
       import { readFileSync } from 'node:fs';
       const loaded = () => readFileSync('/proc/self/maps', 'utf8').includes('deadbolt.node');
-      const native = await import(${JSON.stringify(url)});
+      await import(${JSON.stringify(index)});
+      const { DirectoryHandle } = await import(${JSON.stringify(handleUrl)});
       const before = loaded();
-      native.lockState('/nonexistent-deadbolt-path');
+      try { DirectoryHandle.open('/nonexistent-deadbolt-path', { fileMode: 0o600, cleanup: true }); } catch {}
       console.log(before, loaded());`;
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
     assert.equal(result.stdout.toString().trim(), 'false true', result.stderr.toString());
@@ -162,11 +166,11 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     mkdirSync(join(pkg, 'node_modules'));
     const compiled = fileURLToPath(new URL('../../src/', import.meta.url));
     copyFileSync(join(compiled, 'errors.js'), join(pkg, 'dist', 'errors.js'));
-    copyFileSync(join(compiled, 'file', 'native.js'), join(pkg, 'dist', 'file', 'native.js'));
+    copyFileSync(join(compiled, 'file', 'addon.js'), join(pkg, 'dist', 'file', 'addon.js'));
     const gypBuild = dirname(createRequire(import.meta.url).resolve('node-gyp-build/package.json'));
     symlinkSync(gypBuild, join(pkg, 'node_modules', 'node-gyp-build'));
     const script = `
-      const { nativeInfo } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist', 'file', 'native.js')).href)});
+      const { nativeInfo } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist', 'file', 'addon.js')).href)});
       try { nativeInfo(); console.log('loaded?!'); }
       catch (err) { console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message, cause: String(err.cause) })); }`;
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
@@ -178,10 +182,10 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
   });
 
   test('within one process, separate fds exclude each other (OFD semantics)', () => {
-    const path = fresh();
-    const a = openLockFile(path, 0o644);
-    const b = openLockFile(path, 0o644);
-    const c = openLockFile(path, 0o644);
+    const { name } = fresh();
+    const a = openLockFd(handle, name);
+    const b = openLockFd(handle, name);
+    const c = openLockFd(handle, name);
     try {
       assert.equal(tryLock(a, 'exclusive'), true);
       assert.equal(tryLock(a, 'exclusive'), true, 'relocking the same fd is fine');
@@ -193,27 +197,29 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       assert.equal(tryLock(b, 'shared'), true, 'shared + shared');
       assert.equal(tryLock(c, 'exclusive'), false, 'shared blocks exclusive');
       assert.equal(tryLock(a, 'exclusive'), false, 'no upgrade while another shared holder exists');
-      assert.equal(lockState(path), 'shared', 'the failed upgrade kept the shared lock');
+      assert.equal(handle.state(name), 'shared', 'the failed upgrade kept the shared lock');
       unlock(b);
       assert.equal(tryLock(a, 'exclusive'), true, 'upgrade when alone');
       assert.equal(tryLock(b, 'shared'), false);
       assert.equal(tryLock(a, 'shared'), true, 'downgrade');
       assert.equal(tryLock(b, 'shared'), true);
+      // The grant path (LockDir.acquireNow) opens a description of its own: it conflicts with ours too.
+      assert.equal(tryLockFile(handle, grantRequest(name, 'exclusive')), undefined, 'held shared here: busy');
     } finally {
       for (const fd of [a, b, c]) closeFd(fd);
     }
-    assert.equal(lockState(path), 'free', 'closing releases');
+    assert.equal(handle.state(name), 'free', 'closing releases');
   });
 
   test('closing an unrelated fd of the same file does not drop the lock', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
+    const { name, path } = fresh();
+    const fd = openLockFd(handle, name);
     assert.equal(tryLock(fd, 'exclusive'), true);
-    closeFd(openLockFile(path, 0o644)); // the classic POSIX-lock pitfall
+    closeFd(openLockFd(handle, name)); // the classic POSIX-lock pitfall
     closeSync(openSync(path, 'r')); // and through Node's own fs
     readFileSync(path);
-    assert.equal(lockState(path), 'exclusive');
-    assert.equal(lockState(path), 'exclusive', "lockState's own open+close drops nothing either");
+    assert.equal(handle.state(name), 'exclusive');
+    assert.equal(handle.state(name), 'exclusive', "state()'s own open+close drops nothing either");
     const child = await Child.holder();
     try {
       assert.equal(await child.send(`try exclusive ${path}`), 'busy');
@@ -225,112 +231,124 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     }
   });
 
-  test('lock() waits for another process and gets the lock within 50 ms of its SIGKILL', async () => {
-    const path = fresh();
+  test('a wait for a name held by another process is granted within 50 ms of its SIGKILL', async () => {
+    const { name, path } = fresh();
     const child = await Child.holder();
-    const fd = openLockFile(path, 0o644);
+    let fd: number | undefined;
     try {
       assert.equal(await child.send(`try exclusive ${path}`), 'ok');
-      const wait = lock(fd, 'exclusive');
+      const wait = waitFor(handle, name, 'exclusive');
       await untilBlocked('self', 1);
       const t0 = process.hrtime.bigint();
       child.proc.kill('SIGKILL');
-      assert.equal(await wait.promise, true);
+      fd = await wait.promise;
       const elapsed = ms(t0);
+      assert.equal(typeof fd, 'number');
       assert.ok(elapsed < 50, `granted ${elapsed.toFixed(1)} ms after the kill`);
-      assert.equal(lockState(path), 'exclusive');
+      assert.equal(handle.state(name), 'exclusive');
     } finally {
-      closeFd(fd);
+      if (fd !== undefined) closeFd(fd);
       await child.stop();
     }
   });
 
-  test('lock() hands off both ways between processes, shared and exclusive', async () => {
-    const path = fresh();
+  test('waits hand off both ways between processes, shared and exclusive', async () => {
+    const { name, path } = fresh();
     const child = await Child.holder();
-    const fd = openLockFile(path, 0o644);
+    const fds: number[] = [];
     try {
       assert.equal(await child.send(`try shared ${path}`), 'ok');
-      assert.equal(await lock(fd, 'shared').promise, true, 'shared is granted beside shared at once');
-      const upgrade = lock(fd, 'exclusive');
+      const beside = await waitFor(handle, name, 'shared').promise;
+      assert.equal(typeof beside, 'number', 'shared is granted beside shared at once');
+      assert.equal(handle.state(name), 'shared');
+      closeFd(beside!);
+
+      const exclusive = waitFor(handle, name, 'exclusive');
       await untilBlocked('self', 1);
       assert.equal(await child.send(`unlock ${path}`), 'ok');
-      assert.equal(await upgrade.promise, true, 'upgrade granted once the other reader left');
+      const ours = await exclusive.promise;
+      assert.equal(typeof ours, 'number', 'exclusive granted once the other reader left');
+      fds.push(ours!);
+      assert.equal(handle.state(name), 'exclusive');
+
       assert.equal(await child.send(`wait shared ${path}`), 'waiting');
       await untilBlocked(child.pid, 1);
-      unlock(fd);
+      closeFd(fds.pop()!);
       assert.equal(await child.next(), 'granted');
-      assert.equal(lockState(path), 'shared');
+      assert.equal(handle.state(name), 'shared');
     } finally {
-      closeFd(fd);
+      for (const fd of fds) closeFd(fd);
       await child.stop();
     }
   });
 
-  test('cancel() interrupts a kernel wait within 20 ms and leaves nothing held', async () => {
-    const path = fresh();
-    const holder = await Child.holder();
-    const third = await Child.holder();
-    const fd = openLockFile(path, 0o644);
-    try {
-      assert.equal(await holder.send(`try exclusive ${path}`), 'ok');
-      const wait = lock(fd, 'exclusive');
-      await untilBlocked('self', 1);
-      const t0 = process.hrtime.bigint();
-      wait.cancel();
-      wait.cancel(); // idempotent
-      assert.equal(await wait.promise, false);
-      const elapsed = ms(t0);
-      assert.ok(elapsed < 20, `cancelled in ${elapsed.toFixed(2)} ms`);
-      wait.cancel(); // after the end: a no-op
-      assert.equal(blockedInKernel('self'), 0);
-
-      assert.equal(await holder.send(`unlock ${path}`), 'ok');
-      assert.equal(lockState(path), 'free', 'the cancelled wait holds nothing');
-      assert.equal(await third.send(`try exclusive ${path}`), 'ok', 'a third party locks at once');
-    } finally {
-      closeFd(fd);
-      await holder.stop();
-      await third.stop();
-    }
-  });
-
-  test('cancel() right after lock(), before the thread reaches the kernel, resolves false', async () => {
-    const path = fresh();
-    const holder = await Child.holder();
-    const fd = openLockFile(path, 0o644);
-    try {
-      assert.equal(await holder.send(`try exclusive ${path}`), 'ok');
-      for (let i = 0; i < 50; i++) {
-        const wait = lock(fd, 'exclusive');
+  for (const [label, policy] of [
+    ['files kept', KEEP],
+    ['delete on release (the waiter announces itself)', CLEANUP],
+  ] as const) {
+    test(`cancel() interrupts a kernel wait within 20 ms and leaves nothing held (${label})`, async (t) => {
+      const { name, path } = fresh();
+      const dirHandle = DirectoryHandle.open(dir, policy);
+      const holder = await Child.holder();
+      const third = await Child.holder();
+      try {
+        assert.equal(await holder.send(`try exclusive ${path}`), 'ok');
+        const wait = waitFor(dirHandle, name, 'exclusive');
+        await untilBlocked('self', 1);
+        const t0 = process.hrtime.bigint();
         wait.cancel();
-        assert.equal(await wait.promise, false);
-      }
-      assert.equal(await holder.send(`unlock ${path}`), 'ok');
-      assert.equal(lockState(path), 'free');
-    } finally {
-      closeFd(fd);
-      await holder.stop();
-    }
-  });
+        wait.cancel(); // idempotent
+        assert.equal(await wait.promise, undefined);
+        const elapsed = ms(t0);
+        t.diagnostic(`cancelled in ${elapsed.toFixed(2)} ms`);
+        assert.ok(elapsed < 20, `cancelled in ${elapsed.toFixed(2)} ms`);
+        wait.cancel(); // after the end: a no-op
+        assert.equal(blockedInKernel('self'), 0);
 
-  test('64 blocked waits do not stall fs I/O; cancelling them all resolves false', async () => {
+        assert.equal(await holder.send(`unlock ${path}`), 'ok');
+        assert.equal(handle.state(name), 'free', 'the cancelled wait holds nothing');
+        assert.equal(await third.send(`try exclusive ${path}`), 'ok', 'a third party locks at once');
+      } finally {
+        dirHandle.close();
+        await holder.stop();
+        await third.stop();
+      }
+    });
+
+    test(`cancel() right after the wait starts, before its thread reaches the kernel, resolves undefined (${label})`, async () => {
+      const { name, path } = fresh();
+      const dirHandle = DirectoryHandle.open(dir, policy);
+      const holder = await Child.holder();
+      try {
+        assert.equal(await holder.send(`try exclusive ${path}`), 'ok');
+        for (let i = 0; i < 50; i++) {
+          const wait = waitFor(dirHandle, name, 'exclusive');
+          wait.cancel();
+          assert.equal(await wait.promise, undefined);
+        }
+        assert.equal(blockedInKernel('self'), 0);
+        assert.equal(await holder.send(`unlock ${path}`), 'ok');
+        assert.equal(handle.state(name), 'free');
+      } finally {
+        dirHandle.close();
+        await holder.stop();
+      }
+    });
+  }
+
+  test('64 blocked waits do not stall fs I/O; cancelling them all resolves undefined', async () => {
     const n = 64;
     const sub = mkdtempSync(join(dir, 'many-'));
+    const many = openDir(sub);
     const holder = await Child.holder();
     const small = join(dir, 'small.txt');
     writeFileSync(small, 'hello');
     await readFile(small); // the libuv threadpool starts on first use: not what we measure
-    const fds: number[] = [];
-    const waits: LockWait[] = [];
+    const waits: NameWait[] = [];
     try {
       assert.equal(await holder.send(`trymany exclusive ${sub} ${n}`), 'ok');
       const threadsBefore = nativeInfo().threads;
-      for (let i = 0; i < n; i++) {
-        const fd = openLockFile(join(sub, `f${i}`), 0o644);
-        fds.push(fd);
-        waits.push(lock(fd, 'exclusive'));
-      }
+      for (let i = 0; i < n; i++) waits.push(waitFor(many, `f${i}`, 'exclusive'));
       await untilBlocked('self', n);
       assert.ok(nativeInfo().threads >= Math.max(n, threadsBefore));
       assert.equal(nativeInfo().pendingWaits, n);
@@ -348,65 +366,74 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       for (const wait of waits) wait.cancel();
       const results = await Promise.all(waits.map((w) => w.promise));
       const elapsed = ms(t0);
-      assert.deepEqual(results, new Array(n).fill(false));
+      assert.deepEqual(results, new Array(n).fill(undefined));
       assert.ok(elapsed < 200, `cancelling ${n} waits took ${elapsed.toFixed(1)} ms`);
       assert.equal(nativeInfo().pendingWaits, 0);
       assert.equal(blockedInKernel('self'), 0);
     } finally {
-      for (const fd of fds) closeFd(fd);
+      for (const wait of waits) wait.cancel();
+      many.close();
       await holder.stop();
     }
   });
 
   test('wait threads are reused: a second wait does not start a new thread', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
-    try {
-      assert.equal(await lock(fd, 'exclusive').promise, true);
-      unlock(fd);
-      const { threads, idleThreads } = nativeInfo();
-      assert.ok(idleThreads >= 1, 'the finished wait parked its thread');
-      assert.equal(await lock(fd, 'exclusive').promise, true);
-      assert.equal(nativeInfo().threads, threads);
-    } finally {
-      closeFd(fd);
-    }
+    const { name } = fresh();
+    const first = await waitFor(handle, name, 'exclusive').promise;
+    assert.equal(typeof first, 'number');
+    closeFd(first!);
+    const { threads, idleThreads } = nativeInfo();
+    assert.ok(idleThreads >= 1, 'the finished wait parked its thread');
+    const second = await waitFor(handle, name, 'exclusive').promise;
+    assert.equal(typeof second, 'number');
+    closeFd(second!);
+    assert.equal(nativeInfo().threads, threads);
   });
 
-  test('checkIdentity: same, missing, replaced; symlinks are refused and count as replaced', () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
+  test('identity: same, missing, replaced; a symlink counts as replaced and is never followed', () => {
+    const { name, path } = fresh();
+    const IDENTITY = ['same', 'missing', 'replaced', 'unlinked'];
+    const identity = (fd: number) => IDENTITY[handle.raw.identity(fd, name)];
+    const fd = openLockFd(handle, name);
     try {
-      assert.equal(checkIdentity(fd, path), 'same');
-      unlinkPath(path);
-      assert.equal(checkIdentity(fd, path), 'missing');
-      closeFd(openLockFile(path, 0o644));
-      assert.equal(checkIdentity(fd, path), 'replaced');
-      unlinkPath(path);
+      assert.equal(identity(fd), 'same');
+      assert.equal(handle.unlink(name), true);
+      assert.equal(identity(fd), 'missing');
+      closeFd(openLockFd(handle, name));
+      assert.equal(identity(fd), 'replaced');
+      handle.unlink(name);
       symlinkSync(join(dir, 'elsewhere'), path);
-      assert.equal(checkIdentity(fd, path), 'replaced');
+      assert.equal(identity(fd), 'replaced');
       assert.throws(
-        () => openLockFile(path, 0o644),
+        () => openLockFd(handle, name),
         (err: unknown) =>
           err instanceof NativeError &&
           err.code === 'DEADBOLT_NATIVE' &&
           err.errno === 'ELOOP' &&
-          err.syscall === 'open' &&
+          err.syscall === 'openat' &&
           err.path === path &&
           /symbolic link was planted/.test(err.message),
       );
+      assert.throws(() => tryLockFile(handle, grantRequest(name, 'exclusive')), (err: unknown) => err instanceof NativeError && err.errno === 'ELOOP');
       assert.equal(existsSync(join(dir, 'elsewhere')), false, 'the symlink was not followed');
-      assert.throws(() => lockState(path), (err: unknown) => err instanceof NativeError && err.errno === 'ELOOP');
+      assert.throws(() => handle.state(name), (err: unknown) => err instanceof NativeError && err.errno === 'ELOOP');
+      assert.equal(handle.unlink('never-existed'), false);
       assert.throws(
-        () => unlinkPath(join(dir, 'never-existed')),
-        (err: unknown) => err instanceof NativeError && err.errno === 'ENOENT' && err.syscall === 'unlink',
+        () => {
+          try {
+            handle.raw.unlink('never-existed');
+          } catch (err) {
+            throw converted(err, 'removing', dir);
+          }
+        },
+        (err: unknown) => err instanceof NativeError && err.errno === 'ENOENT' && err.syscall === 'unlinkat' && /removed by someone else/.test(err.message),
       );
     } finally {
       closeFd(fd);
     }
   });
 
-  test("checkIdentity: 'unlinked' when the path still names the fd's inode, which has no link (bind mount)", (t) => {
+  test("identity: 'unlinked' when the name still leads to the fd's inode, which has no link (bind mount)", (t) => {
     const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
     if (probe.status !== 0) {
       // Justified skip: only root can make the private bind mount this case needs; CI runs as root, so there it fails.
@@ -420,31 +447,31 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       'private',
       process.execPath,
       fixture('bind-identity'),
-      fresh('bind-a'),
-      fresh('bind-b'),
+      fresh('bind-a').path,
+      fresh('bind-b').path,
     ]);
     assert.equal(result.status, 0, result.stderr.toString());
     assert.equal(result.stdout.toString().trim(), 'same unlinked');
   });
 
-  test('lockState across processes: missing, free, shared, exclusive', async () => {
-    const path = fresh();
+  test('state across processes: missing, free, shared, exclusive', async () => {
+    const { name, path } = fresh();
     const child = await Child.holder();
     try {
-      assert.equal(lockState(path), 'missing');
-      closeFd(openLockFile(path, 0o600));
-      assert.equal(lockState(path), 'free');
+      assert.equal(handle.state(name), 'missing');
+      closeFd(openLockFd(handle, name));
+      assert.equal(handle.state(name), 'free');
       assert.equal(await child.send(`try shared ${path}`), 'ok');
-      assert.equal(lockState(path), 'shared');
+      assert.equal(handle.state(name), 'shared');
       assert.equal(await child.send(`try exclusive ${path}`), 'ok', 'the child upgrades');
-      assert.equal(lockState(path), 'exclusive');
+      assert.equal(handle.state(name), 'exclusive');
       assert.equal(await child.send(`unlock ${path}`), 'ok');
-      assert.equal(lockState(path), 'free');
+      assert.equal(handle.state(name), 'free');
 
-      const fd = openLockFile(path, 0o644);
+      const fd = openLockFd(handle, name);
       assert.equal(tryLock(fd, 'shared'), true);
-      assert.equal(await child.send(`state ${path}`), 'shared', "the child sees our lock");
-      assert.equal(lockState(path), 'shared', 'our own lock on another fd shows too');
+      assert.equal(await child.send(`state ${path}`), 'shared', 'the child sees our lock');
+      assert.equal(handle.state(name), 'shared', 'our own lock on another fd shows too');
       assert.equal(await child.send(`try exclusive ${path}`), 'busy', 'and it survived our probe');
       closeFd(fd);
       assert.equal(await child.send(`state ${path}`), 'free');
@@ -453,26 +480,26 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     }
   });
 
-  test('a child process spawned while we hold a lock does not inherit it (O_CLOEXEC)', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
-    assert.equal(tryLock(fd, 'exclusive'), true);
+  test('a child process spawned while we hold a lock inherits neither the lock file nor the directory (O_CLOEXEC)', async () => {
+    const { name, path } = fresh();
+    const grant = tryLockFile(handle, grantRequest(name, 'exclusive'));
+    assert.ok(grant);
     const sleeper = spawn('sleep', ['5'], { stdio: 'ignore' });
     const spawned = new Promise<void>((resolve, reject) => sleeper.once('spawn', resolve).once('error', reject));
     const holder = await Child.holder();
     try {
       await spawned;
-      const inherited = readdirSync(`/proc/${sleeper.pid}/fd`).some((n) => {
+      const inherited = readdirSync(`/proc/${sleeper.pid}/fd`).filter((n) => {
         try {
-          return readlinkSync(`/proc/${sleeper.pid}/fd/${n}`) === path;
+          return [path, dir].includes(readlinkSync(`/proc/${sleeper.pid}/fd/${n}`));
         } catch {
           return false;
         }
       });
-      assert.equal(inherited, false, 'sleep has no fd of the lock file');
+      assert.deepEqual(inherited, [], 'sleep has no fd of the lock file or of the lock directory');
       // Close WITHOUT unlocking: had sleep inherited the description, the lock
       // would outlive our close.
-      closeFd(fd);
+      closeFd(grant.fd);
       assert.equal(await holder.send(`try exclusive ${path}`), 'ok', 'another process locks at once');
       assert.equal(sleeper.exitCode, null, 'sleep is still running');
     } finally {
@@ -488,8 +515,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       t.skip(`SKIPPED LOUDLY: ${PYTHON} (Debian's python3) is missing; OFD/POSIX interop is untested`);
       return;
     }
-    const path = fresh();
-    closeFd(openLockFile(path, 0o644));
+    const { name, path } = fresh();
     const tryPython = (): string =>
       spawnSync(PYTHON, [
         '-c',
@@ -499,12 +525,17 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
         .stdout.toString()
         .trim();
 
-    const fd = openLockFile(path, 0o644);
+    const fd = openLockFd(handle, name);
+    let waited: number | undefined;
     try {
       assert.equal(tryLock(fd, 'exclusive'), true);
       assert.equal(tryPython(), 'busy', 'Python cannot lockf while we hold an OFD write lock');
       unlock(fd);
       assert.equal(tryPython(), 'ok');
+      const grant = tryLockFile(handle, grantRequest(name, 'exclusive'));
+      assert.ok(grant, 'the grant path locks it');
+      assert.equal(tryPython(), 'busy', "nor while the grant path's lock range is held");
+      closeFd(grant.fd);
 
       const python = new Child(
         [
@@ -517,20 +548,22 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       assert.equal(await python.next(), 'locked');
       assert.equal(tryLock(fd, 'exclusive'), false, 'we cannot lock while Python holds lockf');
       assert.equal(tryLock(fd, 'shared'), false);
-      assert.equal(lockState(path), 'exclusive');
-      const wait = lock(fd, 'exclusive');
+      assert.equal(handle.state(name), 'exclusive');
+      const wait = waitFor(handle, name, 'exclusive');
       await untilBlocked('self', 1);
       python.proc.stdin!.end(); // Python exits, the kernel drops its lock
-      assert.equal(await wait.promise, true);
+      waited = await wait.promise;
+      assert.equal(typeof waited, 'number');
       await python.exit();
     } finally {
+      if (waited !== undefined) closeFd(waited);
       closeFd(fd);
     }
   });
 
   test('a pending wait keeps the event loop alive', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
+    const { name, path } = fresh();
+    const fd = openLockFd(handle, name);
     assert.equal(tryLock(fd, 'exclusive'), true);
     const child = new Child([fixture('waiter'), 'keepalive', path]);
     try {
@@ -546,8 +579,8 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
   });
 
   test('process.exit() with waits blocked in the kernel exits cleanly', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
+    const { name, path } = fresh();
+    const fd = openLockFd(handle, name);
     assert.equal(tryLock(fd, 'exclusive'), true);
     const child = new Child([fixture('waiter'), 'exit', path, '8']);
     try {
@@ -562,8 +595,8 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
   });
 
   test('terminating a worker thread cancels and joins its waits; none is left holding', async () => {
-    const path = fresh();
-    const fd = openLockFile(path, 0o644);
+    const { name, path } = fresh();
+    const fd = openLockFd(handle, name);
     assert.equal(tryLock(fd, 'exclusive'), true);
     const child = new Child([fixture('waiter'), 'worker', path, '8']);
     try {
@@ -582,131 +615,167 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     }
   });
 
-  test('system-call failures are NativeErrors that say what to do', () => {
+  test('failures are errors that say what to do', () => {
     assert.throws(
-      () => openLockFile(join(dir, 'no-such-dir', 'x'), 0o644),
-      (err: unknown) =>
-        err instanceof NativeError && err.errno === 'ENOENT' && /lock directory does not exist/.test(err.message),
+      () => openDir(join(dir, 'no-such-dir')),
+      (err: unknown) => err instanceof ConfigurationError && /lock directory .*no-such-dir does not exist/.test(err.message),
     );
+    const regular = join(dir, 'a-file');
+    writeFileSync(regular, '');
+    assert.throws(() => openDir(regular), (err: unknown) => err instanceof ConfigurationError && /is not a directory/.test(err.message));
+
+    // The directory is removed after it was opened: the descriptor still names it, but nothing can be created there.
+    const gone = mkdtempSync(join(dir, 'gone-'));
+    const goneHandle = openDir(gone);
+    rmdirSync(gone);
+    assert.throws(
+      () => tryLockFile(goneHandle, grantRequest('x', 'exclusive')),
+      (err: unknown) =>
+        err instanceof NativeError && err.errno === 'ENOENT' && err.syscall === 'openat' && err.path === join(gone, 'x') && /lock directory does not exist/.test(err.message),
+    );
+    goneHandle.close();
+    assert.throws(
+      () => tryLockFile(goneHandle, grantRequest('x', 'exclusive')),
+      (err: unknown) => err instanceof NativeError && err.errno === 'EBADF' && /LockDirectory was closed/.test(err.message),
+    );
+
     assert.throws(
       () => tryLock(1_000_000, 'exclusive'),
-      (err: unknown) => err instanceof NativeError && err.errno === 'EBADF' && err.syscall === 'fcntl(F_OFD_SETLK)',
+      (err: unknown) => err instanceof NativeError && err.errno === 'EBADF' && err.syscall === 'fcntl(F_OFD_SETLK)' && /descriptor is not open/.test(err.message),
     );
     assert.throws(() => closeFd(1_000_000), (err: unknown) => err instanceof NativeError && err.errno === 'EBADF');
-    assert.throws(() => tryLock(-1, 'exclusive'), { code: 'DEADBOLT_INVALID_ARGUMENT', name: 'RangeError' });
-    assert.throws(() => tryLock(0, 'write' as 'exclusive'), { code: 'DEADBOLT_INVALID_ARGUMENT' });
-    assert.throws(() => openLockFile('a\0b', 0o644), { code: 'DEADBOLT_INVALID_ARGUMENT' });
+    // Bad arguments are the caller's bug: TypeErrors, before any system call.
+    assert.throws(() => addon().tryLock(-1, true), { name: 'TypeError', message: /non-negative integer/ });
+    assert.throws(() => addon().tryLock(0, 'write' as unknown as boolean), { name: 'TypeError' });
+    // A name can never reach outside the directory descriptor.
+    for (const bad of ['a/b', '../x', 'a\0b', '.', '..', '']) {
+      assert.throws(() => handle.raw.acquireNow({ name: bad, exclusive: true, token: false, head: null, tail: null }), { name: 'TypeError', message: /file name/ }, JSON.stringify(bad));
+      assert.throws(() => handle.raw.open(bad, 1, 0), { name: 'TypeError' }, JSON.stringify(bad));
+    }
+    assert.equal(existsSync(join(dir, 'a')), false);
   });
 });
 
 describe('native grants: lock, re-check, token and record in one step', { timeout: 60_000 }, () => {
   const owner = { id: 'test', host: 'here', pid: process.pid, command: 'node test ü' };
-  /** A fresh directory with its token counter open. */
-  const setup = () => {
-    const home = fresh('grants');
-    mkdirSync(home);
-    const counterPath = join(home, '.deadbolt-tokens');
-    return { home, counter: { path: counterPath, fd: openLockFile(counterPath, 0o644) } };
+  /** A fresh lock directory (delete on release, as LockDirectory's default) with its token counter open. */
+  const setup = (): { home: string; grants: DirectoryHandle; counterPath: string } => {
+    const home = fresh('grants').path;
+    mkdirSync(home, { mode: 0o700 });
+    const grants = openDir(home, CLEANUP);
+    grants.raw.openCounter();
+    return { home, grants, counterPath: join(home, '.deadbolt-tokens') };
   };
+  const never = () => new AbortController().signal;
 
-  test('acquireNow grants, takes increasing tokens and writes a record readers verify; releaseFile deletes the file', () => {
-    const { home, counter } = setup();
-    const path = join(home, 'job');
+  test('acquireNow grants, takes increasing tokens and writes a record readers verify; release deletes the file', () => {
+    const { home, grants, counterPath } = setup();
     const record = recordParts('job', 'exclusive', owner);
     try {
       for (const expected of [1n, 2n, 3n]) {
-        const grant = acquireNow(path, 'exclusive', 0o644, { counter, record });
+        const grant = tryLockFile(grants, grantRequest('job', 'exclusive', record));
         assert.ok(grant);
         assert.equal(grant.token, expected);
-        const read = readRecord(path);
+        const read = readRecord(grants, 'job');
         assert.equal(read?.token, expected, 'the checksum (over UTF-8 bytes, also non-ASCII ones) verifies');
         assert.equal(read?.command, owner.command);
         assert.ok(Math.abs(read!.since.getTime() - Date.now()) < 5000);
-        assert.equal(acquireNow(path, 'exclusive', 0o644, { counter, record }), undefined, 'held: busy, not waiting');
-        assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
-        assert.equal(existsSync(path), false);
+        assert.equal(tryLockFile(grants, grantRequest('job', 'exclusive', record)), undefined, 'held: busy, not waiting');
+        assert.equal(unlockFile(grants, grant.fd, 'job', true), 'same');
+        assert.equal(existsSync(join(home, 'job')), false);
       }
-      assert.equal(readFileSync(counter.path, 'utf8'), '00000000000000000003\n', 'the counter stays readable');
+      assert.equal(readFileSync(counterPath, 'utf8'), '00000000000000000003\n', 'the counter stays readable');
     } finally {
-      closeFd(counter.fd);
+      grants.close();
     }
   });
 
-  test('a busy counter: acquireNow grants without a token, tokenWait completes it once the counter is free', async () => {
-    const { home, counter } = setup();
-    const path = join(home, 'job');
-    const blocker = openLockFile(counter.path, 0o644); // another description: excludes ours
+  test('a busy counter: acquireNow grants without a token, takeToken completes it once the counter is free', async () => {
+    const { grants } = setup();
+    const record = recordParts('job', 'exclusive', owner);
+    const blocker = grants.openFile('.deadbolt-tokens', 'readWrite')!; // another description: excludes ours
     try {
       assert.equal(tryLock(blocker, 'exclusive'), true);
-      const grant = acquireNow(path, 'exclusive', 0o644, { counter, record: recordParts('job', 'exclusive', owner) });
+      const grant = tryLockFile(grants, grantRequest('job', 'exclusive', record));
       assert.ok(grant);
       assert.equal(grant.token, undefined);
-      assert.equal(tokenNow(counter, grant.fd), undefined);
-      const token = tokenWait(counter, 0o644, grant.fd, recordParts('job', 'exclusive', owner));
+      assert.equal(grants.raw.tokenNow(grant.fd, record.head, record.tail), null, 'still busy');
+      const token = takeToken(grants, grant.fd, record, never());
+      assert.ok(token instanceof Promise, 'a busy counter is waited for on a native thread');
       await untilBlocked('self', 1);
       unlock(blocker);
       assert.equal(await token, 1n);
-      assert.equal(readRecord(path)?.token, 1n);
-      assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
+      assert.equal(readRecord(grants, 'job')?.token, 1n);
+      assert.equal(unlockFile(grants, grant.fd, 'job', true), 'same');
     } finally {
       closeFd(blocker);
-      closeFd(counter.fd);
+      grants.close();
     }
   });
 
   test('acquireWait: cancelled while holding the file and waiting for the counter, it gives the file back and deletes it', async () => {
-    const { home, counter } = setup();
-    const path = join(home, 'job');
-    const blocker = openLockFile(counter.path, 0o644);
+    const { home, grants } = setup();
+    const record = recordParts('job', 'exclusive', owner);
+    const request = grantRequest('job', 'exclusive', record);
+    const blocker = grants.openFile('.deadbolt-tokens', 'readWrite')!;
     try {
       assert.equal(tryLock(blocker, 'exclusive'), true);
-      const wait = acquireWait(path, 'exclusive', 0o644, { counter, record: recordParts('job', 'exclusive', owner), cleanup: true });
+      const [waiting, id] = grants.raw.acquireWait(request);
       await untilBlocked('self', 1);
-      assert.equal(lockState(path), 'exclusive', 'the wait thread holds the lock file while it waits for the counter');
-      wait.cancel();
-      assert.equal(await wait.promise, undefined);
-      assert.equal(existsSync(path), false, 'given back and deleted, as a release would');
+      assert.equal(grants.state('job'), 'exclusive', 'the wait thread holds the lock file while it waits for the counter');
+      addon().cancel(id);
+      assert.equal(await waiting, null);
+      assert.equal(existsSync(join(home, 'job')), false, 'given back and deleted, as a release would');
 
-      const second = acquireWait(path, 'exclusive', 0o644, { counter, cleanup: true });
+      const [second] = grants.raw.acquireWait(request);
       await untilBlocked('self', 1);
       unlock(blocker);
-      const grant = await second.promise;
-      assert.equal(grant?.token, 1n, 'the cancelled wait took no token');
-      assert.equal(releaseFile(grant.fd, path, 'exclusive', true), 'same');
+      const grant = await second;
+      assert.ok(grant);
+      assert.equal(grant[1], 1n, 'the cancelled wait took no token');
+      assert.equal(readRecord(grants, 'job')?.token, 1n);
+      assert.equal(unlockFile(grants, grant[0], 'job', true), 'same');
     } finally {
       closeFd(blocker);
-      closeFd(counter.fd);
+      grants.close();
     }
   });
 
-  test('a corrupt counter is a ConfigurationError that says how to repair it, and nothing stays locked', async () => {
-    const { home, counter } = setup();
-    const path = join(home, 'job');
+  test('a corrupt counter is a ConfigurationError that names it and says how to repair it, and nothing stays locked', async () => {
+    const { home, grants, counterPath } = setup();
+    const request = grantRequest('job', 'exclusive', recordParts('job', 'exclusive', owner));
     try {
       for (const content of ['banana\n', '99999999999999999999\n', '18446744073709551615']) {
-        writeFileSync(counter.path, content);
+        writeFileSync(counterPath, content);
         const corrupt = (err: unknown) =>
-          err instanceof ConfigurationError && err.message.includes(counter.path) && /write into it a number larger/.test(err.message);
-        assert.throws(() => acquireNow(path, 'exclusive', 0o644, { counter }), corrupt, content);
-        assert.equal(lockState(path), 'free');
-        await assert.rejects(acquireWait(path, 'exclusive', 0o644, { counter, cleanup: true }).promise, corrupt);
-        assert.notEqual(lockState(path), 'exclusive');
+          err instanceof ConfigurationError && err.message.includes(`${counterPath} is corrupt`) && /write into it a number larger/.test(err.message);
+        assert.throws(() => tryLockFile(grants, request), corrupt, content);
+        assert.ok(['free', 'missing'].includes(grants.state('job')), 'the lock file was given back');
+        const [waiting] = grants.raw.acquireWait(request);
+        await assert.rejects(
+          waiting.catch((err: unknown) => Promise.reject(converted(err, 'waiting for the lock', home, 'job'))),
+          corrupt,
+        );
+        assert.ok(['free', 'missing'].includes(grants.state('job')), 'the wait gave the lock file back');
       }
-      writeFileSync(counter.path, ' 41 \n');
-      assert.equal(tokenNow(counter), 42n, 'blanks around the number are fine');
+      writeFileSync(counterPath, ' 41 \n');
+      assert.equal(grants.raw.tokenNow(-1, null, null), 42n, 'blanks around the number are fine');
     } finally {
-      closeFd(counter.fd);
+      grants.close();
     }
   });
 
-  test('a FIFO at the lock path is refused by the native grant too', () => {
-    const { home, counter } = setup();
-    const path = join(home, 'fifo');
+  test('a FIFO at the lock name is refused by the native grant too', () => {
+    const { home, grants } = setup();
     try {
-      execFileSync('mkfifo', [path]);
-      assert.throws(() => acquireNow(path, 'exclusive', 0o644, { counter }), (err: unknown) => err instanceof NativeError && /not a regular file/.test(err.message));
+      execFileSync('mkfifo', [join(home, 'fifo')]);
+      assert.throws(
+        () => tryLockFile(grants, grantRequest('fifo', 'exclusive', recordParts('fifo', 'exclusive', owner))),
+        (err: unknown) => err instanceof UnsafeFileError && err.reason === 'notRegular' && /not a regular file/.test(err.message),
+      );
+      assert.ok(lstatSync(join(home, 'fifo')).isFIFO(), 'the FIFO is left as it was');
     } finally {
-      closeFd(counter.fd);
+      grants.close();
     }
   });
 });
