@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { NativeError, UnsafeFileError } from '../../src/errors.js';
+import { UnsafeFileError } from '../../src/errors.js';
 import { LockDirectory } from '../../src/index.js';
 import { grantRequest, tryLockFile, unlockFile } from '../../src/file/grant.js';
 import { encodeRecord, readRecord, recordParts } from '../../src/file/holder-record.js';
@@ -216,11 +216,11 @@ const PLANTS = {
 } as const;
 type Plant = keyof typeof PLANTS;
 
-/** The refusal each plant must meet. A symlink fails in openat(O_NOFOLLOW) with ELOOP: refused as a NativeError that says so. */
+/** The refusal each plant must meet. A symlink fails in openat(O_NOFOLLOW) with ELOOP: refused as an UnsafeFileError that says so. */
 function refusedAs(plant: Plant, path: string): (err: unknown) => boolean {
   return (err: unknown) => {
     if (plant === 'symlink' || plant === 'dangling symlink') {
-      return err instanceof NativeError && err.errno === 'ELOOP' && err.path === path && /symbolic link was planted/.test(err.message);
+      return err instanceof UnsafeFileError && err.reason === 'symlink' && err.path === path && /is a symbolic link/.test(err.message);
     }
     const reason = { 'hard link': 'hardLinked', FIFO: 'notRegular', 'world-writable file': 'worldWritable', "another user's file": 'foreignOwner' }[plant];
     return err instanceof UnsafeFileError && err.code === 'DEADBOLT_UNSAFE' && err.reason === reason && err.path === path;
