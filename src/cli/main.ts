@@ -72,6 +72,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--shared', 'take the lock shared: many shared holders at once, never with an exclusive one')
     .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
+    .option('--record-args', 'record the whole command line, arguments included, in the holder record (default: the program only, as arguments may hold secrets)')
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
@@ -178,6 +179,8 @@ DEADBOLT_LOCK_NAME in its environment. SIGTERM, SIGHUP and SIGINT are passed on 
 (SIGINT not when stdin is a terminal: there Ctrl-C reaches the command directly).
 The command never inherits the lock: if deadbolt dies, the kernel releases it at once.
 On a terminal, a status line shows whom it is waiting for.
+The holder record (readable by others) names "deadbolt run NAME -- CMD" without CMD's
+arguments, which may hold secrets; --record-args records the whole command line.
 
 Exit: the command's status (or its signal); 75 busy with --no-wait; 124 --timeout ran out;
 126 not executable; 127 not found (the lock is released in every case).

@@ -22,8 +22,10 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError, LockTimeoutError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
 import type { FileLockGuard } from '../file/file-guard.js';
-import { LockDirectory } from '../file/lock-directory.js';
+import { LockDirectory, type OwnedAcquireOptions } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
+import { clipCommand, processIdentity } from '../internal/identity.js';
+import type { LockOwner } from '../local/fenced-guard.js';
 import { formatDuration } from './durations.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { holderSummary } from './holder-summary.js';
@@ -45,6 +47,8 @@ export interface RunOptions extends TargetOptions {
   wait: boolean;
   /** ms; undefined: wait as long as it takes. */
   timeout?: number;
+  /** `--record-args`: put deadbolt's whole command line, the command's arguments included, in the holder record. */
+  recordArgs?: boolean;
 }
 
 /** Signals passed on to the command (and that stop a wait). */
@@ -75,34 +79,54 @@ export async function runCommand(name: string, command: string[], options: RunOp
   const locks = new LockDirectory(target.directory, { prefix: target.prefix, cleanup });
   const mode = options.shared ? 'shared' : 'exclusive';
   const path = join(target.directory, lockFileName(name, target.prefix));
+  const owner = runOwner(name, command[0]!, options.recordArgs === true);
 
   const signals = new SignalRelay();
   try {
-    const guard = await take(locks, name, path, mode, options, signals, io);
+    const guard = await take(locks, { name, mode, owner }, path, options, signals, io);
     return await runHolding(guard, command, signals, io);
   } finally {
     signals.dispose();
   }
 }
 
+/**
+ * The owner `run` writes into its holder record: this process's id, host and
+ * pid, and as its command `deadbolt run NAME -- PROGRAM` — the program without
+ * its arguments, which may hold secrets and would reach files other users can
+ * read (identity.ts). With `--record-args`, the whole command line. The pid-reuse
+ * check of `break` and `ls` knows this form (holder-process.ts).
+ *
+ * @example
+ * ```ts
+ * runOwner('nightly', './report.sh', false).command; // 'deadbolt run nightly -- ./report.sh'
+ * ```
+ */
+export function runOwner(name: string, program: string, recordArgs: boolean): LockOwner {
+  if (recordArgs) return processIdentity({ recordArgs: true });
+  return { ...processIdentity(), command: clipCommand(`deadbolt run ${name} -- ${program}`) };
+}
+
+/** What `run` asks for: the name, the mode, and the owner its holder record names. */
+interface RunRequest {
+  name: string;
+  mode: 'exclusive' | 'shared';
+  owner: LockOwner;
+}
+
 /** Take the lock: at once, or by waiting (unless --no-wait), or fail with a clear code. */
-async function take(
-  locks: LockDirectory,
-  name: string,
-  path: string,
-  mode: 'exclusive' | 'shared',
-  options: RunOptions,
-  signals: SignalRelay,
-  io: Output,
-): Promise<FileLockGuard> {
-  const now = await libraryCall(() => locks.tryAcquire(name, { mode }));
+async function take(locks: LockDirectory, request: RunRequest, path: string, options: RunOptions, signals: SignalRelay, io: Output): Promise<FileLockGuard> {
+  const { name, mode, owner } = request;
+  // `owner` is LockDirectory's internal acquire option, the one the file:// driver uses for its coordinator's owner.
+  const now = await libraryCall(() => locks.tryAcquire(name, { mode, owner } as OwnedAcquireOptions));
   if (now !== undefined) return now;
   if (!options.wait) {
     throw new CliError(ExitCode.BUSY, `lock "${name}" is ${holderSummary(path, Date.now())}; not waiting (--no-wait)`);
   }
   const line = io.stderrIsTTY ? startWaitingLine(name, path) : undefined;
   try {
-    return await libraryCall(() => locks.acquire(name, { mode, timeout: options.timeout, signal: signals.waitSignal }));
+    const wait: OwnedAcquireOptions = { mode, timeout: options.timeout, signal: signals.waitSignal, owner };
+    return await libraryCall(() => locks.acquire(name, wait));
   } catch (err) {
     if (err instanceof LockTimeoutError) {
       throw new CliError(ExitCode.TIMEOUT, `timed out after ${formatDuration(options.timeout ?? 0)} waiting for lock "${name}": it is ${holderSummary(path, Date.now())}`);

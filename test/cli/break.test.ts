@@ -53,7 +53,7 @@ test('--yes: SIGTERM stops a `deadbolt run NAME -- sleep 60` holder, the lock is
   assert.equal(typeof record.by.pid, 'number');
   assert.equal(record.displaced.pid, holder.child.pid);
   assert.equal(record.displaced.token, '1');
-  assert.match(record.displaced.command, / run --lock-path .* jobs -- sh -c echo held/);
+  assert.equal(record.displaced.command, 'deadbolt run jobs -- sh', 'the program, none of its arguments');
   assert.ok(Date.parse(record.displaced.since) <= Date.parse(record.at));
   assert.deepEqual(record.signals, ['SIGTERM']);
   assert.equal(record.outcome, 'freed');
