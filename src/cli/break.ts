@@ -30,7 +30,9 @@ import { lockState } from '../file/native.js';
 import { appendAudit, type BreakAuditRecord } from './audit.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
+import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
+import { isoTime } from './format.js';
 import { checkHolderProcess, stillSameProcess } from './holder-process.js';
 import type { Output } from './output.js';
 import { requireDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
@@ -101,7 +103,7 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
   const audit = auditRecord(name, file, options.reason, record, signals, freed);
   appendAudit(target.directory, audit);
   if (options.json) io.json(audit);
-  else if (freed) io.out(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${join(target.directory, '.deadbolt-audit.log')}`);
+  else if (freed) io.out(escapeText(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${join(target.directory, '.deadbolt-audit.log')}`));
   if (!freed) {
     throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
       hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
@@ -157,12 +159,13 @@ function kernelHint(path: string): string | undefined {
   return `The kernel reports a POSIX lock on this file by pid ${[...pids].join(', ')}: stop that process yourself if it is the holder.`;
 }
 
+/** The holder, for the operator: every field but the numbers is from the (untrusted) record, so the text is escaped. */
 function describeHolder(name: string, target: FileTarget, r: HolderRecord): string {
   return [
     `lock "${name}" in ${target.directory} is held by pid ${r.pid} on ${r.host}`,
     `  command  ${r.command}`,
-    `  since    ${r.since.toISOString()} (${formatDuration(Date.now() - r.since.getTime())}), token ${r.token}`,
-  ].join('\n');
+    `  since    ${isoTime(r.since)} (${formatDuration(Date.now() - r.since.getTime())}), token ${r.token}`,
+  ].map(escapeText).join('\n');
 }
 
 /** Send `sig`; false when the holder had already exited. */
@@ -212,7 +215,7 @@ function auditRecord(name: string, file: string, reason: string | undefined, r: 
     lock: { name, file },
     by,
     reason: reason ?? '(no reason given)',
-    displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: r.since.toISOString() },
+    displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: isoTime(r.since) },
     signals,
     outcome: freed ? 'freed' : 'still-held',
   };

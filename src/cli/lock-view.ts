@@ -13,6 +13,7 @@
  */
 import type { LockFileInfo } from '../file/list.js';
 import { readRecord } from '../file/holder-record.js';
+import { isoTime } from './format.js';
 import { checkHolderProcess, type HolderProcess } from './holder-process.js';
 
 /**
@@ -106,7 +107,7 @@ function holderView(
     id: r.id,
     mode: r.mode,
     token: r.token.toString(),
-    since: r.since.toISOString(),
+    since: isoTime(r.since),
     heldMs: Math.max(0, now - r.since.getTime()),
     process: checkHolderProcess(r, r.since).status,
   };

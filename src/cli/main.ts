@@ -17,6 +17,7 @@ import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
 import { parseDuration } from './durations.js';
+import { escapeLines, escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { listCommand } from './ls.js';
 import { createOutput, type Output } from './output.js';
@@ -63,7 +64,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(io.errColor.red(text.replace(/^error: /, 'deadbolt: '))) })
+    .configureOutput({ outputError: (text, write) => write(io.errColor.red(escapeLines(text.replace(/^error: /, 'deadbolt: ')))) })
     .showHelpAfterError('Run "deadbolt --help" for the commands, "deadbolt COMMAND --help" for one.')
     .addHelpText('after', PROGRAM_EXAMPLES);
 
@@ -133,7 +134,12 @@ function duration(max: number): (value: string) => number {
   };
 }
 
-/** One line on stderr (plus a hint) and the exit code for `err`. */
+/**
+ * One line on stderr (plus a hint) and the exit code for `err`. Messages are
+ * built from names, paths and holder records, all untrusted: each message is
+ * escaped whole (escape.ts), so it stays one line whatever it holds; hints and
+ * stack traces are ours and keep their line breaks.
+ */
 function report(err: unknown, io: Output): number {
   const red = io.errColor.red;
   if (err instanceof CommanderError) {
@@ -141,8 +147,8 @@ function report(err: unknown, io: Output): number {
     return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   }
   if (err instanceof CliError) {
-    io.err(red(`deadbolt: ${err.message}`));
-    if (err.hint !== undefined) io.err(err.hint);
+    io.err(red(`deadbolt: ${escapeText(err.message)}`));
+    if (err.hint !== undefined) io.err(escapeLines(err.hint));
     return err.exitCode;
   }
   const message = (err as Error)?.message ?? String(err);
@@ -150,13 +156,13 @@ function report(err: unknown, io: Output): number {
   if (err instanceof ConfigurationError) return fail(io, ExitCode.CONFIG, message);
   if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
   if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
-  io.err(red(`deadbolt: internal error: ${(err as Error)?.stack ?? message}`));
+  io.err(red(`deadbolt: internal error: ${escapeLines((err as Error)?.stack ?? message)}`));
   io.err('This is a bug: please report it with the command you ran.');
   return ExitCode.SOFTWARE;
 }
 
 function fail(io: Output, code: number, message: string): number {
-  io.err(io.errColor.red(`deadbolt: ${message}`));
+  io.err(io.errColor.red(`deadbolt: ${escapeText(message)}`));
   return code;
 }
 

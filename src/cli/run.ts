@@ -27,6 +27,7 @@ import { lockFileName } from '../file/lock-name.js';
 import { clipCommand, processIdentity } from '../internal/identity.js';
 import type { LockOwner } from '../local/fenced-guard.js';
 import { formatDuration } from './durations.js';
+import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { holderSummary } from './holder-summary.js';
 import type { Output } from './output.js';
@@ -174,7 +175,7 @@ async function runHolding(guard: FileLockGuard, command: string[], signals: Sign
     await guard.release();
   }
   if (guard.signal.aborted) {
-    io.err(io.errColor.yellow(`deadbolt: warning: ${(guard.signal.reason as Error).message}`));
+    io.err(io.errColor.yellow(`deadbolt: warning: ${escapeText((guard.signal.reason as Error).message)}`));
   }
   if ('error' in ended) throw spawnError(command[0]!, guard.name, ended.error);
   if (ended.signal !== null) return await signals.exitBy(ended.signal);
