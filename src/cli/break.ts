@@ -5,10 +5,15 @@
  * until that file is closed; nothing else can take it away. (Deleting the lock
  * file would only let a second process "hold" a new file alongside the first:
  * a split-brain.) So break identifies the holder from its record, checks that
- * the pid really is that holder (holder-process.ts), asks for confirmation,
- * sends SIGTERM, watches the lock for a grace period, sends SIGKILL if the
- * holder still has it, and reports whether the lock was freed. Every attempt
- * that signalled someone is appended to the audit log.
+ * the pid really is that holder (holder-process.ts: same host, start time,
+ * command line), asks for confirmation, sends SIGTERM, watches the lock for a
+ * grace period, sends SIGKILL if the holder still has it, and reports whether
+ * the lock was freed. Every attempt that signalled someone is appended to the
+ * audit log.
+ *
+ * A record is anyone's to write, so right before each signal the kernel must
+ * also prove that the pid holds this very lock file and runs as its owner
+ * (holder-proof.ts); without that proof nothing is signalled.
  *
  * Watching the lock: every 50 ms it reads the lock state (F_OFD_GETLK) and the
  * holder record. Freed means free, or held by someone else (a waiter may get
@@ -16,8 +21,9 @@
  * by the kernel would not do: a waiter of the service could be granted first.
  *
  * Refused (exit 69): a holder on another host, a lock with no record (oslo),
- * a record whose pid is gone or now another program, a lock held shared (its
- * holders are several; the record names one).
+ * a record whose pid is gone or now another program, a pid the kernel does not
+ * show holding the lock, a lock held shared (its holders are several; the
+ * record names one).
  *
  * @module
  */
@@ -30,10 +36,12 @@ import { lockState } from '../file/native.js';
 import { appendAudit, type BreakAuditRecord } from './audit.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
+import { isoTime } from './format.js';
 import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
-import { isoTime } from './format.js';
 import { checkHolderProcess, stillSameProcess } from './holder-process.js';
+import { proveHolder, type HolderProof } from './holder-proof.js';
+import { groupLayout, lockFileIdentity } from './lock-file-identity.js';
 import type { Output } from './output.js';
 import { requireDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
 
@@ -76,7 +84,7 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
   requireDirectory(target);
   const file = lockFileName(name, target.prefix);
   const path = join(target.directory, file);
-  const { record, startTicks } = identifyHolder(name, path);
+  const { record, startTicks } = identifyHolder(name, path, target.directory);
 
   io.err(describeHolder(name, target, record));
   if (!options.yes) {
@@ -91,19 +99,30 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
   if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
     throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
   }
+  const before = proveNow(target.directory, path, record.pid);
+  if (!before.proven) throw proofRefusal(name, record.pid, before);
 
   const signals: string[] = [];
   let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(path, record.token, options.grace));
+  let noKill: RefusedProof | undefined;
   if (!freed && stillSameProcess(record.pid, startTicks)) {
-    io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
-    signal(record.pid, 'SIGKILL', signals, io);
+    const proof = proveNow(target.directory, path, record.pid);
+    if (proof.proven) {
+      io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
+      signal(record.pid, 'SIGKILL', signals, io);
+    } else {
+      noKill = proof;
+    }
   }
-  freed ||= await watchUntilFreed(path, record.token, AFTER_KILL_MS);
+  if (noKill === undefined) freed ||= await watchUntilFreed(path, record.token, AFTER_KILL_MS);
 
   const audit = auditRecord(name, file, options.reason, record, signals, freed);
   appendAudit(target.directory, audit);
   if (options.json) io.json(audit);
   else if (freed) io.out(escapeText(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${join(target.directory, '.deadbolt-audit.log')}`));
+  if (!freed && noKill !== undefined) {
+    throw new CliError(ExitCode.UNAVAILABLE, `lock "${name}" is still held after SIGTERM; not sending SIGKILL: ${noKill.why}`);
+  }
   if (!freed) {
     throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
       hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
@@ -112,8 +131,25 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
   return 0;
 }
 
+/** The kernel's proof, now, that `pid` holds the lock file at `path` (holder-proof.ts). */
+function proveNow(directory: string, path: string, pid: number): HolderProof {
+  const file = lockFileIdentity(path);
+  if (file === undefined) return { proven: false, why: 'the lock file is gone or is not a regular file' };
+  return proveHolder(pid, file, { groupMode: groupLayout(directory) });
+}
+
+type RefusedProof = Extract<HolderProof, { proven: false }>;
+
+/** The error for a failed proof: 77 when /proc would not tell this user, else 69. Nothing was signalled. */
+function proofRefusal(name: string, pid: number, proof: RefusedProof): CliError {
+  if (proof.denied) return new CliError(ExitCode.NO_PERMISSION, `not allowed to signal pid ${pid}: ${proof.why}; run as its user or as root`);
+  return new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${proof.why}`, {
+    hint: 'The holder record may be forged or stale; `fuser -v` on the lock file lists the processes that have it open.',
+  });
+}
+
 /** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
-function identifyHolder(name: string, path: string): { record: HolderRecord; startTicks: number } {
+function identifyHolder(name: string, path: string, directory: string): { record: HolderRecord; startTicks: number } {
   const state = lockState(path);
   if (state === 'free' || state === 'missing') throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is not held: nothing to break`);
   const refuse = (why: string, hint?: string) => new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${why}`, hint === undefined ? {} : { hint });
@@ -126,8 +162,12 @@ function identifyHolder(name: string, path: string): { record: HolderRecord; sta
   }
   const found = checkHolderProcess(record, record.since);
   switch (found.status) {
-    case 'running':
+    case 'running': {
+      // Asked here too, so that an operator is never asked to confirm a break that would be refused.
+      const proof = proveNow(directory, path, record.pid);
+      if (!proof.proven) throw proofRefusal(name, record.pid, proof);
       return { record, startTicks: found.startTicks };
+    }
     case 'remote':
       throw refuse(`its holder is on host ${found.host}; a local break can only stop processes of this host (${hostname()})`);
     case 'gone':

@@ -11,6 +11,9 @@
  *   reused pid), from /proc/PID/stat's start time;
  * - its command line (/proc/PID/cmdline) must be the recorded one.
  *
+ * None of this proves that the pid holds the lock — a record is anyone's to
+ * write. `break` also asks the kernel (holder-proof.ts) before each signal.
+ *
  * @module
  */
 import { readFileSync, readlinkSync } from 'node:fs';

@@ -220,9 +220,11 @@ Examples:
 
 const BREAK_HELP = `
 Stops the holder of an exclusive lock on this host: shows it, asks for confirmation,
-sends SIGTERM, waits --grace for the lock to be freed, then SIGKILL. Refuses (exit 69)
-when the holder cannot be identified safely: no holder record, its pid gone or reused,
-another host, or a shared lock. Appends a record to .deadbolt-audit.log.
+sends SIGTERM, waits --grace for the lock to be freed, then SIGKILL. Before each signal
+the kernel must show (/proc/PID/fdinfo) that the pid holds this lock file and runs as its
+owner. Refuses (exit 69) when the holder cannot be identified safely: no holder record, its
+pid gone or reused, a pid that does not hold the lock (a forged record), another host, or a
+shared lock. Appends a record to .deadbolt-audit.log.
 
 Exit: 0 broken; 1 nothing broken (not held, not confirmed, or still held); 64 not a
 terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
