@@ -113,11 +113,34 @@ function readTail(handle: DirectoryHandle): string {
 
 function parseRecord(line: string): BreakAuditRecord | undefined {
   if (line.trim() === '') return undefined;
+  let value: unknown;
   try {
-    const value = JSON.parse(line) as Partial<BreakAuditRecord>;
-    if (value.event !== 'break' || typeof value.lock?.name !== 'string' || typeof value.displaced?.pid !== 'number') return undefined;
-    return value as BreakAuditRecord;
+    value = JSON.parse(line);
   } catch {
     return undefined;
   }
+  return isRecord(value) ? value : undefined;
+}
+
+/**
+ * Whether a parsed line has every field the listings print, of the right type.
+ * Anyone who can write the directory can append to the log, so a line that
+ * would make `ls` fail (a missing `by`, `signals` that is not a list) is
+ * skipped like a torn one.
+ */
+function isRecord(value: unknown): value is BreakAuditRecord {
+  const v = value as Partial<Record<keyof BreakAuditRecord, any>> | null;
+  if (v === null || typeof v !== 'object' || v.event !== 'break') return false;
+  const strings = (o: unknown, keys: string[]) =>
+    o !== null && typeof o === 'object' && keys.every((k) => typeof (o as Record<string, unknown>)[k] === 'string');
+  return (
+    strings(v, ['at', 'reason', 'outcome']) &&
+    strings(v.lock, ['name', 'file']) &&
+    strings(v.by, ['user', 'host']) &&
+    (v.by.sudoUser === undefined || typeof v.by.sudoUser === 'string') &&
+    strings(v.displaced, ['command', 'token']) &&
+    typeof v.displaced.pid === 'number' &&
+    Array.isArray(v.signals) &&
+    v.signals.every((s: unknown) => typeof s === 'string')
+  );
 }

@@ -5,10 +5,15 @@
  * until that file is closed; nothing else can take it away. (Deleting the lock
  * file would only let a second process "hold" a new file alongside the first:
  * a split-brain.) So break identifies the holder from its record, checks that
- * the pid really is that holder (holder-process.ts), asks for confirmation,
- * sends SIGTERM, watches the lock for a grace period, sends SIGKILL if the
- * holder still has it, and reports whether the lock was freed. Every attempt
- * that signalled someone is appended to the audit log.
+ * the pid really is that holder (holder-process.ts: same host, start time,
+ * command line), asks for confirmation, sends SIGTERM, watches the lock for a
+ * grace period, sends SIGKILL if the holder still has it, and reports whether
+ * the lock was freed. Every attempt that signalled someone is appended to the
+ * audit log.
+ *
+ * A record is anyone's to write, so right before each signal the kernel must
+ * also prove that the pid holds this very lock file and runs as its owner
+ * (holder-proof.ts); without that proof nothing is signalled.
  *
  * Watching the lock: every 50 ms it reads the lock state (F_OFD_GETLK) and the
  * holder record. Freed means free, or held by someone else (a waiter may get
@@ -16,8 +21,9 @@
  * by the kernel would not do: a waiter of the service could be granted first.
  *
  * Refused (exit 69): a holder on another host, a lock with no record (oslo),
- * a record whose pid is gone or now another program, a lock held shared (its
- * holders are several; the record names one).
+ * a record whose pid is gone or now another program, a pid the kernel does not
+ * show holding the lock, a lock held shared (its holders are several; the
+ * record names one).
  *
  * @module
  */
@@ -29,8 +35,12 @@ import { AUDIT_FILE, checkLockName, lockFileName } from '../file/lock-name.js';
 import { openAudit, type BreakAuditRecord } from './audit.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
+import { isoTime } from './format.js';
+import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { checkHolderProcess, stillSameProcess } from './holder-process.js';
+import { proveHolder, type HolderProof } from './holder-proof.js';
+import { groupLayout, lockFileIdentity } from './lock-file-identity.js';
 import type { Output } from './output.js';
 import { openLockDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
 
@@ -81,47 +91,89 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
   }
 }
 
+/** Break lock file `file` of `handle`'s directory: every file is reached through that one handle. */
 async function breakLock(handle: DirectoryHandle, lock: { name: string; file: string }, target: FileTarget, options: BreakCommandOptions, io: Output): Promise<number> {
   const { name, file } = lock;
   const { record, startTicks } = identifyHolder(handle, name, file);
   // Opened (and proven a regular, single-link file of a trusted owner) before anyone is signalled.
   const audit = openAudit(handle);
   try {
-    io.err(describeHolder(name, target, record));
-    if (!options.yes) {
-      if (!process.stdin.isTTY) {
-        throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
-      }
-      const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
-      if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
-    }
-    // The lock may have changed hands while the operator read the prompt.
-    const now = readRecord(handle, file);
-    if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
-      throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
-    }
-
-    const signals: string[] = [];
-    let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(handle, file, record.token, options.grace));
-    if (!freed && stillSameProcess(record.pid, startTicks)) {
-      io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
-      signal(record.pid, 'SIGKILL', signals, io);
-    }
-    freed ||= await watchUntilFreed(handle, file, record.token, AFTER_KILL_MS);
-
-    const entry = auditRecord(name, file, options.reason, record, signals, freed);
-    audit.append(entry);
-    if (options.json) io.json(entry);
-    else if (freed) io.out(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${target.directory}/${AUDIT_FILE}`);
-    if (!freed) {
-      throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
-        hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
-      });
-    }
-    return 0;
+    return await stopHolder(handle, lock, { record, startTicks }, target, options, io, audit);
   } finally {
     audit.close();
   }
+}
+
+async function stopHolder(
+  handle: DirectoryHandle,
+  { name, file }: { name: string; file: string },
+  { record, startTicks }: { record: HolderRecord; startTicks: number },
+  target: FileTarget,
+  options: BreakCommandOptions,
+  io: Output,
+  audit: ReturnType<typeof openAudit>,
+): Promise<number> {
+
+  io.err(describeHolder(name, target, record));
+  if (!options.yes) {
+    if (!process.stdin.isTTY) {
+      throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
+    }
+    const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
+    if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
+  }
+  // The lock may have changed hands while the operator read the prompt.
+  const now = readRecord(handle, file);
+  if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
+    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
+  }
+  const before = proveNow(handle, file, record.pid);
+  if (!before.proven) throw proofRefusal(name, record.pid, before);
+
+  const signals: string[] = [];
+  let freed = signal(record.pid, 'SIGTERM', signals, io) && (await watchUntilFreed(handle, file, record.token, options.grace));
+  let noKill: RefusedProof | undefined;
+  if (!freed && stillSameProcess(record.pid, startTicks)) {
+    const proof = proveNow(handle, file, record.pid);
+    if (proof.proven) {
+      io.err(`pid ${record.pid} still holds the lock after ${formatDuration(options.grace)}: sending SIGKILL`);
+      signal(record.pid, 'SIGKILL', signals, io);
+    } else {
+      noKill = proof;
+    }
+  }
+  if (noKill === undefined) freed ||= await watchUntilFreed(handle, file, record.token, AFTER_KILL_MS);
+
+  const entry = auditRecord(name, file, options.reason, record, signals, freed);
+  audit.append(entry);
+  if (options.json) io.json(entry);
+  else if (freed) io.out(escapeText(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${target.directory}/${AUDIT_FILE}`));
+  if (!freed && noKill !== undefined) {
+    throw new CliError(ExitCode.UNAVAILABLE, `lock "${name}" is still held after SIGTERM; not sending SIGKILL: ${noKill.why}`);
+  }
+  if (!freed) {
+    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
+      hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
+    });
+  }
+  return 0;
+}
+
+/** The kernel's proof, now, that `pid` holds lock file `file` (holder-proof.ts). */
+function proveNow(handle: DirectoryHandle, file: string, pid: number): HolderProof {
+  const identity = lockFileIdentity(handle, file);
+  if (identity === undefined) return { proven: false, why: 'the lock file is gone or is not a regular file' };
+  return proveHolder(pid, identity, { groupMode: groupLayout(handle) });
+}
+
+type RefusedProof = Extract<HolderProof, { proven: false }>;
+
+/** The error for a failed proof: 77 when /proc would not tell this user, else 69. Nothing was signalled. */
+function proofRefusal(name: string, pid: number, proof: RefusedProof): CliError {
+  if (proof.denied) return new CliError(ExitCode.NO_PERMISSION, `not allowed to signal pid ${pid}: ${proof.why}; run as its user or as root`);
+  return new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${proof.why}`, {
+    hint: 'The holder record may be forged or stale; `fuser -v` on the lock file lists the processes that have it open.',
+  });
 }
 
 /** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
@@ -139,8 +191,12 @@ function identifyHolder(handle: DirectoryHandle, name: string, file: string): { 
   }
   const found = checkHolderProcess(record, record.since);
   switch (found.status) {
-    case 'running':
+    case 'running': {
+      // Asked here too, so that an operator is never asked to confirm a break that would be refused.
+      const proof = proveNow(handle, file, record.pid);
+      if (!proof.proven) throw proofRefusal(name, record.pid, proof);
       return { record, startTicks: found.startTicks };
+    }
     case 'remote':
       throw refuse(`its holder is on host ${found.host}; a local break can only stop processes of this host (${hostname()})`);
     case 'gone':
@@ -172,12 +228,13 @@ function kernelHint(handle: DirectoryHandle, file: string): string | undefined {
   return `The kernel reports a POSIX lock on this file by pid ${[...pids].join(', ')}: stop that process yourself if it is the holder.`;
 }
 
+/** The holder, for the operator: every field but the numbers is from the (untrusted) record, so the text is escaped. */
 function describeHolder(name: string, target: FileTarget, r: HolderRecord): string {
   return [
     `lock "${name}" in ${target.directory} is held by pid ${r.pid} on ${r.host}`,
     `  command  ${r.command}`,
-    `  since    ${r.since.toISOString()} (${formatDuration(Date.now() - r.since.getTime())}), token ${r.token}`,
-  ].join('\n');
+    `  since    ${isoTime(r.since)} (${formatDuration(Date.now() - r.since.getTime())}), token ${r.token}`,
+  ].map(escapeText).join('\n');
 }
 
 /** Send `sig`; false when the holder had already exited. */
@@ -227,7 +284,7 @@ function auditRecord(name: string, file: string, reason: string | undefined, r: 
     lock: { name, file },
     by,
     reason: reason ?? '(no reason given)',
-    displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: r.since.toISOString() },
+    displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: isoTime(r.since) },
     signals,
     outcome: freed ? 'freed' : 'still-held',
   };

@@ -9,7 +9,8 @@ import { cleanDirectory, type CleanEntry, type CleanReport } from '../file/clean
 import { formatDuration } from './durations.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
-import { table } from './table.js';
+import { escapeText } from './escape.js';
+import { alignRows } from './table.js';
 import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
@@ -53,8 +54,9 @@ export async function cleanCommand(options: CleanCommandOptions, io: Output): Pr
   } else {
     const verb = report.dryRun ? 'would remove' : 'removed';
     const files = (n: number) => (n === 1 ? '1 unused lock file' : `${n} unused lock files`);
-    if (report.removed.length === 0) io.out(`nothing to clean in ${report.directory}${report.skipped.length > 0 ? '' : ' (no lock files)'}`);
-    else io.out(`${verb} ${files(report.removed.length)} from ${report.directory}:\n${entries(report.removed, (e) => `unused for ${formatDuration(e.ageMs)}`)}`);
+    const directory = escapeText(report.directory);
+    if (report.removed.length === 0) io.out(`nothing to clean in ${directory}${report.skipped.length > 0 ? '' : ' (no lock files)'}`);
+    else io.out(`${verb} ${files(report.removed.length)} from ${directory}:\n${entries(report.removed, (e) => `unused for ${formatDuration(e.ageMs)}`)}`);
     if (report.skipped.length > 0) io.out(`skipped ${report.skipped.length}:\n${entries(report.skipped, (e) => e.reason ?? '')}`);
   }
   if (denied.length > 0) {
@@ -63,12 +65,10 @@ export async function cleanCommand(options: CleanCommandOptions, io: Output): Pr
   return 0;
 }
 
+/** The entries as indented rows; alignRows escapes the file names and reasons (a file name is anyone's choice). */
 function entries(list: CleanEntry[], why: (e: CleanEntry) => string): string {
-  const body = table([{ header: '' }, { header: '' }], list.map((e) => [e.file, why(e)]));
-  // Drop the (empty) header line; indent the rest.
-  return body
+  return alignRows(list.map((e) => [e.file, why(e)]))
     .split('\n')
-    .slice(1)
     .map((l) => `  ${l}`)
     .join('\n');
 }

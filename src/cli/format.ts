@@ -57,3 +57,16 @@ function withoutTargetOptions(args: string[]): string[] {
 export function shortDate(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }
+
+/**
+ * A record's time as ISO 8601, or `invalid date`: a forged or damaged holder
+ * record may carry any text there, and `toISOString()` would throw on it.
+ *
+ * @example
+ * ```ts
+ * isoTime(new Date('x')); // 'invalid date'
+ * ```
+ */
+export function isoTime(date: Date): string {
+  return Number.isNaN(date.getTime()) ? 'invalid date' : date.toISOString();
+}

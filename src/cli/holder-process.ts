@@ -11,11 +11,14 @@
  *   reused pid), from /proc/PID/stat's start time;
  * - its command line (/proc/PID/cmdline) must be the recorded one.
  *
+ * None of this proves that the pid holds the lock — a record is anyone's to
+ * write. `break` also asks the kernel (holder-proof.ts) before each signal.
+ *
  * @module
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 
 /**
  * What a record's pid turned out to be.
@@ -87,32 +90,59 @@ export function stillSameProcess(pid: number, startTicks: number): boolean {
 }
 
 /**
- * Whether a recorded command line is the process's `argv`. A Node holder
- * records `process.argv`: argv[0] as given, its script resolved to an absolute
- * path, its arguments, and not Node's own flags, so the script may sit at any
- * position of the real argv and was written relative to the holder's `cwd`.
- * Records are cut at 512 characters ending in `...`.
+ * Whether a recorded command is the process's `argv`. Records have three forms
+ * (src/internal/identity.ts):
+ * - the short form, the default: the program and, for Node, the script —
+ *   `node /srv/app/worker.js` — without any argument;
+ * - `deadbolt run NAME -- PROGRAM`, written by `deadbolt run` (its program
+ *   without arguments);
+ * - the whole command line: `recordArgs`, `run --record-args`, and every record
+ *   written by earlier versions.
+ *
+ * A Node holder records argv[0] as given and its script resolved to an absolute
+ * path, not Node's own flags, so the script may sit at any position of the real
+ * argv and was written relative to the holder's `cwd`. Records are cut at 512
+ * characters ending in `...`, compared as a prefix.
  *
  * @example
  * ```ts
- * commandMatches('node /srv/app/worker.js -q', ['node', '--max-old-space-size=512', 'worker.js', '-q'], '/srv/app'); // true
+ * commandMatches('node /srv/app/worker.js', ['node', '--max-old-space-size=512', 'worker.js', '--password=x'], '/srv/app'); // true
+ * commandMatches('node /srv/app/worker.js -q', ['node', 'worker.js', '-q'], '/srv/app'); // true (a full record)
+ * commandMatches('deadbolt run nightly -- ./report.sh', ['node', '/usr/bin/deadbolt', 'run', '--lock-path', '/run/l', 'nightly', '--', './report.sh', '--full'], '/'); // true
  * ```
  */
 export function commandMatches(recorded: string, argv: string[], cwd: string | undefined): boolean {
   const truncated = recorded.length >= 512 && recorded.endsWith('...');
   const fits = (candidate: string) => (truncated ? candidate.startsWith(recorded.slice(0, -3)) : candidate === recorded);
-  if (fits(argv.join(' '))) return true;
+  if (fits(argv.join(' ')) || deadboltRunForms(argv).some(fits)) return true;
   const [argv0, ...rest] = argv;
+  if (fits(argv0!)) return true; // the short form of a Node process without a script (`node -e …`)
   for (let k = 0; k < rest.length; k++) {
     const script = rest[k]!;
     const tail = rest.slice(k + 1);
     if (cwd !== undefined || isAbsolute(script)) {
-      if (fits([argv0, resolve(cwd ?? '/', script), ...tail].join(' '))) return true;
-    } else if (!truncated && relativeScriptFits(recorded, argv0!, script, tail)) {
+      const absolute = resolve(cwd ?? '/', script);
+      if (fits([argv0, absolute, ...tail].join(' ')) || fits(`${argv0} ${absolute}`)) return true;
+    } else if (!truncated && (relativeScriptFits(recorded, argv0!, script, tail) || relativeScriptFits(recorded, argv0!, script, []))) {
       return true;
     }
   }
   return false;
+}
+
+/**
+ * The records `deadbolt run` may have written, if `argv` is a `deadbolt run`:
+ * `deadbolt run NAME -- PROGRAM` for each word that may be NAME (options may
+ * stand before or after it). deadbolt is its script (`…/bin/deadbolt`,
+ * `…/cli/main.js`) or, as a single executable, argv[0]; `run` follows it.
+ */
+function deadboltRunForms(argv: string[]): string[] {
+  const self = argv.findIndex((arg) => basename(arg) === 'deadbolt' || /(^|\/)cli\/main\.js$/.test(arg));
+  if (self < 0 || argv[self + 1] !== 'run') return [];
+  const dash = argv.indexOf('--', self + 2);
+  if (dash < 0 || dash + 1 >= argv.length) return [];
+  const program = argv[dash + 1];
+  return argv.slice(self + 2, dash).map((name) => `deadbolt run ${name} -- ${program}`);
 }
 
 /** Without the holder's cwd: the recorded script path must end with the relative one. */

@@ -1,7 +1,9 @@
 /**
  * One line about who holds a lock, for `run`'s waiting line and its busy and
  * timeout messages: "held by pid 1234 (nova-compute …) for 12 s". Read fresh
- * from the kernel and the holder record each time; informative only.
+ * from the kernel and the holder record each time; informative only. The
+ * record's host and command are escaped here (escape.ts), so the line is safe
+ * to print as it is.
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { hostname } from 'node:os';
 import type { DirectoryHandle } from '../file/directory-handle.js';
 import { readRecord, readSharedRecords, type HolderRecord } from '../file/holder-record.js';
 import { formatDuration } from './durations.js';
+import { escapeText } from './escape.js';
 import { displayCommand } from './format.js';
 
 /**
@@ -42,6 +45,6 @@ export function holderSummary(handle: DirectoryHandle, file: string, now: number
 }
 
 function describe(record: HolderRecord, now: number): string {
-  const where = record.host === hostname() ? '' : ` on ${record.host}`;
-  return `pid ${record.pid}${where} (${displayCommand(record.command, 40)}) for ${formatDuration(now - record.since.getTime())}`;
+  const where = record.host === hostname() ? '' : ` on ${escapeText(record.host)}`;
+  return `pid ${record.pid}${where} (${displayCommand(escapeText(record.command), 40)}) for ${formatDuration(now - record.since.getTime())}`;
 }

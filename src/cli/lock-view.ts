@@ -12,6 +12,7 @@
  * @module
  */
 import type { LockFileInfo } from '../file/list.js';
+import { isoTime } from './format.js';
 import { checkHolderProcess, type HolderProcess } from './holder-process.js';
 
 /**
@@ -102,7 +103,7 @@ function holderView(
     id: r.id,
     mode: r.mode,
     token: r.token.toString(),
-    since: r.since.toISOString(),
+    since: isoTime(r.since),
     heldMs: Math.max(0, now - r.since.getTime()),
     process: checkHolderProcess(r, r.since).status,
   };

@@ -10,7 +10,8 @@ import { formatDuration } from './durations.js';
 import { displayCommand, shortDate } from './format.js';
 import { lockView, summarize, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
-import { table, truncate, type Column } from './table.js';
+import { escapeText } from './escape.js';
+import { styled, table, truncate, type Cell, type Column } from './table.js';
 import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
@@ -79,18 +80,19 @@ const COLUMNS: Column[] = [
  * shared by several shows their number in STATE and the first of them.
  */
 function locksTable(locks: LockView[], c: Colors): string {
-  const rows = locks.map((lock) => {
+  const rows = locks.map((lock): Cell[] => {
     const who = lock.holder ?? lock.lastHolder;
     const many = lock.holders.length > 1 ? ` (${lock.holders.length})` : '';
-    const state = lock.leftover ? c.red('leftover') : lock.state === 'free' ? c.green('free') : c.yellow(lock.state + many);
-    const faint = lock.holder === null ? c.dim : (s: string) => s;
+    const state = lock.leftover ? styled('leftover', c.red) : lock.state === 'free' ? styled('free', c.green) : styled(lock.state + many, c.yellow);
+    const faint = (text: string): Cell => (lock.holder === null ? styled(text, c.dim) : text);
     const unknownHolder = lock.state !== 'free' && lock.holder === null;
+    // Untrusted fields are escaped before they are shortened, so the limits hold for what is shown.
     return [
-      truncate(lock.name ?? lock.file, 32),
+      truncate(escapeText(lock.name ?? lock.file), 32),
       state,
       who ? faint(String(who.pid)) : unknownHolder ? '?' : '-',
-      who ? faint(displayCommand(who.command, 40)) : unknownHolder ? '(no holder record)' : '-',
-      who ? faint(truncate(who.host, 20)) : '-',
+      who ? faint(displayCommand(escapeText(who.command), 40)) : unknownHolder ? '(no holder record)' : '-',
+      who ? faint(truncate(escapeText(who.host), 20)) : '-',
       lock.holder ? formatDuration(lock.holder.heldMs) : '-',
       who ? faint(who.token) : '-',
       formatDuration(lock.ageMs),
@@ -101,14 +103,16 @@ function locksTable(locks: LockView[], c: Colors): string {
 
 function summaryLine(directory: string, s: ReturnType<typeof summarize>, blankBefore: boolean): string {
   const files = s.files === 1 ? '1 lock file' : `${s.files} lock files`;
-  if (s.files === 0) return `no lock files in ${directory}`;
+  if (s.files === 0) return `no lock files in ${escapeText(directory)}`;
   const leftover = s.leftover > 0 ? ` (${s.leftover} left over by ${s.leftover === 1 ? 'a process that is' : 'processes that are'} gone)` : '';
   const hint = s.unused > 0 ? '\n`deadbolt clean` removes unused files safely, even while services run.' : '';
-  return `${blankBefore ? '\n' : ''}${files} in ${directory}: ${s.held} held, ${s.unused} unused${leftover}${hint}`;
+  return `${blankBefore ? '\n' : ''}${files} in ${escapeText(directory)}: ${s.held} held, ${s.unused} unused${leftover}${hint}`;
 }
 
 /**
- * One audit record as a line.
+ * One audit record as a line. Every field of the log is untrusted (anyone who
+ * can write the directory can append to it) and is escaped; the reason is
+ * quoted as JSON, so a `"` in it cannot end the quotes early.
  *
  * @example
  * ```ts
@@ -117,6 +121,7 @@ function summaryLine(directory: string, s: ReturnType<typeof summarize>, blankBe
  */
 export function breakLine(r: BreakAuditRecord): string {
   const by = `${r.by.sudoUser ?? r.by.user}@${r.by.host}`;
-  const holder = `pid ${r.displaced.pid} (${displayCommand(r.displaced.command, 40)}) token ${r.displaced.token}`;
-  return `  ${shortDate(r.at)}  ${r.lock.name}  ${holder}, by ${by}: ${JSON.stringify(r.reason)} (${r.signals.join('+') || 'no signal'}, ${r.outcome})`;
+  const holder = `pid ${r.displaced.pid} (${displayCommand(escapeText(r.displaced.command), 40)}) token ${r.displaced.token}`;
+  const line = `  ${shortDate(r.at)}  ${r.lock.name}  ${holder}, by ${by}: ${JSON.stringify(r.reason)} (${r.signals.join('+') || 'no signal'}, ${r.outcome})`;
+  return escapeText(line);
 }

@@ -17,6 +17,7 @@ import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
 import { parseDuration } from './durations.js';
+import { escapeLines, escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { listCommand } from './ls.js';
 import { createOutput, type Output } from './output.js';
@@ -63,7 +64,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(io.errColor.red(text.replace(/^error: /, 'deadbolt: '))) })
+    .configureOutput({ outputError: (text, write) => write(io.errColor.red(escapeLines(text.replace(/^error: /, 'deadbolt: ')))) })
     .showHelpAfterError('Run "deadbolt --help" for the commands, "deadbolt COMMAND --help" for one.')
     .addHelpText('after', PROGRAM_EXAMPLES);
 
@@ -72,6 +73,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--shared', 'take the lock shared: many shared holders at once, never with an exclusive one')
     .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
+    .option('--record-args', 'record the whole command line, arguments included, in the holder record (default: the program only, as arguments may hold secrets)')
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
@@ -133,7 +135,12 @@ function duration(max: number): (value: string) => number {
   };
 }
 
-/** One line on stderr (plus a hint) and the exit code for `err`. */
+/**
+ * One line on stderr (plus a hint) and the exit code for `err`. Messages are
+ * built from names, paths and holder records, all untrusted: each message is
+ * escaped whole (escape.ts), so it stays one line whatever it holds; hints and
+ * stack traces are ours and keep their line breaks.
+ */
 function report(err: unknown, io: Output): number {
   const red = io.errColor.red;
   if (err instanceof CommanderError) {
@@ -141,8 +148,8 @@ function report(err: unknown, io: Output): number {
     return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   }
   if (err instanceof CliError) {
-    io.err(red(`deadbolt: ${err.message}`));
-    if (err.hint !== undefined) io.err(err.hint);
+    io.err(red(`deadbolt: ${escapeText(err.message)}`));
+    if (err.hint !== undefined) io.err(escapeLines(err.hint));
     return err.exitCode;
   }
   const message = (err as Error)?.message ?? String(err);
@@ -151,13 +158,13 @@ function report(err: unknown, io: Output): number {
   if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
   if (err instanceof UnsafeFileError) return fail(io, ExitCode.NO_PERMISSION, message);
   if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
-  io.err(red(`deadbolt: internal error: ${(err as Error)?.stack ?? message}`));
+  io.err(red(`deadbolt: internal error: ${escapeLines((err as Error)?.stack ?? message)}`));
   io.err('This is a bug: please report it with the command you ran.');
   return ExitCode.SOFTWARE;
 }
 
 function fail(io: Output, code: number, message: string): number {
-  io.err(io.errColor.red(`deadbolt: ${message}`));
+  io.err(io.errColor.red(`deadbolt: ${escapeText(message)}`));
   return code;
 }
 
@@ -180,6 +187,8 @@ DEADBOLT_LOCK_NAME in its environment. SIGTERM, SIGHUP and SIGINT are passed on 
 (SIGINT not when stdin is a terminal: there Ctrl-C reaches the command directly).
 The command never inherits the lock: if deadbolt dies, the kernel releases it at once.
 On a terminal, a status line shows whom it is waiting for.
+The holder record (readable by others) names "deadbolt run NAME -- CMD" without CMD's
+arguments, which may hold secrets; --record-args records the whole command line.
 
 Exit: the command's status (or its signal); 75 busy with --no-wait; 124 --timeout ran out;
 126 not executable; 127 not found (the lock is released in every case).
@@ -213,9 +222,11 @@ Examples:
 
 const BREAK_HELP = `
 Stops the holder of an exclusive lock on this host: shows it, asks for confirmation,
-sends SIGTERM, waits --grace for the lock to be freed, then SIGKILL. Refuses (exit 69)
-when the holder cannot be identified safely: no holder record, its pid gone or reused,
-another host, or a shared lock. Appends a record to .deadbolt-audit.log.
+sends SIGTERM, waits --grace for the lock to be freed, then SIGKILL. Before each signal
+the kernel must show (/proc/PID/fdinfo) that the pid holds this lock file and runs as its
+owner. Refuses (exit 69) when the holder cannot be identified safely: no holder record, its
+pid gone or reused, a pid that does not hold the lock (a forged record), another host, or a
+shared lock. Appends a record to .deadbolt-audit.log.
 
 Exit: 0 broken; 1 nothing broken (not held, not confirmed, or still held); 64 not a
 terminal and no --yes; 69 refused; 77 not allowed to signal the holder.

@@ -22,9 +22,12 @@ import { constants } from 'node:os';
 import { ConfigurationError, LockTimeoutError, NativeError, UnsupportedError, isInvalidArgument } from '../errors.js';
 import { DirectoryHandle } from '../file/directory-handle.js';
 import type { FileLockGuard } from '../file/file-guard.js';
-import { LockDirectory } from '../file/lock-directory.js';
+import { LockDirectory, type OwnedAcquireOptions } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
+import { clipCommand, processIdentity } from '../internal/identity.js';
+import type { LockOwner } from '../local/fenced-guard.js';
 import { formatDuration } from './durations.js';
+import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { holderSummary } from './holder-summary.js';
 import type { Output } from './output.js';
@@ -45,6 +48,8 @@ export interface RunOptions extends TargetOptions {
   wait: boolean;
   /** ms; undefined: wait as long as it takes. */
   timeout?: number;
+  /** `--record-args`: put deadbolt's whole command line, the command's arguments included, in the holder record. */
+  recordArgs?: boolean;
 }
 
 /** Signals passed on to the command (and that stop a wait). */
@@ -75,27 +80,52 @@ export async function runCommand(name: string, command: string[], options: RunOp
   const locks = new LockDirectory(target.directory, { prefix: target.prefix, cleanup });
   const mode = options.shared ? 'shared' : 'exclusive';
   const file = lockFileName(name, target.prefix);
+  const owner = runOwner(name, command[0]!, options.recordArgs === true);
 
   const signals = new SignalRelay();
   try {
-    const guard = await take(locks, { name, directory: target.directory, file }, mode, options, signals, io);
+    const guard = await take(locks, { name, mode, owner, directory: target.directory, file }, options, signals, io);
     return await runHolding(guard, command, signals, io);
   } finally {
     signals.dispose();
   }
 }
 
+/**
+ * The owner `run` writes into its holder record: this process's id, host and
+ * pid, and as its command `deadbolt run NAME -- PROGRAM` — the program without
+ * its arguments, which may hold secrets and would reach files other users can
+ * read (identity.ts). With `--record-args`, the whole command line. The pid-reuse
+ * check of `break` and `ls` knows this form (holder-process.ts).
+ *
+ * @example
+ * ```ts
+ * runOwner('nightly', './report.sh', false).command; // 'deadbolt run nightly -- ./report.sh'
+ * ```
+ */
+export function runOwner(name: string, program: string, recordArgs: boolean): LockOwner {
+  if (recordArgs) return processIdentity({ recordArgs: true });
+  return { ...processIdentity(), command: clipCommand(`deadbolt run ${name} -- ${program}`) };
+}
+
+/** What `run` asks for: the name, the mode, and the owner its holder record names. */
+interface RunRequest {
+  name: string;
+  mode: 'exclusive' | 'shared';
+  owner: LockOwner;
+  /** The lock directory and the lock's file in it, for the messages about its holder. */
+  directory: string;
+  file: string;
+}
+
 /** Take the lock: at once, or by waiting (unless --no-wait), or fail with a clear code. */
-async function take(
-  locks: LockDirectory,
-  lock: { name: string; directory: string; file: string },
-  mode: 'exclusive' | 'shared',
-  options: RunOptions,
-  signals: SignalRelay,
-  io: Output,
-): Promise<FileLockGuard> {
-  const { name, file } = lock;
-  const attempt = (timeout: number | undefined) => libraryCall(() => locks.acquire(name, { mode, timeout, signal: signals.waitSignal }));
+async function take(locks: LockDirectory, request: RunRequest, options: RunOptions, signals: SignalRelay, io: Output): Promise<FileLockGuard> {
+  const { name, mode, owner, file } = request;
+  // `owner` is LockDirectory's internal acquire option, the one the file:// driver uses for its coordinator's owner.
+  const attempt = (timeout: number | undefined) => {
+    const wait: OwnedAcquireOptions = { mode, timeout, signal: signals.waitSignal, owner };
+    return libraryCall(() => locks.acquire(name, wait));
+  };
   let handle: DirectoryHandle | undefined;
   let line: { stop(): void } | undefined;
   try {
@@ -103,7 +133,7 @@ async function take(
     const now = await attempt(0).catch((err: unknown) => (err instanceof LockTimeoutError && err.timeout === 0 ? undefined : Promise.reject(err)));
     if (now !== undefined) return now;
     // For the messages about who holds it: display only, never used to decide anything.
-    handle = DirectoryHandle.open(lock.directory, { fileMode: locks.fileMode, cleanup: false });
+    handle = DirectoryHandle.open(request.directory, { fileMode: locks.fileMode, cleanup: false });
     if (!options.wait) throw new CliError(ExitCode.BUSY, `lock "${name}" is ${holderSummary(handle, file, Date.now())}; not waiting (--no-wait)`);
     line = io.stderrIsTTY ? startWaitingLine(name, handle, file) : undefined;
     return await attempt(options.timeout);
@@ -156,7 +186,7 @@ async function runHolding(guard: FileLockGuard, command: string[], signals: Sign
     await guard.release();
   }
   if (guard.signal.aborted) {
-    io.err(io.errColor.yellow(`deadbolt: warning: ${(guard.signal.reason as Error).message}`));
+    io.err(io.errColor.yellow(`deadbolt: warning: ${escapeText((guard.signal.reason as Error).message)}`));
   }
   if ('error' in ended) throw spawnError(command[0]!, guard.name, ended.error);
   if (ended.signal !== null) return await signals.exitBy(ended.signal);

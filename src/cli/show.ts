@@ -13,6 +13,7 @@ import { usageError } from './exit-codes.js';
 import { breakLine } from './ls.js';
 import { lockView, type HolderView, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
+import { alignRows, styled, type Cell } from './table.js';
 import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
 
 /**
@@ -57,29 +58,32 @@ export async function showCommand(name: string, options: ShowOptions, io: Output
     io.json({ version: 1, directory: target.directory, name, file, lock, breaks });
     return 0;
   }
-  const rows: Array<[string, string]> = [
+  const rows: Row[] = [
     ['lock', name],
     ['file', join(target.directory, file)],
   ];
-  rows.push(...(lock === null ? ([['state', 'free (no lock file)']] as Array<[string, string]>) : lockRows(lock, io.color)));
+  rows.push(...(lock === null ? ([['state', 'free (no lock file)']] as Row[]) : lockRows(lock, io.color)));
   rows.push(['breaks', breaks.length === 0 ? 'none recorded' : '']);
-  const width = Math.max(...rows.map(([k]) => k.length));
-  io.out(rows.map(([k, v]) => `${io.color.bold(k.padEnd(width))}  ${v}`.trimEnd()).join('\n'));
+  // alignRows escapes every value: the name, paths and the holder's fields are untrusted.
+  io.out(alignRows(rows.map(([k, v]) => [styled(k, io.color.bold), v])));
   if (breaks.length > 0) io.out(breaks.map(breakLine).join('\n'));
   return 0;
 }
 
-function lockRows(lock: LockView, c: Colors): Array<[string, string]> {
-  const rows: Array<[string, string]> = [];
+/** One line of `show`: a label and its value. */
+type Row = [string, Cell];
+
+function lockRows(lock: LockView, c: Colors): Row[] {
+  const rows: Row[] = [];
   if (lock.holder !== null) {
     const by = lock.holders.length > 1 ? ` by ${lock.holders.length} processes` : '';
-    rows.push(['state', c.yellow(`${lock.state}${by}, held for ${formatDuration(lock.holder.heldMs)}`)]);
+    rows.push(['state', styled(`${lock.state}${by}, held for ${formatDuration(lock.holder.heldMs)}`, c.yellow)]);
     lock.holders.forEach((h, i) => rows.push(...holderRows(h, lock.holders.length > 1 ? `holder ${i + 1}` : 'holder')));
   } else if (lock.state !== 'free') {
-    rows.push(['state', c.yellow(lock.state)]);
+    rows.push(['state', styled(lock.state, c.yellow)]);
     rows.push(['holder', 'unknown: no holder record (held by oslo.concurrency or another tool that writes none)']);
   } else {
-    rows.push(['state', lock.leftover ? c.red('free — a leftover of a process that is gone (`deadbolt clean` removes it)') : c.green('free')]);
+    rows.push(['state', lock.leftover ? styled('free — a leftover of a process that is gone (`deadbolt clean` removes it)', c.red) : styled('free', c.green)]);
     if (lock.lastHolder !== null) rows.push(...holderRows(lock.lastHolder, 'last holder'));
   }
   rows.push(['file age', `${formatDuration(lock.ageMs)} (modified ${lock.modifiedAt})`]);
@@ -94,7 +98,7 @@ const PROCESS_WORDS: Record<HolderView['process'], string> = {
   unknown: 'unknown (cannot read /proc)',
 };
 
-function holderRows(h: HolderView, label: string): Array<[string, string]> {
+function holderRows(h: HolderView, label: string): Row[] {
   return [
     [label, `pid ${h.pid} on ${h.host}: ${PROCESS_WORDS[h.process]}`],
     ['command', h.command],

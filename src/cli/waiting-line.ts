@@ -8,6 +8,7 @@
  * @module
  */
 import type { DirectoryHandle } from '../file/directory-handle.js';
+import { escapeText } from './escape.js';
 import { holderSummary } from './holder-summary.js';
 import { truncate } from './table.js';
 
@@ -27,8 +28,11 @@ export function startWaitingLine(name: string, handle: DirectoryHandle, file: st
   const stderr = process.stderr;
   const render = () => {
     const width = Math.max(20, (stderr.columns || 80) - 1);
-    // \r and "erase line" so the line is rewritten in place, never scrolls.
-    stderr.write(`\r\x1b[2K${truncate(`waiting for ${name} — ${holderSummary(handle, file, Date.now())}`, width)}`);
+    // \r and "erase line" so the line is rewritten in place, never scrolls. The
+    // text is escaped whole before it is cut: a newline or ESC in the holder's
+    // record would otherwise scroll the line or rewrite the screen.
+    const text = escapeText(`waiting for ${name} — ${holderSummary(handle, file, Date.now())}`);
+    stderr.write(`\r\x1b[2K${truncate(text, width)}`);
   };
   render();
   const timer = setInterval(render, REFRESH_MS);

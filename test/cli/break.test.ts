@@ -6,15 +6,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, existsSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, openSync, readFileSync, existsSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { encodeRecord } from '../../src/file/holder-record.js';
-import { LockDirectory } from '../../src/index.js';
+import { LockDirectory } from '../../src/file/lock-directory.js';
 import { DirectoryHandle } from '../../src/file/directory-handle.js';
 import { grantRequest, tryLockFile } from '../../src/file/grant.js';
 import { closeFd } from '../file/native-helpers.js';
-import { alive, canSwitchUser, cli, cliAsNobody, killHolders, startHolder, tempDir, until } from './helpers.js';
+import { LOCK_HOLDER, alive, canSwitchUser, cli, cliAsNobody, killHolders, startFixture, startHolder, tempDir, until } from './helpers.js';
 
 const tmp = tempDir('break');
 after(() => {
@@ -56,7 +56,7 @@ test('--yes: SIGTERM stops a `deadbolt run NAME -- sleep 60` holder, the lock is
   assert.equal(typeof record.by.pid, 'number');
   assert.equal(record.displaced.pid, holder.child.pid);
   assert.equal(record.displaced.token, '1');
-  assert.match(record.displaced.command, / run --lock-path .* jobs -- sh -c echo held/);
+  assert.equal(record.displaced.command, 'deadbolt run jobs -- sh', 'the program, none of its arguments');
   assert.ok(Date.parse(record.displaced.since) <= Date.parse(record.at));
   assert.deepEqual(record.signals, ['SIGTERM']);
   assert.equal(record.outcome, 'freed');
@@ -158,4 +158,78 @@ test('a holder this user may not signal: exit 77, nothing recorded', { skip: can
   assert.match(r.stderr, new RegExp(`not allowed to signal pid ${holder.child.pid}`));
   await until('the holder to still run', () => alive(holder.commandPid), 100);
   assert.deepEqual(auditLines(dir), []);
+});
+
+/** Whether tests can run a process as user nobody through runuser (root only). */
+const canRunAsNobody = process.getuid?.() === 0 && spawnSync('runuser', ['--version']).status === 0;
+
+test(
+  'a forged record: the attacker (nobody) locks the file itself and names an unrelated root process with its real command and start time; refused (69), that process is not signalled',
+  { skip: canRunAsNobody ? false : 'needs root and runuser' },
+  async () => {
+    const dir = tmp.next();
+    new LockDirectory(dir).open().close();
+    chownSync(dir, 65534, 65534); // the attacker's own lock directory
+    for (const file of ['.deadbolt-directory', '.deadbolt-tokens']) chownSync(join(dir, file), 65534, 65534);
+    const victim = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const record = JSON.stringify({ pid: victim.pid, command: 'sleep 60' });
+      await startFixture(['hold', dir, 'jobs', 'exclusive', record], { asNobody: true });
+      // Every check a record can be put to passes: same host, running, started before the record, same command line.
+      const ls = await cli(['ls', '--lock-path', dir, '--json']);
+      const holder = (JSON.parse(ls.stdout) as { locks: Array<{ holder: { pid: number; process: string } }> }).locks[0]!.holder;
+      assert.deepEqual([holder.pid, holder.process], [victim.pid, 'running']);
+
+      const r = await cli(['break', '--lock-path', dir, 'jobs', '--yes', '--grace', '100ms']);
+      assert.equal(r.code, 69, r.stderr);
+      assert.match(r.stderr, new RegExp(`refusing to break "jobs": pid ${victim.pid} does not hold this lock: none of its open files is the lock file`));
+      assert.ok(alive(victim.pid!), 'the named process was not signalled');
+      assert.equal(victim.exitCode, null);
+      assert.equal(victim.signalCode, null);
+      assert.deepEqual(auditLines(dir), []);
+    } finally {
+      victim.kill('SIGKILL');
+    }
+  },
+);
+
+/** Overwrite the holder record of the lock file at `path` with `fields`, as anyone who can write the file could. */
+function forgeRecord(path: string, fields: { pid: number; command: string }): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, encodeRecord({ name: 'jobs', mode: 'exclusive', token: 1n, id: 'forged', host: hostname(), since: new Date(), ...fields }), 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('a record naming a process that has the lock file open but holds no lock: refused (69), that process is not signalled', async () => {
+  const dir = tmp.next();
+  const locks = new LockDirectory(dir);
+  const guard = await locks.acquire('jobs');
+  try {
+    const reader = await startFixture(['open', guard.path]);
+    // The default short form of a Node process: its program and script.
+    forgeRecord(guard.path, { pid: reader.pid, command: `${process.execPath} ${LOCK_HOLDER}` });
+    const r = await cli(['break', '--lock-path', dir, 'jobs', '--yes', '--grace', '100ms']);
+    assert.equal(r.code, 69, r.stderr);
+    assert.match(r.stderr, new RegExp(`refusing to break "jobs": pid ${reader.pid} does not hold this lock: it has the file open but holds no lock on it`));
+    assert.ok(alive(reader.pid));
+    assert.equal(reader.child.exitCode, null);
+    assert.deepEqual(auditLines(dir), []);
+  } finally {
+    await guard.release();
+  }
+});
+
+test('a real holder writing the default short record (program and script) is proven and broken', async () => {
+  const dir = tmp.next();
+  const holder = await startFixture(['hold', dir, 'jobs']);
+  const shown = JSON.parse((await cli(['show', '--lock-path', dir, 'jobs', '--json'])).stdout) as { lock: { holder: { command: string; process: string } } };
+  assert.equal(shown.lock.holder.command, `${process.execPath} ${LOCK_HOLDER}`, 'no argument recorded');
+  assert.equal(shown.lock.holder.process, 'running', 'the short form passes the pid-reuse check');
+  const r = await cli(['break', '--lock-path', dir, 'jobs', '--yes']);
+  assert.equal(r.code, 0, r.stderr);
+  await until('the holder to be gone', () => !alive(holder.pid));
+  assert.equal(JSON.parse(auditLines(dir)[0]!).displaced.command, `${process.execPath} ${LOCK_HOLDER}`);
 });

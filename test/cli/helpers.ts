@@ -91,6 +91,39 @@ export async function startHolder(
   return { child, commandPid: entry.commandPid, exited, stderr: () => err };
 }
 
+/** The fixture that holds a lock (or only opens a file) in a process of its own: test/cli/fixtures/lock-holder.ts. */
+export const LOCK_HOLDER = fileURLToPath(new URL('./fixtures/lock-holder.js', import.meta.url));
+
+/** A running lock-holder fixture. */
+export interface FixtureProcess {
+  /** The fixture's own pid (not runuser's). */
+  readonly pid: number;
+  /** The lock file it holds or has open. */
+  readonly path: string;
+  readonly child: ChildProcess;
+}
+
+/**
+ * Start `node lock-holder.js ...args` (as user nobody with `asNobody`, through
+ * runuser) and resolve once it is ready. It ends when its stdin closes, or by
+ * `killHolders()`.
+ */
+export async function startFixture(args: string[], options: { asNobody?: boolean } = {}): Promise<FixtureProcess> {
+  const argv = [process.execPath, LOCK_HOLDER, ...args];
+  const child = options.asNobody ? spawn('runuser', ['-u', 'nobody', '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const entry: { child: ChildProcess; commandPid?: number } = { child };
+  started.push(entry);
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code, signal) => reject(new Error(`lock-holder ${args.join(' ')} exited (${code ?? signal}) before it was ready: ${err}`)));
+  });
+  const [, pid, ...path] = line.split(' ');
+  entry.commandPid = Number(pid);
+  return { pid: Number(pid), path: path.join(' '), child };
+}
+
 /** Kill every holder (and its command) still running: for `after()`. */
 export function killHolders(): void {
   for (const { child, commandPid } of started.splice(0)) {

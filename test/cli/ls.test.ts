@@ -18,7 +18,11 @@ after(() => {
   tmp.remove();
 });
 
-/** The directory of the golden tests: a break in the audit log, a held lock, a leftover of a crash, an unused oslo-style file. */
+/**
+ * The directory of the golden tests: a break in the audit log, a held lock, a
+ * leftover of a crash, an unused oslo-style file. `held` records its whole
+ * command line (`--record-args`); the others the default short form.
+ */
 const dir = tmp.next();
 let victim: Holder;
 let held: Holder;
@@ -28,7 +32,7 @@ before(async () => {
   victim = await startHolder(dir, 'victim'); // token 1
   const broke = await cli(['break', '--lock-path', dir, 'victim', '--yes', '--reason', 'golden', '--grace', '5s']);
   assert.equal(broke.code, 0, broke.stderr);
-  held = await startHolder(dir, 'held'); // token 2
+  held = await startHolder(dir, 'held', { args: ['--record-args'] }); // token 2
   crashed = await startHolder(dir, 'crashed', { detached: true }); // token 3
   process.kill(-crashed.child.pid!, 'SIGKILL'); // deadbolt and its command, as a crash would
   await crashed.exited;
@@ -52,8 +56,8 @@ test('ls: the golden table, summary and recent breaks', async () => {
   const [tableText, ...rest] = r.stdout.split('\n\n');
   assert.deepEqual(cells(golden(tableText!)), [
     ['NAME', 'STATE', 'PID', 'COMMAND', 'HOST', 'HELD FOR', 'TOKEN', 'AGE'],
-    ['crashed', 'leftover', '<pid>', 'deadbolt run crashed -- sh -c echo held…', '<host>', '-', '3', '<dur>'],
-    ['held', 'exclusive', '<pid>', 'deadbolt run held -- sh -c echo held $$…', '<host>', '<dur>', '2', '<dur>'],
+    ['crashed', 'leftover', '<pid>', 'deadbolt run crashed -- sh', '<host>', '-', '3', '<dur>'],
+    ['held', 'exclusive', '<pid>', 'deadbolt run --record-args held -- sh -…', '<host>', '<dur>', '2', '<dur>'],
     ['nova-unused', 'free', '-', '-', '-', '-', '-', '<dur>'],
   ]);
   const widths = new Set(tableText!.split('\n').map((l) => l.length));
@@ -65,7 +69,7 @@ test('ls: the golden table, summary and recent breaks', async () => {
       '`deadbolt clean` removes unused files safely, even while services run.',
       '',
       'Recent breaks (.deadbolt-audit.log):',
-      '  <time>  victim  pid <pid> (deadbolt run victim -- sh -c echo held …) token 1, by <user>@<host>: "golden" (SIGTERM, freed)',
+      '  <time>  victim  pid <pid> (deadbolt run victim -- sh) token 1, by <user>@<host>: "golden" (SIGTERM, freed)',
       '',
     ].join('\n'),
   );
@@ -87,10 +91,13 @@ function goldenJson(text: string): unknown {
   return JSON.parse(json.replace(/"pid": \d+/g, '"pid": "<self>"'));
 }
 
+/** `held` records its whole command line (--record-args), the others `deadbolt run NAME -- sh`. */
+const commandOf = (name: string) => (name === 'held' ? '<node> <cli> run --lock-path <dir> --record-args held -- sh -c echo held $$; exec sleep 60' : `deadbolt run ${name} -- sh`);
+
 const holderJson = (name: string, token: string, process: string) => ({
   pid: '<pid>',
   host: '<host>',
-  command: `<node> <cli> run --lock-path <dir> ${name} -- sh -c echo held $$; exec sleep 60`,
+  command: commandOf(name),
   id: '<id>',
   mode: 'exclusive',
   token,
@@ -144,7 +151,7 @@ test('ls --json: the golden document (schema in docs/cli.md)', async () => {
         displaced: {
           pid: '<pid>',
           host: '<host>',
-          command: '<node> <cli> run --lock-path <dir> victim -- sh -c echo held $$; exec sleep 60',
+          command: 'deadbolt run victim -- sh',
           id: '<id>',
           mode: 'exclusive',
           token: '1',
@@ -167,7 +174,7 @@ test('show: a held lock, a leftover, a free name, in golden text', async () => {
       'file      <dir>/held',
       'state     exclusive, held for <dur>',
       'holder    pid <pid> on <host>: running',
-      'command   <node> <cli> run --lock-path <dir> held -- sh -c echo held $$; exec sleep 60',
+      'command   <node> <cli> run --lock-path <dir> --record-args held -- sh -c echo held $$; exec sleep 60',
       'mode      exclusive',
       'token     2',
       'since     <time>',
@@ -185,7 +192,7 @@ test('show: a held lock, a leftover, a free name, in golden text', async () => {
       'file         <dir>/crashed',
       'state        free — a leftover of a process that is gone (`deadbolt clean` removes it)',
       'last holder  pid <pid> on <host>: gone (no such process)',
-      'command      <node> <cli> run --lock-path <dir> crashed -- sh -c echo held $$; exec sleep 60',
+      'command      deadbolt run crashed -- sh',
       'mode         exclusive',
       'token        3',
       'since        <time>',
@@ -203,7 +210,7 @@ test('show: a held lock, a leftover, a free name, in golden text', async () => {
       'file    <dir>/victim',
       'state   free (no lock file)',
       'breaks',
-      '  <time>  victim  pid <pid> (deadbolt run victim -- sh -c echo held …) token 1, by <user>@<host>: "golden" (SIGTERM, freed)',
+      '  <time>  victim  pid <pid> (deadbolt run victim -- sh) token 1, by <user>@<host>: "golden" (SIGTERM, freed)',
       '',
     ].join('\n'),
   );
@@ -291,7 +298,7 @@ test('a lock held shared by several: ls counts them, show and --json list each, 
   const a = await startHolder(shared, 'reads', { args: ['--shared'] });
   const b = await startHolder(shared, 'reads', { args: ['--shared'] });
   const ls = await cli(['ls', '--lock-path', shared]);
-  assert.match(ls.stdout, new RegExp(`^reads {2}shared \\(2\\) +(${a.child.pid}|${b.child.pid}) {2}deadbolt run --shared reads -- sh -c ec…`, 'm'));
+  assert.match(ls.stdout, new RegExp(`^reads {2}shared \\(2\\) +(${a.child.pid}|${b.child.pid}) {2}deadbolt run reads -- sh {2}`, 'm'));
   const json = JSON.parse((await cli(['ls', '--lock-path', shared, '--json'])).stdout) as { locks: Array<{ state: string; holders: Array<{ pid: number; mode: string }> }> };
   assert.equal(json.locks[0]!.state, 'shared');
   assert.deepEqual(json.locks[0]!.holders.map((h) => h.pid).sort(), [a.child.pid, b.child.pid].sort());
@@ -302,5 +309,5 @@ test('a lock held shared by several: ls counts them, show and --json list each, 
   assert.match(show.stdout, /^holder 2 +pid \d+ on .*: running$/m);
   const busy = await cli(['run', '--lock-path', shared, '--no-wait', 'reads', '--', 'true']);
   assert.equal(busy.code, 75);
-  assert.match(busy.stderr, /lock "reads" is held shared by pid \d+ \(deadbolt run --shared reads -- sh -c ec…\) for \d+ m?s and 1 more; not waiting/);
+  assert.match(busy.stderr, /lock "reads" is held shared by pid \d+ \(deadbolt run reads -- sh\) for \d+ m?s and 1 more; not waiting/);
 });

@@ -201,6 +201,28 @@ test('commandMatches: exact, Node flags and a relative script, truncated records
   assert.ok(!commandMatches('sleep 60', ['bash'], '/'));
 });
 
+test('commandMatches: the short form (program and script) and `deadbolt run NAME -- PROGRAM` against the whole argv', () => {
+  // Program and script, whatever the arguments and Node's flags.
+  assert.ok(commandMatches('node /srv/app/worker.js', ['node', '/srv/app/worker.js', '--password=x', '-q'], '/'));
+  assert.ok(commandMatches('node /srv/app/worker.js', ['node', '--max-old-space-size=512', 'worker.js', '--password=x'], '/srv/app'));
+  assert.ok(commandMatches('node /srv/app/worker.js', ['node', './worker.js', '-q'], undefined), 'another user\'s process: no cwd');
+  assert.ok(commandMatches('/usr/bin/node', ['/usr/bin/node', '-e', 'code'], '/'), 'node -e records the program only');
+  assert.ok(!commandMatches('node /srv/app/worker.js', ['node', '/srv/app/other.js'], '/'));
+  assert.ok(!commandMatches('node /srv/app/worker.js', ['python3', '/srv/app/worker.js'], '/'));
+  // deadbolt run, through its bin script or its main.js, options before or after the name.
+  const run = (...rest: string[]) => ['/usr/bin/node', '/usr/lib/node_modules/deadbolt/dist/cli/main.js', 'run', ...rest];
+  assert.ok(commandMatches('deadbolt run nightly -- ./report.sh', run('--lock-path', '/run/l', 'nightly', '--', './report.sh', '--full'), '/'));
+  assert.ok(commandMatches('deadbolt run nightly -- ./report.sh', run('nightly', '--shared', '--timeout', '5s', '--', './report.sh'), '/'));
+  assert.ok(commandMatches('deadbolt run my job -- sh', run('my job', '--', 'sh', '-c', 'x'), '/'), 'a name with a space');
+  assert.ok(commandMatches('deadbolt run nightly -- ./report.sh', ['node', '/usr/local/bin/deadbolt', 'run', 'nightly', '--', './report.sh'], '/'));
+  assert.ok(!commandMatches('deadbolt run nightly -- ./report.sh', run('other', '--', './report.sh'), '/'), 'another name');
+  assert.ok(!commandMatches('deadbolt run nightly -- ./report.sh', run('nightly', '--', './other.sh'), '/'), 'another program');
+  assert.ok(!commandMatches('deadbolt run nightly -- ./report.sh', ['node', '/srv/app.js', 'run', 'nightly', '--', './report.sh'], '/'), 'not deadbolt');
+  assert.ok(!commandMatches('deadbolt run nightly -- ./report.sh', run('ls', 'nightly'), '/'), 'no command');
+  // Whole command lines, as before: a --record-args record of deadbolt run.
+  assert.ok(commandMatches('/usr/bin/node /x/dist/cli/main.js run --record-args nightly -- ./report.sh --full', ['/usr/bin/node', '/x/dist/cli/main.js', 'run', '--record-args', 'nightly', '--', './report.sh', '--full'], '/'));
+});
+
 test('displayCommand shortens deadbolt\'s own command lines; table aligns without trailing spaces', () => {
   assert.equal(displayCommand('/usr/bin/node /x/dist/cli/main.js run --lock-path /run/l --shared jobs -- ./a.sh --lock-path y', 80), 'deadbolt run --shared jobs -- ./a.sh --lock-path y');
   assert.equal(displayCommand('/usr/bin/python3 -m nova', 80), 'python3 -m nova');
