@@ -95,25 +95,6 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
 async function breakLock(handle: DirectoryHandle, lock: { name: string; file: string }, target: FileTarget, options: BreakCommandOptions, io: Output): Promise<number> {
   const { name, file } = lock;
   const { record, startTicks } = identifyHolder(handle, name, file);
-  // Opened (and proven a regular, single-link file of a trusted owner) before anyone is signalled.
-  const audit = openAudit(handle);
-  try {
-    return await stopHolder(handle, lock, { record, startTicks }, target, options, io, audit);
-  } finally {
-    audit.close();
-  }
-}
-
-async function stopHolder(
-  handle: DirectoryHandle,
-  { name, file }: { name: string; file: string },
-  { record, startTicks }: { record: HolderRecord; startTicks: number },
-  target: FileTarget,
-  options: BreakCommandOptions,
-  io: Output,
-  audit: ReturnType<typeof openAudit>,
-): Promise<number> {
-
   io.err(describeHolder(name, target, record));
   if (!options.yes) {
     if (!process.stdin.isTTY) {
@@ -127,6 +108,25 @@ async function stopHolder(
   if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
     throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
   }
+  // Opened (and proven a regular, single-link file of a trusted owner) before anyone is signalled.
+  const audit = openAudit(handle);
+  try {
+    return await stopHolder(handle, lock, { record, startTicks }, target, options, io, audit);
+  } finally {
+    audit.close();
+  }
+}
+
+/** Prove the holder, signal it (SIGTERM, then SIGKILL after the grace, each proven first), record the break. */
+async function stopHolder(
+  handle: DirectoryHandle,
+  { name, file }: { name: string; file: string },
+  { record, startTicks }: { record: HolderRecord; startTicks: number },
+  target: FileTarget,
+  options: BreakCommandOptions,
+  io: Output,
+  audit: ReturnType<typeof openAudit>,
+): Promise<number> {
   const before = proveNow(handle, file, record.pid);
   if (!before.proven) throw proofRefusal(name, record.pid, before);
 

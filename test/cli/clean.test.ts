@@ -44,7 +44,7 @@ test('clean removes unused files and says which it skipped and why; --dry-run re
   const again = await cli(['clean', '--lock-path', dir]);
   assert.equal(normalize(again.stdout, dir), ['nothing to clean in <dir>', 'skipped 1:', '  held  held exclusive', ''].join('\n'));
   const empty = tmp.next();
-  mkdirSync(empty);
+  await cli(['run', '--lock-path', empty, 'x', '--', 'true']); // a lock directory, empty again after the run
   assert.equal((await cli(['clean', '--lock-path', empty])).stdout, `nothing to clean in ${empty} (no lock files)\n`);
 });
 

@@ -278,7 +278,7 @@ test('a directory shared with oslo.concurrency: ls, run --prefix, break and clea
   assert.equal(broke.code, 69);
   assert.match(broke.stderr, /refusing to break "job": its holder wrote no holder record/);
   assert.match(broke.stderr, new RegExp(`POSIX lock on this file by pid ${oslo.pid}`));
-  const clean = await cli(['clean', '--lock-path', shared, '--json']);
+  const clean = await cli(['clean', '--lock-path', shared, '--prefix', 'nova', '--json']);
   assert.deepEqual((JSON.parse(clean.stdout) as { skipped: Array<{ file: string; reason: string }> }).skipped.map((e) => [e.file, e.reason]), [['nova-job', 'held exclusive']]);
 
   oslo.stdin!.end();
@@ -287,7 +287,7 @@ test('a directory shared with oslo.concurrency: ls, run --prefix, break and clea
   const kept = await cli(['run', '--lock-path', shared, '--prefix', 'nova', 'job', '--', 'true']);
   assert.equal(kept.code, 0);
   assert.ok(existsSync(join(shared, 'nova-job')), 'run --prefix keeps the file too (oslo interop)');
-  const removed = await cli(['clean', '--lock-path', shared]);
+  const removed = await cli(['clean', '--lock-path', shared, '--prefix', 'nova']);
   assert.equal(removed.code, 0);
   assert.match(removed.stdout, /removed 1 unused lock file from .*:\n {2}nova-job {2}unused for \d+ m?s/);
   assert.equal(existsSync(join(shared, 'nova-job')), false);
