@@ -11,6 +11,10 @@
  * Failing fast: the driver names the endpoints its client dials, and probes
  * (reachability.ts) end the attempt as soon as every one of them refused.
  *
+ * Secrets: the URL's credentials (and password-like `driverOptions`) are
+ * masked in whatever leaves `connect()`, and, through a SecretFreeDriver, in
+ * whatever leaves the driver later (errors, loss causes, listings).
+ *
  * @module
  */
 import { BackendUnavailableError, ConfigurationError, DeadboltError, invalidType, isInvalidArgument } from '../errors.js';
@@ -19,6 +23,8 @@ import { parseConnectUrl, SCHEMES, type ConnectTarget, type SchemeEntry } from '
 import { Coordinator } from './coordinator.js';
 import type { ConnectOptions, Driver, DriverFactory, DriverOptions } from './driver.js';
 import { Reachability, refusedError } from './reachability.js';
+import { withoutSecrets } from './secret-free-driver.js';
+import { Secrets } from './secrets.js';
 import { Session } from './session.js';
 
 /** Where drivers come from; tests substitute their own. @internal */
@@ -49,7 +55,7 @@ const ignore = (): void => {};
  * capability; with RangeError when `ttl` is below the engine's minimum; with
  * BackendUnavailableError as soon as every endpoint refused (naming each
  * cause: ECONNREFUSED, ENOTFOUND, TLS), or when the engine did not answer
- * within `connectTimeout`.
+ * within `connectTimeout`. No error carries the URL's credentials.
  *
  * @example
  * ```ts
@@ -76,6 +82,15 @@ export function connectWith(source: DriverSource, url: string | URL, options?: C
 }
 
 async function open(source: DriverSource, input: string, options: CheckedConnectOptions): Promise<Coordinator> {
+  const secrets = Secrets.of(input, options.driverOptions);
+  try {
+    return await attempt(source, input, options, secrets);
+  } catch (err) {
+    throw secrets.scrub(err);
+  }
+}
+
+async function attempt(source: DriverSource, input: string, options: CheckedConnectOptions, secrets: Secrets): Promise<Coordinator> {
   const target = parseConnectUrl(input, source.schemes);
   const factory = await loadFactory(source, target);
   const controller = new AbortController();
@@ -86,7 +101,7 @@ async function open(source: DriverSource, input: string, options: CheckedConnect
     controller.abort(error);
     throw error;
   });
-  const attempt = establish(factory, target, options, controller.signal, reachability);
+  const attempt = establish(factory, target, options, controller.signal, reachability, secrets);
   try {
     return await Promise.race([attempt, rejectOnAbort(controller.signal), refused]);
   } catch (err) {
@@ -114,8 +129,10 @@ async function establish(
   options: CheckedConnectOptions,
   signal: AbortSignal,
   reachability: Reachability,
+  secrets: Secrets,
 ): Promise<Coordinator> {
-  const driver = await factory(target.url, driverOptions(target, options, signal, reachability));
+  const created = await factory(target.url, driverOptions(target, options, signal, reachability));
+  const driver = withoutSecrets(created, secrets);
   try {
     signal.throwIfAborted();
     checkAgainstCapabilities(options, driver.backend, driver.capabilities);

@@ -23,6 +23,7 @@
  * @module
  */
 import type { Etcd3, IOptions } from 'etcd3';
+import { redact, userInfoOf } from '../../distributed/connect-url.js';
 import type { ProbeTarget } from '../../distributed/reachability.js';
 import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
 import { isTransient, mapError } from './map-error.js';
@@ -81,11 +82,15 @@ export function parseEtcdUrl(
   },
 ): EtcdClientConfig {
   const text = String(url);
-  const match = /^etcd:\/\/(?:([^@/?#]*)@)?([^/?#]*)/i.exec(text);
+  if (!/^etcd:\/\//i.test(text)) throw new ConfigurationError(`etcd URL must look like etcd://host:port[,host:port…]; got ${JSON.stringify(redact(text))}`);
+  const userInfo = userInfoOf(text);
+  // The user information runs to the last '@' (connect-url.ts); the host list follows it.
+  const afterUserInfo = userInfo === undefined ? text.slice('etcd://'.length) : text.slice(text.lastIndexOf('@') + 1);
+  const hostList = /^[^/?#]*/.exec(afterUserInfo)![0];
   const endpoints =
     options.endpoints !== undefined && options.endpoints.length > 0
       ? options.endpoints.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`))
-      : (match?.[2] ?? '').split(',').filter((h) => h !== '');
+      : hostList.split(',').filter((h) => h !== '');
   if (endpoints.length === 0) {
     throw new ConfigurationError(`etcd URL must look like etcd://host:port[,host:port…]; got ${JSON.stringify(redact(text))}`);
   }
@@ -95,13 +100,7 @@ export function parseEtcdUrl(
     }
   }
   const driverOptions: Record<string, unknown> = { ...options.driverOptions };
-  const userInfo = match?.[1];
-  if (userInfo !== undefined && userInfo !== '' && driverOptions.auth === undefined) {
-    const colon = userInfo.indexOf(':');
-    const username = decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
-    const password = colon < 0 ? '' : decodeURIComponent(userInfo.slice(colon + 1));
-    driverOptions.auth = { username, password };
-  }
+  if (userInfo !== undefined && userInfo !== '' && driverOptions.auth === undefined) driverOptions.auth = credentialsOf(userInfo);
   const requestTimeout = typeof driverOptions.requestTimeout === 'number' ? driverOptions.requestTimeout : options.connectTimeout;
   const attemptTimeout = Math.min(
     requestTimeout,
@@ -113,6 +112,19 @@ export function parseEtcdUrl(
   return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, attemptTimeout, driverOptions, probeTargets };
 }
 
+/** `user:password` of the URL, decoded (a password may hold ':'). */
+function credentialsOf(userInfo: string): { username: string; password: string } {
+  const colon = userInfo.indexOf(':');
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigurationError('the user:password of the etcd URL is not valid percent-encoding; encode both with encodeURIComponent');
+    }
+  };
+  return { username: decode(colon < 0 ? userInfo : userInfo.slice(0, colon)), password: colon < 0 ? '' : decode(userInfo.slice(colon + 1)) };
+}
+
 /** A member as connect()'s probe dials it: TLS (HTTP/2) with the client's certificates when `credentials` are given. */
 function probeTarget(endpoint: string, credentials: unknown): ProbeTarget {
   const colon = endpoint.lastIndexOf(':');
@@ -121,11 +133,6 @@ function probeTarget(endpoint: string, credentials: unknown): ProbeTarget {
   if (credentials === undefined || credentials === null || typeof credentials !== 'object') return { host, port };
   const { rootCertificate, privateKey, certChain } = credentials as { rootCertificate?: Buffer; privateKey?: Buffer; certChain?: Buffer };
   return { host, port, tls: { ca: rootCertificate, key: privateKey, cert: certChain, ALPNProtocols: ['h2'] } };
-}
-
-/** The URL without its password, for messages. */
-function redact(text: string): string {
-  return text.replace(/^(etcd:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@');
 }
 
 /**

@@ -22,6 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
+import { redact } from '../../distributed/connect-url.js';
 import type { ProbeTarget } from '../../distributed/reachability.js';
 import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
 import { isAuthError, mapError } from './map-error.js';
@@ -199,7 +200,7 @@ function show({ host, port }: { host: string; port: number }): string {
 }
 
 function redactUrl(url: URL): string {
-  return url.password === '' ? url.href : url.href.replace(`:${url.password}@`, ':***@');
+  return redact(url.href);
 }
 
 /**

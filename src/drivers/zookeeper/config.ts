@@ -8,6 +8,7 @@
  * @internal
  * @module
  */
+import { redact } from '../../distributed/connect-url.js';
 import { ConfigurationError } from '../../errors.js';
 import type { Endpoint } from '../../distributed/driver.js';
 
@@ -48,10 +49,10 @@ export function parseZooKeeperUrl(
   url: URL,
   options: { endpoints: readonly Endpoint[]; connectTimeout: number; driverOptions?: Record<string, unknown> | undefined },
 ): ZooKeeperConfig {
-  const shown = String(url);
+  const shown = redact(String(url));
   if (url.username !== '' || url.password !== '') {
     throw new ConfigurationError(
-      `zookeeper URL "${shown.replace(/\/\/[^@/]*@/, '//***@')}" carries credentials; pass them as driverOptions.authInfo ` +
+      `zookeeper URL "${shown}" carries credentials; pass them as driverOptions.authInfo ` +
         "([{ scheme: 'digest', auth: 'user:password' }]) instead",
     );
   }
