@@ -100,14 +100,14 @@ export function userInfoOf(input: string): string | undefined {
 }
 
 /**
- * `input` as messages may show it: the user information replaced by `***`
- * (whatever characters the password holds, raw or percent-encoded) and the
- * values of secret-looking query parameters too. Text without `scheme://` is
- * hidden up to its last `@`.
+ * `input` as messages may show it: the password replaced by `***` (whatever
+ * characters it holds, raw or percent-encoded), the user name too unless it is
+ * plainly written, and the values of secret-looking query parameters. Text
+ * without `scheme://` is hidden up to its last `@`.
  *
  * @example
  * ```ts
- * redact('postgres://app:p/ss#1@db:5432/app?sslpassword=x'); // 'postgres://***@db:5432/app?sslpassword=***'
+ * redact('postgres://app:p/ss#1@db:5432/app?sslpassword=x'); // 'postgres://app:***@db:5432/app?sslpassword=***'
  * ```
  * @internal
  */
@@ -117,8 +117,23 @@ export function redact(input: string): string {
     const at = input.lastIndexOf('@');
     return at < 0 ? input.replace(SECRET_PARAMETER, '$1***') : `***${input.slice(at).replace(SECRET_PARAMETER, '$1***')}`;
   }
-  const shown = split.userInfo === undefined ? '' : '***@';
+  const shown = split.userInfo === undefined ? '' : `${shownUserInfo(split.userInfo)}@`;
   return `${split.head}${shown}${split.rest.replace(SECRET_PARAMETER, '$1***')}`;
+}
+
+/** A user name written as RFC 3986 allows (percent-encoded, no raw `@`): safe and useful to show. */
+const PLAIN_USER = /^[A-Za-z0-9._~!$&'()*+,;=%-]*$/;
+
+/**
+ * User information as messages show it: the user name (up to the first `:`,
+ * as every parser splits it) when it is plainly written, and `***` for the
+ * password and for anything ambiguous.
+ */
+function shownUserInfo(userInfo: string): string {
+  const colon = userInfo.indexOf(':');
+  const user = colon < 0 ? userInfo : userInfo.slice(0, colon);
+  const shownUser = PLAIN_USER.test(user) ? user : '***';
+  return colon < 0 ? shownUser : `${shownUser}:***`;
 }
 
 /**

@@ -72,7 +72,9 @@ test('parsing: raw "/", "?", "#" or a stray "%" in credentials is refused, sayin
   assert.equal(decodeURIComponent(target.url.username), 'us');
   assert.equal(decodeURIComponent(target.url.password), 'pa@ss:w');
   assert.deepEqual(target.endpoints, [{ host: '127.0.0.1', port: 6390 }]);
-  assert.equal(target.display, 'redis://***@127.0.0.1:6390/0');
+  assert.equal(target.display, 'redis://us:***@127.0.0.1:6390/0', 'a plainly written user name is shown');
+  assert.equal(redact('redis://u%3Ase/r:pw@h'), 'redis://***:***@h', 'an ambiguous one is not');
+  assert.equal(redact('postgres://alice@h/db'), 'postgres://alice@h/db');
 });
 
 test('connect: no scheme leaks a password into its error, cause chain or diagnostics (servers refusing)', { timeout: 120_000 }, async () => {
