@@ -35,18 +35,17 @@ class SecretFreeDriver implements Driver {
   readonly #secrets: Secrets;
   /** Our session wrappers → the driver's own sessions. */
   readonly #sessions = new WeakMap<DriverSession, DriverSession>();
+  /** The notes may quote what the engine said at connect. */
+  readonly capabilities: Driver['capabilities'];
 
   constructor(inner: Driver, secrets: Secrets) {
     this.#inner = inner;
     this.#secrets = secrets;
+    this.capabilities = { ...inner.capabilities, notes: inner.capabilities.notes.map((note) => secrets.text(note)) };
   }
 
   get backend(): string {
     return this.#inner.backend;
-  }
-
-  get capabilities(): Driver['capabilities'] {
-    return this.#inner.capabilities;
   }
 
   async openSession(ttlMs: number, owner: LockOwner): Promise<DriverSession> {
@@ -146,8 +145,9 @@ class SecretFreeLock implements DriverLock {
     return this.#inner.since;
   }
 
+  /** Its break record lists the displaced holders, as the engine stored them. */
   get predecessor(): PredecessorReport | undefined {
-    return this.#inner.predecessor;
+    return this.#secrets.scrub(this.#inner.predecessor);
   }
 
   set onLost(listener: ((reason: LossReason, detail: string) => void) | undefined) {
