@@ -18,6 +18,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redact } from '../distributed/connect-url.js';
 import { ConfigurationError, UnsafeFileError } from '../errors.js';
 import { DirectoryHandle } from '../file/directory-handle.js';
 import { checkPrefix } from '../file/lock-name.js';
@@ -85,13 +86,17 @@ function fileTarget(path: string, prefix: string | undefined, from: string): Fil
   return { kind: 'file', directory: resolve(path), prefix, from };
 }
 
-/** A backend URL; only `file:///absolute/dir` is supported by the CLI today. */
+/**
+ * A backend URL; only `file:///absolute/dir` is supported by the CLI today.
+ * The value may carry a password (`etcd://user:pw@…`): messages say what is
+ * wrong with it and show it redacted, never whole.
+ */
 function fromUrl(text: string, prefix: string | undefined, from: string, code: number): FileTarget {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new CliError(code, `${from}: "${text}" is not a URL (expected file:///path/to/lock/dir)`);
+    throw new CliError(code, `${from}: "${redact(text)}" is not a URL: ${whyNotUrl(text)} (expected file:///path/to/lock/dir)`);
   }
   if (url.protocol !== 'file:') {
     throw new CliError(code, `${from}: the CLI supports only file:// backends so far; got ${url.protocol}//`, {
@@ -102,6 +107,16 @@ function fromUrl(text: string, prefix: string | undefined, from: string, code: n
     throw new CliError(code, `${from}: a file:// URL names a directory on this host; got host "${url.host}" (write file:///path)`);
   }
   return fileTarget(fileURLToPath(url), prefix, from);
+}
+
+/** What makes `text` unparsable, in words that quote none of it. */
+function whyNotUrl(text: string): string {
+  if (text.trim() === '') return 'it is empty';
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(text)) return 'it does not start with a scheme';
+  if (text.includes('@')) {
+    return 'its host part is malformed (a password holding "/", "?", "#" or "@" must be percent-encoded)';
+  }
+  return 'its host part or port is malformed';
 }
 
 /**

@@ -81,10 +81,13 @@ function checkMs(value: unknown, what: string, fallback: number): number {
 function checkNamespace(value: unknown): string {
   if (value === undefined) return CONNECT_DEFAULTS.namespace;
   if (typeof value !== 'string') throw invalidType('options.namespace', 'a string', value);
-  if (value.length > MAX_NAMESPACE_LENGTH || !NAMESPACE.test(value)) {
+  // "." and ".." are no node names on ZooKeeper and would climb out of a directory on file://.
+  const dotSegment = value.split('/').some((segment) => segment === '.' || segment === '..');
+  if (value.length > MAX_NAMESPACE_LENGTH || !NAMESPACE.test(value) || dotSegment) {
     throw invalidRange(
       'options.namespace',
-      `1 to ${MAX_NAMESPACE_LENGTH} letters, digits, '.', '_' or '-', optionally in '/'-separated segments (like "billing/prod")`,
+      `1 to ${MAX_NAMESPACE_LENGTH} letters, digits, '.', '_' or '-', optionally in '/'-separated segments (like "billing/prod"), ` +
+        'no segment "." or ".."',
       value,
     );
   }

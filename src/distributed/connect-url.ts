@@ -53,46 +53,144 @@ export interface ConnectTarget {
   /** What the driver receives: for host lists, the URL with the first endpoint only. */
   url: URL;
   endpoints: Endpoint[];
-  /** The URL as error messages show it (password hidden). */
+  /** The URL as error messages show it (user information and secret query parameters hidden). */
   display: string;
 }
 
+/** Query parameters whose value is hidden in messages (`password=`, `sslpassword=`, `token=`, …). */
+const SECRET_PARAMETER = /([?&][^=&#]*(?:pass|secret|token)[^=&#]*=)[^&#]*/gi;
+
 /**
- * Parse `input` against `schemes`. Throws ConfigurationError naming the bad part.
+ * Parse `input` against `schemes`. Throws ConfigurationError naming the bad
+ * part, never showing the user information.
  * @internal
  */
 export function parseConnectUrl(input: string, schemes: Readonly<Record<string, SchemeEntry>> = SCHEMES): ConnectTarget {
   const display = redact(input);
   const known = Object.keys(schemes).map((s) => `${s}://`).join(', ');
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(input)?.[1]?.toLowerCase();
-  if (scheme === undefined) throw new ConfigurationError(`backend URL "${display}" has no scheme; use one of ${known}`);
-  const entry = schemes[scheme];
+  const match = /^([a-z][a-z0-9+.-]*):(\/\/)?/i.exec(input);
+  const scheme = match?.[1]?.toLowerCase();
+  const entry = scheme === undefined ? undefined : schemes[scheme];
+  // An unknown "scheme:" without "//" may be the user of `user:password@host`: never echo it.
+  if (scheme === undefined || (entry === undefined && match?.[2] === undefined)) {
+    throw new ConfigurationError(`backend URL "${display}" has no scheme; use one of ${known}`);
+  }
   if (entry === undefined) throw new ConfigurationError(`unknown backend URL scheme "${scheme}:" in "${display}"; known schemes: ${known}`);
+  const userInfo = splitUserInfo(input)?.userInfo;
+  const problem = userInfo === undefined ? undefined : userInfoProblem(userInfo);
+  if (problem !== undefined) throw new ConfigurationError(`backend URL "${display}": ${problem}`);
   if (entry.authority === 'hosts' || entry.authority === 'host') return parseHosts(input, scheme, entry, display);
   return { scheme, entry, url: parseWhole(input, entry, display), endpoints: [], display };
 }
 
-/** Hide the password of `scheme://user:password@host`. @internal */
+/**
+ * The user information of `input` as written (`user:password`, still
+ * percent-encoded), or `undefined` when it has none: everything between
+ * `scheme://` and the last `@`, unless the authority is empty (`file:///a@b`).
+ *
+ * @example
+ * ```ts
+ * userInfoOf('redis://:p@ss/w@10.0.0.1:6379'); // ':p@ss/w'
+ * userInfoOf('file:///run/locks@2');            // undefined
+ * ```
+ * @internal
+ */
+export function userInfoOf(input: string): string | undefined {
+  return splitUserInfo(input)?.userInfo;
+}
+
+/**
+ * `input` as messages may show it: the password replaced by `***` (whatever
+ * characters it holds, raw or percent-encoded), the user name too unless it is
+ * plainly written, and the values of secret-looking query parameters. Text
+ * without `scheme://` is hidden up to its last `@`.
+ *
+ * @example
+ * ```ts
+ * redact('postgres://app:p/ss#1@db:5432/app?sslpassword=x'); // 'postgres://app:***@db:5432/app?sslpassword=***'
+ * ```
+ * @internal
+ */
 export function redact(input: string): string {
-  return input.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@');
+  const split = splitUserInfo(input);
+  if (split === undefined) {
+    const at = input.lastIndexOf('@');
+    return at < 0 ? input.replace(SECRET_PARAMETER, '$1***') : `***${input.slice(at).replace(SECRET_PARAMETER, '$1***')}`;
+  }
+  const shown = split.userInfo === undefined ? '' : `${shownUserInfo(split.userInfo)}@`;
+  return `${split.head}${shown}${split.rest.replace(SECRET_PARAMETER, '$1***')}`;
+}
+
+/** A user name written as RFC 3986 allows (percent-encoded, no raw `@`): safe and useful to show. */
+const PLAIN_USER = /^[A-Za-z0-9._~!$&'()*+,;=%-]*$/;
+
+/**
+ * User information as messages show it: the user name (up to the first `:`,
+ * as every parser splits it) when it is plainly written, and `***` for the
+ * password and for anything ambiguous.
+ */
+function shownUserInfo(userInfo: string): string {
+  const colon = userInfo.indexOf(':');
+  const user = colon < 0 ? userInfo : userInfo.slice(0, colon);
+  const shownUser = PLAIN_USER.test(user) ? user : '***';
+  return colon < 0 ? shownUser : `${shownUser}:***`;
+}
+
+/**
+ * `scheme://` + user information + the rest; `undefined` when `input` has no
+ * `scheme://`. The user information runs to the last `@`, unless the
+ * authority is empty (`file:///run/locks@2`: an `@` in a path is no credential).
+ */
+function splitUserInfo(input: string): { head: string; userInfo: string | undefined; rest: string } | undefined {
+  const match = /^[a-z][a-z0-9+.-]*:\/\//i.exec(input);
+  if (match === null) return undefined;
+  const head = match[0];
+  const after = input.slice(head.length);
+  const at = after.startsWith('/') ? -1 : after.lastIndexOf('@');
+  if (at < 0) return { head, userInfo: undefined, rest: after };
+  return { head, userInfo: after.slice(0, at), rest: after.slice(at + 1) };
+}
+
+/**
+ * Why user information cannot be passed on as written, if it cannot: a raw
+ * `/`, `?` or `#` (every other URL parser ends the authority there), or a `%`
+ * that starts no percent-escape (it would not decode). Says which, never what.
+ */
+function userInfoProblem(userInfo: string): string | undefined {
+  const raw = /[/?#]/.exec(userInfo)?.[0];
+  if (raw !== undefined) {
+    return (
+      `the part before its last "@" is read as user:password and holds a raw "${raw}"; ` +
+      'percent-encode the user name and password (encodeURIComponent), and write an "@" that belongs to the path or query as %40'
+    );
+  }
+  if (/%(?![0-9a-f]{2})/i.test(userInfo)) {
+    return 'its user:password holds a "%" that starts no percent-escape (%XX); write a literal "%" as %25 (encodeURIComponent does)';
+  }
+  try {
+    decodeURIComponent(userInfo);
+  } catch {
+    return 'its user:password holds percent-escapes that are not UTF-8; encode the user name and password with encodeURIComponent';
+  }
+  return undefined;
 }
 
 function parseWhole(input: string, entry: SchemeEntry, display: string): URL {
   try {
     return new URL(input);
-  } catch (err) {
-    throw new ConfigurationError(`backend URL "${display}" is malformed; expected something like ${entry.example}`, { cause: err });
+  } catch {
+    // No cause: Node's ERR_INVALID_URL carries the whole input, credentials included.
+    throw new ConfigurationError(`backend URL "${display}" is malformed; expected something like ${entry.example}`);
   }
 }
 
 function parseHosts(input: string, scheme: string, entry: SchemeEntry, display: string): ConnectTarget {
-  const match = /^[^:]+:\/\/([^/?#]*)(.*)$/s.exec(input);
-  if (match === null) throw new ConfigurationError(`backend URL "${display}" must start with ${scheme}://; expected something like ${entry.example}`);
-  const authority = match[1]!;
+  const split = splitUserInfo(input);
+  if (split === undefined) throw new ConfigurationError(`backend URL "${display}" must start with ${scheme}://; expected something like ${entry.example}`);
+  const userinfo = split.userInfo === undefined ? '' : `${split.userInfo}@`;
+  const match = /^([^/?#]*)(.*)$/s.exec(split.rest)!;
+  const list = match[1]!;
   const rest = match[2]!;
-  const at = authority.lastIndexOf('@');
-  const userinfo = authority.slice(0, at + 1);
-  const list = authority.slice(at + 1);
   if (list === '') throw new ConfigurationError(`backend URL "${display}" names no host; expected something like ${entry.example}`);
   const parts = list.split(',');
   if (parts.length > 1 && entry.authority === 'host') {

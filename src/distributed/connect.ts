@@ -8,6 +8,13 @@
  * capabilities, open the session. Whatever was opened by an attempt that
  * failed or timed out is closed, even if it finishes after we gave up.
  *
+ * Failing fast: the driver names the endpoints its client dials, and probes
+ * (reachability.ts) end the attempt as soon as every one of them refused.
+ *
+ * Secrets: the URL's credentials (and password-like `driverOptions`) are
+ * masked in whatever leaves `connect()`, and, through a SecretFreeDriver, in
+ * whatever leaves the driver later (errors, loss causes, listings).
+ *
  * @module
  */
 import { BackendUnavailableError, ConfigurationError, DeadboltError, invalidType, isInvalidArgument } from '../errors.js';
@@ -15,6 +22,9 @@ import { checkAgainstCapabilities, checkConnectOptions, type CheckedConnectOptio
 import { parseConnectUrl, SCHEMES, type ConnectTarget, type SchemeEntry } from './connect-url.js';
 import { Coordinator } from './coordinator.js';
 import type { ConnectOptions, Driver, DriverFactory, DriverOptions } from './driver.js';
+import { Reachability, refusedError } from './reachability.js';
+import { withoutSecrets } from './secret-free-driver.js';
+import { Secrets } from './secrets.js';
 import { Session } from './session.js';
 
 /** Where drivers come from; tests substitute their own. @internal */
@@ -43,7 +53,9 @@ const ignore = (): void => {};
  * ConfigurationError for an unknown scheme, a malformed URL, a driver package
  * that is not installed (naming the `npm install` to run) or a missing required
  * capability; with RangeError when `ttl` is below the engine's minimum; with
- * BackendUnavailableError when the engine cannot be reached within `connectTimeout`.
+ * BackendUnavailableError as soon as every endpoint refused (naming each
+ * cause: ECONNREFUSED, ENOTFOUND, TLS), or when the engine did not answer
+ * within `connectTimeout`. No error carries the URL's credentials.
  *
  * @example
  * ```ts
@@ -70,26 +82,57 @@ export function connectWith(source: DriverSource, url: string | URL, options?: C
 }
 
 async function open(source: DriverSource, input: string, options: CheckedConnectOptions): Promise<Coordinator> {
+  const secrets = Secrets.of(input, options.driverOptions);
+  try {
+    return await attempt(source, input, options, secrets);
+  } catch (err) {
+    throw secrets.scrub(err);
+  }
+}
+
+async function attempt(source: DriverSource, input: string, options: CheckedConnectOptions, secrets: Secrets): Promise<Coordinator> {
   const target = parseConnectUrl(input, source.schemes);
   const factory = await loadFactory(source, target);
   const controller = new AbortController();
-  const timer = setTimeout(() => {
-    controller.abort(new BackendUnavailableError(`could not connect to ${target.display} within ${options.connectTimeout} ms (options.connectTimeout)`));
-  }, options.connectTimeout);
-  const attempt = establish(factory, target, options, controller.signal);
+  const reachability = new Reachability(controller.signal);
+  const timer = setTimeout(() => controller.abort(timedOut(target, options, reachability)), options.connectTimeout);
+  const refused = reachability.refused.then((refusals) => {
+    const error = refusedError(target.entry.driver, target.display, refusals);
+    controller.abort(error);
+    throw error;
+  });
+  const attempt = establish(factory, target, options, controller.signal, reachability, secrets);
   try {
-    return await Promise.race([attempt, rejectOnAbort(controller.signal)]);
+    return await Promise.race([attempt, rejectOnAbort(controller.signal), refused]);
   } catch (err) {
     // A late success still opened a session and a client: close them, never leak them.
     attempt.then((coordinator) => coordinator.close(), ignore).catch(ignore);
     throw explainFailure(err, target);
   } finally {
     clearTimeout(timer);
+    reachability.stop();
   }
 }
 
-async function establish(factory: DriverFactory, target: ConnectTarget, options: CheckedConnectOptions, signal: AbortSignal): Promise<Coordinator> {
-  const driver = await factory(target.url, driverOptions(target, options, signal));
+/** The connectTimeout error, saying what each probed endpoint did meanwhile. */
+function timedOut(target: ConnectTarget, options: CheckedConnectOptions, reachability: Reachability): BackendUnavailableError {
+  const seen = reachability.describe();
+  return new BackendUnavailableError(
+    `could not connect to ${target.display} within ${options.connectTimeout} ms (options.connectTimeout)` +
+      (seen === '' ? '' : ` (${seen}); check that ${target.entry.driver} is up and answering there, or raise options.connectTimeout`),
+  );
+}
+
+async function establish(
+  factory: DriverFactory,
+  target: ConnectTarget,
+  options: CheckedConnectOptions,
+  signal: AbortSignal,
+  reachability: Reachability,
+  secrets: Secrets,
+): Promise<Coordinator> {
+  const created = await factory(target.url, driverOptions(target, options, signal, reachability));
+  const driver = withoutSecrets(created, secrets);
   try {
     signal.throwIfAborted();
     checkAgainstCapabilities(options, driver.backend, driver.capabilities);
@@ -105,7 +148,7 @@ async function establish(factory: DriverFactory, target: ConnectTarget, options:
   }
 }
 
-function driverOptions(target: ConnectTarget, options: CheckedConnectOptions, signal: AbortSignal): DriverOptions {
+function driverOptions(target: ConnectTarget, options: CheckedConnectOptions, signal: AbortSignal, reachability: Reachability): DriverOptions {
   return {
     ttl: options.ttl,
     namespace: options.namespace,
@@ -115,6 +158,7 @@ function driverOptions(target: ConnectTarget, options: CheckedConnectOptions, si
     ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
     endpoints: target.endpoints,
     signal,
+    probe: (targets) => reachability.probe(targets),
   };
 }
 

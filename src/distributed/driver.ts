@@ -16,6 +16,7 @@
  */
 import type { LossReason } from '../errors.js';
 import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+import type { ProbeTarget } from './reachability.js';
 
 /**
  * What a driver can and cannot guarantee. A coordinator connected with
@@ -236,8 +237,19 @@ export interface DriverOptions extends ConnectOptions {
    * Empty for schemes without hosts (`memory:`, `file:`).
    */
   endpoints: Endpoint[];
-  /** Aborted when `connectTimeout` has passed: stop connecting and release what was opened. */
+  /**
+   * Aborted when `connectTimeout` has passed, or when every endpoint refused:
+   * stop connecting and release what was opened.
+   */
   signal: AbortSignal;
+  /**
+   * Drivers whose client retries refused connections on its own call this with
+   * every endpoint the client dials (and its TLS options there): `connect()`
+   * then fails at once, naming each cause, when all of them refuse
+   * (ECONNREFUSED, ENOTFOUND, TLS), instead of waiting out `connectTimeout`.
+   * Absent when a driver is created outside `connect()`.
+   */
+  probe?: (targets: readonly ProbeTarget[]) => void;
 }
 
 /**

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ConfigurationError, UnsupportedError } from '../../src/errors.js';
 import { connect } from '../../src/distributed/connect.js';
 import { LockDirectory } from '../../src/file/lock-directory.js';
+import { namespaceDirectory } from '../../src/drivers/file/index.js';
 import { conformance } from './suite.js';
 
 const root = mkdtempSync(join(tmpdir(), 'deadbolt-conformance-file-'));
@@ -63,4 +64,20 @@ test('file: a holder paused far past its TTL still holds (the process is the lea
   assert.equal(await new LockDirectory(join(root, 'paused')).tryAcquire('long'), undefined, 'the kernel lock is still held');
   await guard.release();
   await coordinator.close();
+});
+
+test('file: a namespace other than the default is a lock directory of its own, shared with a LockDirectory there', async () => {
+  const dir = join(root, 'namespaced');
+  const billing = await connect(`file://${dir}`, { namespace: 'billing/prod' });
+  const plain = await connect(`file://${dir}`);
+  const guard = await billing.acquire('report');
+  const own = namespaceDirectory(dir, 'billing/prod');
+  assert.equal(own, join(dir, '.deadbolt-namespaces', 'billing%2Fprod'));
+  assert.equal(await new LockDirectory(own).tryAcquire('report'), undefined, 'a LockDirectory on the namespace directory sees the lock');
+  const other = await plain.tryAcquire('report');
+  assert.ok(other, 'the default namespace (the directory itself) does not');
+  assert.deepEqual((await plain.list()).map((i) => i.token), [other.token]);
+  await other.release();
+  await guard.release();
+  await Promise.all([billing.close(), plain.close()]);
 });

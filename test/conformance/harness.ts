@@ -63,11 +63,16 @@ export class TestEnv {
   }
 
   /** A new coordinator on this test's namespace. */
-  async connect(identity?: ConnectOptions['identity']): Promise<Coordinator> {
+  connect(identity?: ConnectOptions['identity']): Promise<Coordinator> {
+    return this.connectIn(this.namespace, identity);
+  }
+
+  /** A new coordinator on `namespace` (tests of namespaces themselves). */
+  async connectIn(namespace: string, identity?: ConnectOptions['identity']): Promise<Coordinator> {
     const coordinator = await connect(this.url, {
       ...this.options.connectOptions,
       ttl: this.options.ttl,
-      namespace: this.namespace,
+      namespace,
       ...(identity === undefined ? {} : { identity }),
     });
     this.#opened.push(coordinator);

@@ -305,6 +305,45 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.deepEqual(await a.list(), []);
     });
 
+    it('namespaces: a namespace and one it is a prefix of never see, block or break each other\'s locks', async (_t, env) => {
+      const base = env.namespace;
+      await assert.rejects(env.connectIn(`${base}/`), RangeError, 'a trailing "/" is no other namespace: refused');
+      // Each driver's own key and node names among the lock names, and namespaces named after them.
+      const names = ['x', 'b', 'b/x', 'locks', 'locks/x', 'broken', 'anchor', 'sessions', 'names', 'lock:x', '%locks'];
+      const pairs: Array<[string, string]> = [
+        [base, `${base}/locks`],
+        [base, `${base}b`],
+        [base, `${base}/broken`],
+        [base, `${base}/anchor`],
+        [base, `${base}/sessions`],
+        [`${base}/locks`, `${base}/locks/locks`],
+      ];
+      for (const [outer, inner] of pairs) {
+        for (const [mine, theirs] of [[outer, inner], [inner, outer]] as const) {
+          const holder = await env.connectIn(mine);
+          const other = await env.connectIn(theirs);
+          const held = [];
+          for (const name of names) held.push(await holder.acquire(name));
+          const where = `${theirs} while ${mine} holds every name`;
+          assert.deepEqual(await other.list(), [], `${where}: list() sees none of them`);
+          for (const name of names) assert.deepEqual(await other.holders(name), [], `${where}: holders(${JSON.stringify(name)})`);
+          for (const name of names) {
+            const guard = await other.tryAcquire(name);
+            assert.ok(guard, `${where}: tryAcquire(${JSON.stringify(name)}) is not blocked`);
+            await guard.release();
+          }
+          await (await bounded(other.acquire('locks'), 5_000, `${where}: acquire("locks")`)).release();
+          if (other.capabilities.breakable) {
+            for (const name of names) assert.deepEqual(await other.break(name, { reason: 'namespace test' }), [], `${where}: break(${JSON.stringify(name)})`);
+          }
+          for (const guard of held) assert.equal(guard.signal.aborted, false, `${mine}'s "${guard.name}" untouched by ${theirs}`);
+          assert.deepEqual((await holder.list()).map((i) => i.name).sort(), [...names].sort(), `${mine} still lists its own`);
+          for (const guard of held) await guard.release();
+          await Promise.all([holder.close(), other.close()]);
+        }
+      }
+    });
+
     it('close: releases the coordinator locks and rejects its waiters with ClosedError', async (_t, env) => {
       const a = await env.connect();
       const b = await env.connect();

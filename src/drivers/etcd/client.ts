@@ -23,6 +23,8 @@
  * @module
  */
 import type { Etcd3, IOptions } from 'etcd3';
+import { redact, userInfoOf } from '../../distributed/connect-url.js';
+import type { ProbeTarget } from '../../distributed/reachability.js';
 import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
 import { isTransient, mapError } from './map-error.js';
 
@@ -43,6 +45,8 @@ export interface EtcdClientConfig {
   readonly attemptTimeout: number;
   /** Passed to `new Etcd3()`, over our defaults. */
   readonly driverOptions: Record<string, unknown>;
+  /** What connect()'s probes dial: each member, with TLS when `credentials` are given; none when `hosts` overrides the URL. */
+  readonly probeTargets: ProbeTarget[];
 }
 
 /**
@@ -78,11 +82,15 @@ export function parseEtcdUrl(
   },
 ): EtcdClientConfig {
   const text = String(url);
-  const match = /^etcd:\/\/(?:([^@/?#]*)@)?([^/?#]*)/i.exec(text);
+  if (!/^etcd:\/\//i.test(text)) throw new ConfigurationError(`etcd URL must look like etcd://host:port[,host:port…]; got ${JSON.stringify(redact(text))}`);
+  const userInfo = userInfoOf(text);
+  // The user information runs to the last '@' (connect-url.ts); the host list follows it.
+  const afterUserInfo = userInfo === undefined ? text.slice('etcd://'.length) : text.slice(text.lastIndexOf('@') + 1);
+  const hostList = /^[^/?#]*/.exec(afterUserInfo)![0];
   const endpoints =
     options.endpoints !== undefined && options.endpoints.length > 0
       ? options.endpoints.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`))
-      : (match?.[2] ?? '').split(',').filter((h) => h !== '');
+      : hostList.split(',').filter((h) => h !== '');
   if (endpoints.length === 0) {
     throw new ConfigurationError(`etcd URL must look like etcd://host:port[,host:port…]; got ${JSON.stringify(redact(text))}`);
   }
@@ -92,13 +100,7 @@ export function parseEtcdUrl(
     }
   }
   const driverOptions: Record<string, unknown> = { ...options.driverOptions };
-  const userInfo = match?.[1];
-  if (userInfo !== undefined && userInfo !== '' && driverOptions.auth === undefined) {
-    const colon = userInfo.indexOf(':');
-    const username = decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
-    const password = colon < 0 ? '' : decodeURIComponent(userInfo.slice(colon + 1));
-    driverOptions.auth = { username, password };
-  }
+  if (userInfo !== undefined && userInfo !== '' && driverOptions.auth === undefined) driverOptions.auth = credentialsOf(userInfo);
   const requestTimeout = typeof driverOptions.requestTimeout === 'number' ? driverOptions.requestTimeout : options.connectTimeout;
   const attemptTimeout = Math.min(
     requestTimeout,
@@ -106,12 +108,31 @@ export function parseEtcdUrl(
   );
   delete driverOptions.requestTimeout;
   delete driverOptions.attemptTimeout;
-  return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, attemptTimeout, driverOptions };
+  const probeTargets = driverOptions.hosts === undefined ? endpoints.map((e) => probeTarget(e, driverOptions.credentials)) : [];
+  return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, attemptTimeout, driverOptions, probeTargets };
 }
 
-/** The URL without its password, for messages. */
-function redact(text: string): string {
-  return text.replace(/^(etcd:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@');
+/** `user:password` of the URL, decoded (a password may hold ':'). */
+function credentialsOf(userInfo: string): { username: string; password: string } {
+  const colon = userInfo.indexOf(':');
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigurationError('the user:password of the etcd URL is not valid percent-encoding; encode both with encodeURIComponent');
+    }
+  };
+  return { username: decode(colon < 0 ? userInfo : userInfo.slice(0, colon)), password: colon < 0 ? '' : decode(userInfo.slice(colon + 1)) };
+}
+
+/** A member as connect()'s probe dials it: TLS (HTTP/2) with the client's certificates when `credentials` are given. */
+function probeTarget(endpoint: string, credentials: unknown): ProbeTarget {
+  const colon = endpoint.lastIndexOf(':');
+  const host = endpoint.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(endpoint.slice(colon + 1));
+  if (credentials === undefined || credentials === null || typeof credentials !== 'object') return { host, port };
+  const { rootCertificate, privateKey, certChain } = credentials as { rootCertificate?: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  return { host, port, tls: { ca: rootCertificate, key: privateKey, cert: certChain, ALPNProtocols: ['h2'] } };
 }
 
 /**
@@ -124,11 +145,16 @@ function redact(text: string): string {
 export async function openClient(config: EtcdClientConfig, signal?: AbortSignal): Promise<EtcdClient> {
   const mod = await loadEtcd3();
   const client = createClient(mod, config);
+  // Given up on (timeout, every endpoint refused): close now, so no call waits out its deadline.
+  const onAbort = (): void => client.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await verify(client, config, signal);
   } catch (error) {
     client.close();
-    throw error;
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   return client;
 }
@@ -147,6 +173,7 @@ async function loadEtcd3(): Promise<Etcd3Module> {
 
 function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
   const secure = config.driverOptions.credentials !== undefined;
+  let closed = false;
   const options = {
     hosts: config.endpoints.map((e) => `${secure ? 'https' : 'http'}://${e}`),
     dialTimeout: config.connectTimeout,
@@ -154,7 +181,7 @@ function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
       context.isStream ? {} : { deadline: Date.now() + config.attemptTimeout },
     faultHandling: {
       host: () => passThrough as never,
-      global: retryWithin(mod, config.requestTimeout) as never,
+      global: retryWithin(mod, config.requestTimeout, () => closed) as never,
       watchBackoff: new Backoff(20, 500) as never,
     },
     grpcOptions: {
@@ -175,7 +202,10 @@ function createClient(mod: Etcd3Module, config: EtcdClientConfig): EtcdClient {
     etcd,
     requestTimeout: config.requestTimeout,
     deadline: (ms) => ({ deadline: Date.now() + ms }),
-    close: () => etcd.close(),
+    close: () => {
+      closed = true;
+      etcd.close();
+    },
   };
 }
 
@@ -213,9 +243,9 @@ const passThrough = {
 /**
  * The global policy: retry a failed attempt on the next member while it failed
  * for a reason that may pass (refused, reset, deadline, no leader, leader
- * changed) and the call has not yet taken `budgetMs`.
+ * changed), the call has not yet taken `budgetMs` and the client is open.
  */
-function retryWithin(mod: Etcd3Module, budgetMs: number): typeof passThrough {
+function retryWithin(mod: Etcd3Module, budgetMs: number, closed: () => boolean): typeof passThrough {
   return {
     ...passThrough,
     async execute<T>(fn: (context: unknown) => PromiseLike<T> | T): Promise<T> {
@@ -226,7 +256,8 @@ function retryWithin(mod: Etcd3Module, budgetMs: number): typeof passThrough {
         } catch (error) {
           const pause = Math.min(10 * attempt, 100);
           const retry = mod.isRecoverableError(error as Error) || isTransient(error);
-          if (!retry || Date.now() + pause >= giveUpAt) throw error;
+          // A closed client (connect gave up, or close()) retries nothing: its calls end now.
+          if (!retry || closed() || Date.now() + pause >= giveUpAt) throw error;
           await new Promise((r) => setTimeout(r, pause));
         }
       }

@@ -77,10 +77,11 @@ export class EtcdDriver implements Driver {
   readonly #ctx: LockContext;
 
   constructor(client: EtcdClient, namespace: string) {
+    const keys = new KeyLayout(namespace);
     this.#ctx = {
       client,
-      keys: new KeyLayout(namespace),
-      watches: new Watches(client.etcd, `${namespace.replace(/\/+$/, '')}/anchor`),
+      keys,
+      watches: new Watches(client.etcd, keys.anchor),
       reaper: new Reaper(client),
     };
   }

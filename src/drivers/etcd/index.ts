@@ -43,6 +43,7 @@ export { MIN_TTL_MS } from './session.js';
  */
 export const createDriver: DriverFactory = async (url, options) => {
   const config = parseEtcdUrl(url, options);
+  options.probe?.(config.probeTargets);
   return new EtcdDriver(await openClient(config, options.signal), options.namespace);
 };
 

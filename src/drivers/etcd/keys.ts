@@ -5,8 +5,13 @@
  * ```
  * <namespace>/locks/<encoded name>/<lease hex>-<claim>-<x|s>   one key per claim (holder or waiter)
  * <namespace>/broken/<encoded name>                            the last break record of that name
+ * <namespace>/anchor                                           never written: watched to keep the watch stream open
  * ```
  *
+ * - `<namespace>` is the namespace with each segment named `locks`, `broken`
+ *   or `anchor` written `%locks`, `%broken`, `%anchor` (namespace-path.ts), so
+ *   namespaces never overlap: `a`'s lock `locks` is `a/locks/locks/…`, while
+ *   namespace `a/locks` lives under `a/%locks/…`.
  * - The encoded name never contains `/`, so `<namespace>/locks/<encoded name>/`
  *   is a prefix that holds the claims of exactly one name ("a" never sees the
  *   claims of "a/b").
@@ -25,7 +30,11 @@
  * @internal
  * @module
  */
+import { namespacePath } from '../../distributed/namespace-path.js';
 import { invalidRange, invalidType } from '../../errors.js';
+
+/** The directories of a namespace: a namespace segment with one of these names is escaped. */
+const RESERVED = ['locks', 'broken', 'anchor'];
 
 /** The longest lock name accepted, in bytes of UTF-8. */
 export const MAX_NAME_BYTES = 1024;
@@ -53,11 +62,14 @@ export class KeyLayout {
   readonly locksRoot: string;
   /** `<namespace>/broken/`. */
   readonly brokenRoot: string;
+  /** `<namespace>/anchor`. */
+  readonly anchor: string;
 
   constructor(namespace: string) {
-    const ns = namespace.replace(/\/+$/, '');
+    const ns = namespacePath(namespace, RESERVED);
     this.locksRoot = `${ns}/locks/`;
     this.brokenRoot = `${ns}/broken/`;
+    this.anchor = `${ns}/anchor`;
   }
 
   /** The prefix of every claim of `name`. */

@@ -1,9 +1,15 @@
 /**
  * `file:///path/to/dir`: a Coordinator over a LockDirectory, the embedded
- * default. The directory is shared with `new LockDirectory(dir)` and the CLI's
- * `--lock-path dir`: all three see and exclude each other's locks. A lock
- * directory is its own namespace, so `options.namespace` does not apply; use
- * another directory to separate applications.
+ * default.
+ *
+ * Namespaces. The default namespace (`deadbolt`) is the directory itself,
+ * shared with `new LockDirectory(dir)` and the CLI's `--lock-path dir`: all
+ * three see and exclude each other's locks. Any other namespace is a lock
+ * directory of its own, `<dir>/.deadbolt-namespaces/<namespace>` with `/`
+ * written `%2F` and a leading `.` written `%2E` (one flat directory per
+ * namespace, so `a` and `a/locks` never meet; `.deadbolt*` entries are
+ * bookkeeping that no lock name maps to, so no lock file collides with it).
+ * Point LockDirectory or the CLI at that directory to share its locks.
  *
  * @example
  * ```ts
@@ -14,6 +20,8 @@
  *
  * @module
  */
+import { join } from 'node:path';
+import { CONNECT_DEFAULTS } from '../../distributed/connect-options.js';
 import { ConfigurationError } from '../../errors.js';
 import type { DriverFactory } from '../../distributed/driver.js';
 import { LockDirectory } from '../../file/lock-directory.js';
@@ -30,7 +38,7 @@ export { fileCapabilities } from './driver.js';
  * const coordinator = await connect('file:///var/lock/myapp');
  * ```
  */
-export const createDriver: DriverFactory = async (url) => {
+export const createDriver: DriverFactory = async (url, options) => {
   if (url.host !== '' && url.host !== 'localhost') {
     throw new ConfigurationError(`file:// URLs name a local directory; "${url.host}" is a host (write file:///path, with three slashes)`);
   }
@@ -38,7 +46,22 @@ export const createDriver: DriverFactory = async (url) => {
   if (path === '' || path === '/') throw new ConfigurationError('file:// URL needs a lock directory path, e.g. file:///run/myapp/locks');
   const prefix = url.searchParams.get('prefix') ?? undefined;
   const cleanup = url.searchParams.get('cleanup') === 'never' ? 'never' : 'on-release';
-  const directory = new LockDirectory(path, { prefix, cleanup, quiet: true });
+  const namespace = options.namespace;
+  if (namespace !== CONNECT_DEFAULTS.namespace) {
+    // The namespace's directory lives inside the shared one, which must be a lock directory first.
+    new LockDirectory(path, { quiet: true }).open().close();
+  }
+  const directory = new LockDirectory(namespaceDirectory(path, namespace), { prefix, cleanup, quiet: true });
   directory.open(); // a bad directory fails at connect, not at the first acquire
   return new FileDriver(directory);
 };
+
+/** Where the locks of `namespace` live under the lock directory `path`. @internal */
+export function namespaceDirectory(path: string, namespace: string): string {
+  if (namespace === CONNECT_DEFAULTS.namespace) return path;
+  const flat = namespace.replace(/\//g, '%2F').replace(/^\./, '%2E');
+  return join(path, NAMESPACES_DIRECTORY, flat);
+}
+
+/** The directory holding one lock directory per non-default namespace. */
+const NAMESPACES_DIRECTORY = '.deadbolt-namespaces';

@@ -23,6 +23,7 @@
  * @module
  */
 import type { Client, ClientConfig, Pool, PoolConfig } from 'pg';
+import { refusalOf, refusedError } from '../../distributed/reachability.js';
 import { ConfigurationError, UnsupportedError } from '../../errors.js';
 import type { PostgresConfig } from './config.js';
 import { mapError } from './map-error.js';
@@ -111,10 +112,20 @@ export async function openSessionConnection(pg: PgModule, config: PostgresConfig
     return { client, server };
   } catch (error) {
     await client.end().catch(() => {});
-    throw mapError(error, `connecting to ${config.display}`);
+    // node-postgres does not retry: a refusal arrives at once, and is said like every driver's.
+    const refusal = refusalOf(endpointOf(error, config), error);
+    throw refusal === undefined ? mapError(error, `connecting to ${config.display}`) : refusedError('postgres', config.display, [refusal]);
   } finally {
     client.off('error', onEarlyError);
   }
+}
+
+/** `host:port` (or the socket path) a connection error is about, for messages. */
+function endpointOf(error: unknown, config: PostgresConfig): string {
+  const { address, port } = (error ?? {}) as { address?: unknown; port?: unknown };
+  if (typeof address === 'string') return typeof port === 'number' ? `${address.includes(':') ? `[${address}]` : address}:${port}` : address;
+  const url = new URL(config.connectionString);
+  return `${url.hostname}:${url.port || 5432}`;
 }
 
 /**

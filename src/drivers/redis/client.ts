@@ -22,6 +22,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
+import { redact } from '../../distributed/connect-url.js';
+import type { ProbeTarget } from '../../distributed/reachability.js';
 import { BackendUnavailableError, ConfigurationError } from '../../errors.js';
 import { isAuthError, mapError } from './map-error.js';
 import { SCRIPTS, type ScriptName } from './protocol.js';
@@ -47,6 +49,8 @@ export interface RedisClientConfig {
   readonly sentinel: boolean;
   /** The server (or Sentinels and master name) for messages, without the password. */
   readonly display: string;
+  /** What connect()'s probes dial: the server, or each Sentinel, with the TLS options ioredis uses there. */
+  readonly probeTargets: ProbeTarget[];
 }
 
 /**
@@ -128,7 +132,23 @@ export function parseRedisUrl(
     // openClient connects and waits for readiness itself
     lazyConnect: true,
   };
-  return { options: clientOptions, requestTimeout: commandTimeout ?? options.connectTimeout, sentinel, display: target.display };
+  return {
+    options: clientOptions,
+    requestTimeout: commandTimeout ?? options.connectTimeout,
+    sentinel,
+    display: target.display,
+    probeTargets: probeTargets(clientOptions),
+  };
+}
+
+/** Where ioredis will connect first, after driverOptions had their say: the Sentinels, or the server (none for a Unix socket). */
+function probeTargets(options: RedisOptions): ProbeTarget[] {
+  if (options.sentinels !== undefined) {
+    const tls = options.sentinelTLS;
+    return options.sentinels.flatMap(({ host, port }) => (host === undefined ? [] : [{ host, port: port ?? 26_379, tls }]));
+  }
+  if (options.path !== undefined || options.host === undefined) return [];
+  return [{ host: options.host, port: options.port ?? 6_379, tls: options.tls }];
 }
 
 /** `redis+sentinel://s1:p1,…/master[/db]`. */
@@ -180,7 +200,7 @@ function show({ host, port }: { host: string; port: number }): string {
 }
 
 function redactUrl(url: URL): string {
-  return url.password === '' ? url.href : url.href.replace(`:${url.password}@`, ':***@');
+  return redact(url.href);
 }
 
 /**

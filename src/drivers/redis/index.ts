@@ -49,6 +49,7 @@ export { MIN_REDIS_VERSION, type ServerInfo } from './server-info.js';
  */
 export const createDriver: DriverFactory = async (url, options) => {
   const config = parseRedisUrl(url, options);
+  options.probe?.(config.probeTargets);
   const client = await openClient(config, options.signal);
   try {
     const info = await readServerInfo(client);

@@ -8,6 +8,7 @@
  * @internal
  * @module
  */
+import { redact } from '../../distributed/connect-url.js';
 import { ConfigurationError } from '../../errors.js';
 import type { Endpoint } from '../../distributed/driver.js';
 
@@ -16,7 +17,7 @@ import type { Endpoint } from '../../distributed/driver.js';
  *
  * @example
  * ```ts
- * const config: ZooKeeperConfig = { endpoints: ['10.0.0.1:2181'], chroot: '/apps', connectTimeout: 5_000, authInfo: [] };
+ * const config: ZooKeeperConfig = { endpoints: ['10.0.0.1:2181'], chroot: '/apps', connectTimeout: 5_000, authInfo: [], probeTargets: [{ host: '10.0.0.1', port: 2181 }] };
  * ```
  */
 export interface ZooKeeperConfig {
@@ -28,6 +29,8 @@ export interface ZooKeeperConfig {
   readonly connectTimeout: number;
   /** `addAuthInfo` pairs sent on every connection (e.g. `{ scheme: 'digest', auth: 'user:password' }`). */
   readonly authInfo: ReadonlyArray<{ scheme: string; auth: string }>;
+  /** The members, for connect()'s probes (the client retries refused members round after round). */
+  readonly probeTargets: ReadonlyArray<{ host: string; port: number }>;
 }
 
 /** What ZooKeeper refuses in a node name (its PathUtils): controls, surrogates, private use, specials. */
@@ -46,24 +49,24 @@ export function parseZooKeeperUrl(
   url: URL,
   options: { endpoints: readonly Endpoint[]; connectTimeout: number; driverOptions?: Record<string, unknown> | undefined },
 ): ZooKeeperConfig {
-  const shown = String(url);
+  const shown = redact(String(url));
   if (url.username !== '' || url.password !== '') {
     throw new ConfigurationError(
-      `zookeeper URL "${shown.replace(/\/\/[^@/]*@/, '//***@')}" carries credentials; pass them as driverOptions.authInfo ` +
+      `zookeeper URL "${shown}" carries credentials; pass them as driverOptions.authInfo ` +
         "([{ scheme: 'digest', auth: 'user:password' }]) instead",
     );
   }
   if (url.search !== '' || url.hash !== '') {
     throw new ConfigurationError(`zookeeper URL "${shown}" has a query or fragment; it takes only hosts and a chroot (zookeeper://h1:2181,h2:2181/chroot)`);
   }
-  const endpoints = (options.endpoints.length > 0 ? options.endpoints : [{ host: url.hostname, port: Number(url.port || 2181) }]).map(
-    ({ host, port }) => {
-      if (host.includes(':')) throw new ConfigurationError(`zookeeper URL "${shown}": IPv6 addresses are not supported by node-zookeeper-client; use a host name`);
-      return `${host}:${port}`;
-    },
-  );
+  const members = options.endpoints.length > 0 ? options.endpoints : [{ host: url.hostname, port: Number(url.port || 2181) }];
+  const endpoints = members.map(({ host, port }) => {
+    if (host.includes(':')) throw new ConfigurationError(`zookeeper URL "${shown}": IPv6 addresses are not supported by node-zookeeper-client; use a host name`);
+    return `${host}:${port}`;
+  });
   return {
     endpoints,
+    probeTargets: members.map(({ host, port }) => ({ host, port })),
     chroot: parseChroot(url.pathname, shown),
     connectTimeout: options.connectTimeout,
     authInfo: parseAuthInfo(options.driverOptions),

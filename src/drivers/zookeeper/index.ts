@@ -44,6 +44,7 @@ export { MIN_TTL_MS, RECOVERY_BOUND_MS, ZOOKEEPER_CAPABILITIES, ZooKeeperDriver 
  */
 export const createDriver: DriverFactory = async (url, options) => {
   const config = parseZooKeeperUrl(url, options);
+  options.probe?.(config.probeTargets);
   return ZooKeeperDriver.connect(config, options.namespace, options.ttl, options.signal);
 };
 

@@ -10,6 +10,10 @@
  * <chroot>/<namespace>/sessions/<session id>                       ephemeral: present while that session lives
  * ```
  *
+ * - `<namespace>` is the namespace with each segment named `locks`, `broken`
+ *   or `sessions` written `%locks`, `%broken`, `%sessions` (namespace-path.ts),
+ *   so namespaces never overlap: `a`'s lock `locks` is `/a/locks/locks`, while
+ *   namespace `a/locks` lives under `/a/%locks`.
  * - A claim's name starts with a GUID made for that claim, so a create whose
  *   answer was lost (connection dropped) is found again among the children
  *   instead of being made twice, and no two claims ever share a path: a late
@@ -31,6 +35,7 @@
  * @internal
  * @module
  */
+import { namespacePath } from '../../distributed/namespace-path.js';
 
 /**
  * A claim node's name, parsed.
@@ -48,6 +53,9 @@ export interface ClaimName {
   /** The sequence suffix ZooKeeper appended (a signed 32-bit counter of the parent). */
   readonly seq: number;
 }
+
+/** The directories of a namespace: a namespace segment with one of these names is escaped. */
+const RESERVED = ['locks', 'broken', 'sessions'];
 
 const CLAIM = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(read|write)-(-?\d+)$/;
 
@@ -71,7 +79,7 @@ export class ZkPaths {
   readonly sessionsRoot: string;
 
   constructor(chroot: string, namespace: string) {
-    this.root = `${chroot}/${namespace.replace(/^\/+|\/+$/g, '')}`;
+    this.root = `${chroot}/${namespacePath(namespace, RESERVED)}`;
     this.locksRoot = `${this.root}/locks`;
     this.brokenRoot = `${this.root}/broken`;
     this.sessionsRoot = `${this.root}/sessions`;
