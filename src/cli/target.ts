@@ -19,7 +19,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redact } from '../distributed/connect-url.js';
-import { ConfigurationError, UnsafeFileError } from '../errors.js';
+import { ConfigurationError, NativeError, UnsafeFileError } from '../errors.js';
 import { DirectoryHandle } from '../file/directory-handle.js';
 import { checkPrefix } from '../file/lock-name.js';
 import { requireLockDirectory } from '../file/marker.js';
@@ -148,6 +148,9 @@ export function openLockDirectory(target: FileTarget, { act = false, trustDirect
   } catch (err) {
     handle.close();
     if (err instanceof UnsafeFileError) throw new CliError(ExitCode.NO_PERMISSION, err.message);
+    if (err instanceof NativeError && (err.errno === 'EACCES' || err.errno === 'EPERM')) {
+      throw new CliError(ExitCode.NO_PERMISSION, `cannot read lock directory ${dir}: permission denied (its marker is not readable by this user)`);
+    }
     if (err instanceof ConfigurationError) {
       throw new CliError(ExitCode.NO_INPUT, err.message, { hint: 'Pass --prefix PREFIX for an oslo.concurrency lock_path.' });
     }

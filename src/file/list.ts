@@ -70,7 +70,8 @@ function describe(handle: DirectoryHandle, file: string, prefix: string | undefi
   return {
     file,
     path: `${handle.path}/${file}`,
-    name: records[0]?.name ?? last?.name ?? nameFromFileName(file, prefix),
+    // A free file's last record names a shortened file's lock; otherwise the file name says it.
+    name: records[0]?.name ?? nameFromFileName(file, prefix) ?? last?.name,
     state,
     ...(holders[0] === undefined ? {} : { holder: holders[0] }),
     holders,

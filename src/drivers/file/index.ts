@@ -5,7 +5,7 @@
  * Namespaces. The default namespace (`deadbolt`) is the directory itself,
  * shared with `new LockDirectory(dir)` and the CLI's `--lock-path dir`: all
  * three see and exclude each other's locks. Any other namespace is a lock
- * directory of its own, `<dir>/.deadbolt-namespaces/<namespace>` with `/`
+ * directory of its own, `<dir>/.deadbolt-namespaces/<namespace>` with `%` written `%25`, `/`
  * written `%2F` and a leading `.` written `%2E` (one flat directory per
  * namespace, so `a` and `a/locks` never meet; `.deadbolt*` entries are
  * bookkeeping that no lock name maps to, so no lock file collides with it).
@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { CONNECT_DEFAULTS } from '../../distributed/connect-options.js';
 import { ConfigurationError } from '../../errors.js';
 import type { DriverFactory } from '../../distributed/driver.js';
+import { DirectoryHandle } from '../../file/directory-handle.js';
 import { LockDirectory } from '../../file/lock-directory.js';
 import { FileDriver } from './driver.js';
 
@@ -47,10 +48,7 @@ export const createDriver: DriverFactory = async (url, options) => {
   const prefix = url.searchParams.get('prefix') ?? undefined;
   const cleanup = url.searchParams.get('cleanup') === 'never' ? 'never' : 'on-release';
   const namespace = options.namespace;
-  if (namespace !== CONNECT_DEFAULTS.namespace) {
-    // The namespace's directory lives inside the shared one, which must be a lock directory first.
-    new LockDirectory(path, { quiet: true }).open().close();
-  }
+  if (namespace !== CONNECT_DEFAULTS.namespace) prepareNamespaces(path);
   const directory = new LockDirectory(namespaceDirectory(path, namespace), { prefix, cleanup, quiet: true });
   directory.open(); // a bad directory fails at connect, not at the first acquire
   return new FileDriver(directory);
@@ -59,9 +57,26 @@ export const createDriver: DriverFactory = async (url, options) => {
 /** Where the locks of `namespace` live under the lock directory `path`. @internal */
 export function namespaceDirectory(path: string, namespace: string): string {
   if (namespace === CONNECT_DEFAULTS.namespace) return path;
-  const flat = namespace.replace(/\//g, '%2F').replace(/^\./, '%2E');
+  const flat = namespace.replaceAll('%', '%25').replaceAll('/', '%2F').replace(/^\./, '%2E');
   return join(path, NAMESPACES_DIRECTORY, flat);
 }
 
 /** The directory holding one lock directory per non-default namespace. */
 const NAMESPACES_DIRECTORY = '.deadbolt-namespaces';
+
+/**
+ * The namespaces' directory lives inside the shared lock directory, which must
+ * be one first. It is created (or found) through the lock directory's handle,
+ * so a symlink or a foreign directory planted at its name is refused
+ * (UnsafeFileError) instead of followed when the namespace's LockDirectory
+ * opens its path.
+ */
+function prepareNamespaces(path: string): void {
+  new LockDirectory(path, { quiet: true }).open().close();
+  const handle = DirectoryHandle.open(path, { fileMode: 0o600, cleanup: false });
+  try {
+    handle.subdirectory(NAMESPACES_DIRECTORY, true)?.close();
+  } finally {
+    handle.close();
+  }
+}
