@@ -29,6 +29,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { UnsafeFileError } from '../errors.js';
 import type { DirectoryHandle } from '../file/directory-handle.js';
 import { readRecord, type HolderRecord } from '../file/holder-record.js';
 import { AUDIT_FILE, checkLockName, lockFileName } from '../file/lock-name.js';
@@ -178,9 +179,16 @@ function proofRefusal(name: string, pid: number, proof: RefusedProof): CliError 
 
 /** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
 function identifyHolder(handle: DirectoryHandle, name: string, file: string): { record: HolderRecord; startTicks: number } {
-  const state = handle.state(file);
-  if (state === 'free' || state === 'missing') throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is not held: nothing to break`);
   const refuse = (why: string, hint?: string) => new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${why}`, hint === undefined ? {} : { hint });
+  let state: ReturnType<DirectoryHandle['state']>;
+  try {
+    state = handle.state(file);
+  } catch (err) {
+    // A lock file deadbolt would not use (a symlink, a FIFO, another user's file): its "holder" is nobody to signal.
+    if (err instanceof UnsafeFileError) throw refuse(err.message);
+    throw err;
+  }
+  if (state === 'free' || state === 'missing') throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is not held: nothing to break`);
   if (state === 'shared') {
     throw refuse('it is held shared, possibly by several processes, and the record names one at most', 'Stop the holders yourself (`deadbolt ls` shows them).');
   }

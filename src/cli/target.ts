@@ -18,7 +18,6 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { redact } from '../distributed/connect-url.js';
 import { ConfigurationError, NativeError, UnsafeFileError } from '../errors.js';
 import { DirectoryHandle } from '../file/directory-handle.js';
 import { checkPrefix } from '../file/lock-name.js';
@@ -89,14 +88,17 @@ function fileTarget(path: string, prefix: string | undefined, from: string): Fil
 /**
  * A backend URL; only `file:///absolute/dir` is supported by the CLI today.
  * The value may carry a password (`etcd://user:pw@…`): messages say what is
- * wrong with it and show it redacted, never whole.
+ * wrong with it and never quote it (at most its scheme).
  */
 function fromUrl(text: string, prefix: string | undefined, from: string, code: number): FileTarget {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new CliError(code, `${from}: "${redact(text)}" is not a URL: ${whyNotUrl(text)} (expected file:///path/to/lock/dir)`);
+    // Never quoted, not even redacted: a value that does not parse may be a password pasted in the wrong place.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1];
+    const seen = scheme === undefined ? '' : ` (scheme "${scheme}:")`;
+    throw new CliError(code, `${from} is not a URL${seen}: ${whyNotUrl(text)} (expected file:///path/to/lock/dir)`);
   }
   if (url.protocol !== 'file:') {
     throw new CliError(code, `${from}: the CLI supports only file:// backends so far; got ${url.protocol}//`, {
