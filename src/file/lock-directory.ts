@@ -144,6 +144,12 @@ export class LockDirectory {
   readonly #recordArgs: boolean;
   readonly #keyed = new KeyedRWLock<string>();
   readonly #closing = new AbortController();
+  /**
+   * The waits under way, which close() ends. Tracked here rather than by a
+   * listener on #closing's signal: adding and removing one costs microseconds
+   * in a process just woken by a hand-off.
+   */
+  readonly #waits = new Set<WaitSignal>();
   #handle: DirectoryHandle | undefined;
   /** The directory is marked and its token counter open: locks can be taken. */
   #prepared = false;
@@ -278,6 +284,7 @@ export class LockDirectory {
     if (this.#closing.signal.aborted) return;
     this.#keyed.close(reason);
     this.#closing.abort(new ClosedError(`lock directory ${this.path} was closed`, reason === undefined ? undefined : { cause: reason }));
+    for (const wait of this.#waits) wait.abort(this.#closing.signal.reason);
     this.#notInUse(undefined, 0);
   }
 
@@ -299,13 +306,13 @@ export class LockDirectory {
       this.#notInUse(undefined);
       throw new LockTimeoutError(`lock "${name}" in ${this.path} is held and timeout is 0`, 0);
     }
-    const wait = new WaitSignal([signal, this.#closing.signal], timeout, `lock "${name}" in ${this.path}`);
+    const wait = this.#wait(signal, timeout, `lock "${name}" in ${this.path}`);
     let held: KernelHold;
     try {
       local ??= await this.#keyed.acquire(lock.file, { mode, signal: wait.signal });
       held = await this.#kernelLock(lock, wait.signal);
     } catch (err) {
-      wait.dispose();
+      this.#done(wait);
       await local?.release();
       this.#notInUse(undefined);
       throw wait.explain(err);
@@ -313,7 +320,7 @@ export class LockDirectory {
     try {
       return await this.#grant(lock, held, local, wait.signal, undefined);
     } finally {
-      wait.dispose();
+      this.#done(wait);
     }
   }
 
@@ -384,7 +391,7 @@ export class LockDirectory {
         const exclusive = lock.mode === 'exclusive';
         const patience = timeout === 0 ? COUNTER_PATIENCE_MS : timeout;
         const label = `the fencing-token counter of ${this.path} (locked by another process far longer than a grant takes)`;
-        const counterWait = new WaitSignal([signal, this.#closing.signal], patience, label);
+        const counterWait = this.#wait(signal, patience, label);
         wait = counterWait;
         const taken = takeToken(lock.handle, exclusive ? kernel.fd : -1, exclusive ? lock.record : undefined, counterWait.signal);
         token = typeof taken === 'bigint' ? taken : await taken.catch((err: unknown) => Promise.reject(counterWait.explain(err)));
@@ -399,8 +406,22 @@ export class LockDirectory {
       this.#notInUse(undefined);
       throw err;
     } finally {
-      wait?.dispose();
+      this.#done(wait);
     }
+  }
+
+  /** A wait that `signal`, `timeout` and close() end; #done ends it. */
+  #wait(signal: AbortSignal | undefined, timeout: number | undefined, label: string): WaitSignal {
+    const wait = new WaitSignal([signal], timeout, label);
+    this.#waits.add(wait);
+    return wait;
+  }
+
+  /** The wait is over: stop its timer and listeners, and forget it. Idempotent. */
+  #done(wait: WaitSignal | undefined): void {
+    if (wait === undefined) return;
+    this.#waits.delete(wait);
+    wait.dispose();
   }
 
   /** A kernel release that also ends this hold's use of the directory descriptor. */

@@ -62,6 +62,15 @@ export class WaitSignal {
     return this.#controller.signal.aborted ? this.#controller.signal.reason : err;
   }
 
+  /**
+   * End the wait with `reason` now, as an aborted source would: for an owner
+   * that tracks its waits itself (a LockDirectory's close()), which is cheaper
+   * than one more listener per wait on a long-lived signal.
+   */
+  abort(reason: unknown): void {
+    this.#abort(reason);
+  }
+
   /** Stop listening and cancel the timer. Idempotent. */
   dispose(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
