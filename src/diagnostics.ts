@@ -36,18 +36,24 @@ export const channels = {
   lockWaiting: 'deadbolt:lock:waiting',
   /** A named lock was granted: {@link LockEventMessage} with `token` and `waitedMs`. */
   lockAcquired: 'deadbolt:lock:acquired',
+  /** An acquire ended without the lock (timeout, abort, close, session loss, error): {@link LockAcquireFailedMessage}. */
+  lockAcquireFailed: 'deadbolt:lock:acquire-failed',
   /** A named lock was released: {@link LockEventMessage} with `token` and `heldMs`. */
   lockReleased: 'deadbolt:lock:released',
   /** A held lock can no longer be trusted: {@link LockLostMessage}. */
   lockLost: 'deadbolt:lock:lost',
   /** An operator broke a lock: {@link LockBrokenMessage}. */
   lockBroken: 'deadbolt:lock:broken',
+  /** A session was opened (its lease granted): {@link SessionMessage}. */
+  sessionOpened: 'deadbolt:session:opened',
   /** The session cannot currently confirm its lease: {@link SessionMessage}. */
   sessionSuspended: 'deadbolt:session:suspended',
   /** The session confirmed its lease again after a suspension: {@link SessionMessage}. */
   sessionReconnected: 'deadbolt:session:reconnected',
   /** The session is gone; every lock it held is lost: {@link SessionMessage}. */
   sessionLost: 'deadbolt:session:lost',
+  /** The session was closed by its coordinator (not lost): {@link SessionMessage}. */
+  sessionClosed: 'deadbolt:session:closed',
   /** `clean()` removed a lock file: {@link FileCleanedMessage}. */
   fileCleaned: 'deadbolt:file:cleaned',
   /** Someone else deleted or replaced a lock file we hold: {@link ProtocolViolationMessage}. */
@@ -83,6 +89,41 @@ export interface LockEventMessage {
 export interface LockLostMessage extends LockEventMessage {
   token: bigint;
   reason: LossReason;
+}
+
+/**
+ * Why an acquire ended without the lock:
+ *
+ * - `timeout`: its `timeout` ran out (LockTimeoutError), `timeout: 0` included;
+ * - `aborted`: the caller's `signal` aborted;
+ * - `closed`: the lock directory or coordinator was closed (ClosedError);
+ * - `session`: the coordinator's session was lost (SessionLostError);
+ * - `error`: anything else (an unreachable engine, an unsupported mode, …).
+ *
+ * @example
+ * ```ts
+ * const reason: AcquireFailureReason = 'timeout';
+ * ```
+ */
+export type AcquireFailureReason = 'timeout' | 'aborted' | 'closed' | 'session' | 'error';
+
+/**
+ * Fields of `deadbolt:lock:acquire-failed`.
+ *
+ * @example
+ * ```ts
+ * const m: LockAcquireFailedMessage = { name: 'jobs', mode: 'exclusive', backend: 'etcd', waitedMs: 5000, reason: 'timeout', error };
+ * ```
+ */
+export interface LockAcquireFailedMessage {
+  name: string;
+  mode: 'exclusive' | 'shared';
+  backend: string;
+  /** How long the caller waited before it gave up or was refused. */
+  waitedMs: number;
+  reason: AcquireFailureReason;
+  /** What the acquire rejected with. */
+  error: unknown;
 }
 
 /**

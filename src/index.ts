@@ -19,6 +19,8 @@ export {
   channels,
   type LockEventMessage,
   type LockLostMessage,
+  type LockAcquireFailedMessage,
+  type AcquireFailureReason,
   type LockBrokenMessage,
   type SessionMessage,
   type FileCleanedMessage,

@@ -18,6 +18,7 @@
  */
 import { channels, publish } from '../diagnostics.js';
 import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
+import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import { checkAcquireOptions, checkFunction, checkMode, type CheckedAcquireOptions } from '../internal/validate.js';
 import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
 import { runHolding, type Guard } from '../local/guard.js';
@@ -99,9 +100,7 @@ export class Coordinator implements AsyncDisposable {
   acquire(name: string, options?: AcquireOptions): Promise<DistributedGuard> {
     checkLockName(name);
     const checked = checkAcquireOptions(options);
-    const refused = this.#refusal(checked.mode);
-    if (refused !== undefined) return Promise.reject(refused);
-    return this.#track(checked.timeout === 0 ? this.#tryOrTimeout(name, checked) : this.#acquire(name, checked));
+    return this.#track(this.#acquireOrReport(name, checked));
   }
 
   /**
@@ -211,8 +210,20 @@ export class Coordinator implements AsyncDisposable {
     return this.close();
   }
 
-  async #acquire(name: string, { mode, signal, timeout }: CheckedAcquireOptions): Promise<DistributedGuard> {
+  /** An acquire, refused or waited for, publishing `deadbolt:lock:acquire-failed` when it fails. */
+  async #acquireOrReport(name: string, options: CheckedAcquireOptions): Promise<DistributedGuard> {
     const started = performance.now();
+    try {
+      const refused = this.#refusal(options.mode);
+      if (refused !== undefined) throw refused;
+      return await (options.timeout === 0 ? this.#tryOrTimeout(name, options) : this.#acquire(name, options, started));
+    } catch (err) {
+      reportAcquireFailure({ name, mode: options.mode, backend: this.backend, started, signal: options.signal }, err);
+      throw err;
+    }
+  }
+
+  async #acquire(name: string, { mode, signal, timeout }: CheckedAcquireOptions, started: number): Promise<DistributedGuard> {
     publish(channels.lockWaiting, { name, mode, backend: this.backend });
     const wait = new WaitSignal([signal, this.session.signal, this.#closing.signal], timeout, `lock "${name}"`);
     try {

@@ -118,6 +118,7 @@ export class Session {
     // A session without a lease (the file driver: the process is the lease) has nothing to renew and no deadline.
     this.#deadline = driverSession.leaseless === true ? Number.POSITIVE_INFINITY : options.sentAt + driverSession.ttlMs - this.#margin;
     driverSession.onLost = (cause) => this.#lose(`${this.#backend} reported the session gone`, cause);
+    publish(channels.sessionOpened, this.#message());
     if (driverSession.leaseless !== true && this.checkDeadline()) {
       this.#armDeadline();
       this.#schedule(options.sentAt + this.#interval - this.#clock.now());
@@ -186,6 +187,7 @@ export class Session {
     if (this.#state !== 'lost' && this.#state !== 'closed') {
       this.#state = 'closed';
       this.#stopTimers();
+      publish(channels.sessionClosed, this.#message());
       this.#controller.abort(new ClosedError(`the ${this.#backend} session ${this.id} was closed`));
     }
     return this.#revoke();

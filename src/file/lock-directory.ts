@@ -18,6 +18,7 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ClosedError, ConfigurationError, LockTimeoutError, invalidRange, invalidType } from '../errors.js';
+import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import { WaitSignal } from '../internal/wait-signal.js';
 import { processIdentity } from '../internal/identity.js';
 import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
@@ -288,7 +289,24 @@ export class LockDirectory {
     this.#notInUse(undefined, 0);
   }
 
+  /** #take, publishing `deadbolt:lock:acquire-failed` when it fails (unless quiet). */
   async #acquire(
+    name: string,
+    mode: 'exclusive' | 'shared',
+    signal: AbortSignal | undefined,
+    timeout: number | undefined,
+    owner: LockOwner | undefined,
+  ): Promise<FileLockGuard> {
+    const started = performance.now();
+    try {
+      return await this.#take(name, mode, signal, timeout, owner);
+    } catch (err) {
+      if (!this.#quiet) reportAcquireFailure({ name, mode, backend: 'file', started, signal }, err);
+      throw err;
+    }
+  }
+
+  async #take(
     name: string,
     mode: 'exclusive' | 'shared',
     signal: AbortSignal | undefined,
