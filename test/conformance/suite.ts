@@ -8,7 +8,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { channels } from '../../src/diagnostics.js';
+import { channels, type LockAcquireFailedMessage } from '../../src/diagnostics.js';
 import {
   ClosedError,
   LockLostError,
@@ -152,7 +152,8 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.deepEqual(await a.holders('rw'), []);
     });
 
-    it('timeout: LockTimeoutError, and nothing is left claimed', async (_t, env) => {
+    it('timeout: LockTimeoutError, and nothing is left claimed', async (t, env) => {
+      const failed = record(t, channels.lockAcquireFailed);
       const a = await env.connect();
       const b = await env.connect();
       const c = await env.connect();
@@ -170,9 +171,11 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.ok(next, 'no withdrawn claim stands in the queue');
       await next.release();
       assert.deepEqual(await c.holders('timeout'), []);
+      assert.deepEqual(failureReasons(failed, 'timeout'), ['timeout', 'timeout']);
     });
 
-    it('abort: rejects with the signal reason, and nothing is left claimed', async (_t, env) => {
+    it('abort: rejects with the signal reason, and nothing is left claimed', async (t, env) => {
+      const failed = record(t, channels.lockAcquireFailed);
       const a = await env.connect();
       const b = await env.connect();
       const held = await a.acquire('abort');
@@ -189,6 +192,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.ok(next, 'no aborted claim stands in the queue');
       await next.release();
       assert.deepEqual(await b.holders('abort'), []);
+      assert.deepEqual(failureReasons(failed, 'abort'), ['aborted', 'aborted']);
     });
 
     it('waiting: FIFO across coordinators, one waiter granted per release', async (t, env) => {
@@ -344,7 +348,8 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       }
     });
 
-    it('close: releases the coordinator locks and rejects its waiters with ClosedError', async (_t, env) => {
+    it('close: releases the coordinator locks and rejects its waiters with ClosedError', async (t, env) => {
+      const failed = record(t, channels.lockAcquireFailed);
       const a = await env.connect();
       const b = await env.connect();
       const mine = await a.acquire('close/mine');
@@ -361,6 +366,11 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.deepEqual(await b.holders('close/mine'), []);
       assert.deepEqual((await b.list('close/')).map((i) => i.token), [theirs.token]);
       await assert.rejects(a.acquire('close/x'), ClosedError);
+      assert.deepEqual(
+        ['close/theirs', 'close/mine', 'close/x'].map((name) => failureReasons(failed, name)),
+        [['closed'], ['closed'], ['closed']],
+        'each failed acquire is published once, tryAcquire never',
+      );
       await assert.rejects(a.tryAcquire('close/x'), ClosedError);
       await assert.rejects(a.list(), ClosedError);
       const next = await b.tryAcquire('close/mine');
@@ -412,6 +422,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       const b = await env.connect();
       const lost = record(t, channels.lockLost);
       const sessionLost = record(t, channels.sessionLost);
+      const failed = record(t, channels.lockAcquireFailed);
       const held = await a.acquire('loss');
       const blocker = await b.acquire('loss/blocker');
       const events: string[] = [];
@@ -437,9 +448,22 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       await held.release(); // after loss: no error, and the new holder keeps its lock
       assert.deepEqual((await b.holders('loss')).map((i) => i.token), [next.token]);
       await assert.rejects(a.acquire('loss-2'), SessionLostError);
+      assert.deepEqual(failureReasons(failed, 'loss-2'), ['session']);
       await env.resume(a);
       await a.close();
       await next.release();
     });
   });
+}
+
+/** The `reason` of each `deadbolt:lock:acquire-failed` message about `name`, checking its other fields. */
+function failureReasons(messages: object[], name: string): string[] {
+  return messages
+    .map((m) => m as LockAcquireFailedMessage)
+    .filter((m) => m.name === name)
+    .map((m) => {
+      assert.equal(typeof m.waitedMs, 'number');
+      assert.ok(m.error !== undefined);
+      return m.reason;
+    });
 }

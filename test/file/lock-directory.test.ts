@@ -11,12 +11,14 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   channels,
+  ClosedError,
   ConfigurationError,
   LockDirectory,
   LockLostError,
   LockTimeoutError,
   UnsafeFileError,
   isInvalidArgument,
+  type LockAcquireFailedMessage,
 } from '../../src/index.js';
 import { setTestHooks } from '../../src/file/addon.js';
 import { fixture, spawnWorker, tempDir, untilBlocked } from './helpers.js';
@@ -350,6 +352,44 @@ test('a lock file deleted or replaced while held: the guard reports the loss on 
     assert.equal(h.signal.aborted, true);
   } finally {
     diagnosticsChannel.unsubscribe(channels.fileProtocolViolation, listener);
+  }
+});
+
+test('a failed acquire is published on deadbolt:lock:acquire-failed with its reason; tryAcquire never is', async () => {
+  const locks = new LockDirectory(freshDir());
+  const seen: LockAcquireFailedMessage[] = [];
+  const listener = (m: unknown) => void seen.push(m as LockAcquireFailedMessage);
+  diagnosticsChannel.subscribe(channels.lockAcquireFailed, listener);
+  try {
+    const held = await locks.acquire('busy');
+    await assert.rejects(locks.acquire('busy', { timeout: 0 }), LockTimeoutError);
+    await assert.rejects(locks.acquire('busy', { timeout: 20 }), LockTimeoutError);
+    const reason = new Error('caller gave up');
+    await assert.rejects(locks.acquire('busy', { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    const controller = new AbortController();
+    const waiting = locks.acquire('busy', { signal: controller.signal });
+    controller.abort(reason);
+    await assert.rejects(waiting, (e) => e === reason);
+    assert.equal(await locks.tryAcquire('busy'), undefined);
+    const queued = locks.acquire('busy');
+    locks.close();
+    await assert.rejects(queued, ClosedError);
+    await assert.rejects(locks.acquire('later'), ClosedError);
+    await held.release();
+    assert.deepEqual(
+      seen.map((m) => [m.name, m.mode, m.backend, m.reason]),
+      [
+        ['busy', 'exclusive', 'file', 'timeout'],
+        ['busy', 'exclusive', 'file', 'timeout'],
+        ['busy', 'exclusive', 'file', 'aborted'],
+        ['busy', 'exclusive', 'file', 'aborted'],
+        ['busy', 'exclusive', 'file', 'closed'],
+        ['later', 'exclusive', 'file', 'closed'],
+      ],
+    );
+    assert.ok(seen.every((m) => typeof m.waitedMs === 'number' && m.waitedMs >= 0 && m.error instanceof Error));
+  } finally {
+    diagnosticsChannel.unsubscribe(channels.lockAcquireFailed, listener);
   }
 });
 

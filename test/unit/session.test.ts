@@ -179,6 +179,21 @@ test('close: final, aborts with ClosedError, revokes once, stops every timer', a
   assert.equal(lost.length, 0);
 });
 
+test('published: opened when made, closed once on close(), and a lost session is never "closed"', async (t) => {
+  const opened = listen(t, channels.sessionOpened);
+  const closed = listen(t, channels.sessionClosed);
+  const { session } = setup(t);
+  assert.deepEqual(opened, [{ backend: 'fake', sessionId: 'fake-1', ttlMs: TTL }]);
+  await Promise.all([session.close(), session.close()]);
+  assert.deepEqual(closed, [{ backend: 'fake', sessionId: 'fake-1', ttlMs: TTL }]);
+
+  const { fake, session: other } = setup(t);
+  fake.onLost!(new Error('gone'));
+  assert.equal(other.state, 'lost');
+  await other.close();
+  assert.equal(closed.length, 1);
+});
+
 test('open: a grant that arrives after the TTL ran out is refused and revoked', async () => {
   const clock = new ManualClock();
   const fake = new FakeDriverSession(clock);
