@@ -49,7 +49,7 @@ export function checkMetricsOptions(options: unknown): CheckedMetricsOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { lockName, buckets } = options as MetricsOptions;
-  if (buckets !== undefined && (buckets === null || typeof buckets !== 'object')) {
+  if (buckets !== undefined && (buckets === null || typeof buckets !== 'object' || Array.isArray(buckets))) {
     throw invalidType('options.buckets', 'an object like { wait: [0.01, 0.1, 1], hold: [1, 10, 60] }', buckets);
   }
   return {
