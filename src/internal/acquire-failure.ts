@@ -27,7 +27,9 @@ export function failureReason(error: unknown, signal: AbortSignal | undefined): 
 }
 
 /**
- * Publish (if anyone listens: failures are rare, so the message is always built) that an acquire of `name` started at `started` (`performance.now()`) rejected with `error`.
+ * Publish that an acquire of `name` started at `started` (`performance.now()`)
+ * rejected with `error`. The message is built even when nobody listens:
+ * failures are rare, and this keeps the call sites to one line.
  *
  * @example
  * ```ts

@@ -11,6 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { channels } from '../../src/diagnostics.js';
+import { ConfigurationError } from '../../src/errors.js';
+import { loadPeer } from '../../src/metrics/peer.js';
 import { repoRoot } from '../file/helpers.js';
 
 const compiled = (path: string) => new URL(`../../src/${path}`, import.meta.url).href;
@@ -64,4 +66,16 @@ test('package.json: both subpaths exported, both libraries optional peers and de
   }
   const main = readFileSync(join(repoRoot, 'src/index.ts'), 'utf8');
   assert.doesNotMatch(main, /metrics\//, 'the main entry re-exports no bridge');
+});
+
+test('a metrics library that is not installed: ConfigurationError naming the package to install', () => {
+  assert.throws(() => loadPeer('deadbolt-test-no-such-package', 'deadbolt/metrics/prometheus'), (e: unknown) => {
+    assert.ok(e instanceof ConfigurationError);
+    assert.equal(
+      e.message,
+      'deadbolt/metrics/prometheus needs the "deadbolt-test-no-such-package" package, an optional peer dependency of deadbolt: ' +
+        'run `npm install deadbolt-test-no-such-package`',
+    );
+    return true;
+  });
 });
