@@ -1,10 +1,8 @@
 /**
  * The Web Locks scope of the processes of one host that share a lock
  * directory. Two levels, each with the guarantee it can give:
- * - in this process (every thread of it), the specification's queue, exactly:
- *   the addon's process-wide lock table (src/threads/lock-table.ts) orders
- *   requests FIFO, grants shared/exclusive, steals and withdraws aborted
- *   requests, under a key naming the directory and the lock;
+ * - in this process (every thread of it), the specification's queue, exactly
+ *   (local-queue.ts, keyed by the directory's path);
  * - across processes, the kernel: a request at the head of this process's
  *   queue takes the `LockDirectory` lock (an OFD lock the kernel releases when
  *   its holder dies), so the callback's lock carries that grant's fencing token
@@ -29,25 +27,20 @@ import type { LockDirectory } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
 import { processIdentity } from '../internal/identity.js';
 import type { BaseFencedGuard } from '../local/fenced-guard.js';
-import { waitForGrant } from '../threads/grant-wait.js';
-import { How, lockTable, type LockTable } from '../threads/lock-table.js';
+import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
 import { notSupported, stolenError, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
-
-const CAPACITY = 2 ** 52;
 
 /** @internal */
 export class DirectoryScope implements LockScope {
   readonly #dir: LockDirectory;
   readonly #allowSteal: boolean;
-  readonly #table: LockTable = lockTable();
-  /** This directory's keys in the table: `d:<path>\0<name>`. */
-  readonly #realm: string;
+  readonly #queue: LocalQueue;
 
   constructor(dir: LockDirectory, allowSteal: boolean) {
     this.#dir = dir;
     this.#allowSteal = allowSteal;
-    this.#realm = `d:${dir.path}\u0000`;
+    this.#queue = new LocalQueue(`d:${dir.path}\u0000`);
   }
 
   async acquire(request: ScopeRequest, displaced: (reason: unknown) => void): Promise<HeldLock | null> {
@@ -55,16 +48,13 @@ export class DirectoryScope implements LockScope {
     if (request.steal && !this.#allowSteal) {
       throw notSupported(`steal on a lock directory is an operator's break: create the manager with LockManager.forDirectory(dir, { allowSteal: true })`);
     }
-    const how = request.steal ? How.Steal : request.ifAvailable ? How.IfAvailable : How.Wait;
-    const queued = this.#table.request(this.#realm + name, CAPACITY, mode === 'exclusive' ? CAPACITY : 1, how);
-    if (queued === 0) return null;
-    if (queued < 0) await waitForGrant(this.#table, -queued, signal, undefined, `lock "${name}"`);
-    const id = Math.abs(queued);
+    const id = await this.#queue.enter(request);
+    if (id === null) return null;
     let guard: FileLockGuard | undefined;
     try {
       guard = request.steal ? await this.#afterSteal(name) : request.ifAvailable ? await this.#dir.tryAcquire(name, { mode }) : await this.#dir.acquire(name, { mode, signal });
     } finally {
-      if (guard === undefined) this.#table.release(id);
+      if (guard === undefined) this.#queue.leave(id);
     }
     if (guard === undefined) return null;
     return this.#held(id, guard, displaced);
@@ -79,15 +69,11 @@ export class DirectoryScope implements LockScope {
       if (file.holders.length === 0 && file.name !== undefined) held.push({ name: file.name, mode: file.state, clientId: '' });
     }
     const me = processIdentity().id;
-    const pending = this.#table
-      .query(this.#realm)
-      .filter((r) => !r.held)
-      .map((r): LockInfo => ({ name: r.key.slice(this.#realm.length), mode: r.exclusive ? 'exclusive' : 'shared', clientId: me }));
-    return { held, pending };
+    return { held, pending: this.#queue.pending().map((r) => ({ ...r, clientId: me })) };
   }
 
   #held(id: number, guard: FileLockGuard, displaced: (reason: unknown) => void): HeldLock {
-    this.#table.onStolen(id, () => {
+    this.#queue.onStolen(id, () => {
       this.#audit(guard);
       (guard as unknown as BaseFencedGuard).markLost('broken', `lock "${guard.name}" was stolen (Web Locks steal)`);
       displaced(stolenError(guard.name));
@@ -96,7 +82,7 @@ export class DirectoryScope implements LockScope {
     return {
       lock: createFencedLock(guard.name, guard.mode, guard.token, guard.signal),
       release: () => {
-        this.#table.release(id);
+        this.#queue.leave(id);
         return guard.release();
       },
     };
