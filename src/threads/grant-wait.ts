@@ -10,30 +10,52 @@ import { WaitSignal } from '../internal/wait-signal.js';
 import type { LockTable } from './lock-table.js';
 
 /**
- * Resolves when queued request `id` is granted; rejects with the abort reason
- * (or LockTimeoutError) once it was withdrawn.
+ * Call `onGrant` when queued request `id` is granted, or `onAbort(reason)` once
+ * it was withdrawn because `signal` aborted or `timeout` ran out (LockTimeoutError).
+ * Call once, right after the request was queued.
  *
  * @internal
  * @example
  * ```ts
  * const id = table.request('m:jobs', 1, 1, How.Wait);
- * if (id < 0) await waitForGrant(table, -id, signal, 1000, 'thread mutex "jobs"');
+ * if (id < 0) waitForGrant(table, -id, signal, 1000, 'thread mutex "jobs"', granted, failed);
  * ```
  */
-export function waitForGrant(table: LockTable, id: number, signal: AbortSignal | undefined, timeout: number | undefined, label: string): Promise<void> {
-  const granted = table.wait(id);
-  if (signal === undefined && timeout === undefined) return granted;
+export function waitForGrant(
+  table: LockTable,
+  id: number,
+  signal: AbortSignal | undefined,
+  timeout: number | undefined,
+  label: string,
+  onGrant: () => void,
+  onAbort: (reason: unknown) => void,
+): void {
+  if (signal === undefined && timeout === undefined) {
+    table.wait(id, onGrant);
+    return;
+  }
   const wait = new WaitSignal([signal], timeout, label);
-  return new Promise<void>((resolve, reject) => {
-    const withdraw = () => {
-      if (table.cancel(id)) reject(wait.signal.reason);
-    };
-    if (wait.signal.aborted) withdraw();
-    else wait.signal.addEventListener('abort', withdraw, { once: true });
-    void granted.then(() => {
-      wait.signal.removeEventListener('abort', withdraw);
-      wait.dispose();
-      resolve();
-    });
+  const withdraw = () => {
+    if (table.cancel(id)) onAbort(wait.signal.reason);
+  };
+  table.wait(id, () => {
+    wait.signal.removeEventListener('abort', withdraw);
+    wait.dispose();
+    onGrant();
   });
+  if (wait.signal.aborted) withdraw();
+  else wait.signal.addEventListener('abort', withdraw, { once: true });
+}
+
+/**
+ * {@link waitForGrant} as a promise.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * if (id < 0) await grantOf(table, -id, signal, undefined, 'lock "jobs"');
+ * ```
+ */
+export function grantOf(table: LockTable, id: number, signal: AbortSignal | undefined, timeout: number | undefined, label: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => waitForGrant(table, id, signal, timeout, label, resolve, reject));
 }

@@ -29,11 +29,6 @@ export const How = {
 /** One of {@link How}. */
 export type How = (typeof How)[keyof typeof How];
 
-/** One pending request of this thread. */
-interface Waiter {
-  resolve(): void;
-}
-
 /**
  * The table as this thread uses it: requests, waits, releases and snapshots.
  *
@@ -42,13 +37,13 @@ interface Waiter {
  * ```ts
  * const table = lockTable();
  * const id = table.request('m:jobs', 1, 1, How.Wait);
- * if (id < 0) await table.wait(-id);
+ * if (id < 0) table.wait(-id, () => console.log('granted'));
  * table.release(Math.abs(id));
  * ```
  */
 export class LockTable {
   readonly #native: Addon;
-  readonly #waiting = new Map<number, Waiter>();
+  readonly #waiting = new Map<number, () => void>();
   readonly #stolen = new Map<number, () => void>();
   constructor(native: Addon) {
     this.#native = native;
@@ -64,12 +59,10 @@ export class LockTable {
     return id;
   }
 
-  /** Resolves when queued request `id` is granted. Call once, right after {@link request}. */
-  wait(id: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.#waiting.size === 0) this.#native.tlKeepAlive(true);
-      this.#waiting.set(id, { resolve });
-    });
+  /** Call `onGrant` when queued request `id` is granted. Call once, right after {@link request}. */
+  wait(id: number, onGrant: () => void): void {
+    if (this.#waiting.size === 0) this.#native.tlKeepAlive(true);
+    this.#waiting.set(id, onGrant);
   }
 
   /** Call `fn` if held request `id` is stolen (Web Locks' steal); only one handler per id. */
@@ -103,9 +96,9 @@ export class LockTable {
   #drain(): void {
     for (const event of this.#native.tlDrain()) {
       if (event > 0) {
-        const waiter = this.#waiting.get(event);
+        const onGrant = this.#waiting.get(event);
         this.#forget(event);
-        waiter?.resolve();
+        onGrant?.();
       } else {
         const stolen = this.#stolen.get(-event);
         this.#stolen.delete(-event);

@@ -11,7 +11,7 @@ import { checkLockName } from '../internal/lock-name.js';
 import { checkAcquireOptions, checkCount, checkFunction } from '../internal/validate.js';
 import { runHolding, type Guard } from '../local/guard.js';
 import { MAX_PERMITS, type SemaphoreAcquireOptions } from '../local/semaphore.js';
-import { waitForGrant } from './grant-wait.js';
+import { grantOf } from './grant-wait.js';
 import { How, lockTable, type LockTable } from './lock-table.js';
 import { ThreadGuard } from './thread-guard.js';
 
@@ -34,7 +34,7 @@ export class TableLock {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.#table.request(key, this.#capacity, weight, How.Wait);
     if (id > 0) return Promise.resolve(new ThreadGuard(this.#table, id));
-    return waitForGrant(this.#table, -id, signal, timeout, this.#label).then(() => new ThreadGuard(this.#table, -id));
+    return grantOf(this.#table, -id, signal, timeout, this.#label).then(() => new ThreadGuard(this.#table, -id));
   }
 
   tryAcquire(key: string, weight: number): Guard | undefined {

@@ -30,7 +30,7 @@ import type { DistributedGuard } from '../distributed/guard.js';
 import type { BaseFencedGuard } from '../local/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
-import { notSupported, stolenError, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
+import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
 
 /** One local queue per coordinator, whichever managers use it. */
 const queues = new WeakMap<Coordinator, LocalQueue>();
@@ -50,7 +50,11 @@ export class CoordinatorScope implements LockScope {
     this.#queue = queue;
   }
 
-  async acquire(request: ScopeRequest, displaced: (reason: unknown) => void): Promise<HeldLock | null> {
+  acquire(request: ScopeRequest, sink: GrantSink): void {
+    report(this.#acquire(request, sink), sink);
+  }
+
+  async #acquire(request: ScopeRequest, sink: GrantSink): Promise<HeldLock | null> {
     const { name, mode, signal } = request;
     if (request.steal && !this.#allowSteal) {
       throw notSupported(`steal on a coordinator is an operator's break: create the manager with LockManager.forCoordinator(coordinator, { allowSteal: true })`);
@@ -65,7 +69,7 @@ export class CoordinatorScope implements LockScope {
       if (guard === undefined) this.#queue.leave(id);
     }
     if (guard === undefined) return null;
-    return this.#held(id, guard, displaced);
+    return this.#held(id, guard, sink);
   }
 
   async query(): Promise<LockManagerSnapshot> {
@@ -82,15 +86,15 @@ export class CoordinatorScope implements LockScope {
     await this.#coordinator.break(name, { reason: 'Web Locks request with steal: true', by: `web-locks steal by ${host}:${pid}` });
   }
 
-  #held(id: number, guard: DistributedGuard, displaced: (reason: unknown) => void): HeldLock {
+  #held(id: number, guard: DistributedGuard, sink: GrantSink): HeldLock {
     const onLost = () => {
       const why = (guard.signal.reason as Error | undefined)?.message ?? 'lost';
-      displaced(new DOMException(`lock "${guard.name}" was lost: ${why}`, 'AbortError'));
+      sink.displaced(new DOMException(`lock "${guard.name}" was lost: ${why}`, 'AbortError'));
     };
     guard.signal.addEventListener('abort', onLost, { once: true });
     this.#queue.onStolen(id, () => {
       (guard as unknown as BaseFencedGuard).markLost('broken', `lock "${guard.name}" was stolen (Web Locks steal)`);
-      displaced(stolenError(guard.name));
+      sink.displaced(stolenError(guard.name));
       void guard.release();
     });
     return {

@@ -29,7 +29,7 @@ import { processIdentity } from '../internal/identity.js';
 import type { BaseFencedGuard } from '../local/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
-import { notSupported, stolenError, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
+import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
 
 /** @internal */
 export class DirectoryScope implements LockScope {
@@ -43,7 +43,11 @@ export class DirectoryScope implements LockScope {
     this.#queue = new LocalQueue(`d:${dir.path}\u0000`);
   }
 
-  async acquire(request: ScopeRequest, displaced: (reason: unknown) => void): Promise<HeldLock | null> {
+  acquire(request: ScopeRequest, sink: GrantSink): void {
+    report(this.#acquire(request, sink), sink);
+  }
+
+  async #acquire(request: ScopeRequest, sink: GrantSink): Promise<HeldLock | null> {
     const { name, mode, signal } = request;
     if (request.steal && !this.#allowSteal) {
       throw notSupported(`steal on a lock directory is an operator's break: create the manager with LockManager.forDirectory(dir, { allowSteal: true })`);
@@ -57,7 +61,7 @@ export class DirectoryScope implements LockScope {
       if (guard === undefined) this.#queue.leave(id);
     }
     if (guard === undefined) return null;
-    return this.#held(id, guard, displaced);
+    return this.#held(id, guard, sink);
   }
 
   async query(): Promise<LockManagerSnapshot> {
@@ -72,11 +76,11 @@ export class DirectoryScope implements LockScope {
     return { held, pending: this.#queue.pending().map((r) => ({ ...r, clientId: me })) };
   }
 
-  #held(id: number, guard: FileLockGuard, displaced: (reason: unknown) => void): HeldLock {
+  #held(id: number, guard: FileLockGuard, sink: GrantSink): HeldLock {
     this.#queue.onStolen(id, () => {
       this.#audit(guard);
       (guard as unknown as BaseFencedGuard).markLost('broken', `lock "${guard.name}" was stolen (Web Locks steal)`);
-      displaced(stolenError(guard.name));
+      sink.displaced(stolenError(guard.name));
       void guard.release();
     });
     return {

@@ -11,7 +11,7 @@
  * @internal
  * @module
  */
-import { waitForGrant } from '../threads/grant-wait.js';
+import { grantOf } from '../threads/grant-wait.js';
 import { How, lockTable, type LockTable } from '../threads/lock-table.js';
 import type { LockMode } from './lock.js';
 import type { ScopeRequest } from './scope.js';
@@ -39,7 +39,7 @@ export class LocalQueue {
     const id = this.#table.request(this.#realm + request.name, CAPACITY, request.mode === 'exclusive' ? CAPACITY : 1, how);
     if (id === 0) return null;
     if (id > 0) return id;
-    await waitForGrant(this.#table, -id, request.signal, undefined, `lock "${request.name}"`);
+    await grantOf(this.#table, -id, request.signal, undefined, `lock "${request.name}"`);
     return -id;
   }
 

@@ -14,7 +14,7 @@ import type { LockDirectory } from '../file/lock-directory.js';
 import { CoordinatorScope } from './coordinator-scope.js';
 import { DirectoryScope } from './directory-scope.js';
 import type { Lock, LockMode } from './lock.js';
-import { notSupported, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
+import { notSupported, type GrantSink, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
 import { threadScope } from './thread-scope.js';
 
 /**
@@ -135,7 +135,10 @@ export class LockManager {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => this.#request(request, callback, resolve, reject));
+    let sink!: PendingRequest;
+    const promise = new Promise((resolve, reject) => (sink = new PendingRequest(callback, resolve, reject)));
+    this.#scope.acquire(request, sink);
+    return promise;
   }
 
   /**
@@ -151,44 +154,73 @@ export class LockManager {
     return this.#scope.query();
   }
 
-  #request(request: ScopeRequest, callback: LockGrantedCallback<unknown>, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-    let settled = false;
-    const displaced = (reason: unknown) => {
-      if (!settled) reject(reason);
-      settled = true;
-    };
-    let granted: HeldLock | null | Promise<HeldLock | null>;
+}
+
+/**
+ * One request from `request()` to its promise's settlement: the sink its
+ * scope reports to. Methods rather than closures, since thousands may wait at once.
+ */
+class PendingRequest implements GrantSink {
+  readonly #callback: LockGrantedCallback<unknown>;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (err: unknown) => void;
+  #held: HeldLock | null = null;
+  #settled = false;
+
+  constructor(callback: LockGrantedCallback<unknown>, resolve: (value: unknown) => void, reject: (err: unknown) => void) {
+    this.#callback = callback;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  granted(held: HeldLock | null): void {
+    this.#held = held;
+    // Always after request() returned, in a microtask, like the specification's queued task.
+    queueMicrotask(() => this.#invoke());
+  }
+
+  failed(err: unknown): void {
+    if (!this.#settled) this.#reject(err);
+    this.#settled = true;
+  }
+
+  displaced(reason: unknown): void {
+    this.failed(reason);
+  }
+
+  #invoke(): void {
+    let result: unknown;
     try {
-      granted = this.#scope.acquire(request, displaced);
+      result = this.#callback(this.#held === null ? null : this.#held.lock);
     } catch (err) {
-      reject(err);
+      this.#finish(false, err);
       return;
     }
-    const run = (held: HeldLock | null) => {
-      // Always after request() returned, in a microtask, like the specification's queued task.
-      Promise.resolve(held === null ? null : held.lock)
-        .then(callback)
-        .then(
-          (value) => finish(held, () => resolve(value)),
-          (err) => finish(held, () => reject(err)),
-        );
-    };
-    const finish = (held: HeldLock | null, settle: () => void) => {
-      const released = held?.release();
-      const done = () => {
-        if (!settled) settle();
-        settled = true;
-      };
-      if (released === undefined) done();
-      else
-        released.then(done, (err) => {
-          if (!settled) reject(err);
-          settled = true;
-        });
-    };
-    if (granted instanceof Promise) granted.then(run, reject);
-    else run(granted);
+    if (isThenable(result)) {
+      Promise.resolve(result).then(
+        (value) => this.#finish(true, value),
+        (err) => this.#finish(false, err),
+      );
+    } else {
+      this.#finish(true, result);
+    }
   }
+
+  /** Release, then settle with the callback's outcome (or the release's failure). */
+  #finish(ok: boolean, value: unknown): void {
+    const released = this.#held?.release();
+    if (released === undefined) this.#settle(ok, value);
+    else released.then(() => this.#settle(ok, value), (err: unknown) => this.#settle(false, err));
+  }
+
+  #settle(ok: boolean, value: unknown): void {
+    if (!this.#settled) (ok ? this.#resolve : this.#reject)(value);
+    this.#settled = true;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 let threadManager: LockManager | undefined;

@@ -53,16 +53,29 @@ export interface HeldLock {
   release(): void | Promise<void>;
 }
 
+/** Where a scope reports what became of one request. @internal */
+export interface GrantSink {
+  /** Granted (`null`: `ifAvailable` and not grantable now). Called at most once. */
+  granted(held: HeldLock | null): void;
+  /** Not granted: the signal's reason when aborted while waiting, or the scope's error. */
+  failed(err: unknown): void;
+  /** The grant was taken away while held (a steal, a loss): `request()` rejects with `reason`. */
+  displaced(reason: unknown): void;
+}
+
 /** @internal */
 export interface LockScope {
-  /**
-   * Grant `request` (synchronously when that is possible), `null` when
-   * `ifAvailable` and it is not grantable now. Rejects with the signal's reason
-   * when aborted while waiting. `displaced(reason)` is called if the grant is
-   * taken away (a steal) while held.
-   */
-  acquire(request: ScopeRequest, displaced: (reason: unknown) => void): HeldLock | null | Promise<HeldLock | null>;
+  /** Work on `request`, reporting to `sink` (synchronously when that is possible). Never throws. */
+  acquire(request: ScopeRequest, sink: GrantSink): void;
   query(): Promise<LockManagerSnapshot>;
+}
+
+/** An async scope's grant, reported to `sink`. @internal */
+export function report(granted: Promise<HeldLock | null>, sink: GrantSink): void {
+  granted.then(
+    (held) => sink.granted(held),
+    (err: unknown) => sink.failed(err),
+  );
 }
 
 /** The specification's DOMExceptions. @internal */

@@ -11,7 +11,7 @@
 import { waitForGrant } from '../threads/grant-wait.js';
 import { How, lockTable, type LockTable } from '../threads/lock-table.js';
 import { createLock } from './lock.js';
-import { stolenError, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
+import { stolenError, type GrantSink, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
 
 const CAPACITY = 2 ** 52;
 const REALM = 'w:';
@@ -19,13 +19,16 @@ const REALM = 'w:';
 class ThreadScope implements LockScope {
   readonly #table: LockTable = lockTable();
 
-  acquire(request: ScopeRequest, displaced: (reason: unknown) => void): HeldLock | null | Promise<HeldLock | null> {
+  acquire(request: ScopeRequest, sink: GrantSink): void {
     const { name, mode } = request;
     const how = request.steal ? How.Steal : request.ifAvailable ? How.IfAvailable : How.Wait;
     const id = this.#table.request(REALM + name, CAPACITY, mode === 'exclusive' ? CAPACITY : 1, how);
-    if (id === 0) return null;
-    if (id > 0) return this.#held(id, request, displaced);
-    return waitForGrant(this.#table, -id, request.signal, undefined, `lock "${name}"`).then(() => this.#held(-id, request, displaced));
+    if (id === 0) sink.granted(null);
+    else if (id > 0) sink.granted(this.#held(id, request, sink));
+    else {
+      const granted = () => sink.granted(this.#held(-id, request, sink));
+      waitForGrant(this.#table, -id, request.signal, undefined, `lock "${name}"`, granted, (reason) => sink.failed(reason));
+    }
   }
 
   query(): Promise<LockManagerSnapshot> {
@@ -37,9 +40,9 @@ class ThreadScope implements LockScope {
     return Promise.resolve(snapshot);
   }
 
-  #held(id: number, request: ScopeRequest, displaced: (reason: unknown) => void): HeldLock {
+  #held(id: number, request: ScopeRequest, sink: GrantSink): HeldLock {
     const table = this.#table;
-    table.onStolen(id, () => displaced(stolenError(request.name)));
+    table.onStolen(id, () => sink.displaced(stolenError(request.name)));
     return { lock: createLock(request.name, request.mode), release: () => table.release(id) };
   }
 }
