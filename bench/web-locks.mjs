@@ -63,16 +63,18 @@ async function queued(locks, n) {
 async function handoff(impl, passes) {
   const shared = new SharedArrayBuffer(64);
   const workers = [0, 1].map((me) => new Worker(SELF, { workerData: { role: 'handoff', impl, me, passes, shared } }));
+  // Each worker posts its latencies and exits on its own (nothing is left waiting).
   const latencies = await Promise.all(
     workers.map(
       (w) =>
         new Promise((resolve, reject) => {
-          w.once('message', resolve);
+          let result;
+          w.once('message', (m) => (result = m));
           w.once('error', reject);
+          w.once('exit', () => resolve(result));
         }),
     ),
   );
-  await Promise.all(workers.map((w) => w.terminate()));
   return latencies.flat();
 }
 

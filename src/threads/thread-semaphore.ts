@@ -6,11 +6,10 @@
  *
  * @module
  */
-import { invalidRange } from '../errors.js';
 import { checkLockName } from '../internal/lock-name.js';
 import { checkAcquireOptions, checkCount, checkFunction } from '../internal/validate.js';
 import { runHolding, type Guard } from '../local/guard.js';
-import { MAX_PERMITS, type SemaphoreAcquireOptions } from '../local/semaphore.js';
+import { MAX_PERMITS, checkWeight, type SemaphoreAcquireOptions } from '../local/semaphore.js';
 import { grantOf } from './grant-wait.js';
 import { How, lockTable, type LockTable } from './lock-table.js';
 import { ThreadGuard } from './thread-guard.js';
@@ -140,12 +139,6 @@ export class ThreadSemaphore {
   }
 
   #weight(options: { weight?: unknown } | undefined): number {
-    const weight = options?.weight;
-    if (weight === undefined) return 1;
-    const checked = checkCount(weight, 'options.weight', MAX_PERMITS);
-    if (checked > this.permits) {
-      throw invalidRange('options.weight', `at most the semaphore's ${this.permits} permits (it could never be granted)`, weight);
-    }
-    return checked;
+    return checkWeight(options, this.permits);
   }
 }

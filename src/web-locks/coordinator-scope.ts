@@ -59,17 +59,11 @@ export class CoordinatorScope implements LockScope {
     if (request.steal && !this.#allowSteal) {
       throw notSupported(`steal on a coordinator is an operator's break: create the manager with LockManager.forCoordinator(coordinator, { allowSteal: true })`);
     }
-    const id = await this.#queue.enter(request);
-    if (id === null) return null;
-    let guard: DistributedGuard | undefined;
-    try {
+    const held = await this.#queue.through(request, async () => {
       if (request.steal) await this.#break(name);
-      guard = request.ifAvailable ? await this.#coordinator.tryAcquire(name, { mode }) : await this.#coordinator.acquire(name, { mode, signal });
-    } finally {
-      if (guard === undefined) this.#queue.leave(id);
-    }
-    if (guard === undefined) return null;
-    return this.#held(id, guard, sink);
+      return request.ifAvailable ? this.#coordinator.tryAcquire(name, { mode }) : this.#coordinator.acquire(name, { mode, signal });
+    });
+    return held === null ? null : this.#held(held.id, held.guard, sink);
   }
 
   async query(): Promise<LockManagerSnapshot> {

@@ -52,16 +52,11 @@ export class DirectoryScope implements LockScope {
     if (request.steal && !this.#allowSteal) {
       throw notSupported(`steal on a lock directory is an operator's break: create the manager with LockManager.forDirectory(dir, { allowSteal: true })`);
     }
-    const id = await this.#queue.enter(request);
-    if (id === null) return null;
-    let guard: FileLockGuard | undefined;
-    try {
-      guard = request.steal ? await this.#afterSteal(name) : request.ifAvailable ? await this.#dir.tryAcquire(name, { mode }) : await this.#dir.acquire(name, { mode, signal });
-    } finally {
-      if (guard === undefined) this.#queue.leave(id);
-    }
-    if (guard === undefined) return null;
-    return this.#held(id, guard, sink);
+    const held = await this.#queue.through(request, (): Promise<FileLockGuard | undefined> => {
+      if (request.steal) return this.#afterSteal(name);
+      return request.ifAvailable ? this.#dir.tryAcquire(name, { mode }) : this.#dir.acquire(name, { mode, signal });
+    });
+    return held === null ? null : this.#held(held.id, held.guard, sink);
   }
 
   async query(): Promise<LockManagerSnapshot> {

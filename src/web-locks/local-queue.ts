@@ -43,6 +43,23 @@ export class LocalQueue {
     return -id;
   }
 
+  /**
+   * This process's turn, then `take()` (the kernel's or the engine's lock):
+   * resolves with both, or `null` when either is not available now
+   * (`ifAvailable`); this process's turn is given back if `take` fails.
+   */
+  async through<G>(request: ScopeRequest, take: () => Promise<G | undefined>): Promise<{ id: number; guard: G } | null> {
+    const id = await this.enter(request);
+    if (id === null) return null;
+    let guard: G | undefined;
+    try {
+      guard = await take();
+    } finally {
+      if (guard === undefined) this.leave(id);
+    }
+    return guard === undefined ? null : { id, guard };
+  }
+
   /** Give grant `id` back: the next requests of this process move on. */
   leave(id: number): void {
     this.#table.release(id);
