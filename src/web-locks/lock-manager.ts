@@ -35,7 +35,15 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-/** The callback of `request()`. */
+/**
+ * The callback of `request()`: gets the lock (or `null` for `ifAvailable` when busy); the lock is
+ * held until the value it returns settles.
+ *
+ * @example
+ * ```ts
+ * const work: LockGrantedCallback<number> = async (lock) => (lock ? compute() : 0);
+ * ```
+ */
 export type LockGrantedCallback<T> = (lock: Lock | null) => T | PromiseLike<T>;
 
 /**

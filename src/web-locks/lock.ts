@@ -7,7 +7,14 @@
  * @module
  */
 
-/** `'exclusive'` or `'shared'`, the specification's LockMode. */
+/**
+ * `'exclusive'` or `'shared'`, the specification's LockMode.
+ *
+ * @example
+ * ```ts
+ * const mode: LockMode = readOnly ? 'shared' : 'exclusive';
+ * ```
+ */
 export type LockMode = 'exclusive' | 'shared';
 
 const CONSTRUCT = Symbol('deadbolt.web-locks.Lock');
