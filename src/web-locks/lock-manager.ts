@@ -135,17 +135,15 @@ export class LockManager {
    */
   request<T>(name: string, callback: LockGrantedCallback<T>): Promise<Awaited<T>>;
   request<T>(name: string, options: LockOptions, callback: LockGrantedCallback<T>): Promise<Awaited<T>>;
-  request(name: unknown, ...rest: unknown[]): Promise<unknown> {
-    let request: ScopeRequest;
-    let callback: LockGrantedCallback<unknown>;
+  request(name: unknown, optionsOrCallback?: unknown, callback?: unknown): Promise<unknown> {
+    let pending: PendingRequest;
     try {
-      [request, callback] = convert(name, rest);
+      pending = arguments.length >= 3 ? convert(name, optionsOrCallback, callback) : convert(name, undefined, optionsOrCallback);
     } catch (err) {
       return Promise.reject(err);
     }
-    let sink!: PendingRequest;
-    const promise = new Promise((resolve, reject) => (sink = new PendingRequest(callback, resolve, reject)));
-    this.#scope.acquire(request, sink);
+    const promise = new Promise((resolve, reject) => pending.settleWith(resolve, reject));
+    this.#scope.acquire(pending, pending);
     return promise;
   }
 
@@ -164,19 +162,37 @@ export class LockManager {
 
 }
 
+const RESOLVED = Promise.resolve();
+const NO_OPTIONS: Record<string, unknown> = Object.freeze({});
+
 /**
- * One request from `request()` to its promise's settlement: the sink its
- * scope reports to. Methods rather than closures, since thousands may wait at once.
+ * One request from `request()` to its promise's settlement: the checked
+ * request a scope works on, and the sink it reports to. One object with
+ * methods rather than several with closures, since thousands may wait at once.
  */
-class PendingRequest implements GrantSink {
+class PendingRequest implements ScopeRequest, GrantSink {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly ifAvailable: boolean;
+  readonly steal: boolean;
+  readonly signal: AbortSignal | undefined;
   readonly #callback: LockGrantedCallback<unknown>;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (err: unknown) => void;
+  #resolve: (value: unknown) => void = () => {};
+  #reject: (err: unknown) => void = () => {};
   #held: HeldLock | null = null;
   #settled = false;
 
-  constructor(callback: LockGrantedCallback<unknown>, resolve: (value: unknown) => void, reject: (err: unknown) => void) {
+  constructor(name: string, mode: LockMode, ifAvailable: boolean, steal: boolean, signal: AbortSignal | undefined, callback: LockGrantedCallback<unknown>) {
+    this.name = name;
+    this.mode = mode;
+    this.ifAvailable = ifAvailable;
+    this.steal = steal;
+    this.signal = signal;
     this.#callback = callback;
+  }
+
+  /** The functions of the promise `request()` returns. */
+  settleWith(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
     this.#resolve = resolve;
     this.#reject = reject;
   }
@@ -184,7 +200,8 @@ class PendingRequest implements GrantSink {
   granted(held: HeldLock | null): void {
     this.#held = held;
     // Always after request() returned, in a microtask, like the specification's queued task.
-    queueMicrotask(() => this.#invoke());
+    // (A resolved promise's then: Node's queueMicrotask costs an async resource per call.)
+    void RESOLVED.then(() => this.#invoke());
   }
 
   failed(err: unknown): void {
@@ -234,14 +251,13 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 let threadManager: LockManager | undefined;
 
 /** The specification's argument conversion and checks, in its order. */
-function convert(name: unknown, rest: unknown[]): [ScopeRequest, LockGrantedCallback<unknown>] {
-  const [options, callback] = rest.length >= 2 ? [rest[0], rest[1]] : [undefined, rest[0]];
+function convert(name: unknown, options: unknown, callback: unknown): PendingRequest {
   if (typeof name === 'symbol') throw new TypeError('name: a Symbol cannot be converted to a string');
   const lockName = String(name);
   if (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function') {
     throw new TypeError(`options: expected an object (LockOptions), got ${typeof options}`);
   }
-  const o = (options ?? {}) as Record<string, unknown>;
+  const o = (options ?? NO_OPTIONS) as Record<string, unknown>;
   // WebIDL converts dictionary members in lexicographic order.
   const ifAvailable = Boolean(o.ifAvailable);
   const mode = o.mode === undefined ? 'exclusive' : String(o.mode);
@@ -255,5 +271,5 @@ function convert(name: unknown, rest: unknown[]): [ScopeRequest, LockGrantedCall
   if (steal && mode !== 'exclusive') throw notSupported('steal requires mode "exclusive"');
   if (signal !== undefined && (steal || ifAvailable)) throw notSupported('signal cannot be combined with steal or ifAvailable');
   if (signal?.aborted) throw signal.reason;
-  return [{ name: lockName, mode: mode as LockMode, ifAvailable, steal, signal }, callback as LockGrantedCallback<unknown>];
+  return new PendingRequest(lockName, mode as LockMode, ifAvailable, steal, signal as AbortSignal | undefined, callback as LockGrantedCallback<unknown>);
 }
