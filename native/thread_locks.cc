@@ -270,17 +270,21 @@ void LeaveTable(void* arg) {
   Table& t = T();
   {
     std::lock_guard<std::mutex> lock(t.mu);
-    std::vector<Request*> mine;
+    // Ids, not pointers: removing one request may grant (and a later step remove) another.
+    std::vector<double> waiting, held;
     for (const auto& [id, r] : t.requests) {
-      if (r->client == self) mine.push_back(r);
+      if (r->client == self) (r->held ? held : waiting).push_back(id);
     }
-    // Waiting ones first, so that releasing a held one never grants to this leaving thread.
-    for (Request* r : mine) {
-      if (!r->held) Remove(t, r, self);
+    // Waiting ones first, so that releasing a held one never grants to this leaving thread;
+    // one that a removal granted meanwhile is released with the held ones.
+    for (double id : waiting) {
+      auto it = t.requests.find(id);
+      if (it != t.requests.end() && !it->second->held) Remove(t, it->second, self);
+      else if (it != t.requests.end()) held.push_back(id);
     }
-    for (Request* r : mine) {
-      if (t.requests.count(r->id) == 0) continue;
-      Remove(t, r, self);
+    for (double id : held) {
+      auto it = t.requests.find(id);
+      if (it != t.requests.end()) Remove(t, it->second, self);
     }
     self->events.clear();
   }
