@@ -33,7 +33,6 @@ export function coordinatorConformance(label: string, url: () => string, ttl: nu
       return managerClient(LockManager.forCoordinator(other, { allowSteal: true }), () => other.close());
     },
     fenced: true,
-    seesRemotePending: false,
   });
 
   test(`hosts (${label}): 4 coordinators x 100 increments of a shared counter under one Web Lock: exact`, { timeout: 120_000 }, async () => {

@@ -28,7 +28,6 @@ webLocksConformance({
   locks: LockManager.forDirectory(directory, { allowSteal: true }),
   remote: () => processClient(dir.path),
   fenced: true,
-  seesRemotePending: false,
   differences: {
     "steal from another client: its request() rejects with AbortError (and, fenced, its lock's signal aborts)":
       "a kernel lock cannot be taken from another process: the steal is refused with NotSupportedError naming `deadbolt break` (docs/web-locks.md)",

@@ -13,7 +13,6 @@ webLocksConformance({
   locks,
   remote: () => workerClient('navigator'),
   fenced: false,
-  seesRemotePending: true,
   differences: {
     'the callback runs after request() has returned (the spec enqueues it as a task)':
       'Node 24 calls the callback synchronously inside request() when the lock is free (deadbolt follows the spec: after request() returned)',

@@ -32,8 +32,6 @@ export interface Target {
   remote(): Promise<RemoteClient>;
   /** Whether granted locks carry `token` and `signal` (lock directories, coordinators). */
   fenced: boolean;
-  /** Whether the remote's locks and requests show in this client's `query()` while pending. */
-  seesRemotePending: boolean;
   /** Test title → why this target differs from the specification there (run as todo, bounded to 3 s). */
   differences?: Record<string, string>;
   /** Test title → why it cannot run on this target at all (it would crash the process): skipped with that reason. */

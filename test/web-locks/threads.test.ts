@@ -17,7 +17,6 @@ webLocksConformance({
   locks: LockManager.forThreads(),
   remote: () => workerClient('threads'),
   fenced: false,
-  seesRemotePending: true,
 });
 
 const COUNTER = fileURLToPath(new URL('./fixtures/thread-counter.js', import.meta.url));
