@@ -17,7 +17,8 @@
         "native/wait_pool.cc",
         "native/grant.cc",
         "native/js_error.cc",
-        "native/wake_signal.cc"
+        "native/wake_signal.cc",
+        "native/thread_locks.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

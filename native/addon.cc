@@ -21,6 +21,7 @@
 #include "args.h"
 #include "grant.h"
 #include "lock_dir.h"
+#include "thread_locks.h"
 #include "ofd.h"
 #include "wait_pool.h"
 #include "wake_signal.h"
@@ -168,6 +169,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   exports.Set("setTestHooks", Napi::Function::New(env, SetTestHooks, "setTestHooks"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
+  if (!RegisterThreadLocks(env, exports)) return exports;
   exports.Set("supported", Napi::Boolean::New(env, true));
   return exports;
 }

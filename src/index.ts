@@ -31,6 +31,10 @@ export { Semaphore, MAX_PERMITS, type SemaphoreAcquireOptions } from './local/se
 export { Mutex } from './local/mutex.js';
 export { RWLock, type AcquireOptions } from './local/rw-lock.js';
 export { KeyedMutex, KeyedRWLock } from './local/keyed.js';
+export { ThreadMutex } from './threads/thread-mutex.js';
+export { ThreadSemaphore } from './threads/thread-semaphore.js';
+export { ThreadKeyedMutex } from './threads/thread-keyed-mutex.js';
+export { ThreadGuard } from './threads/thread-guard.js';
 export { type FencedGuard, type LockInfo, type LockOwner } from './local/fenced-guard.js';
 export { LockDirectory, type LockDirectoryOptions } from './file/lock-directory.js';
 export { type FileLockGuard } from './file/file-guard.js';

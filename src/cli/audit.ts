@@ -1,82 +1,18 @@
 /**
- * The audit log of a lock directory: `.deadbolt-audit.log`, one JSON object per
- * line, appended by `deadbolt break` and shown by `ls` and `show`.
- *
- * Each record is appended with one write to a file opened `O_APPEND`, so
- * concurrent breaks never interleave within a line. The file name starts with
- * `.deadbolt`, so `list()` and `clean()` never take it for a lock file. It is
- * reached through the command's directory descriptor like every other file
- * (never following a symlink, never blocking on a FIFO, refusing a hard link
- * or a file of an untrusted owner), created 0600, and what is read back is
- * untrusted: anyone who can write the directory can forge lines.
+ * Reading a lock directory's audit log (src/file/audit-log.ts writes it) for
+ * `ls` and `show`. What is read back is untrusted: anyone who can write the
+ * directory can forge lines.
  *
  * @module
  */
-import { addon } from '../file/addon.js';
 import type { DirectoryHandle } from '../file/directory-handle.js';
 import { AUDIT_FILE } from '../file/lock-name.js';
+import type { BreakAuditRecord } from '../file/audit-log.js';
 
-/**
- * One `break`, as recorded (schema in docs/cli.md).
- *
- * @example
- * ```ts
- * const r: BreakAuditRecord = JSON.parse(line);
- * console.log(r.lock.name, r.displaced.pid, r.reason);
- * ```
- */
-export interface BreakAuditRecord {
-  version: 1;
-  event: 'break';
-  /** When the break finished (ISO 8601). */
-  at: string;
-  lock: { name: string; file: string };
-  /** Who ran `deadbolt break`. */
-  by: { user: string; uid: number; sudoUser?: string; host: string; pid: number };
-  reason: string;
-  /** The holder that was stopped, from its holder record. */
-  displaced: { pid: number; host: string; command: string; id: string; mode: 'exclusive' | 'shared'; token: string; since: string };
-  /** The signals sent, in order (`SIGTERM`, then `SIGKILL` if the grace period ran out). */
-  signals: string[];
-  /** `freed`: the displaced holder no longer holds the lock; `still-held`: it does. */
-  outcome: 'freed' | 'still-held';
-}
+export { openAudit, type BreakAuditRecord } from '../file/audit-log.js';
 
 /** How much of the end of the log `readAudit` looks at. */
 const TAIL_BYTES = 256 * 1024;
-
-/**
- * The directory's audit log, opened for appending (created 0600 if absent)
- * before a break acts, so that a log that cannot be written safely stops the
- * break before anyone is signalled, and the record goes to the file that was
- * checked even if the name is swapped meanwhile.
- *
- * @throws UnsafeFileError when something unsafe is at the log's name.
- * @example
- * ```ts
- * const audit = openAudit(handle);
- * audit.append(record);
- * ```
- */
-export function openAudit(handle: DirectoryHandle): { append(record: BreakAuditRecord): void; close(): void } {
-  const fd = handle.openFile(AUDIT_FILE, 'append', 0o600)!;
-  const a = addon();
-  let open = true;
-  const close = () => {
-    if (open) a.closeFd(fd);
-    open = false;
-  };
-  return {
-    append(record) {
-      try {
-        a.writeFd(fd, `${JSON.stringify(record)}\n`);
-      } finally {
-        close();
-      }
-    },
-    close,
-  };
-}
 
 /**
  * The last `limit` records of the log, oldest first; lines that are not

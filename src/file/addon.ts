@@ -97,6 +97,15 @@ export interface Addon {
   setTestHooks(hooks: { skipCheck?: boolean; silentWait?: boolean }): void;
   info(): { signal: number; threads: number; idleThreads: number; pendingWaits: number };
   supported: boolean;
+  // The process-wide thread-lock table (native/thread_locks.h; used by src/threads/lock-table.ts).
+  tlRequest(key: string, capacity: number, weight: number, how: 0 | 1 | 2): number;
+  tlRelease(id: number): number;
+  tlCancel(id: number): number;
+  tlDrain(): number[];
+  tlQuery(prefix: string): [key: string, exclusive: boolean, clientId: number, held: boolean][];
+  tlListen(fn: () => void): void;
+  tlKeepAlive(on: boolean): void;
+  tlClientId(id: number): void;
 }
 
 /**

@@ -131,12 +131,21 @@ export class Semaphore {
   }
 
   #weight(options: { weight?: unknown } | undefined): number {
-    const weight = options?.weight;
-    if (weight === undefined) return 1;
-    const checked = checkCount(weight, 'options.weight', MAX_PERMITS);
-    if (checked > this.permits) {
-      throw invalidRange('options.weight', `at most the semaphore's ${this.permits} permits (it could never be granted)`, weight);
-    }
-    return checked;
+    return checkWeight(options, this.permits);
   }
+}
+
+/**
+ * `options.weight` of an acquire on a semaphore of `permits` (default 1); a
+ * weight above `permits` could never be granted, so it is refused.
+ * @internal
+ */
+export function checkWeight(options: { weight?: unknown } | undefined, permits: number): number {
+  const weight = options?.weight;
+  if (weight === undefined) return 1;
+  const checked = checkCount(weight, 'options.weight', MAX_PERMITS);
+  if (checked > permits) {
+    throw invalidRange('options.weight', `at most the semaphore's ${permits} permits (it could never be granted)`, weight);
+  }
+  return checked;
 }

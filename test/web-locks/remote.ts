@@ -1,0 +1,141 @@
+/**
+ * The other clients of the Web Locks conformance suite: a worker thread, a
+ * child process, or (for coordinators) another manager in this process, all
+ * behind one interface, so that each test reads the same for every scope.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+
+/** What a remote client is asked to do. */
+export type Command =
+  | { op: 'hold'; id: number; name: string; options: { mode?: 'exclusive' | 'shared'; steal?: boolean; ifAvailable?: boolean } }
+  | { op: 'release'; id: number }
+  | { op: 'query'; id: number }
+  | { op: 'exit' };
+
+/** What it answers. */
+export type Reply =
+  | { id: number; event: 'ready' }
+  | { id: number; event: 'granted'; lock: { name: string; mode: string; token: string | undefined } | null }
+  | { id: number; event: 'settled'; outcome: string; signalAborted: boolean }
+  | { id: number; event: 'query'; snapshot: unknown };
+
+/** One request of a remote client, held until `release()`. */
+export interface RemoteHold {
+  /** Resolves with the lock (or null for ifAvailable) when its callback runs. */
+  readonly granted: Promise<{ name: string; mode: string; token: string | undefined } | null>;
+  /** Resolves with `resolved` or the rejection's name (`AbortError`…), and whether the lock's signal had aborted. */
+  readonly settled: Promise<{ outcome: string; signalAborted: boolean }>;
+  release(): void;
+}
+
+/** Another client of the scope under test. */
+export interface RemoteClient {
+  hold(name: string, options?: Extract<Command, { op: 'hold' }>['options']): RemoteHold;
+  query(): Promise<{ held: { name: string; mode: string; clientId: string }[]; pending: { name: string; mode: string; clientId: string }[] }>;
+  /** Ends it the hard way (worker.terminate(), SIGKILL): whatever it held must be released. */
+  kill(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/remote-client.js', import.meta.url));
+
+interface Channel {
+  send(command: Command): void;
+  onReply(fn: (reply: Reply) => void): void;
+  kill(): Promise<void>;
+}
+
+/** A remote client in a new worker thread of this process (`execPath`: for the Node 24 reference, the same). */
+export function workerClient(kind: 'threads' | 'navigator'): Promise<RemoteClient> {
+  const worker = new Worker(FIXTURE, { workerData: { kind } });
+  return start({
+    send: (c) => worker.postMessage(c),
+    onReply: (fn) => worker.on('message', fn),
+    kill: async () => {
+      await worker.terminate();
+    },
+  });
+}
+
+/** A remote client in a child process, on lock directory `directory`. */
+export function processClient(directory: string): Promise<RemoteClient> {
+  const child: ChildProcess = fork(FIXTURE, [JSON.stringify({ kind: 'directory', directory })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return start({
+    send: (c) => child.send(c),
+    onReply: (fn) => child.on('message', fn),
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  });
+}
+
+async function start(channel: Channel): Promise<RemoteClient> {
+  let next = 1;
+  const waiting = new Map<number, (reply: Reply) => void>();
+  const ready = new Promise<void>((resolve) => waiting.set(0, () => resolve()));
+  channel.onReply((reply) => waiting.get(reply.id)?.(reply));
+  await ready;
+  let dead = false;
+  return {
+    hold(name, options = {}) {
+      const id = next++;
+      let granted!: (lock: { name: string; mode: string; token: string | undefined } | null) => void;
+      let settled!: (s: { outcome: string; signalAborted: boolean }) => void;
+      const hold: RemoteHold = {
+        granted: new Promise((resolve) => (granted = resolve)),
+        settled: new Promise((resolve) => (settled = resolve)),
+        release: () => channel.send({ op: 'release', id }),
+      };
+      waiting.set(id, (reply) => {
+        if (reply.event === 'granted') granted(reply.lock);
+        if (reply.event === 'settled') settled(reply);
+      });
+      channel.send({ op: 'hold', id, name, options });
+      return hold;
+    },
+    query() {
+      const id = next++;
+      return new Promise((resolve) => {
+        waiting.set(id, (reply) => resolve((reply as Extract<Reply, { event: 'query' }>).snapshot as never));
+        channel.send({ op: 'query', id });
+      });
+    },
+    async kill() {
+      dead = true;
+      await channel.kill();
+    },
+    async close() {
+      if (!dead) await channel.kill();
+      dead = true;
+    },
+  };
+}
+
+/** A "remote" client that is another manager in this process (other coordinators: other hosts, as far as the engine knows). */
+export function managerClient(locks: { request: Function; query(): Promise<unknown> }, close: () => Promise<void>): RemoteClient {
+  return {
+    hold(name, options = {}) {
+      let granted!: (lock: { name: string; mode: string; token: string | undefined } | null) => void;
+      let release!: () => void;
+      let signalAborted = () => false;
+      const g = new Promise<{ name: string; mode: string; token: string | undefined } | null>((resolve) => (granted = resolve));
+      const settled = (locks.request(name, options, (lock: { name: string; mode: string; token?: bigint; signal?: AbortSignal } | null) => {
+        if (lock === null) return granted(null);
+        signalAborted = () => lock.signal?.aborted === true;
+        granted({ name: lock.name, mode: lock.mode, token: lock.token?.toString() });
+        return new Promise<void>((resolve) => (release = resolve));
+      }) as Promise<unknown>).then(
+        () => ({ outcome: 'resolved', signalAborted: signalAborted() }),
+        (err: unknown) => ({ outcome: (err as Error).name, signalAborted: signalAborted() }),
+      );
+      return { granted: g, settled, release: () => void g.then(() => release?.()) };
+    },
+    query: () => locks.query() as never,
+    kill: close,
+    close,
+  };
+}
