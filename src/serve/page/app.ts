@@ -68,6 +68,8 @@ const state = {
   skew: 0,
   selected: undefined as { backend: string; name: string } | undefined,
   accessToken: '',
+  /** What the last break from this page answered, kept while its lock's detail view is open (the lock is gone from the table once broken). */
+  outcome: undefined as { backend: string; name: string; text: string; error: boolean } | undefined,
   version: -1,
   historyVersion: -1,
   loading: false,
@@ -241,7 +243,7 @@ function renderDetail(): void {
   const keepForm = panel.querySelector('form');
   if (row === undefined) {
     panel.hidden = false;
-    panel.replaceChildren(el('h2', {}, sel.name), el('p', { class: 'note' }, `not held now on ${sel.backend}`), el('div', { class: 'lock-history' }), closeButton());
+    panel.replaceChildren(el('h2', {}, sel.name), el('p', { class: 'note' }, `not held now on ${sel.backend}`), ...outcome(), el('div', { class: 'lock-history' }), closeButton());
     void loadLockHistory(sel.backend, sel.name);
     return;
   }
@@ -266,7 +268,14 @@ function renderDetail(): void {
   // Keep a form being filled in while the row ticks; rebuild it when the holder changed.
   const form = keepForm !== null && keepForm.dataset.token === row.holders[0]?.token && keepForm.dataset.name === row.name ? keepForm : breakForm(row);
   panel.hidden = false;
-  panel.replaceChildren(...header, ...(form === undefined ? [] : [form]), history, closeButton());
+  panel.replaceChildren(...header, ...(form === undefined ? [] : [form]), ...outcome(), history, closeButton());
+}
+
+/** The answer to the last break of the selected lock, if any. */
+function outcome(): HTMLElement[] {
+  const o = state.outcome;
+  if (o === undefined || o.backend !== state.selected?.backend || o.name !== state.selected.name) return [];
+  return [el('p', { class: o.error ? 'result error' : 'result' }, o.text)];
 }
 
 function pairs(items: Array<[string, string]>): HTMLElement[] {
@@ -304,7 +313,6 @@ function breakForm(row: Row): HTMLFormElement | undefined {
   const reason = Object.assign(document.createElement('textarea'), { name: 'reason', rows: 2, placeholder: 'why (kept in the audit log)' });
   const token = Object.assign(document.createElement('input'), { name: 'access-token', type: 'password', autocomplete: 'off', placeholder: 'access token', value: state.accessToken });
   const button = Object.assign(document.createElement('button'), { type: 'submit', className: 'danger', textContent: 'Break lock', disabled: true });
-  const result = el('p', { class: 'result' });
   const ready = () => (button.disabled = confirmName.value !== row.name || reason.value.trim() === '' || token.value === '');
   for (const input of [confirmName, reason, token]) input.addEventListener('input', ready);
   const displaced = row.holders.map((h) => `pid ${h.pid} on ${h.host} (${h.command}), token ${h.token}, held for ${duration(now() - h.since)}, ${h.expiresAt === null ? 'no lease' : `lease left ${duration(h.expiresAt - now())}`}, ${h.state}`);
@@ -317,19 +325,20 @@ function breakForm(row: Row): HTMLFormElement | undefined {
     reason,
     token,
     button,
-    result,
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     state.accessToken = token.value;
     button.disabled = true;
-    result.className = 'result';
-    result.textContent = 'breaking…';
+    const show = (text: string, error: boolean) => {
+      state.outcome = { backend: row.backend, name: row.name, text, error };
+      renderDetail();
+    };
+    show('breaking…', false);
     void postBreak(row.backend, row.name, first.token, reason.value).then(
-      (text) => (result.textContent = text),
+      (text) => show(text, false),
       (err: Error) => {
-        result.className = 'result error';
-        result.textContent = err.message;
+        show(err.message, true);
         ready();
       },
     );
