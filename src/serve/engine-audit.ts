@@ -40,7 +40,7 @@ export interface EngineBreakRecord {
 /**
  * Append `record` to the log at `path`.
  *
- * @throws BreakRefused (500-class: 502) when the file is unsafe to write.
+ * @throws BreakRefused (502) when the file cannot be opened or is unsafe to write.
  * @example
  * ```ts
  * appendEngineBreak('/var/log/deadbolt-serve.log', record);

@@ -48,7 +48,7 @@ export function renderMetrics(monitor: Monitor, { viewers, warnAfterMs }: { view
   family('backend_up', 'gauge', 'Whether the last poll of the backend succeeded (1) or failed (0).', per((id) => (backends.find((b) => b.id === id)!.up ? 1 : 0)));
   family('locks_held', 'gauge', 'Locks held now.', per((id) => rowsOf(id).length));
   family('holders', 'gauge', 'Holders now (a shared lock has several).', per((id) => holdersOf(id).length));
-  family('longest_hold_seconds', 'gauge', 'How long the longest current holder has held its lock.', per((id) => Math.max(0, ...holdersOf(id).map((h) => (now - h.since) / 1000))));
+  family('longest_hold_seconds', 'gauge', 'How long the longest current holder has held its lock.', per((id) => holdersOf(id).reduce((longest, h) => Math.max(longest, (now - h.since) / 1000), 0)));
   family('holders_over_warn', 'gauge', 'Holders that have held their lock longer than --warn-after.', per((id) => holdersOf(id).filter((h) => now - h.since > warnAfterMs).length));
   family(
     'holders_unwell',

@@ -79,13 +79,22 @@ const state = {
 
 const $ = <T extends Element = HTMLElement>(selector: string): T => document.querySelector(selector) as T;
 
-/** An element with text children only: strings become text nodes, never markup. */
+/**
+ * Text as shown: control characters and invisible format characters (bidi
+ * overrides, zero-width marks) become visible `\u{…}` escapes, so that a name
+ * cannot reorder or hide what is displayed around it, as in the CLI's escape.ts.
+ */
+function visible(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+/** An element with text children only: strings become text nodes (made visible), never markup. */
 function el(tag: string, props: { class?: string; title?: string; data?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElement {
   const node = document.createElement(tag);
   if (props.class !== undefined) node.className = props.class;
-  if (props.title !== undefined) node.title = props.title;
+  if (props.title !== undefined) node.title = visible(props.title);
   for (const [k, v] of Object.entries(props.data ?? {})) node.dataset[k] = v;
-  for (const child of children) node.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  for (const child of children) node.append(typeof child === 'string' ? document.createTextNode(visible(child)) : child);
   return node;
 }
 
@@ -357,8 +366,19 @@ async function postBreak(backend: string, name: string, token: string, reason: s
   return `${body.broken ? 'broken' : 'not broken'}: ${body.detail ?? ''}`;
 }
 
+let events: EventSource | undefined;
+
+/**
+ * Follow /api/events while the page is visible. A browser opens at most six
+ * connections per server and each stream holds one, so a hidden tab lets go
+ * of its stream (and catches up when shown again).
+ */
 function listen(): void {
-  const source = new EventSource('/api/events');
+  if (document.hidden) {
+    $('#live').textContent = 'paused while hidden';
+    return;
+  }
+  const source = (events = new EventSource('/api/events'));
   const live = $('#live');
   source.addEventListener('open', () => {
     live.textContent = 'live';
@@ -396,6 +416,15 @@ async function start(): Promise<void> {
   $('#next').addEventListener('click', () => {
     state.offset += PAGE_SIZE;
     void loadRows();
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      events?.close();
+      events = undefined;
+      $('#live').textContent = 'paused while hidden';
+    } else if (events === undefined) {
+      listen();
+    }
   });
   listen();
   setInterval(renderRows, 1000);

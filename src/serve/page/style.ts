@@ -23,11 +23,11 @@ h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
 #backends { list-style: none; padding: 0; display: flex; gap: 1rem; flex-wrap: wrap; margin: .5rem 0; }
 #backends li { font-family: ui-monospace, monospace; font-size: 12px; }
 main { display: flex; gap: 1rem; align-items: flex-start; }
-#list { flex: 1; min-width: 0; }
+#list { flex: 1; min-width: 0; overflow-x: auto; }
 .toolbar { display: flex; gap: .5rem; align-items: center; margin: .5rem 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 2px 8px; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
-td { font-family: ui-monospace, monospace; font-size: 12px; max-width: 28rem; overflow: hidden; text-overflow: ellipsis; }
+td { font-family: ui-monospace, monospace; font-size: 12px; max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
 th { font-weight: 600; font-size: 12px; color: #57606a; }
 #locks tbody tr { cursor: pointer; }
 #locks tbody tr:hover { background: #f6f8fa; }
