@@ -111,7 +111,14 @@ async function breakLock(handle: DirectoryHandle, lock: { name: string; file: st
   return 0;
 }
 
-/** A holder `identifyHolder` found: its record and its process's start time. */
+/**
+ * A holder `identifyHolder` found: its record and its process's start time.
+ *
+ * @example
+ * ```ts
+ * const { record, startTicks }: IdentifiedHolder = identifyHolder(handle, name, file);
+ * ```
+ */
 export interface IdentifiedHolder {
   record: HolderRecord;
   startTicks: number;

@@ -87,10 +87,12 @@ export class Monitor {
     return this.#version + this.history.version;
   }
 
+  /** Each backend's status (copies), in the order given. */
   get backends(): BackendStatus[] {
     return this.#sources.map((s) => ({ ...this.#status.get(s.id)! }));
   }
 
+  /** The backend with id `id`. */
   source(id: string): LockSource | undefined {
     return this.#sources.find((s) => s.id === id);
   }

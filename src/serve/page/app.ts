@@ -19,41 +19,9 @@
  * @module
  */
 
-interface Holder {
-  id: string;
-  host: string;
-  pid: number;
-  command: string;
-  token: string;
-  since: number;
-  expiresAt: number | null;
-  state: string;
-}
-interface Row {
-  backend: string;
-  name: string;
-  mode: string;
-  holders: Holder[];
-  waiters: number | null;
-}
-interface Backend {
-  id: string;
-  kind: string;
-  url: string;
-  up: boolean;
-  error: string | null;
-}
-interface HistoryEntry {
-  at: number;
-  backend: string;
-  name: string;
-  kind: string;
-  token: string;
-  holder: string;
-  by?: string;
-  reason?: string;
-  detail?: string;
-}
+// Types only (erased from the emitted script): the API's shapes, as the server defines them.
+import type { HistoryEntry, HolderRow as Holder, LockRow as Row } from '../lock-row.js';
+import type { BackendStatus as Backend } from '../monitor.js';
 
 const PAGE_SIZE = 100;
 const TROUBLE = new Set(['stopped', 'expiring', 'gone']);
@@ -133,7 +101,8 @@ async function loadRows(): Promise<void> {
     do {
       state.again = false;
       const params = new URLSearchParams({ offset: String(state.offset), limit: String(PAGE_SIZE), q: state.q });
-      const data = await getJson<{ now: number; total: number; locks: Row[]; backends: Backend[] }>(`/api/locks?${params}`);
+      const data = await getJson<{ version: number; now: number; total: number; locks: Row[]; backends: Backend[] }>(`/api/locks?${params}`);
+      state.version = Math.max(state.version, data.version);
       state.skew = data.now - Date.now();
       state.rows = data.locks;
       state.total = data.total;
@@ -403,6 +372,8 @@ function listen(): void {
 }
 
 async function start(): Promise<void> {
+  // The first rows do not wait for the config (or the event stream): they are what the first paint is for.
+  const first = loadRows();
   state.config = await getJson('/api/config');
   $<HTMLInputElement>('#filter').addEventListener('input', (event) => {
     state.q = (event.target as HTMLInputElement).value;
@@ -427,10 +398,9 @@ async function start(): Promise<void> {
     }
   });
   listen();
+  await first;
   setInterval(renderRows, 1000);
 }
 
 void start();
 
-// A module, so that its names stay out of the other files' global scope.
-export {};
