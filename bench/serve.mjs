@@ -167,7 +167,9 @@ try {
   const pollRows = [];
   for (const pages of PAGES) {
     progress(`(b) ${pages} pages`);
-    pollRows.push(await commandsPerPoll(browser, full.url, feed, serverAddrs, pages));
+    const row = await commandsPerPoll(browser, full.url, feed, serverAddrs, pages);
+    pollRows.push(row);
+    progress(`(b) ${pages} pages: ${row.commands} commands in ${row.polls} polls = ${row.perPoll.toFixed(2)} per poll`);
   }
   feed.disconnect();
   monitorClient.disconnect();
