@@ -2,7 +2,7 @@
  * The HTTP server of `deadbolt serve`, on Node's own `node:http`: a page, its
  * script and style, the JSON API (api.ts), server-sent events and /metrics.
  *
- * Why node:http and no framework: the server has nine fixed routes, one small
+ * Why node:http and no framework: the server has eleven fixed routes, one small
  * JSON body and one event stream; a router would add a dependency (and its
  * supply chain) to a security-sensitive tool for about twenty lines of
  * `switch`. Every answer carries request-guard.ts's headers, and every request

@@ -49,7 +49,7 @@ export interface BreakOutcome {
  */
 export class BreakRefused extends Error {
   constructor(
-    readonly status: 404 | 409 | 422 | 403 | 502,
+    readonly status: 403 | 409 | 422 | 502,
     message: string,
   ) {
     super(message);
