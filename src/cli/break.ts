@@ -94,9 +94,9 @@ export async function breakCommand(name: string, options: BreakCommandOptions, i
 
 /** Break lock file `file` of `handle`'s directory: every file is reached through that one handle. */
 async function breakLock(handle: DirectoryHandle, lock: { name: string; file: string }, target: FileTarget, options: BreakCommandOptions, io: Output): Promise<number> {
-  const { name, file } = lock;
-  const { record, startTicks } = identifyHolder(handle, name, file);
-  io.err(describeHolder(name, target, record));
+  const holder = identifyHolder(handle, lock.name, lock.file);
+  const { record } = holder;
+  io.err(describeHolder(lock.name, target, record));
   if (!options.yes) {
     if (!process.stdin.isTTY) {
       throw usageError('refusing to break a lock without confirmation: stdin is not a terminal', 'Add --yes to confirm non-interactively.');
@@ -104,15 +104,55 @@ async function breakLock(handle: DirectoryHandle, lock: { name: string; file: st
     const question = `Stop pid ${record.pid} (SIGTERM, then SIGKILL after ${formatDuration(options.grace)})? [y/N] `;
     if (!(await confirm(question))) throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
   }
+  const { entry, failure } = await breakIdentified(handle, lock, holder, options, io);
+  if (options.json) io.json(entry);
+  else if (failure === undefined) io.out(escapeText(`lock "${lock.name}" broken: pid ${record.pid} stopped with ${entry.signals.join(', then ')}; recorded in ${target.directory}/${AUDIT_FILE}`));
+  if (failure !== undefined) throw failure;
+  return 0;
+}
+
+/**
+ * A holder `identifyHolder` found: its record and its process's start time.
+ *
+ * @example
+ * ```ts
+ * const { record, startTicks }: IdentifiedHolder = identifyHolder(handle, name, file);
+ * ```
+ */
+export interface IdentifiedHolder {
+  record: HolderRecord;
+  startTicks: number;
+}
+
+/**
+ * Stop an identified holder, once confirmed: refuse if the lock changed hands
+ * since it was identified (tokens compared), open the audit log, signal
+ * (SIGTERM, then SIGKILL after `grace`, each proven first), append the audit
+ * record. Resolves with the record and, when the lock is still held, the
+ * error to report; rejects (nothing signalled) on a refusal.
+ *
+ * @example
+ * ```ts
+ * const { entry, failure } = await breakIdentified(handle, { name, file }, holder, { reason: 'hung', grace: 10_000 }, io);
+ * ```
+ */
+export async function breakIdentified(
+  handle: DirectoryHandle,
+  lock: { name: string; file: string },
+  holder: IdentifiedHolder,
+  options: { reason?: string; grace: number },
+  io: Output,
+): Promise<{ entry: BreakAuditRecord; failure?: CliError }> {
+  const { record, startTicks } = holder;
   // The lock may have changed hands while the operator read the prompt.
-  const now = readRecord(handle, file);
+  const now = readRecord(handle, lock.file);
   if (now?.token !== record.token || !stillSameProcess(record.pid, startTicks)) {
-    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands or was released meanwhile: nothing was signalled`);
+    throw new CliError(ExitCode.NOT_BROKEN, `lock "${lock.name}" changed hands or was released meanwhile: nothing was signalled`);
   }
   // Opened (and proven a regular, single-link file of a trusted owner) before anyone is signalled.
   const audit = openAudit(handle);
   try {
-    return await stopHolder(handle, lock, { record, startTicks }, target, options, io, audit);
+    return await stopHolder(handle, lock, holder, options, io, audit);
   } finally {
     audit.close();
   }
@@ -122,12 +162,11 @@ async function breakLock(handle: DirectoryHandle, lock: { name: string; file: st
 async function stopHolder(
   handle: DirectoryHandle,
   { name, file }: { name: string; file: string },
-  { record, startTicks }: { record: HolderRecord; startTicks: number },
-  target: FileTarget,
-  options: BreakCommandOptions,
+  { record, startTicks }: IdentifiedHolder,
+  options: { reason?: string; grace: number },
   io: Output,
   audit: ReturnType<typeof openAudit>,
-): Promise<number> {
+): Promise<{ entry: BreakAuditRecord; failure?: CliError }> {
   const before = proveNow(handle, file, record.pid);
   if (!before.proven) throw proofRefusal(name, record.pid, before);
 
@@ -147,17 +186,16 @@ async function stopHolder(
 
   const entry = auditRecord(name, file, options.reason, record, signals, freed);
   audit.append(entry);
-  if (options.json) io.json(entry);
-  else if (freed) io.out(escapeText(`lock "${name}" broken: pid ${record.pid} stopped with ${signals.join(', then ')}; recorded in ${target.directory}/${AUDIT_FILE}`));
   if (!freed && noKill !== undefined) {
-    throw new CliError(ExitCode.UNAVAILABLE, `lock "${name}" is still held after SIGTERM; not sending SIGKILL: ${noKill.why}`);
+    return { entry, failure: new CliError(ExitCode.UNAVAILABLE, `lock "${name}" is still held after SIGTERM; not sending SIGKILL: ${noKill.why}`) };
   }
   if (!freed) {
-    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
+    const failure = new CliError(ExitCode.NOT_BROKEN, `lock "${name}" is still held by pid ${record.pid} after SIGKILL`, {
       hint: 'The process may be stuck in the kernel (state D), or another process shares its lock: see /proc/locks.',
     });
+    return { entry, failure };
   }
-  return 0;
+  return { entry };
 }
 
 /** The kernel's proof, now, that `pid` holds lock file `file` (holder-proof.ts). */
@@ -177,8 +215,20 @@ function proofRefusal(name: string, pid: number, proof: RefusedProof): CliError 
   });
 }
 
-/** The holder's record and start time, or a refusal that says why it cannot be identified safely. */
-function identifyHolder(handle: DirectoryHandle, name: string, file: string): { record: HolderRecord; startTicks: number } {
+/**
+ * The holder of exclusive lock file `file`, identified from its record and
+ * proven by the kernel, ready to be stopped by `breakIdentified`; a refusal
+ * (CliError: 1 not held, 69 cannot be identified safely, 77 not allowed) otherwise.
+ * Also used by `deadbolt serve`, which compares `record.token` with the one
+ * its operator saw.
+ *
+ * @example
+ * ```ts
+ * const holder = identifyHolder(handle, 'nightly', 'nightly');
+ * console.log(holder.record.pid, holder.record.token);
+ * ```
+ */
+export function identifyHolder(handle: DirectoryHandle, name: string, file: string): IdentifiedHolder {
   const refuse = (why: string, hint?: string) => new CliError(ExitCode.UNAVAILABLE, `refusing to break "${name}": ${why}`, hint === undefined ? {} : { hint });
   let state: ReturnType<DirectoryHandle['state']>;
   try {

@@ -24,6 +24,7 @@ import { createOutput, type Output } from './output.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 import { packageVersion } from './version.js';
+import { addServeCommand } from '../serve/command.js';
 
 const RUN_USAGE = 'deadbolt run [options] NAME -- CMD [ARGS...]';
 
@@ -109,6 +110,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addHelpText('after', BREAK_HELP)
     .action(async (name: string, options) => done(await breakCommand(name, options, io)));
 
+  addServeCommand(program, io, done);
   return program;
 }
 

@@ -1,0 +1,406 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The page's script (served as /app.js; runs in the browser, not in Node).
+ *
+ * - Live: an EventSource on /api/events says when the snapshot changed; the
+ *   page then fetches the one page of rows it shows (100 at a time, so the
+ *   first paint does not depend on how many locks there are). Ages and lease
+ *   times tick every second from the rows' timestamps, corrected by the
+ *   server's clock.
+ * - Everything from the server is shown as text: nodes are made with
+ *   createElement and filled with textContent, never innerHTML, so a lock
+ *   name carrying markup or escape sequences is shown as it is.
+ * - Breaking (only when the server allows it): the detail view shows what
+ *   will be displaced and asks for the lock's name, a reason and the access
+ *   token, sent as a bearer header (no cookie). The token stays in this
+ *   page's memory only.
+ *
+ * @module
+ */
+
+// Types only (erased from the emitted script): the API's shapes, as the server defines them.
+import type { HistoryEntry, HolderRow as Holder, LockRow as Row } from '../lock-row.js';
+import type { BackendStatus as Backend } from '../monitor.js';
+
+const PAGE_SIZE = 100;
+const TROUBLE = new Set(['stopped', 'expiring', 'gone']);
+
+const state = {
+  config: { allowBreak: false, warnAfterMs: 600_000 },
+  offset: 0,
+  q: '',
+  rows: [] as Row[],
+  total: 0,
+  /** server clock − this clock, in ms */
+  skew: 0,
+  selected: undefined as { backend: string; name: string } | undefined,
+  accessToken: '',
+  /** What the last break from this page answered, kept while its lock's detail view is open (the lock is gone from the table once broken). */
+  outcome: undefined as { backend: string; name: string; text: string; error: boolean } | undefined,
+  version: -1,
+  historyVersion: -1,
+  loading: false,
+  again: false,
+  painted: false,
+};
+
+const $ = <T extends Element = HTMLElement>(selector: string): T => document.querySelector(selector) as T;
+
+/**
+ * Text as shown: control characters and invisible format characters (bidi
+ * overrides, zero-width marks) become visible `\u{…}` escapes, so that a name
+ * cannot reorder or hide what is displayed around it, as in the CLI's escape.ts.
+ */
+function visible(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+/** An element with text children only: strings become text nodes (made visible), never markup. */
+function el(tag: string, props: { class?: string; title?: string; data?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElement {
+  const node = document.createElement(tag);
+  if (props.class !== undefined) node.className = props.class;
+  if (props.title !== undefined) node.title = visible(props.title);
+  for (const [k, v] of Object.entries(props.data ?? {})) node.dataset[k] = v;
+  for (const child of children) node.append(typeof child === 'string' ? document.createTextNode(visible(child)) : child);
+  return node;
+}
+
+function now(): number {
+  return Date.now() + state.skew;
+}
+
+function duration(ms: number): string {
+  if (ms < 0) return `-${duration(-ms)}`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+function time(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/** Fetch the page of rows shown; a change arriving meanwhile triggers one more fetch. */
+async function loadRows(): Promise<void> {
+  if (state.loading) {
+    state.again = true;
+    return;
+  }
+  state.loading = true;
+  try {
+    do {
+      state.again = false;
+      const params = new URLSearchParams({ offset: String(state.offset), limit: String(PAGE_SIZE), q: state.q });
+      const data = await getJson<{ version: number; now: number; total: number; locks: Row[]; backends: Backend[] }>(`/api/locks?${params}`);
+      state.version = Math.max(state.version, data.version);
+      state.skew = data.now - Date.now();
+      state.rows = data.locks;
+      state.total = data.total;
+      if (state.offset > 0 && state.offset >= data.total) {
+        state.offset = Math.max(0, Math.floor((data.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+        state.again = true;
+      }
+      renderBackends(data.backends);
+      renderRows();
+    } while (state.again);
+  } finally {
+    state.loading = false;
+  }
+}
+
+function rowClass(row: Row): string {
+  if (row.holders.some((h) => TROUBLE.has(h.state))) return 'trouble';
+  if (row.holders.some((h) => now() - h.since > state.config.warnAfterMs)) return 'warn';
+  return '';
+}
+
+function badges(row: Row): HTMLElement {
+  const cell = el('td');
+  const t = now();
+  for (const h of row.holders) {
+    if (TROUBLE.has(h.state)) cell.append(el('span', { class: 'badge trouble', title: `pid ${h.pid} is ${h.state}` }, h.state), ' ');
+  }
+  if (row.holders.some((h) => t - h.since > state.config.warnAfterMs)) cell.append(el('span', { class: 'badge warn' }, `held > ${duration(state.config.warnAfterMs)}`), ' ');
+  if (cell.childNodes.length === 0) cell.append(el('span', { class: 'badge ok' }, row.holders.length === 0 ? 'held (no record)' : 'ok'));
+  return cell;
+}
+
+function holderText(h: Holder | undefined, more: number): string {
+  if (h === undefined) return '(holder wrote no record)';
+  return `pid ${h.pid}@${h.host} ${h.command}${more > 0 ? ` (+${more})` : ''}`;
+}
+
+function renderRows(): void {
+  const t = now();
+  const body = $('#locks tbody');
+  const rows = state.rows.map((row) => {
+    const first = row.holders[0];
+    const tr = el(
+      'tr',
+      { class: rowClass(row), data: { backend: row.backend, name: row.name } },
+      el('td', {}, row.backend),
+      el('td', { title: row.name }, row.name),
+      el('td', {}, row.mode),
+      el('td', { title: holderText(first, row.holders.length - 1) }, holderText(first, row.holders.length - 1)),
+      el('td', {}, first === undefined ? '' : duration(t - first.since)),
+      el('td', {}, row.holders.map((h) => h.token).join(', ')),
+      el('td', {}, first?.expiresAt == null ? '—' : duration(first.expiresAt - t)),
+      el('td', {}, row.waiters === null ? '—' : String(row.waiters)),
+      badges(row),
+    );
+    if (state.selected?.backend === row.backend && state.selected.name === row.name) tr.classList.add('selected');
+    tr.addEventListener('click', () => select(row.backend, row.name));
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  const last = Math.min(state.offset + PAGE_SIZE, state.total);
+  $('#page').textContent = state.total === 0 ? 'no locks held' : `${state.offset + 1}–${last} of ${state.total}`;
+  $<HTMLButtonElement>('#prev').disabled = state.offset === 0;
+  $<HTMLButtonElement>('#next').disabled = last >= state.total;
+  $('#summary').textContent = `${state.total} lock${state.total === 1 ? '' : 's'} held${state.q === '' ? '' : ` matching "${state.q}"`}`;
+  if (!state.painted) {
+    state.painted = true;
+    // For bench/serve.mjs: when the first rows are on screen.
+    requestAnimationFrame(() => performance.mark('deadbolt:rows-painted'));
+  }
+  if (state.selected !== undefined) renderDetail();
+}
+
+function renderBackends(backends: Backend[]): void {
+  $('#backends').replaceChildren(
+    ...backends.map((b) =>
+      el('li', {}, el('span', { class: `badge ${b.up ? 'ok' : 'trouble'}` }, b.up ? 'up' : 'down'), ` ${b.id} ${b.url}`, b.error === null ? '' : ` — ${b.error}`),
+    ),
+  );
+}
+
+async function loadHistory(): Promise<void> {
+  const data = await getJson<{ entries: HistoryEntry[] }>('/api/history');
+  $('#history tbody').replaceChildren(...data.entries.slice().reverse().map(historyRow));
+}
+
+function historyRow(e: HistoryEntry): HTMLElement {
+  return el(
+    'tr',
+    { class: e.kind === 'break' ? 'warn' : 'trouble', data: { name: e.name, kind: e.kind } },
+    el('td', {}, time(e.at)),
+    el('td', {}, e.backend),
+    el('td', {}, e.name),
+    el('td', { title: e.detail ?? '' }, e.kind === 'break' ? 'broken' : 'lost: lease expired'),
+    el('td', {}, e.token),
+    el('td', { title: e.holder }, e.holder),
+    el('td', {}, e.by ?? ''),
+    el('td', { title: e.reason ?? '' }, e.reason ?? ''),
+  );
+}
+
+function select(backend: string, name: string): void {
+  state.selected = { backend, name };
+  for (const tr of document.querySelectorAll<HTMLElement>('#locks tbody tr')) {
+    tr.classList.toggle('selected', tr.dataset.backend === backend && tr.dataset.name === name);
+  }
+  renderDetail();
+  void loadLockHistory(backend, name);
+}
+
+/** The detail view of the selected lock, from the rows on this page (kept as long as the lock is held). */
+function renderDetail(): void {
+  const panel = $('#detail');
+  const sel = state.selected!;
+  const row = state.rows.find((r) => r.backend === sel.backend && r.name === sel.name);
+  const keepForm = panel.querySelector('form');
+  if (row === undefined) {
+    panel.hidden = false;
+    panel.replaceChildren(el('h2', {}, sel.name), el('p', { class: 'note' }, `not held now on ${sel.backend}`), ...outcome(), el('div', { class: 'lock-history' }), closeButton());
+    void loadLockHistory(sel.backend, sel.name);
+    return;
+  }
+  const t = now();
+  const holders = row.holders.map((h) =>
+    el(
+      'dl',
+      {},
+      ...pairs([
+        ['pid', `${h.pid} on ${h.host}`],
+        ['command', h.command],
+        ['holder id', h.id],
+        ['token', h.token],
+        ['since', `${time(h.since)} (${duration(t - h.since)})`],
+        ['lease left', h.expiresAt === null ? 'no lease (held until the process ends)' : duration(h.expiresAt - t)],
+        ['state', h.state],
+      ]),
+    ),
+  );
+  const header = [el('h2', {}, row.name), el('p', { class: 'note' }, `${row.backend}, ${row.mode}, waiters: ${row.waiters ?? 'unknown'}`), ...holders];
+  const history = panel.querySelector('.lock-history') ?? el('div', { class: 'lock-history' });
+  // Keep a form being filled in while the row ticks; rebuild it when the holder changed.
+  const form = keepForm !== null && keepForm.dataset.token === row.holders[0]?.token && keepForm.dataset.name === row.name ? keepForm : breakForm(row);
+  panel.hidden = false;
+  panel.replaceChildren(...header, ...(form === undefined ? [] : [form]), ...outcome(), history, closeButton());
+}
+
+/** The answer to the last break of the selected lock, if any. */
+function outcome(): HTMLElement[] {
+  const o = state.outcome;
+  if (o === undefined || o.backend !== state.selected?.backend || o.name !== state.selected.name) return [];
+  return [el('p', { class: o.error ? 'result error' : 'result' }, o.text)];
+}
+
+function pairs(items: Array<[string, string]>): HTMLElement[] {
+  return items.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]);
+}
+
+function closeButton(): HTMLElement {
+  const button = el('button', {}, 'close');
+  button.addEventListener('click', () => {
+    state.selected = undefined;
+    $('#detail').hidden = true;
+    renderRows();
+  });
+  return button;
+}
+
+async function loadLockHistory(backend: string, name: string): Promise<void> {
+  const data = await getJson<{ history: HistoryEntry[] }>(`/api/locks/${encodeURIComponent(backend)}/${encodeURIComponent(name)}`);
+  const box = $('#detail').querySelector('.lock-history');
+  if (box === null || state.selected?.backend !== backend || state.selected.name !== name) return;
+  box.replaceChildren(
+    el('h3', {}, 'history'),
+    data.history.length === 0 ? el('p', { class: 'note' }, 'no breaks or losses seen') : el('ul', {}, ...data.history.map((e) => el('li', {}, `${time(e.at)} ${e.kind} token ${e.token}${e.by === undefined ? '' : ` by ${e.by}`}${e.reason === undefined ? '' : `: ${e.reason}`}`))),
+  );
+}
+
+/** The break form, only when the server allows breaking; the button waits for the name, a reason and the token. */
+function breakForm(row: Row): HTMLFormElement | undefined {
+  if (!state.config.allowBreak || row.holders.length === 0) return undefined;
+  const first = row.holders[0]!;
+  const form = document.createElement('form');
+  form.dataset.token = first.token;
+  form.dataset.name = row.name;
+  const confirmName = Object.assign(document.createElement('input'), { name: 'confirm', autocomplete: 'off', placeholder: 'type the lock name' });
+  const reason = Object.assign(document.createElement('textarea'), { name: 'reason', rows: 2, placeholder: 'why (kept in the audit log)' });
+  const token = Object.assign(document.createElement('input'), { name: 'access-token', type: 'password', autocomplete: 'off', placeholder: 'access token', value: state.accessToken });
+  const button = Object.assign(document.createElement('button'), { type: 'submit', className: 'danger', textContent: 'Break lock', disabled: true });
+  const ready = () => (button.disabled = confirmName.value !== row.name || reason.value.trim() === '' || token.value === '');
+  for (const input of [confirmName, reason, token]) input.addEventListener('input', ready);
+  const displaced = row.holders.map((h) => `pid ${h.pid} on ${h.host} (${h.command}), token ${h.token}, held for ${duration(now() - h.since)}, ${h.expiresAt === null ? 'no lease' : `lease left ${duration(h.expiresAt - now())}`}, ${h.state}`);
+  form.append(
+    el('h3', {}, 'Break this lock'),
+    el('p', {}, 'This displaces:'),
+    el('ul', {}, ...displaced.map((d) => el('li', {}, d))),
+    el('label', {}, `Type "${row.name}" to confirm`),
+    confirmName,
+    reason,
+    token,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    state.accessToken = token.value;
+    button.disabled = true;
+    const show = (text: string, error: boolean) => {
+      state.outcome = { backend: row.backend, name: row.name, text, error };
+      renderDetail();
+    };
+    show('breaking…', false);
+    void postBreak(row.backend, row.name, first.token, reason.value).then(
+      (text) => show(text, false),
+      (err: Error) => {
+        show(err.message, true);
+        ready();
+      },
+    );
+  });
+  return form;
+}
+
+async function postBreak(backend: string, name: string, token: string, reason: string): Promise<string> {
+  const response = await fetch('/api/break', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${state.accessToken}` },
+    body: JSON.stringify({ backend, name, confirm: name, token, reason }),
+  });
+  const body = (await response.json()) as { error?: string; broken?: boolean; detail?: string };
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.error ?? 'refused'}`);
+  return `${body.broken ? 'broken' : 'not broken'}: ${body.detail ?? ''}`;
+}
+
+let events: EventSource | undefined;
+
+/**
+ * Follow /api/events while the page is visible. A browser opens at most six
+ * connections per server and each stream holds one, so a hidden tab lets go
+ * of its stream (and catches up when shown again).
+ */
+function listen(): void {
+  if (document.hidden) {
+    $('#live').textContent = 'paused while hidden';
+    return;
+  }
+  const source = (events = new EventSource('/api/events'));
+  const live = $('#live');
+  source.addEventListener('open', () => {
+    live.textContent = 'live';
+    live.className = 'badge ok';
+  });
+  source.addEventListener('error', () => {
+    live.textContent = 'reconnecting';
+    live.className = 'badge trouble';
+  });
+  source.addEventListener('update', (event) => {
+    const data = JSON.parse((event as MessageEvent<string>).data) as { version: number; historyVersion: number; backends: Backend[] };
+    renderBackends(data.backends);
+    if (data.version !== state.version) {
+      state.version = data.version;
+      void loadRows();
+    }
+    if (data.historyVersion !== state.historyVersion) {
+      state.historyVersion = data.historyVersion;
+      void loadHistory();
+    }
+  });
+}
+
+async function start(): Promise<void> {
+  // The first rows do not wait for the config (or the event stream): they are what the first paint is for.
+  const first = loadRows();
+  state.config = await getJson('/api/config');
+  $<HTMLInputElement>('#filter').addEventListener('input', (event) => {
+    state.q = (event.target as HTMLInputElement).value;
+    state.offset = 0;
+    void loadRows();
+  });
+  $('#prev').addEventListener('click', () => {
+    state.offset = Math.max(0, state.offset - PAGE_SIZE);
+    void loadRows();
+  });
+  $('#next').addEventListener('click', () => {
+    state.offset += PAGE_SIZE;
+    void loadRows();
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      events?.close();
+      events = undefined;
+      $('#live').textContent = 'paused while hidden';
+    } else if (events === undefined) {
+      listen();
+    }
+  });
+  listen();
+  await first;
+  setInterval(renderRows, 1000);
+}
+
+void start();
+

@@ -1,0 +1,151 @@
+/**
+ * The one door `deadbolt serve` has to its backends: a narrow interface
+ * ("list locks", "show one", "break one expecting token T", "history"),
+ * implemented for lock directories (file-source.ts) and for engines through
+ * the library's `connect(url)` (engine-source.ts).
+ *
+ * Engines are opened in `openEngine` below and nowhere else, so that routing
+ * them through the CLI's engine opening (credential and TLS flags) is a
+ * one-line change here.
+ *
+ * @module
+ */
+import { connect } from '../distributed/connect.js';
+import type { Coordinator } from '../distributed/coordinator.js';
+import { resolveTarget } from '../cli/target.js';
+import { usageError } from '../cli/exit-codes.js';
+import { EngineSource } from './engine-source.js';
+import { FileSource } from './file-source.js';
+import type { HistoryEntry, LockRow } from './lock-row.js';
+
+/**
+ * What a break through the page did.
+ *
+ * @example
+ * ```ts
+ * const outcome: BreakOutcome = { broken: true, displaced: [], detail: 'SIGTERM, freed', record: {} };
+ * ```
+ */
+export interface BreakOutcome {
+  /** The displaced holder no longer holds the lock. */
+  broken: boolean;
+  /** The holders displaced (as rows). */
+  displaced: LockRow['holders'];
+  /** In words: signals sent, outcome. */
+  detail: string;
+  /** The audit record written (its shape depends on the backend: docs/serve.md). */
+  record: unknown;
+}
+
+/**
+ * A break refused before anything was done (the lock changed hands, is not
+ * held, or its holder cannot be stopped safely). `status` is the HTTP status
+ * to answer with.
+ *
+ * @example
+ * ```ts
+ * throw new BreakRefused(409, 'lock "jobs" changed hands: its token is now 8, not 7');
+ * ```
+ */
+export class BreakRefused extends Error {
+  constructor(
+    readonly status: 403 | 409 | 422 | 502,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BreakRefused';
+  }
+}
+
+/**
+ * One backend, as the server sees it.
+ *
+ * @example
+ * ```ts
+ * const rows = await source.list();
+ * await source.break('jobs', { expectToken: rows[0]!.holders[0]!.token, reason: 'hung', by: 'alice' });
+ * ```
+ */
+export interface LockSource {
+  /** Short and unique among the server's backends: `file`, `redis`, `etcd-2`, … (used in URLs and metrics labels). */
+  readonly id: string;
+  readonly kind: 'file' | 'engine';
+  /** The backend's URL with any password removed, for display. */
+  readonly url: string;
+  /** Every held lock. */
+  list(): Promise<LockRow[]>;
+  /** One lock, or undefined when it is not held. */
+  show(name: string): Promise<LockRow | undefined>;
+  /** Displace the holder of `name`, only if its token is still `expectToken`. Rejects with BreakRefused when it refuses. */
+  break(name: string, request: { expectToken: string; reason: string; by: string }): Promise<BreakOutcome>;
+  /** Breaks recorded by the backend's audit log (newest last). */
+  history(): Promise<HistoryEntry[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Options of `openSources`.
+ *
+ * @example
+ * ```ts
+ * const options: SourceOptions = { grace: 10_000, namespace: 'deadbolt', auditLog: '/var/log/deadbolt-serve.log' };
+ * ```
+ */
+export interface SourceOptions {
+  /** Lock directories: ms between SIGTERM and SIGKILL when breaking. */
+  grace: number;
+  /** Engines: the namespace, as in `connect()`. */
+  namespace?: string;
+  /** Engines: the local audit log every break is appended to (breaking an engine lock is refused without one). */
+  auditLog?: string;
+}
+
+/**
+ * Open every backend named by `urls` (`file:///dir` or an engine URL); closes
+ * the ones already opened if one fails.
+ *
+ * @example
+ * ```ts
+ * const sources = await openSources(['file:///run/locks', 'redis://127.0.0.1:6379'], { grace: 10_000 });
+ * ```
+ */
+export async function openSources(urls: string[], options: SourceOptions): Promise<LockSource[]> {
+  const sources: LockSource[] = [];
+  const ids = new Map<string, number>();
+  const nextId = (scheme: string) => {
+    const n = (ids.get(scheme) ?? 0) + 1;
+    ids.set(scheme, n);
+    return n === 1 ? scheme : `${scheme}-${n}`;
+  };
+  try {
+    for (const url of urls) {
+      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? '';
+      if (scheme === 'file') {
+        sources.push(new FileSource(nextId('file'), resolveTarget({ backend: url }), options.grace));
+      } else {
+        if (scheme === 'memory') throw usageError('memory:// lives inside one process: deadbolt serve cannot see its locks', 'Give a lock directory (file:///DIR) or an engine URL.');
+        sources.push(new EngineSource(nextId(scheme.split('+')[0]!), displayUrl(url), await openEngine(url, options), options.auditLog));
+      }
+    }
+  } catch (err) {
+    await Promise.allSettled(sources.map((s) => s.close()));
+    throw err;
+  }
+  return sources;
+}
+
+/** The one place an engine is opened: route it through the CLI's engine opening (credentials, TLS) here. */
+function openEngine(url: string, options: SourceOptions): Promise<Coordinator> {
+  return connect(url, options.namespace === undefined ? {} : { namespace: options.namespace });
+}
+
+/** `url` without its password, for display (an unparsable URL shows only its scheme). */
+function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return `${/^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1] ?? ''}://…`;
+  }
+}
