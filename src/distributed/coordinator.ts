@@ -24,7 +24,7 @@ import { runHolding, type Guard } from '../local/guard.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
-import type { Capabilities, Driver, DriverLock, LockRequest } from './driver.js';
+import type { Capabilities, Driver, DriverLock, LockQueue, LockRequest } from './driver.js';
 import { CoordinatorGuard, type DistributedGuard } from './guard.js';
 import { checkLockName, checkLockPrefix } from '../internal/lock-name.js';
 import type { Session } from './session.js';
@@ -161,6 +161,25 @@ export class Coordinator implements AsyncDisposable {
     checkLockName(name);
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
     return this.#driver.holders(name);
+  }
+
+  /**
+   * Read only, for operators: who waits for each name starting with `prefix`
+   * (queue order) and the break record the engine keeps, for every name that
+   * has either. `undefined` when the engine cannot tell who waits (a lock
+   * directory): show waiters as unknown then, not as none.
+   *
+   * @example
+   * ```ts
+   * const queues = await coordinator.queues('billing/');
+   * if (queues === undefined) console.log('waiters: unknown');
+   * else for (const q of queues) console.log(q.name, q.waiters.length);
+   * ```
+   */
+  queues(prefix?: string): Promise<LockQueue[] | undefined> {
+    const checked = checkLockPrefix(prefix);
+    if (this.#closed !== undefined) return Promise.reject(this.#closedError());
+    return this.#driver.queues === undefined ? Promise.resolve(undefined) : this.#driver.queues(checked);
   }
 
   /**

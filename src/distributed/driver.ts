@@ -116,6 +116,39 @@ export interface BreakRecord {
   displaced?: LockInfo[];
 }
 
+/**
+ * A claim waiting for a lock, as an engine keeps it.
+ *
+ * @example
+ * ```ts
+ * const w: WaiterInfo = { mode: 'exclusive', owner: { id: 'a1', host: 'web-2', pid: 77 }, since: new Date() };
+ * ```
+ */
+export interface WaiterInfo {
+  mode: 'exclusive' | 'shared';
+  owner: LockOwner;
+  /** When it started waiting (engine or client clock). */
+  since: Date;
+}
+
+/**
+ * What an engine keeps about one name besides its holders: the waiting
+ * claims, in queue order (the next to be granted first), and the last break
+ * record. Read only, for operators (`deadbolt ls`, `show`, `serve`).
+ *
+ * @example
+ * ```ts
+ * for (const q of (await coordinator.queues('billing/')) ?? []) console.log(q.name, q.waiters.length, q.lastBreak?.reason);
+ * ```
+ */
+export interface LockQueue {
+  name: string;
+  /** Oldest first: the order in which the engine grants them (as far as modes allow). */
+  waiters: WaiterInfo[];
+  /** The break record the engine keeps for the name, if any. */
+  lastBreak?: BreakRecord;
+}
+
 /** A request for a lock, as the coordinator hands it to the driver. @internal */
 export interface LockRequest {
   readonly session: DriverSession;
@@ -175,6 +208,13 @@ export interface Driver {
   list(prefix: string): Promise<LockInfo[]>;
   /** The current holders of `name`. */
   holders(name: string): Promise<LockInfo[]>;
+  /**
+   * Read only: every name starting with `prefix` that has waiting claims or a
+   * kept break record, by name; names with neither may be left out. Absent on
+   * drivers whose engine cannot tell who waits (a lock directory: the kernel
+   * does not say); callers then show waiters as unknown, never as none.
+   */
+  queues?(prefix: string): Promise<LockQueue[]>;
   /**
    * Displace the current holders of `name` (revoke their lease or delete their
    * claim), store `record` so the next holder can read it, and return who was displaced.

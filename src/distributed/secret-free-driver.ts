@@ -72,6 +72,12 @@ class SecretFreeDriver implements Driver {
     return this.#secrets.scrub(await this.#clean(this.#inner.holders(name)));
   }
 
+  get queues(): Driver['queues'] {
+    const inner = this.#inner;
+    if (inner.queues === undefined) return undefined;
+    return async (prefix: string) => this.#secrets.scrub(await this.#clean(inner.queues!(prefix)));
+  }
+
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {
     return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record)));
   }

@@ -12,12 +12,13 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
+  LockQueue,
   LockRequest,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import type { EtcdClient } from './client.js';
-import { listHolders, nameHolders } from './holders.js';
+import { listHolders, nameHolders, readLockQueues } from './holders.js';
 import { KeyLayout, encodeName } from './keys.js';
 import { acquireLock, type LockContext } from './lock.js';
 import { Reaper } from './reaper.js';
@@ -111,6 +112,10 @@ export class EtcdDriver implements Driver {
 
   holders(name: string): Promise<LockInfo[]> {
     return nameHolders(this.#ctx, name);
+  }
+
+  queues(prefix: string): Promise<LockQueue[]> {
+    return readLockQueues(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

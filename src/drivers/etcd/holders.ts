@@ -5,17 +5,18 @@
  * seconds, so up to a second early).
  *
  * A listing is one range read plus one LeaseTimeToLive per distinct lease.
- * Waiters are not listed.
+ * Waiters are not listed there, but by `readLockQueues`, with the break records.
  *
  * @internal
  * @module
  */
+import type { LockQueue } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
-import { rangeEnd } from './keys.js';
+import { encodeName, rangeEnd } from './keys.js';
 import type { LockContext } from './lock.js';
 import { mapError } from './map-error.js';
 import { holdersOf, toQueue, type QueueEntry } from './queue.js';
-import { decodeHolder } from './record.js';
+import { decodeBreak, decodeHolder } from './record.js';
 import { EtcdSession } from './session.js';
 
 /**
@@ -90,4 +91,45 @@ export async function describe(ctx: LockContext, entries: readonly QueueEntry[])
     if (ttl !== undefined) info.expiresAt = new Date(now + ttl * 1000);
     return info;
   });
+}
+
+/**
+ * The waiters (claims not granted, oldest first) and kept break records of
+ * every name starting with `prefix`: one range read of the claims and one of
+ * `<namespace>/broken/`.
+ *
+ * @example
+ * ```ts
+ * for (const q of await readLockQueues(ctx, 'billing/')) console.log(q.name, q.waiters.length);
+ * ```
+ */
+export async function readLockQueues(ctx: LockContext, prefix: string): Promise<LockQueue[]> {
+  const brokenStart = Buffer.from(prefix === '' ? ctx.keys.brokenRoot : `${ctx.keys.brokenRoot}${encodeName(prefix, true)}`);
+  const [queues, broken] = await Promise.all([
+    readQueues(ctx, ctx.keys.listPrefix(prefix)),
+    ctx.client.etcd.kv.range({ key: brokenStart, range_end: rangeEnd(brokenStart) }).catch((error: unknown) => {
+      throw mapError(error, 'reading break records');
+    }),
+  ]);
+  const byName = new Map<string, LockQueue>();
+  for (const [name, queue] of queues) {
+    if (!name.startsWith(prefix)) continue;
+    const held = new Set(holdersOf(queue));
+    const waiters = queue.filter((entry) => !held.has(entry)).map((entry) => ({ mode: entry.mode, ...decodeHolder(entry.value) }));
+    if (waiters.length > 0) byName.set(name, { name, waiters });
+  }
+  for (const kv of broken.kvs) {
+    let name: string;
+    try {
+      name = decodeURIComponent(kv.key.toString('utf8').slice(ctx.keys.brokenRoot.length));
+    } catch {
+      continue; // not written by deadbolt
+    }
+    const record = decodeBreak(kv.value);
+    if (record === undefined || !name.startsWith(prefix)) continue;
+    const entry = byName.get(name) ?? { name, waiters: [] };
+    entry.lastBreak = record;
+    byName.set(name, entry);
+  }
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
