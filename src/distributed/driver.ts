@@ -127,8 +127,8 @@ export interface BreakRecord {
 export interface WaiterInfo {
   mode: 'exclusive' | 'shared';
   owner: LockOwner;
-  /** When it started waiting (engine or client clock). */
-  since: Date;
+  /** When it started waiting (engine or client clock), when the engine keeps it (Redis does not). */
+  since?: Date;
 }
 
 /**

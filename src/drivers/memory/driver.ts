@@ -15,6 +15,7 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
+  LockQueue,
   LockRequest,
   PredecessorReport,
 } from '../../distributed/driver.js';
@@ -175,6 +176,15 @@ export class MemoryDriver implements Driver {
   async holders(name: string): Promise<LockInfo[]> {
     const key = this.#prefix + name;
     return this.#space.holders((k) => k === key).map((claim) => this.#info(claim));
+  }
+
+  async queues(prefix: string): Promise<LockQueue[]> {
+    const start = this.#prefix + prefix;
+    return this.#space.queues((key) => key.startsWith(start)).map(({ key, waiters, lastBreak }) => ({
+      name: key.slice(this.#prefix.length),
+      waiters: waiters.map((claim) => ({ mode: claim.mode, owner: { ...claim.lease.owner } })),
+      ...(lastBreak !== undefined && { lastBreak }),
+    }));
   }
 
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {

@@ -2,7 +2,8 @@
  * Who holds what, and breaking it: `list()`, `holders()` and `break()` on
  * PostgreSQL. A listing is one query (claims joined with their sessions); a
  * holder whose lease ran out is not listed even before a reaper deleted it.
- * `since` and `expiresAt` are on the server's clock. Waiters are not listed.
+ * `since` and `expiresAt` are on the server's clock. Waiters are not listed
+ * there, but by `readLockQueues` (one query), with the kept break records.
  *
  * Breaking is one call of the `break` function (sql.ts): it deletes the
  * holders' claims, NOTIFYs their sessions (a displaced holder learns it at
@@ -13,10 +14,10 @@
  * @internal
  * @module
  */
-import type { BreakRecord } from '../../distributed/driver.js';
+import type { BreakRecord, LockQueue } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { PgContext } from './context.js';
-import { ownerFrom } from './grant.js';
+import { decodeBreakRecord, ownerFrom } from './grant.js';
 import { runStatement } from './statements.js';
 
 interface HolderRow {
@@ -52,6 +53,39 @@ export async function listHolders(ctx: PgContext, prefix: string): Promise<LockI
 export async function nameHolders(ctx: PgContext, name: string): Promise<LockInfo[]> {
   const res = await runStatement(ctx.pool, ctx.statements.holders, [ctx.namespace, name], ctx.config.requestTimeout, `listing "${name}"`);
   return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+}
+
+interface QueueRow {
+  kind: 'w' | 'b';
+  name: string;
+  mode: string | null;
+  owner: unknown;
+  since_ms: number | null;
+  broken: unknown;
+}
+
+/**
+ * The waiters (queue order) and kept break records of every name starting with `prefix`.
+ *
+ * @example
+ * ```ts
+ * for (const q of await readLockQueues(ctx, '')) console.log(q.name, q.waiters.length, q.lastBreak?.by);
+ * ```
+ */
+export async function readLockQueues(ctx: PgContext, prefix: string): Promise<LockQueue[]> {
+  const res = await runStatement(ctx.pool, ctx.statements.queues, [ctx.namespace, prefix], ctx.config.requestTimeout, 'reading lock queues');
+  const byName = new Map<string, LockQueue>();
+  for (const row of res.rows as QueueRow[]) {
+    const entry = byName.get(row.name) ?? { name: row.name, waiters: [] };
+    byName.set(row.name, entry);
+    if (row.kind === 'w') {
+      entry.waiters.push({ mode: row.mode === 'shared' ? 'shared' : 'exclusive', owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)) });
+    } else {
+      const record = decodeBreakRecord(row.broken);
+      if (record !== undefined) entry.lastBreak = record;
+    }
+  }
+  return [...byName.values()].filter((q) => q.waiters.length > 0 || q.lastBreak !== undefined);
 }
 
 /**

@@ -12,6 +12,7 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
+  LockQueue,
   LockRequest,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
@@ -19,7 +20,7 @@ import { breakLock } from './break.js';
 import { acquireClaim } from './claim.js';
 import type { RedisClient } from './client.js';
 import { keyPrefix, type RedisContext } from './context.js';
-import { listHolders, nameHolders } from './holders.js';
+import { listHolders, nameHolders, readLockQueues } from './holders.js';
 import { Notifications } from './notifications.js';
 import { RedisSession } from './session.js';
 
@@ -61,6 +62,10 @@ export class RedisDriver implements Driver {
 
   holders(name: string): Promise<LockInfo[]> {
     return nameHolders(this.#ctx, name);
+  }
+
+  queues(prefix: string): Promise<LockQueue[]> {
+    return readLockQueues(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {
