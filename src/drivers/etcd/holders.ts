@@ -81,14 +81,17 @@ export async function describe(ctx: LockContext, entries: readonly QueueEntry[])
   const now = Date.now();
   const ttls = new Map(
     await Promise.all(
-      leases.map(async (lease) => [lease, await EtcdSession.timeToLive(ctx.client, lease).catch(() => undefined)] as const),
+      leases.map(async (lease) => [lease, await EtcdSession.leaseState(ctx.client, lease).catch(() => undefined)] as const),
     ),
   );
   return entries.map((entry) => {
     const { owner, since } = decodeHolder(entry.value);
     const info: LockInfo = { name: entry.name, mode: entry.mode, token: entry.revision, owner, since, backend: 'etcd' };
     const ttl = ttls.get(entry.lease);
-    if (ttl !== undefined) info.expiresAt = new Date(now + ttl * 1000);
+    if (ttl !== undefined) {
+      info.expiresAt = new Date(now + ttl.left * 1000);
+      info.ttlMs = ttl.granted * 1000;
+    }
     return info;
   });
 }

@@ -212,6 +212,7 @@ export class MemoryDriver implements Driver {
       owner: { ...claim.lease.owner },
       since: this.#space.clock.toDate(claim.since),
       expiresAt: this.#space.clock.toDate(claim.lease.expiresAt),
+      ttlMs: claim.lease.ttlMs,
       backend: this.backend,
     };
   }

@@ -27,6 +27,7 @@ interface HolderRow {
   owner: unknown;
   since_ms: number;
   expires_ms: number;
+  ttl_ms?: number;
 }
 
 /**
@@ -116,6 +117,7 @@ function toInfo(name: string, row: HolderRow): LockInfo {
     owner: ownerFrom(row.owner),
     since: new Date(row.since_ms),
     expiresAt: new Date(row.expires_ms),
+    ...(row.ttl_ms != null && { ttlMs: Number(row.ttl_ms) }),
     backend: 'postgres',
   };
 }

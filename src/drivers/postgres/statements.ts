@@ -52,7 +52,7 @@ export interface Statements {
 const GRANT_COLUMNS = 'status, token::text AS token, since_ms, pred_token::text AS pred_token, pred_how, wake_in_ms';
 const HOLDER_COLUMNS =
   "c.name, c.mode, c.token::text AS token, s.owner, date_part('epoch', c.granted_at) * 1000 AS since_ms, " +
-  "date_part('epoch', s.expires_at) * 1000 AS expires_ms";
+  "date_part('epoch', s.expires_at) * 1000 AS expires_ms, s.ttl_ms";
 
 /**
  * The statements of schema `schema` (named per schema: one pool serves one schema).

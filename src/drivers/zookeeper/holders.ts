@@ -83,7 +83,10 @@ function describe(name: string, mode: 'exclusive' | 'shared', data: Buffer | und
   const { owner, ttlMs } = decodeHolder(data);
   const since = new Date(Number(stat.ctime.readBigInt64BE(0)));
   const info: LockInfo = { name, mode, token: zxid(stat.czxid), owner, since, backend: 'zookeeper' };
-  if (ttlMs !== undefined) info.expiresAt = new Date(Math.max(Date.now(), since.getTime()) + ttlMs);
+  if (ttlMs !== undefined) {
+    info.expiresAt = new Date(Math.max(Date.now(), since.getTime()) + ttlMs);
+    info.ttlMs = ttlMs;
+  }
   return info;
 }
 
