@@ -175,7 +175,8 @@ const REFUSED_CREDENTIALS = /rejected the credentials|refused driverOptions\.aut
  * carry the URL's credentials (connect.ts); they are escaped when printed.
  */
 function engineFailure(err: unknown, request: EngineRequest): CliError {
-  const message = (err as Error)?.message ?? String(err);
+  // The library names its options; the command line has its own names for them.
+  const message = ((err as Error)?.message ?? String(err)).replaceAll('options.connectTimeout', '--connect-timeout').replaceAll('options.ttl', '--ttl');
   const shown = redact(request.url);
   if (err instanceof CliError) return err;
   if (isInvalidArgument(err)) return new CliError(ExitCode.USAGE, message, { cause: err });

@@ -12,7 +12,16 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigurationError, NativeError, UnsafeFileError, UnsupportedError, isInvalidArgument } from '../errors.js';
+import {
+  BackendError,
+  BackendUnavailableError,
+  ConfigurationError,
+  NativeError,
+  SessionLostError,
+  UnsafeFileError,
+  UnsupportedError,
+  isInvalidArgument,
+} from '../errors.js';
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
@@ -74,6 +83,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
     .option('--record-args', 'record the whole command line, arguments included, in the holder record (default: the program only, as arguments may hold secrets)')
+    .addOption(new Option('--grace <duration>', 'engines: when the lock is lost, time between SIGTERM and SIGKILL of the command').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
@@ -82,16 +92,19 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
 
   subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock file: state, holder, age; and recent breaks')
     .option('--json', 'print JSON (schema in docs/cli.md)')
+    .option('--watch', 'redraw the listing in place on a terminal until Ctrl-C')
+    .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(duration(MAX_TIMEOUT_MS)).default(2_000, '2s'))
     .addHelpText('after', LS_HELP)
     .action(async (options) => done(await listCommand(options, io)));
 
   subcommand(program, 'show', 'deadbolt show [options] NAME', 'show one lock in detail')
     .argument('<name>', 'the lock name')
     .option('--json', 'print JSON (schema in docs/cli.md)')
+    .option('--audit-log <file>', 'engines: the local audit log whose breaks of NAME are shown (default: $DEADBOLT_AUDIT_LOG, else ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', SHOW_HELP)
     .action(async (name: string, options) => done(await showCommand(name, options, io)));
 
-  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run')
+  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
     .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
@@ -106,14 +119,15 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .option('--json', 'print the audit record as JSON')
+    .option('--audit-log <file>', 'engines: the local audit log to append to (default: $DEADBOLT_AUDIT_LOG, else $XDG_STATE_HOME/deadbolt/audit.log or ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', BREAK_HELP)
     .action(async (name: string, options) => done(await breakCommand(name, options, io)));
 
   return program;
 }
 
-/** A subcommand with the options every command shares, and a short usage line after errors. */
-function subcommand(program: Command, name: string, usage: string, description: string): Command {
+/** A subcommand with the options every command shares (and, unless `engines` is false, those of engines), and a short usage line after errors. */
+function subcommand(program: Command, name: string, usage: string, description: string, engines = true): Command {
   const cmd = program
     .command(name)
     .description(description)
@@ -121,8 +135,18 @@ function subcommand(program: Command, name: string, usage: string, description: 
     .helpOption('-h, --help', 'show help')
     .showHelpAfterError(`Usage: ${usage}\nRun "deadbolt ${name} --help" for details.`)
     .option('--lock-path <dir>', 'the lock directory (default: $DEADBOLT_LOCK_PATH)')
-    .option('--backend <url>', 'the locks\' backend as a URL; today only file:///DIR (default: $DEADBOLT_BACKEND)');
-  return cmd.option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
+    .option('--backend <url>', engines ? 'the locks\' backend: file:///DIR, etcd://, redis://, redis+sentinel://, postgres://, zookeeper:// (default: $DEADBOLT_BACKEND)' : 'the lock directory as file:///DIR (default: $DEADBOLT_BACKEND)')
+    .option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
+  if (!engines) return cmd;
+  return cmd
+    .option('--namespace <ns>', 'engines: the namespace of the locks, as connect() takes it (default: deadbolt)')
+    .addOption(new Option('--ttl <duration>', 'engines: the session\'s TTL: how long a silent holder keeps its locks (default: 15s)').argParser(duration(MAX_TIMEOUT_MS)))
+    .addOption(new Option('--connect-timeout <duration>', 'engines: give up reaching the engine after this long (exit 69; default: 5s)').argParser(duration(MAX_TIMEOUT_MS)))
+    .option('--user <name>', 'engines: the user to authenticate as (or user@ in the URL)')
+    .option('--password-file <file>', 'engines: read the password from FILE, not readable by others (or $DEADBOLT_BACKEND_PASSWORD_FILE, $DEADBOLT_BACKEND_PASSWORD)')
+    .option('--tls-ca <file>', 'engines: the CA certificate (PEM) that signed the engine\'s')
+    .option('--tls-cert <file>', 'engines: this client\'s certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'engines: this client\'s private key (PEM), not readable by others');
 }
 
 function duration(max: number): (value: string) => number {
@@ -158,6 +182,8 @@ function report(err: unknown, io: Output): number {
   if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
   if (err instanceof UnsafeFileError) return fail(io, ExitCode.NO_PERMISSION, message);
   if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
+  // An engine that fails after connecting (a request timed out, the session was lost while waiting).
+  if (err instanceof BackendUnavailableError || err instanceof BackendError || err instanceof SessionLostError) return fail(io, ExitCode.UNAVAILABLE, message);
   io.err(red(`deadbolt: internal error: ${escapeLines((err as Error)?.stack ?? message)}`));
   io.err('This is a bug: please report it with the command you ran.');
   return ExitCode.SOFTWARE;
