@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `deadbolt` command: `run`, `ls`, `show`, `clean`, `break` on a lock
- * directory (docs/cli.md is the manual, with exit codes and JSON schemas).
+ * directory, and (all but `clean`) on an engine through `--backend URL`
+ * (docs/cli.md is the manual, with exit codes and JSON schemas).
  *
  * Parsing is commander's (subcommands, per-command help, "did you mean"
  * suggestions for mistyped commands and options). Two things are done here
@@ -69,7 +70,7 @@ function splitRunCommand(argv: string[]): { parsed: string[]; command: string[] 
 
 function buildProgram(io: Output, command: string[], done: (code: number) => void): Command {
   const program = new Command('deadbolt')
-    .description('Locks for shell scripts, cron jobs and operators, on a deadbolt lock directory (kernel OFD locks).')
+    .description('Locks for shell scripts, cron jobs and operators, on a deadbolt lock directory (kernel OFD locks) or an engine (etcd, Redis, PostgreSQL, ZooKeeper).')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
@@ -90,7 +91,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
       done(await runCommand(name, command, options, io));
     });
 
-  subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock file: state, holder, age; and recent breaks')
+  subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock (file, or on an engine): state, holder, age or lease; and recent breaks')
     .option('--json', 'print JSON (schema in docs/cli.md)')
     .option('--watch', 'redraw the listing in place on a terminal until Ctrl-C')
     .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(duration(MAX_TIMEOUT_MS)).default(2_000, '2s'))
@@ -112,7 +113,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addHelpText('after', CLEAN_HELP)
     .action(async (options) => done(await cleanCommand(options, io)));
 
-  subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), with an audit record')
+  subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), or revoke it on an engine, with an audit record')
     .argument('<name>', 'the lock name')
     .option('--reason <text>', 'why: kept in the audit log')
     .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)')
@@ -195,17 +196,23 @@ function fail(io: Output, code: number, message: string): number {
 }
 
 const PROGRAM_EXAMPLES = `
-The lock directory comes from --lock-path DIR or $DEADBOLT_LOCK_PATH (or --backend / $DEADBOLT_BACKEND
-as file:///DIR). Every process sharing a lock must use the same directory.
+The locks come from --lock-path DIR or $DEADBOLT_LOCK_PATH (a lock directory; or --backend /
+$DEADBOLT_BACKEND as file:///DIR), or from an engine: --backend etcd://…, redis://…,
+redis+sentinel://…, postgres://…, zookeeper://… (run, ls, show, break). Every process sharing a
+lock must use the same directory, or the same engine and --namespace.
 
 Examples:
   $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh
   $ deadbolt ls --lock-path /run/myapp/locks
   $ DEADBOLT_LOCK_PATH=/run/myapp/locks deadbolt break nightly --reason "hung since 03:00"
+  $ deadbolt ls --backend etcd://10.0.0.1:2379 --namespace billing --watch
+  $ deadbolt run --backend redis://10.0.0.5:6379 --password-file /run/secrets/redis nightly -- ./report.sh
 
-Exit codes: 0 ok; run passes on its command's status; 64 usage; 66 no lock directory;
-69 break refused; 75 busy (--no-wait); 77 permission denied; 78 not configured; 124 timeout;
-126/127 command not executable/not found. Full list: docs/cli.md.`;
+Exit codes: 0 ok; run passes on its command's status; 1 nothing broken / unknown lock (engines);
+64 usage; 66 no lock directory; 69 break refused, engine unreachable; 75 busy (--no-wait);
+76 lock lost while the command ran (engines); 77 permission denied, credentials refused;
+78 not configured, driver package missing; 124 timeout; 126/127 command not executable/not found.
+Full list: docs/cli.md.`;
 
 const RUN_HELP = `
 The command gets DEADBOLT_TOKEN (the fencing token, strictly increasing per name) and
@@ -216,26 +223,39 @@ On a terminal, a status line shows whom it is waiting for.
 The holder record (readable by others) names "deadbolt run NAME -- CMD" without CMD's
 arguments, which may hold secrets; --record-args records the whole command line.
 
-Exit: the command's status (or its signal); 75 busy with --no-wait; 124 --timeout ran out;
-126 not executable; 127 not found (the lock is released in every case).
+On an engine (--backend etcd://…), the lock can be lost while the command runs (its lease
+expired, or an operator broke it): the command then gets SIGTERM, SIGKILL after --grace, and
+run exits 76.
+
+Exit: the command's status (or its signal); 75 busy with --no-wait; 76 lock lost (engines);
+124 --timeout ran out; 126 not executable; 127 not found (the lock is released in every case).
 
 Examples:
   $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh --full
   $ deadbolt run --no-wait cron-sync -- rsync -a src/ dst/ || [ $? -eq 75 ] && echo "already running"
-  $ deadbolt run --timeout 30s --shared schema -- ./read-only-job.sh`;
+  $ deadbolt run --timeout 30s --shared schema -- ./read-only-job.sh
+  $ deadbolt run --backend etcd://10.0.0.1:2379 --ttl 30s --grace 30s nightly -- ./report.sh`;
 
 const LS_HELP = `
 States: exclusive / shared (held), free (unused), leftover (free, and its last holder is gone:
 left by a crash). "clean" removes unused files.
 
+On an engine: every lock of the namespace with holder, lease left (marked "late" when the
+holder missed a renewal), token, waiters and last break; --watch redraws it on a terminal.
+
 Examples:
   $ deadbolt ls --lock-path /run/myapp/locks
-  $ deadbolt ls --json | jq '.locks[] | select(.state != "free") | .holder.pid'`;
+  $ deadbolt ls --json | jq '.locks[] | select(.state != "free") | .holder.pid'
+  $ deadbolt ls --backend postgres://ops@db:5432/app --namespace billing --watch`;
 
 const SHOW_HELP = `
+On an engine: each holder's lease and session state, the waiters in queue order, the engine's
+break record and the local audit log's breaks of NAME; exit 1 for a lock the engine does not know.
+
 Examples:
   $ deadbolt show --lock-path /run/myapp/locks nightly
-  $ deadbolt show nightly --json`;
+  $ deadbolt show nightly --json
+  $ deadbolt show --backend zookeeper://zk1:2181/apps invoices`;
 
 const CLEAN_HELP = `
 Each file is removed only if nobody holds it, under a non-blocking lock with an inode
@@ -254,11 +274,21 @@ owner. Refuses (exit 69) when the holder cannot be identified safely: no holder 
 pid gone or reused, a pid that does not hold the lock (a forged record), another host, or a
 shared lock. Appends a record to .deadbolt-audit.log.
 
-Exit: 0 broken; 1 nothing broken (not held, not confirmed, or still held); 64 not a
-terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
+On an engine (--backend etcd://…): shows who will be displaced (lease left, whether its
+session still renews), asks (or --yes; --reason is required), refuses if the holder's token
+changed meanwhile, revokes its claim on the engine (its guard.signal fires; no process is
+signalled), and appends to the local audit log (--audit-log, $DEADBOLT_AUDIT_LOG, else
+~/.local/state/deadbolt/audit.log).
+
+Exit: 0 broken; 1 nothing broken (not held, not confirmed, still held, or changed hands);
+64 not a terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
 
 Examples:
   $ deadbolt break --lock-path /run/myapp/locks nightly --reason "hung since 03:00"
-  $ deadbolt break nightly --yes --grace 30s --reason "deploy 1234"`;
+  $ deadbolt break nightly --yes --grace 30s --reason "deploy 1234"
+  $ deadbolt break --backend redis://10.0.0.5:6379 invoices --yes --reason "hung since 09:12"`;
 
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+// Writes to a pipe are asynchronous: exiting at once would cut a long listing (ls --json of 10 000 locks) short.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
+process.exit(code);

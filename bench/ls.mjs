@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+/**
+ * `deadbolt ls --json` over 10 000 held locks, on each engine.
+ *
+ * For each engine (its own throwaway server, as the other benchmarks start
+ * them): one coordinator takes N locks (default 10 000, in its own
+ * namespace), then the real CLI (`node ../dist/cli/main.js ls --json
+ * --backend URL --namespace NS`) is run R times (default 7) as an operator
+ * would run it; the wall time of each run is taken (Node's start-up, connect,
+ * the listing, JSON out, exit) and the output checked (N locks listed). Rows:
+ * the CLI's median, and, to tell start-up from the engine's work, the median
+ * of `list()` + `queues()` on an open coordinator in this process.
+ *
+ * Targets (issue 12): ≤ 1 s on etcd, Redis and PostgreSQL, ≤ 3 s on ZooKeeper.
+ *
+ *   node ls.mjs [--only=etcd,redis,postgres,zookeeper] [--locks=10000] [--runs=7] [--markdown]
+ */
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { connect } from 'deadbolt';
+import { startEtcd } from './etcd/server.mjs';
+import { formatRatio, printJsonLine, renderMarkdownTable, renderTable } from './lib/format.mjs';
+import { median } from './lib/stats.mjs';
+import { startServer as startPostgres } from './postgres/server.mjs';
+import { startServer as startRedis } from './redis/server.mjs';
+import { startZooKeeper } from './zookeeper/lib/server.mjs';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? true];
+  }),
+);
+const LOCKS = Number(args.locks ?? 10_000);
+const RUNS = Number(args.runs ?? 7);
+const ONLY = String(args.only ?? 'etcd,redis,postgres,zookeeper').split(',');
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+const ENGINES = {
+  etcd: { target: 1_000, ttl: 30_000, start: async () => startEtcd() },
+  redis: { target: 1_000, ttl: 30_000, start: async () => startRedis() },
+  postgres: { target: 1_000, ttl: 30_000, start: async () => startPostgres() },
+  // The benchmark's ZooKeeper runs with tickTime=500: sessions of at most 10 s.
+  zookeeper: { target: 3_000, ttl: 10_000, start: async () => {
+    const zk = await startZooKeeper();
+    return { ...zk, url: `zookeeper://${zk.endpoint}` };
+  } },
+};
+
+/** Take `count` locks on `coordinator`, `parallel` at a time. */
+async function holdMany(coordinator, count, parallel = 64) {
+  const guards = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) {
+        const i = next++;
+        guards.push(await coordinator.acquire(`bench/lock-${String(i).padStart(6, '0')}`));
+      }
+    }),
+  );
+  return guards;
+}
+
+/** One `deadbolt ls --json` run: its wall time in ms and the number of locks it listed. */
+function runLs(url, namespace) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, 'ls', '--json', '--backend', url, '--namespace', namespace, '--connect-timeout', '30s'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    const out = [];
+    let err = '';
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - started;
+      if (code !== 0) return reject(new Error(`deadbolt ls exited ${code}: ${err}`));
+      resolve({ ms, listed: JSON.parse(Buffer.concat(out).toString()).locks.length });
+    });
+  });
+}
+
+async function benchEngine(name) {
+  const engine = ENGINES[name];
+  const server = await engine.start();
+  const namespace = `bench-ls-${process.pid}`;
+  const coordinator = await connect(server.url, { ttl: engine.ttl, namespace, connectTimeout: 30_000 });
+  const reader = await connect(server.url, { ttl: engine.ttl, namespace, connectTimeout: 30_000 });
+  try {
+    const t0 = performance.now();
+    await holdMany(coordinator, LOCKS);
+    const holdMs = performance.now() - t0;
+    const cli = [];
+    const inProcess = [];
+    for (let r = 0; r < RUNS; r++) {
+      const { ms, listed } = await runLs(server.url, namespace);
+      if (listed !== LOCKS) throw new Error(`${name}: ls listed ${listed} locks, expected ${LOCKS}`);
+      cli.push(ms);
+      const s = performance.now();
+      const [held] = await Promise.all([reader.list(), reader.queues()]);
+      inProcess.push(performance.now() - s);
+      if (held.length !== LOCKS) throw new Error(`${name}: list() gave ${held.length} holders, expected ${LOCKS}`);
+    }
+    const cliMedian = median(cli);
+    return {
+      engine: name,
+      locks: LOCKS,
+      cliMedianMs: cliMedian,
+      cliMaxMs: Math.max(...cli),
+      listMedianMs: median(inProcess),
+      targetMs: engine.target,
+      ratio: cliMedian / engine.target,
+      met: cliMedian <= engine.target,
+      holdMs,
+    };
+  } finally {
+    await reader.close().catch(() => {});
+    await coordinator.close().catch(() => {});
+    await server.stop();
+  }
+}
+
+const rows = [];
+for (const name of ONLY) {
+  if (!(name in ENGINES)) throw new Error(`unknown engine ${name}; known: ${Object.keys(ENGINES).join(', ')}`);
+  process.stderr.write(`${name}: holding ${LOCKS} locks, then ${RUNS} × deadbolt ls --json …\n`);
+  rows.push(await benchEngine(name));
+}
+
+const ms = (v) => `${Math.round(v)} ms`;
+const columns = [
+  { key: 'engine', title: 'engine', align: 'left' },
+  { key: 'locks', title: 'locks' },
+  { key: 'cliMedianMs', title: 'deadbolt ls --json (median)', format: ms },
+  { key: 'cliMaxMs', title: 'slowest run', format: ms },
+  { key: 'listMedianMs', title: 'list()+queues() in-process (median)', format: ms },
+  { key: 'targetMs', title: 'target', format: ms },
+  { key: 'ratio', title: 'median / target', format: formatRatio },
+  { key: 'met', title: 'met', format: (v) => (v ? 'met' : 'MISSED') },
+];
+console.log(`deadbolt ls --json over ${LOCKS} held locks, ${RUNS} runs each (wall time of the whole command)\n`);
+console.log(renderTable(columns, rows));
+if (args.markdown) console.log(`\n${renderMarkdownTable(columns, rows)}`);
+printJsonLine('BENCH_JSON', {
+  benchmark: 'ls',
+  env: { date: new Date().toISOString(), node: process.version, loadavg: loadavg() },
+  params: { locks: LOCKS, runs: RUNS },
+  scenarios: { ls: { title: `deadbolt ls --json over ${LOCKS} held locks`, rows: Object.fromEntries(rows.map((r) => [r.engine, r])) } },
+});
