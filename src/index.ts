@@ -40,4 +40,4 @@ export { type DistributedGuard } from './distributed/guard.js';
 export { Session, safetyMargin, type SessionState } from './distributed/session.js';
 export { Fence } from './distributed/fence.js';
 export { MAX_LOCK_NAME_LENGTH } from './internal/lock-name.js';
-export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord, LockQueue, WaiterInfo } from './distributed/driver.js';
+export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord, LockSurvey, WaiterInfo } from './distributed/driver.js';

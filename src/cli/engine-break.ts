@@ -119,7 +119,7 @@ function tokens(infos: readonly LockInfo[]): string {
 
 /** Who will be displaced, for the operator. Every field but the numbers is from the engine: escaped. */
 function describe(name: string, backend: string, namespace: string, infos: LockInfo[]): string {
-  const view = engineLock(name, infos, undefined, false, Date.now());
+  const view = engineLock({ name, holders: infos, waiters: [] }, false, Date.now());
   const lines = [`lock "${name}" on ${backend} (namespace ${namespace}) is held ${view.state} by:`];
   for (const h of view.holders) lines.push(...holderLines(h));
   return lines.map(escapeText).join('\n');

@@ -1,8 +1,8 @@
 /**
  * `deadbolt ls --backend etcd://…` (and every other engine): every lock of the
  * namespace with its holders, lease, waiters and last break, in a table (or
- * `--json`). One `list()` and one `queues()` per listing, whatever the number
- * of locks (each driver reads in bulk: bench/ls.mjs measures it).
+ * `--json`). One `survey()` per listing, whatever the number of locks (each
+ * driver reads in bulk: bench/ls.mjs measures it).
  *
  * @module
  */
@@ -10,7 +10,7 @@ import type { Coordinator } from '../distributed/coordinator.js';
 import { redact } from '../distributed/connect-url.js';
 import { formatDuration } from './durations.js';
 import { escapeText } from './escape.js';
-import { engineLocks, type BreakView, type EngineLockView, type SessionState } from './engine-view.js';
+import { engineLock, readSurvey, type BreakView, type EngineLockView, type SessionState } from './engine-view.js';
 import { displayCommand, shortDate } from './format.js';
 import type { Colors, Output } from './output.js';
 import { styled, table, truncate, type Cell, type Column } from './table.js';
@@ -49,8 +49,9 @@ export interface EngineListing {
  * ```
  */
 export async function engineListing(coordinator: Coordinator, target: EngineTarget, namespace: string): Promise<EngineListing> {
-  const [holders, queues] = await Promise.all([coordinator.list(), coordinator.queues()]);
-  const locks = engineLocks(holders, queues, Date.now());
+  const { entries, waitersKnown } = await readSurvey(coordinator);
+  const now = Date.now();
+  const locks = entries.map((entry) => engineLock(entry, waitersKnown, now));
   const breaks = locks
     .filter((lock) => lock.lastBreak !== null)
     .map((lock) => ({ name: lock.name, ...lock.lastBreak! }))
@@ -63,7 +64,7 @@ export async function engineListing(coordinator: Coordinator, target: EngineTarg
     summary: {
       locks: locks.length,
       held: locks.filter((l) => l.state !== 'free').length,
-      waiting: queues === undefined ? null : locks.reduce((n, l) => n + (l.waiters ?? 0), 0),
+      waiting: waitersKnown ? locks.reduce((n, l) => n + (l.waiters ?? 0), 0) : null,
     },
     breaks: breaks.slice(-JSON_BREAKS),
   };

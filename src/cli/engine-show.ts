@@ -11,7 +11,7 @@ import type { Coordinator } from '../distributed/coordinator.js';
 import { formatDuration } from './durations.js';
 import { auditLogPath, readEngineAudit, type EngineBreakAuditRecord } from './engine-audit.js';
 import { engineBreakLine } from './engine-ls.js';
-import { engineLock, waiterViews, type EngineHolderView, type EngineLockView, type WaiterView } from './engine-view.js';
+import { engineLock, readSurvey, waiterViews, type EngineHolderView, type EngineLockView, type WaiterView } from './engine-view.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import type { Colors, Output } from './output.js';
 import { alignRows, styled, type Cell } from './table.js';
@@ -46,8 +46,9 @@ export interface EngineLockDetail {
  * ```
  */
 export async function engineDetail(coordinator: Coordinator, target: EngineTarget, namespace: string, name: string, auditPath: string): Promise<EngineLockDetail> {
-  const [holders, queues] = await Promise.all([coordinator.holders(name), coordinator.queues(name)]);
-  const queue = queues?.find((q) => q.name === name);
+  // A survey of the prefix NAME, of which only NAME itself is kept.
+  const { entries, waitersKnown } = await readSurvey(coordinator, name);
+  const entry = entries.find((e) => e.name === name) ?? { name, holders: [], waiters: [] };
   const now = Date.now();
   const backend = redact(target.url);
   return {
@@ -55,8 +56,8 @@ export async function engineDetail(coordinator: Coordinator, target: EngineTarge
     backend,
     namespace,
     name,
-    lock: engineLock(name, holders, queue, queues !== undefined, now),
-    queue: queues === undefined ? null : waiterViews(queue?.waiters ?? [], now),
+    lock: engineLock(entry, waitersKnown, now),
+    queue: waitersKnown ? waiterViews(entry.waiters, now) : null,
     audit: readEngineAudit(auditPath, backend, namespace, name, 20),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * What `ls` and `show` say about a lock on an engine, built from the
- * Coordinator's `list()` / `holders()` and `queues()`. This is also the
+ * Coordinator's `survey()` (or `list()` where the engine cannot tell who waits). This is also the
  * `--json` shape (docs/cli.md): tokens as decimal strings, times as ISO 8601,
  * durations in ms, and `null` for what the engine does not tell (never 0).
  *
@@ -9,7 +9,9 @@
  *
  * @module
  */
-import type { BreakRecord, LockQueue, WaiterInfo } from '../distributed/driver.js';
+import type { Coordinator } from '../distributed/coordinator.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../distributed/driver.js';
+import { mergeSurvey } from '../distributed/survey.js';
 import type { LockInfo } from '../local/fenced-guard.js';
 import { isoTime } from './format.js';
 
@@ -108,48 +110,39 @@ export interface EngineLockView {
 }
 
 /**
- * The views of every lock in `holders` and `queues` (undefined: the engine
- * cannot tell who waits), by name.
+ * What the engine tells of every name starting with `prefix`: its survey
+ * (holders, waiters, break record, in bulk), or, where the engine cannot tell
+ * who waits, its holders only (`waitersKnown: false`).
  *
  * @example
  * ```ts
- * const locks = engineLocks(await c.list(), await c.queues(), Date.now());
+ * const { entries, waitersKnown } = await readSurvey(coordinator);
  * ```
  */
-export function engineLocks(holders: readonly LockInfo[], queues: readonly LockQueue[] | undefined, now: number): EngineLockView[] {
-  const byName = new Map<string, { holders: LockInfo[]; queue: LockQueue | undefined }>();
-  const slot = (name: string) => {
-    let entry = byName.get(name);
-    if (entry === undefined) byName.set(name, (entry = { holders: [], queue: undefined }));
-    return entry;
-  };
-  for (const info of holders) slot(info.name).holders.push(info);
-  for (const queue of queues ?? []) slot(queue.name).queue = queue;
-  const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return names.map((name) => {
-    const { holders: infos, queue } = byName.get(name)!;
-    return engineLock(name, infos, queue, queues !== undefined, now);
-  });
+export async function readSurvey(coordinator: Coordinator, prefix?: string): Promise<{ entries: LockSurvey[]; waitersKnown: boolean }> {
+  const survey = await coordinator.survey(prefix);
+  if (survey !== undefined) return { entries: survey, waitersKnown: true };
+  return { entries: mergeSurvey(await coordinator.list(prefix), []), waitersKnown: false };
 }
 
 /**
- * The view of one lock.
+ * The view of one surveyed lock.
  *
  * @example
  * ```ts
- * const view = engineLock('jobs', await c.holders('jobs'), queue, true, Date.now());
+ * const views = entries.map((entry) => engineLock(entry, true, Date.now()));
  * ```
  */
-export function engineLock(name: string, infos: readonly LockInfo[], queue: LockQueue | undefined, queuesKnown: boolean, now: number): EngineLockView {
-  const holders = [...infos].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)).map((info) => holderView(info, now));
+export function engineLock(entry: LockSurvey, waitersKnown: boolean, now: number): EngineLockView {
+  const holders = [...entry.holders].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)).map((info) => holderView(info, now));
   const state = holders.length === 0 ? 'free' : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared';
   return {
-    name,
+    name: entry.name,
     state,
     holder: holders[0] ?? null,
     holders,
-    waiters: queuesKnown ? (queue?.waiters.length ?? 0) : null,
-    lastBreak: queue?.lastBreak === undefined ? null : breakView(queue.lastBreak),
+    waiters: waitersKnown ? entry.waiters.length : null,
+    lastBreak: entry.lastBreak === undefined ? null : breakView(entry.lastBreak),
   };
 }
 

@@ -132,17 +132,19 @@ export interface WaiterInfo {
 }
 
 /**
- * What an engine keeps about one name besides its holders: the waiting
- * claims, in queue order (the next to be granted first), and the last break
- * record. Read only, for operators (`deadbolt ls`, `show`, `serve`).
+ * What an engine keeps about one name, for operators (`deadbolt ls`, `show`,
+ * `serve`): its holders, the waiting claims in queue order (the next to be
+ * granted first), and the last break record.
  *
  * @example
  * ```ts
- * for (const q of (await coordinator.queues('billing/')) ?? []) console.log(q.name, q.waiters.length, q.lastBreak?.reason);
+ * for (const s of (await coordinator.survey('billing/')) ?? []) console.log(s.name, s.holders.length, s.waiters.length, s.lastBreak?.reason);
  * ```
  */
-export interface LockQueue {
+export interface LockSurvey {
   name: string;
+  /** As `holders(name)` gives them. */
+  holders: LockInfo[];
   /** Oldest first: the order in which the engine grants them (as far as modes allow). */
   waiters: WaiterInfo[];
   /** The break record the engine keeps for the name, if any. */
@@ -209,12 +211,14 @@ export interface Driver {
   /** The current holders of `name`. */
   holders(name: string): Promise<LockInfo[]>;
   /**
-   * Read only: every name starting with `prefix` that has waiting claims or a
-   * kept break record, by name; names with neither may be left out. Absent on
-   * drivers whose engine cannot tell who waits (a lock directory: the kernel
-   * does not say); callers then show waiters as unknown, never as none.
+   * Read only: every name starting with `prefix` that has holders, waiting
+   * claims or a kept break record, by name, read in bulk (a number of requests
+   * that does not grow with the number of names where the engine allows it).
+   * Absent on drivers whose engine cannot tell who waits (a lock directory: the
+   * kernel does not say); callers then use `list()` and show waiters as
+   * unknown, never as none.
    */
-  queues?(prefix: string): Promise<LockQueue[]>;
+  survey?(prefix: string): Promise<LockSurvey[]>;
   /**
    * Displace the current holders of `name` (revoke their lease or delete their
    * claim), store `record` so the next holder can read it, and return who was displaced.

@@ -72,10 +72,10 @@ class SecretFreeDriver implements Driver {
     return this.#secrets.scrub(await this.#clean(this.#inner.holders(name)));
   }
 
-  get queues(): Driver['queues'] {
+  get survey(): Driver['survey'] {
     const inner = this.#inner;
-    if (inner.queues === undefined) return undefined;
-    return async (prefix: string) => this.#secrets.scrub(await this.#clean(inner.queues!(prefix)));
+    if (inner.survey === undefined) return undefined;
+    return async (prefix: string) => this.#secrets.scrub(await this.#clean(inner.survey!(prefix)));
   }
 
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {

@@ -12,13 +12,13 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
-  LockQueue,
   LockRequest,
+  LockSurvey,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import type { EtcdClient } from './client.js';
-import { listHolders, nameHolders, readLockQueues } from './holders.js';
+import { listHolders, nameHolders, surveyLocks } from './holders.js';
 import { KeyLayout, encodeName } from './keys.js';
 import { acquireLock, type LockContext } from './lock.js';
 import { Reaper } from './reaper.js';
@@ -114,8 +114,8 @@ export class EtcdDriver implements Driver {
     return nameHolders(this.#ctx, name);
   }
 
-  queues(prefix: string): Promise<LockQueue[]> {
-    return readLockQueues(this.#ctx, prefix);
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

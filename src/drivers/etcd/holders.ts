@@ -5,12 +5,13 @@
  * seconds, so up to a second early).
  *
  * A listing is one range read plus one LeaseTimeToLive per distinct lease.
- * Waiters are not listed there, but by `readLockQueues`, with the break records.
+ * Waiters are not listed there, but by `surveyLocks`, with the holders and break records.
  *
  * @internal
  * @module
  */
-import type { LockQueue } from '../../distributed/driver.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import { encodeName, rangeEnd } from './keys.js';
 import type { LockContext } from './lock.js';
@@ -97,16 +98,16 @@ export async function describe(ctx: LockContext, entries: readonly QueueEntry[])
 }
 
 /**
- * The waiters (claims not granted, oldest first) and kept break records of
- * every name starting with `prefix`: one range read of the claims and one of
- * `<namespace>/broken/`.
+ * The holders, waiters (claims not granted, oldest first) and kept break
+ * records of every name starting with `prefix`: one range read of the claims,
+ * one of `<namespace>/broken/`, and one LeaseTimeToLive per distinct lease.
  *
  * @example
  * ```ts
- * for (const q of await readLockQueues(ctx, 'billing/')) console.log(q.name, q.waiters.length);
+ * for (const s of await surveyLocks(ctx, 'billing/')) console.log(s.name, s.holders.length, s.waiters.length);
  * ```
  */
-export async function readLockQueues(ctx: LockContext, prefix: string): Promise<LockQueue[]> {
+export async function surveyLocks(ctx: LockContext, prefix: string): Promise<LockSurvey[]> {
   const brokenStart = Buffer.from(prefix === '' ? ctx.keys.brokenRoot : `${ctx.keys.brokenRoot}${encodeName(prefix, true)}`);
   const [queues, broken] = await Promise.all([
     readQueues(ctx, ctx.keys.listPrefix(prefix)),
@@ -114,12 +115,14 @@ export async function readLockQueues(ctx: LockContext, prefix: string): Promise<
       throw mapError(error, 'reading break records');
     }),
   ]);
-  const byName = new Map<string, LockQueue>();
+  const found: Array<{ name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }> = [];
+  const holders: QueueEntry[] = [];
   for (const [name, queue] of queues) {
     if (!name.startsWith(prefix)) continue;
     const held = new Set(holdersOf(queue));
+    holders.push(...held);
     const waiters = queue.filter((entry) => !held.has(entry)).map((entry) => ({ mode: entry.mode, ...decodeHolder(entry.value) }));
-    if (waiters.length > 0) byName.set(name, { name, waiters });
+    if (waiters.length > 0) found.push({ name, waiters });
   }
   for (const kv of broken.kvs) {
     let name: string;
@@ -129,10 +132,7 @@ export async function readLockQueues(ctx: LockContext, prefix: string): Promise<
       continue; // not written by deadbolt
     }
     const record = decodeBreak(kv.value);
-    if (record === undefined || !name.startsWith(prefix)) continue;
-    const entry = byName.get(name) ?? { name, waiters: [] };
-    entry.lastBreak = record;
-    byName.set(name, entry);
+    if (record !== undefined && name.startsWith(prefix)) found.push({ name, waiters: [], lastBreak: record });
   }
-  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return mergeSurvey(await describe(ctx, holders), found);
 }

@@ -15,10 +15,11 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
-  LockQueue,
   LockRequest,
+  LockSurvey,
   PredecessorReport,
 } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { Claim, type Lease, type MemorySpace } from './space.js';
 
@@ -178,13 +179,14 @@ export class MemoryDriver implements Driver {
     return this.#space.holders((k) => k === key).map((claim) => this.#info(claim));
   }
 
-  async queues(prefix: string): Promise<LockQueue[]> {
+  async survey(prefix: string): Promise<LockSurvey[]> {
     const start = this.#prefix + prefix;
-    return this.#space.queues((key) => key.startsWith(start)).map(({ key, waiters, lastBreak }) => ({
+    const queues = this.#space.queues((key) => key.startsWith(start)).map(({ key, waiters, lastBreak }) => ({
       name: key.slice(this.#prefix.length),
       waiters: waiters.map((claim) => ({ mode: claim.mode, owner: { ...claim.lease.owner } })),
       ...(lastBreak !== undefined && { lastBreak }),
     }));
+    return mergeSurvey(await this.list(prefix), queues);
   }
 
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {

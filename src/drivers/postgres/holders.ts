@@ -3,7 +3,7 @@
  * PostgreSQL. A listing is one query (claims joined with their sessions); a
  * holder whose lease ran out is not listed even before a reaper deleted it.
  * `since` and `expiresAt` are on the server's clock. Waiters are not listed
- * there, but by `readLockQueues` (one query), with the kept break records.
+ * there, but by `surveyLocks`, with the holders and the kept break records.
  *
  * Breaking is one call of the `break` function (sql.ts): it deletes the
  * holders' claims, NOTIFYs their sessions (a displaced holder learns it at
@@ -14,7 +14,8 @@
  * @internal
  * @module
  */
-import type { BreakRecord, LockQueue } from '../../distributed/driver.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { PgContext } from './context.js';
 import { decodeBreakRecord, ownerFrom } from './grant.js';
@@ -66,27 +67,29 @@ interface QueueRow {
 }
 
 /**
- * The waiters (queue order) and kept break records of every name starting with `prefix`.
+ * The holders, waiters (queue order) and kept break records of every name
+ * starting with `prefix`: two queries, run side by side.
  *
  * @example
  * ```ts
- * for (const q of await readLockQueues(ctx, '')) console.log(q.name, q.waiters.length, q.lastBreak?.by);
+ * for (const s of await surveyLocks(ctx, '')) console.log(s.name, s.waiters.length, s.lastBreak?.by);
  * ```
  */
-export async function readLockQueues(ctx: PgContext, prefix: string): Promise<LockQueue[]> {
-  const res = await runStatement(ctx.pool, ctx.statements.queues, [ctx.namespace, prefix], ctx.config.requestTimeout, 'reading lock queues');
-  const byName = new Map<string, LockQueue>();
+export async function surveyLocks(ctx: PgContext, prefix: string): Promise<LockSurvey[]> {
+  const [holders, res] = await Promise.all([
+    listHolders(ctx, prefix),
+    runStatement(ctx.pool, ctx.statements.queues, [ctx.namespace, prefix], ctx.config.requestTimeout, 'reading lock queues'),
+  ]);
+  const found: Array<{ name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }> = [];
   for (const row of res.rows as QueueRow[]) {
-    const entry = byName.get(row.name) ?? { name: row.name, waiters: [] };
-    byName.set(row.name, entry);
     if (row.kind === 'w') {
-      entry.waiters.push({ mode: row.mode === 'shared' ? 'shared' : 'exclusive', owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)) });
+      found.push({ name: row.name, waiters: [{ mode: row.mode === 'shared' ? 'shared' : 'exclusive', owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)) }] });
     } else {
       const record = decodeBreakRecord(row.broken);
-      if (record !== undefined) entry.lastBreak = record;
+      if (record !== undefined) found.push({ name: row.name, waiters: [], lastBreak: record });
     }
   }
-  return [...byName.values()].filter((q) => q.waiters.length > 0 || q.lastBreak !== undefined);
+  return mergeSurvey(holders, found);
 }
 
 /**

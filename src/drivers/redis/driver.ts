@@ -12,15 +12,15 @@ import type {
   Driver,
   DriverLock,
   DriverSession,
-  LockQueue,
   LockRequest,
+  LockSurvey,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import { acquireClaim } from './claim.js';
 import type { RedisClient } from './client.js';
 import { keyPrefix, type RedisContext } from './context.js';
-import { listHolders, nameHolders, readLockQueues } from './holders.js';
+import { listHolders, nameHolders, surveyLocks } from './holders.js';
 import { Notifications } from './notifications.js';
 import { RedisSession } from './session.js';
 
@@ -64,8 +64,8 @@ export class RedisDriver implements Driver {
     return nameHolders(this.#ctx, name);
   }
 
-  queues(prefix: string): Promise<LockQueue[]> {
-    return readLockQueues(this.#ctx, prefix);
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

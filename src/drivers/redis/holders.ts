@@ -9,7 +9,8 @@
  * @module
  */
 import { breakFromJson } from '../../distributed/break-record.js';
-import type { LockQueue } from '../../distributed/driver.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import type { RedisContext } from './context.js';
 import { mapError } from './map-error.js';
@@ -50,22 +51,24 @@ export async function listHolders(ctx: RedisContext, prefix: string): Promise<Lo
 }
 
 /**
- * The waiters (queue order; waiters of names nobody held since the last
- * listing may be missed until they look again) and kept break records of
- * every name starting with `prefix`. `since` of a waiter is unknown on Redis.
+ * The holders, waiters (queue order; waiters of names nobody held since the
+ * last listing may be missed until they look again) and kept break records of
+ * every name starting with `prefix`, a page of names per script call. `since`
+ * of a waiter is unknown on Redis.
  *
  * @example
  * ```ts
- * for (const q of await readLockQueues(ctx, '')) console.log(q.name, q.waiters.length);
+ * for (const s of await surveyLocks(ctx, '')) console.log(s.name, s.waiters.length);
  * ```
  */
-export async function readLockQueues(ctx: RedisContext, prefix: string): Promise<LockQueue[]> {
-  const byName = new Map<string, LockQueue>();
-  const entry = (name: string): LockQueue => {
+export async function surveyLocks(ctx: RedisContext, prefix: string): Promise<LockSurvey[]> {
+  const byName = new Map<string, { name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }>();
+  const entry = (name: string) => {
     let q = byName.get(name);
     if (q === undefined) byName.set(name, (q = { name, waiters: [] }));
     return q;
   };
+  const holders = await listHolders(ctx, prefix);
   for (const index of ['names', 'broken']) {
     await pages(prefix, async (min, max) => {
       const rows = await inspect(ctx, [ctx.prefix, index, min, max, PAGE], `reading the queues under "${prefix}"`, 'queues');
@@ -79,7 +82,7 @@ export async function readLockQueues(ctx: RedisContext, prefix: string): Promise
       return rows[rows.length - 1]!;
     });
   }
-  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return mergeSurvey(holders, [...byName.values()]);
 }
 
 /** Walk a lexicographic index a page at a time: `page(min, max)` returns the page's last name, '' after the last page. */

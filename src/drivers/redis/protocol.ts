@@ -18,8 +18,8 @@
  * P queue:<name>            waiters: zset sid|claim|x-or-s → arrival number (INCR P seq)
  * P names                   zset (score 0) of names granted, for list(prefix) by lex range;
  *                           list() drops the names nobody holds any more
- * P broken                  zset (score 0) of names broken, for queues(prefix) by lex range;
- *                           queues() drops the names whose tombstone was replaced
+ * P broken                  zset (score 0) of names broken, for survey(prefix) by lex range;
+ *                           survey() drops the names whose tombstone was replaced
  * ```
  *
  * Ordering. A claim is granted when the holders allow its mode (exclusive: no

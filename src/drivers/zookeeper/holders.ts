@@ -5,7 +5,7 @@
  * (for a claim that waited, that is when it queued, not when it was granted),
  * `expiresAt` now + the holder's session timeout: the latest its lock could
  * still be held if the holder died now. Waiters are not listed there, but by
- * `readLockQueues`, with the break records.
+ * `surveyLocks`, with the holders and break records.
  *
  * A listing reads the names, then each name's children, then each holder
  * node, every level in parallel (pipelined on the one connection).
@@ -13,7 +13,8 @@
  * @internal
  * @module
  */
-import type { LockQueue, WaiterInfo } from '../../distributed/driver.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import { zxid, type ZkClient, type ZkStat } from './client.js';
 import { mapError, ZkCode, zkCode } from './map-error.js';
@@ -44,13 +45,95 @@ export interface ReadHolder {
  * ```
  */
 export async function listHolders(client: ZkClient, paths: ZkPaths, prefix: string): Promise<LockInfo[]> {
-  const nodes = await absentAsEmpty(client.getChildren(paths.locksRoot), 'listing locks');
-  const names = nodes
+  const names = await namesUnder(client, paths.locksRoot, prefix, 'listing locks');
+  const perName = await inWindows(names, (name) => readHolders(client, paths, name));
+  return perName.flat().map((holder) => holder.info);
+}
+
+/**
+ * The holders, waiters (queue order) and kept break records of every name
+ * starting with `prefix`, in one pass: the names, each name's children, each
+ * claim's node, and the break nodes, {@link WINDOW} names in flight at a time.
+ *
+ * @example
+ * ```ts
+ * for (const s of await surveyLocks(client, paths, '')) console.log(s.name, s.holders.length, s.waiters.length);
+ * ```
+ */
+export async function surveyLocks(client: ZkClient, paths: ZkPaths, prefix: string): Promise<LockSurvey[]> {
+  const [locked, broken] = await Promise.all([
+    namesUnder(client, paths.locksRoot, prefix, 'listing locks'),
+    namesUnder(client, paths.brokenRoot, prefix, 'listing break records'),
+  ]);
+  const queues = await inWindows(locked, (name) => readQueue(client, paths, name));
+  const records = await inWindows(broken, async (name) => ({ name, waiters: [], lastBreak: decodeBreak(await dataOf(client, paths.broken(name), `reading the break record of "${name}"`)) }));
+  const holders = queues.flatMap((q) => q.holders);
+  const found: Array<{ name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }> = queues.filter((q) => q.waiters.length > 0);
+  for (const r of records) if (r.lastBreak !== undefined) found.push({ name: r.name, waiters: [], lastBreak: r.lastBreak });
+  return mergeSurvey(holders, found);
+}
+
+/**
+ * Requests in flight at once for a listing. Pipelining on the one connection
+ * is what makes a listing fast, but tens of thousands outstanding at once
+ * overrun the client: its connection drops (CONNECTION_LOSS), seen with
+ * 10 000 names.
+ */
+const WINDOW = 256;
+
+/** `fn` over `items`, at most {@link WINDOW} at a time (each one done starts the next), results in order. */
+async function inWindows<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, items.length) }, worker));
+  return out;
+}
+
+async function namesUnder(client: ZkClient, root: string, prefix: string, doing: string): Promise<string[]> {
+  return (await absentAsEmpty(client.getChildren(root), doing))
     .map((node) => decodeName(node))
     .filter((name): name is string => name !== undefined && name.startsWith(prefix))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const perName = await Promise.all(names.map((name) => readHolders(client, paths, name)));
-  return perName.flat().map((holder) => holder.info);
+}
+
+/** Every claim of `name`: the holders as LockInfo, the others as waiters, in queue order. */
+async function readQueue(client: ZkClient, paths: ZkPaths, name: string): Promise<{ name: string; holders: LockInfo[]; waiters: WaiterInfo[] }> {
+  const dir = paths.lockDir(name);
+  const queue = toQueue(await absentAsEmpty(client.getChildren(dir), `listing the claims of "${name}"`));
+  const held = new Set(holdersOf(queue));
+  const read = await Promise.all(
+    queue.map(async (entry) => {
+      try {
+        return { entry, ...(await client.getData(`${dir}/${entry.node}`)) };
+      } catch (error) {
+        if (zkCode(error) === ZkCode.NO_NODE) return undefined; // released, granted or withdrawn meanwhile
+        throw mapError(error, `reading a claim of "${name}"`);
+      }
+    }),
+  );
+  const holders: LockInfo[] = [];
+  const waiters: WaiterInfo[] = [];
+  for (const r of read) {
+    if (r === undefined) continue;
+    if (held.has(r.entry)) holders.push(describe(name, r.entry.mode, r.data, r.stat));
+    else waiters.push({ mode: r.entry.mode, owner: decodeHolder(r.data).owner, since: new Date(Number(r.stat.ctime.readBigInt64BE(0))) });
+  }
+  return { name, holders, waiters };
+}
+
+async function dataOf(client: ZkClient, path: string, doing: string): Promise<Buffer | undefined> {
+  try {
+    return (await client.getData(path)).data;
+  } catch (error) {
+    if (zkCode(error) === ZkCode.NO_NODE) return undefined;
+    throw mapError(error, doing);
+  }
 }
 
 /**
@@ -100,64 +183,3 @@ async function absentAsEmpty(children: Promise<string[]>, doing: string): Promis
   }
 }
 
-/**
- * The waiters (claims not granted, queue order) and kept break records of
- * every name starting with `prefix`: the names, each name's children and each
- * waiter's node, and the break nodes, every level in parallel.
- *
- * @example
- * ```ts
- * for (const q of await readLockQueues(client, paths, '')) console.log(q.name, q.waiters.length);
- * ```
- */
-export async function readLockQueues(client: ZkClient, paths: ZkPaths, prefix: string): Promise<LockQueue[]> {
-  const namesUnder = async (root: string, doing: string): Promise<string[]> =>
-    (await absentAsEmpty(client.getChildren(root), doing))
-      .map((node) => decodeName(node))
-      .filter((name): name is string => name !== undefined && name.startsWith(prefix));
-  const [locked, broken] = await Promise.all([namesUnder(paths.locksRoot, 'listing locks'), namesUnder(paths.brokenRoot, 'listing break records')]);
-  const [waiting, records] = await Promise.all([
-    Promise.all(locked.map((name) => readWaiters(client, paths, name))),
-    Promise.all(broken.map(async (name) => ({ name, record: decodeBreak(await dataOrUndefined(client, paths.broken(name), `reading the break record of "${name}"`)) }))),
-  ]);
-  const byName = new Map<string, LockQueue>();
-  locked.forEach((name, i) => {
-    if (waiting[i]!.length > 0) byName.set(name, { name, waiters: waiting[i]! });
-  });
-  for (const { name, record } of records) {
-    if (record === undefined) continue;
-    const entry = byName.get(name) ?? { name, waiters: [] };
-    entry.lastBreak = record;
-    byName.set(name, entry);
-  }
-  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-async function readWaiters(client: ZkClient, paths: ZkPaths, name: string): Promise<WaiterInfo[]> {
-  const dir = paths.lockDir(name);
-  const queue = toQueue(await absentAsEmpty(client.getChildren(dir), `listing the claims of "${name}"`));
-  const held = new Set(holdersOf(queue));
-  const waiters = await Promise.all(
-    queue
-      .filter((entry) => !held.has(entry))
-      .map(async (entry): Promise<WaiterInfo | undefined> => {
-        try {
-          const { data, stat } = await client.getData(`${dir}/${entry.node}`);
-          return { mode: entry.mode, owner: decodeHolder(data).owner, since: new Date(Number(stat.ctime.readBigInt64BE(0))) };
-        } catch (error) {
-          if (zkCode(error) === ZkCode.NO_NODE) return undefined; // granted or withdrawn meanwhile
-          throw mapError(error, `reading a waiter of "${name}"`);
-        }
-      }),
-  );
-  return waiters.filter((w): w is WaiterInfo => w !== undefined);
-}
-
-async function dataOrUndefined(client: ZkClient, path: string, doing: string): Promise<Buffer | undefined> {
-  try {
-    return (await client.getData(path)).data;
-  } catch (error) {
-    if (zkCode(error) === ZkCode.NO_NODE) return undefined;
-    throw mapError(error, doing);
-  }
-}
