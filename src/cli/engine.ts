@@ -150,7 +150,7 @@ function driverOptionsFor(driver: string, c: Credentials, url: string): Record<s
       return { authInfo: [{ scheme: 'digest', auth: `${user}:${c.password}` }] };
     }
     default:
-      return compact({ username: c.user, password: c.password, tls });
+      throw new CliError(ExitCode.USAGE, `--user, --password-file and --tls-* are not supported for the ${driver} driver yet`);
   }
 }
 

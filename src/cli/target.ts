@@ -84,11 +84,19 @@ export function resolveAnyTarget(options: TargetOptions, env: NodeJS.ProcessEnv 
 /** The backend URL that names an engine (any scheme but file:), if that is what the options and environment select. */
 function engineUrl(options: TargetOptions, env: NodeJS.ProcessEnv): EngineTarget | undefined {
   if (options.lockPath !== undefined) return undefined;
-  const pick = options.backend !== undefined ? { url: options.backend, from: '--backend' } : env.DEADBOLT_LOCK_PATH ? undefined : env.DEADBOLT_BACKEND ? { url: env.DEADBOLT_BACKEND, from: 'DEADBOLT_BACKEND' } : undefined;
+  const pick = backendUrl(options, env);
   if (pick === undefined || /^file:/i.test(pick.url)) return undefined;
   // Text that is no scheme:// URL is reported by fromUrl (which never quotes it).
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(pick.url)) return undefined;
   return { kind: 'engine', ...pick };
+}
+
+/** The backend URL the options or the environment give, by the precedence of the module note. */
+function backendUrl(options: TargetOptions, env: NodeJS.ProcessEnv): { url: string; from: string } | undefined {
+  if (options.backend !== undefined) return { url: options.backend, from: '--backend' };
+  if (env.DEADBOLT_LOCK_PATH) return undefined; // in the environment, the lock path wins
+  if (env.DEADBOLT_BACKEND) return { url: env.DEADBOLT_BACKEND, from: 'DEADBOLT_BACKEND' };
+  return undefined;
 }
 
 /**

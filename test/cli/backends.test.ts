@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from '../../src/distributed/connect.js';
 import { requireServer, startEtcd, startPostgres, startRedis, startZooKeeper, type ServerHandle, type ServerName } from '../harness/index.js';
 import { eventually, killEngineRuns, lsJson, spawnEngineRun, startEngineRun } from './engine-helpers.js';
 import { alive, cli, tempDir } from './helpers.js';
@@ -116,6 +117,25 @@ for (const engine of ENGINES) {
       assert.match(holder.stdout(), /^got-term$/m);
       assert.match(holder.stderr(), /lock "paused" was lost while the command ran/);
       assert.ok(!alive(holder.commandPid), 'the command is gone');
+    });
+
+    test('holder fields from the engine are untrusted: ls, show and break print them escaped, --json keeps them exact', async () => {
+      const { args, ns, audit } = target();
+      const evil = await connect(server.url, { namespace: ns, ttl: 10_000, identity: { host: 'web\x1b[2J\nforged row', command: 'job \u202e' } });
+      try {
+        const guard = await evil.acquire('evil');
+        assert.equal((await lsJson(args)).locks[0].holder.host, 'web\x1b[2J\nforged row', '--json keeps the value exact');
+        for (const argv of [['ls'], ['show', 'evil'], ['break', 'evil', '--yes', '--reason', 'escape test', '--audit-log', audit]]) {
+          const r = await cli([...argv, ...args]);
+          assert.equal(r.code, 0, `${argv[0]}: ${r.stderr}`);
+          const text = r.stdout + r.stderr;
+          assert.doesNotMatch(text, /\x1b|\u202e|forged row\n/, `${argv[0]} printed a raw control character`);
+          assert.match(text, /web\\x1b\[2J\\n/, `${argv[0]} shows the escape`);
+        }
+        await guard.release();
+      } finally {
+        await evil.close();
+      }
     });
 
     test('--no-wait on a busy lock exits 75 naming the holder; show and break of an unknown lock exit 1', async () => {
