@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the servers deadbolt's distributed-driver tests run against (Debian bookworm):
-# etcd, Redis, ZooKeeper (with a Java runtime), the oslo.concurrency peer, and procps.
+# etcd, Redis, ZooKeeper (with a Java runtime), the oslo.concurrency peer, procps, and tmux (the terminal tests: test/cli/tty.test.ts, backend-errors.test.ts).
 #
 # - Installs only what is missing; when everything is present it does nothing (no apt-get
 #   update, no network) and takes a fraction of a second. Safe to run repeatedly.
@@ -13,7 +13,7 @@
 # Usage: .ci/install-servers.sh      (as root, or as a user with sudo)
 set -euo pipefail
 
-PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps)
+PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps tmux)
 PG_BIN_DIR=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
 
@@ -92,6 +92,7 @@ need_file /usr/share/java/slf4j-simple.jar libslf4j-java
 need_cmd setpriv util-linux
 need_cmd runuser util-linux
 need_cmd ps procps
+need_cmd tmux tmux
 need_file "${PG_BIN_DIR}/initdb" "PostgreSQL 15 server: install postgresql-15 yourself; this script never asks apt for it"
 need_file "${PG_BIN_DIR}/postgres" "PostgreSQL 15 server"
 need_cmd psql "PostgreSQL client"
