@@ -48,7 +48,7 @@ import { proveHolder, type HolderProof } from './holder-proof.js';
 import { groupLayout, lockFileIdentity } from './lock-file-identity.js';
 import type { Output } from './output.js';
 import { breakEngineLock, type EngineBreakOptions } from './engine-break.js';
-import { engineLockName, openForCommand, type EngineOptions } from './engine-options.js';
+import { engineLockName, withEngine, type EngineOptions } from './engine-options.js';
 import { openLockDirectory, resolveAnyTarget, type FileTarget, type TargetOptions } from './target.js';
 
 /**
@@ -84,14 +84,7 @@ const AFTER_KILL_MS = 5000;
  */
 export async function breakCommand(name: string, options: BreakCommandOptions, io: Output): Promise<number> {
   const any = resolveAnyTarget(options);
-  if (any.kind === 'engine') {
-    const coordinator = await openForCommand(any, options, io);
-    try {
-      return await breakEngineLock(coordinator, any, engineLockName(name), options, io);
-    } finally {
-      await coordinator.close();
-    }
-  }
+  if (any.kind === 'engine') return withEngine(any, options, io, (c) => breakEngineLock(c, any, engineLockName(name), options, io));
   try {
     checkLockName(name);
   } catch (err) {

@@ -52,6 +52,23 @@ export function openForCommand(target: EngineTarget, options: EngineOptions, io:
   );
 }
 
+/**
+ * Open the command's engine, run `fn` on it, and close it (revoking the session) however `fn` ends.
+ *
+ * @example
+ * ```ts
+ * return withEngine(target, options, io, (coordinator) => showEngineLock(coordinator, target, name, options, io));
+ * ```
+ */
+export async function withEngine<T>(target: EngineTarget, options: EngineOptions, io: Output, fn: (coordinator: Coordinator) => Promise<T>): Promise<T> {
+  const coordinator = await openForCommand(target, options, io);
+  try {
+    return await fn(coordinator);
+  } finally {
+    await coordinator.close();
+  }
+}
+
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};
   for (const key of keys) if (o[key] !== undefined) out[key] = o[key];

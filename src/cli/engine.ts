@@ -30,7 +30,6 @@
  * @module
  */
 import { BackendError, BackendUnavailableError, ConfigurationError, UnsupportedError, isInvalidArgument } from '../errors.js';
-import { connect } from '../distributed/connect.js';
 import { redact, SCHEMES } from '../distributed/connect-url.js';
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { ConnectOptions } from '../distributed/driver.js';
@@ -90,6 +89,8 @@ export async function openEngine(request: EngineRequest, env: NodeJS.ProcessEnv,
   const driverOptions = driverOptionsFor(driver, credentials, request.url);
   if (driverOptions !== undefined) options.driverOptions = driverOptions;
   try {
+    // Imported here: the lock-directory commands never load the distributed layer.
+    const { connect } = await import('../distributed/connect.js');
     return await connect(request.url, options);
   } catch (err) {
     throw engineFailure(err, request);

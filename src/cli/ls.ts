@@ -15,7 +15,7 @@ import type { Colors, Output } from './output.js';
 import { escapeText } from './escape.js';
 import { styled, table, truncate, type Cell, type Column } from './table.js';
 import { engineListing, printEngineListing } from './engine-ls.js';
-import { openForCommand, type EngineOptions } from './engine-options.js';
+import { withEngine, type EngineOptions } from './engine-options.js';
 import { openLockDirectory, resolveAnyTarget, type FileTarget, type TargetOptions } from './target.js';
 import { watchListing } from './watch.js';
 
@@ -52,16 +52,13 @@ export async function listCommand(options: LsOptions, io: Output): Promise<numbe
     if (!options.watch) return listDirectoryOnce(target, options, io);
     return watchListing(io, options, (out) => listDirectoryOnce(target, options, out));
   }
-  const coordinator = await openForCommand(target, options, io);
-  try {
+  return withEngine(target, options, io, async (coordinator) => {
     const once = async (out: Output) => {
       printEngineListing(await engineListing(coordinator, target, options.namespace ?? 'deadbolt'), options.json === true, out);
       return 0;
     };
     return options.watch ? await watchListing(io, options, once) : await once(io);
-  } finally {
-    await coordinator.close();
-  }
+  });
 }
 
 async function listDirectoryOnce(target: FileTarget, options: LsOptions, io: Output): Promise<number> {

@@ -15,7 +15,7 @@ import { breakLine } from './ls.js';
 import { lockView, type HolderView, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
 import { alignRows, styled, type Cell } from './table.js';
-import { engineLockName, openForCommand, type EngineOptions } from './engine-options.js';
+import { engineLockName, withEngine, type EngineOptions } from './engine-options.js';
 import { showEngineLock } from './engine-show.js';
 import { openLockDirectory, resolveAnyTarget, type TargetOptions } from './target.js';
 
@@ -43,14 +43,7 @@ export interface ShowOptions extends TargetOptions, EngineOptions {
  */
 export async function showCommand(name: string, options: ShowOptions, io: Output): Promise<number> {
   const any = resolveAnyTarget(options);
-  if (any.kind === 'engine') {
-    const coordinator = await openForCommand(any, options, io);
-    try {
-      return await showEngineLock(coordinator, any, engineLockName(name), options, io);
-    } finally {
-      await coordinator.close();
-    }
-  }
+  if (any.kind === 'engine') return withEngine(any, options, io, (c) => showEngineLock(c, any, engineLockName(name), options, io));
   try {
     checkLockName(name);
   } catch (err) {
