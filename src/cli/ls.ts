@@ -17,7 +17,7 @@ import { styled, table, truncate, type Cell, type Column } from './table.js';
 import { engineListing, printEngineListing } from './engine-ls.js';
 import { withEngine, type EngineOptions } from './engine-options.js';
 import { openLockDirectory, resolveAnyTarget, type FileTarget, type TargetOptions } from './target.js';
-import { watchListing } from './watch.js';
+import { checkWatchable, watchListing } from './watch.js';
 
 /**
  * Options of `deadbolt ls`.
@@ -48,6 +48,7 @@ const JSON_BREAKS = 20;
  */
 export async function listCommand(options: LsOptions, io: Output): Promise<number> {
   const target = resolveAnyTarget(options);
+  if (options.watch) checkWatchable(io, options);
   if (target.kind === 'file') {
     if (!options.watch) return listDirectoryOnce(target, options, io);
     return watchListing(io, options, (out) => listDirectoryOnce(target, options, out));

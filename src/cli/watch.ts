@@ -20,19 +20,32 @@ export const WATCH_INTERVAL_MS = 2_000;
 const HOME_AND_CLEAR = '\x1b[H\x1b[2J';
 
 /**
- * Redraw `render`'s output every `interval` ms until interrupted; resolves with 0.
+ * Refuse `--watch` where it cannot work: before anything is opened or connected.
  *
  * @throws CliError 64 when stdout is not a terminal or with `--json`.
+ * @example
+ * ```ts
+ * if (options.watch) checkWatchable(io, options);
+ * ```
+ */
+export function checkWatchable(io: Output, options: { json?: boolean }): void {
+  if (options.json) throw usageError('--watch redraws a terminal; with --json, poll `deadbolt ls --json` instead');
+  if (!io.stdoutIsTTY) {
+    throw usageError('--watch redraws a terminal, and stdout is not one', 'In scripts, run `deadbolt ls --json` in a loop instead.');
+  }
+}
+
+/**
+ * Redraw `render`'s output every `interval` ms until interrupted; resolves with 0.
+ *
+ * @throws CliError 64 as {@link checkWatchable}.
  * @example
  * ```ts
  * await watchListing(io, { interval: 1_000 }, async (out) => { out.out('hello'); return 0; });
  * ```
  */
 export async function watchListing(io: Output, options: { json?: boolean; interval?: number }, render: (out: Output) => Promise<unknown>): Promise<number> {
-  if (options.json) throw usageError('--watch redraws a terminal; with --json, poll `deadbolt ls --json` instead');
-  if (!io.stdoutIsTTY) {
-    throw usageError('--watch redraws a terminal, and stdout is not one', 'In scripts, run `deadbolt ls --json` in a loop instead.');
-  }
+  checkWatchable(io, options);
   const interval = options.interval ?? WATCH_INTERVAL_MS;
   const stop = new AbortController();
   const onSignal = () => stop.abort();

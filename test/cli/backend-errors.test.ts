@@ -32,7 +32,7 @@ function passwordFile(password: string, mode = 0o600): string {
   return path;
 }
 
-test('unknown scheme and memory:// exit 64; a password file others can read exits 78, naming the file, not its content', async () => {
+test('unknown scheme and memory:// exit 64, so do clean on an engine and ls --watch off a terminal; a password file others can read exits 78, naming the file, not its content', async () => {
   const unknown = await cli(['ls', '--backend', 'consul://127.0.0.1:8500']);
   assert.equal(unknown.code, 64);
   assert.match(unknown.stderr, /unknown backend URL scheme "consul:\/\/"; known schemes: file:\/\/, etcd:\/\//);
@@ -44,6 +44,9 @@ test('unknown scheme and memory:// exit 64; a password file others can read exit
   assert.equal(r.code, 78);
   assert.match(r.stderr, /every user of this host can read it \(mode 0644\)/);
   assert.doesNotMatch(r.stderr, /s3cret-value/);
+  const watch = await cli(['ls', '--watch', '--backend', 'redis://127.0.0.1:1']);
+  assert.equal(watch.code, 64, 'ls --watch refuses a stdout that is not a terminal');
+  assert.match(watch.stderr, /--watch redraws a terminal, and stdout is not one/);
   const clean = await cli(['clean', '--backend', 'redis://127.0.0.1:1']);
   assert.equal(clean.code, 64);
   assert.match(clean.stderr, /works on lock directories \(file:\/\/\/DIR\) only/);

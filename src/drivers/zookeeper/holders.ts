@@ -8,7 +8,7 @@
  * `surveyLocks`, with the holders and break records.
  *
  * A listing reads the names, then each name's children, then each holder
- * node, every level in parallel (pipelined on the one connection).
+ * node, pipelined on the one connection, {@link WINDOW} names at a time.
  *
  * @internal
  * @module
@@ -74,10 +74,10 @@ export async function surveyLocks(client: ZkClient, paths: ZkPaths, prefix: stri
 }
 
 /**
- * Requests in flight at once for a listing. Pipelining on the one connection
- * is what makes a listing fast, but tens of thousands outstanding at once
- * overrun the client: its connection drops (CONNECTION_LOSS), seen with
- * 10 000 names.
+ * Names read at once by a listing (each a few requests). Pipelining on the one
+ * connection is what makes a listing fast, but tens of thousands of requests
+ * outstanding at once overrun the client: its connection dropped
+ * (CONNECTION_LOSS) with 10 000 names read all at once.
  */
 const WINDOW = 256;
 
