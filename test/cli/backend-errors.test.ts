@@ -162,7 +162,7 @@ describe('credentials refused exit 77 (etcd auth)', { skip: etcdReq.available ? 
 const tmux = spawnSync('tmux', ['-V']).status === 0;
 const underCi = process.env.CI !== undefined && !['0', 'false'].includes(process.env.CI);
 if (!tmux && underCi) throw new Error('the terminal tests need tmux under CI (apt-get install tmux)');
-describe('break on a terminal refuses a holder that changed after confirmation', { skip: !redisReq.available ? redisReq.reason : tmux ? false : 'tmux is not installed' }, () => {
+describe('on a terminal: ls --watch, and break refusing a holder that changed after confirmation', { skip: !redisReq.available ? redisReq.reason : tmux ? false : 'tmux is not installed' }, () => {
   let redis: RedisHandle;
   const socket = `deadbolt-test-engine-${process.pid}`;
   before(async () => {
@@ -171,6 +171,23 @@ describe('break on a terminal refuses a holder that changed after confirmation',
   after(async () => {
     spawnSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
     await redis?.stop();
+  });
+
+  test('ls --watch redraws in place: a lock taken after it started appears; Ctrl-C ends it with 0', async () => {
+    const args = ['--backend', redis.url, '--namespace', `watch-${process.pid}`];
+    const quoted = [process.execPath, CLI, 'ls', '--watch', '--interval', '200ms', ...args].map((a) => `'${a}'`).join(' ');
+    assert.equal(spawnSync('tmux', ['-L', socket, 'new-session', '-d', '-s', 'w', '-x', '200', '-y', '50', `${quoted}; echo EXIT=$?; sleep 600`], { env: cliEnv() }).status, 0);
+    const screen = () => spawnSync('tmux', ['-L', socket, 'capture-pane', '-p', '-t', 'w']).stdout.toString();
+    await until('the first frame', () => /no locks on redis:/.test(screen()));
+    const holder = await startEngineRun([...args, '--ttl', '10s'], 'watched');
+    await until('the new lock in a later frame', () => new RegExp(`^watched +exclusive .* ${holder.child.pid} `, 'm').test(screen()));
+    assert.doesNotMatch(screen(), /no locks on/, 'the frame was redrawn, not appended');
+    spawnSync('tmux', ['-L', socket, 'send-keys', '-t', 'w', 'C-c']);
+    // The terminal echoes ^C just before the shell's line.
+    await until('ls --watch to end', () => /EXIT=\d+$/m.test(screen()));
+    assert.match(screen(), /(?:^|\^C)EXIT=0$/m);
+    holder.child.kill('SIGTERM');
+    await holder.exited;
   });
 
   test('the holder shown is displaced by someone else before "y": nothing is broken, exit 1', async () => {
