@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers deadbolt's distributed-driver tests run against (Debian bookworm):
-# etcd, Redis, ZooKeeper (with a Java runtime), the oslo.concurrency peer, procps, and Chromium
-# (the browser tests of `deadbolt serve` drive it through playwright-core).
+# etcd, Redis, ZooKeeper (with a Java runtime), the oslo.concurrency peer, procps, tmux (the terminal
+# tests: test/cli/tty.test.ts, backend-errors.test.ts) and Chromium (the browser tests of `deadbolt serve`
+# drive it through playwright-core).
 #
 # - Installs only what is missing; when everything is present it does nothing (no apt-get
 #   update, no network) and takes a fraction of a second. Safe to run repeatedly.
@@ -14,7 +15,7 @@
 # Usage: .ci/install-servers.sh      (as root, or as a user with sudo)
 set -euo pipefail
 
-PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps chromium)
+PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps tmux chromium)
 PG_BIN_DIR=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
 
@@ -93,6 +94,7 @@ need_file /usr/share/java/slf4j-simple.jar libslf4j-java
 need_cmd setpriv util-linux
 need_cmd runuser util-linux
 need_cmd ps procps
+need_cmd tmux tmux
 need_file /usr/bin/chromium "chromium: the browser tests of deadbolt serve"
 need_file "${PG_BIN_DIR}/initdb" "PostgreSQL 15 server: install postgresql-15 yourself; this script never asks apt for it"
 need_file "${PG_BIN_DIR}/postgres" "PostgreSQL 15 server"

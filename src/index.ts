@@ -46,4 +46,4 @@ export { type DistributedGuard } from './distributed/guard.js';
 export { Session, safetyMargin, type SessionState } from './distributed/session.js';
 export { Fence } from './distributed/fence.js';
 export { MAX_LOCK_NAME_LENGTH } from './internal/lock-name.js';
-export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord } from './distributed/driver.js';
+export type { Capabilities, CapabilityName, ConnectOptions, PredecessorReport, BreakRecord, LockSurvey, WaiterInfo } from './distributed/driver.js';

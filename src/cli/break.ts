@@ -20,6 +20,9 @@
  * the lock the moment the holder dies). Taking the lock ourselves to be woken
  * by the kernel would not do: a waiter of the service could be granted first.
  *
+ * On an engine (`--backend etcd://…`), engine-break.ts: the engine revokes
+ * the holder's claim; no process is signalled.
+ *
  * Refused (exit 69): a holder on another host, a lock with no record (oslo),
  * a record whose pid is gone or now another program, a pid the kernel does not
  * show holding the lock, a lock held shared (its holders are several; the
@@ -28,13 +31,14 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { UnsafeFileError } from '../errors.js';
 import type { DirectoryHandle } from '../file/directory-handle.js';
 import { readRecord, type HolderRecord } from '../file/holder-record.js';
 import { AUDIT_FILE, checkLockName, lockFileName } from '../file/lock-name.js';
 import { openAudit, type BreakAuditRecord } from './audit.js';
 import { confirm } from './confirm.js';
+import { operator } from './engine-audit.js';
 import { formatDuration } from './durations.js';
 import { isoTime } from './format.js';
 import { escapeText } from './escape.js';
@@ -43,7 +47,9 @@ import { checkHolderProcess, stillSameProcess } from './holder-process.js';
 import { proveHolder, type HolderProof } from './holder-proof.js';
 import { groupLayout, lockFileIdentity } from './lock-file-identity.js';
 import type { Output } from './output.js';
-import { openLockDirectory, resolveTarget, type FileTarget, type TargetOptions } from './target.js';
+import { breakEngineLock, type EngineBreakOptions } from './engine-break.js';
+import { engineLockName, withEngine, type EngineOptions } from './engine-options.js';
+import { openLockDirectory, resolveAnyTarget, type FileTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt break`.
@@ -53,7 +59,7 @@ import { openLockDirectory, resolveTarget, type FileTarget, type TargetOptions }
  * const options: BreakCommandOptions = { lockPath: '/run/locks', reason: 'stuck since 03:00', yes: true, grace: 10_000 };
  * ```
  */
-export interface BreakCommandOptions extends TargetOptions {
+export interface BreakCommandOptions extends TargetOptions, EngineOptions, EngineBreakOptions {
   reason?: string;
   yes?: boolean;
   /** ms between SIGTERM and SIGKILL. */
@@ -77,12 +83,14 @@ const AFTER_KILL_MS = 5000;
  * ```
  */
 export async function breakCommand(name: string, options: BreakCommandOptions, io: Output): Promise<number> {
+  const any = resolveAnyTarget(options);
+  if (any.kind === 'engine') return withEngine(any, options, io, (c) => breakEngineLock(c, any, engineLockName(name), options, io));
   try {
     checkLockName(name);
   } catch (err) {
     throw usageError((err as Error).message);
   }
-  const target = resolveTarget(options);
+  const target = any;
   const file = lockFileName(name, target.prefix);
   const handle = openLockDirectory(target, { act: true, trustDirectory: options.trustDirectory === true });
   try {
@@ -324,23 +332,12 @@ async function watchUntilFreed(handle: DirectoryHandle, file: string, token: big
 }
 
 function auditRecord(name: string, file: string, reason: string | undefined, r: HolderRecord, signals: string[], freed: boolean): BreakAuditRecord {
-  let user: string;
-  let uid: number;
-  try {
-    ({ username: user, uid } = userInfo());
-  } catch {
-    // No passwd entry for this uid (containers): the uid still says who.
-    uid = process.getuid?.() ?? -1;
-    user = String(uid);
-  }
-  const by: BreakAuditRecord['by'] = { user, uid, host: hostname(), pid: process.pid };
-  if (process.env.SUDO_USER) by.sudoUser = process.env.SUDO_USER;
   return {
     version: 1,
     event: 'break',
     at: new Date().toISOString(),
     lock: { name, file },
-    by,
+    by: operator(),
     reason: reason ?? '(no reason given)',
     displaced: { pid: r.pid, host: r.host, command: r.command, id: r.id, mode: r.mode, token: r.token.toString(), since: isoTime(r.since) },
     signals,

@@ -22,11 +22,16 @@ export const ExitCode = {
   OK: 0,
   /** `break` broke nothing: the lock was not held, confirmation was declined, or it is still held after SIGKILL. */
   NOT_BROKEN: 1,
+  /** `show` / `break` on an engine: no holder, waiter or break record of that name in the namespace. */
+  UNKNOWN_LOCK: 1,
   /** EX_USAGE: bad command line, or `break` without `--yes` when stdin is not a terminal. */
   USAGE: 64,
   /** EX_NOINPUT: the lock directory does not exist (ls, show, clean, break). */
   NO_INPUT: 66,
-  /** EX_UNAVAILABLE: `break` refused, because the holder cannot be identified safely. */
+  /**
+   * EX_UNAVAILABLE: `break` refused, because the holder cannot be identified safely;
+   * or an engine (`--backend etcd://…`) could not be reached within `--connect-timeout` (the message names each cause).
+   */
   UNAVAILABLE: 69,
   /** EX_SOFTWARE: an unexpected internal error (a bug). */
   SOFTWARE: 70,
@@ -36,9 +41,21 @@ export const ExitCode = {
   CANT_CREATE: 73,
   /** EX_TEMPFAIL: `run --no-wait` found the lock busy. */
   BUSY: 75,
-  /** EX_NOPERM: permission denied (clean on a directory it cannot write, break on a holder it cannot signal). */
+  /**
+   * `run` on an engine: the lock was lost while the command ran (its lease expired, or it was
+   * broken); the command was stopped (SIGTERM, then SIGKILL after `--grace`). EX_PROTOCOL's
+   * number, otherwise unused by deadbolt, so a script can tell it from the command's own failures.
+   */
+  LOCK_LOST: 76,
+  /**
+   * EX_NOPERM: permission denied (clean on a directory it cannot write, break on a holder it cannot
+   * signal), or an engine refused the credentials (or the user's rights).
+   */
   NO_PERMISSION: 77,
-  /** EX_CONFIG: no lock directory configured, or an unsupported backend. */
+  /**
+   * EX_CONFIG: no lock directory or backend configured, an engine's driver package is not
+   * installed (the message names the `npm install` to run), or an unsafe password file.
+   */
   CONFIG: 78,
   /** `run --timeout` ran out before the lock was granted (as timeout(1)). */
   TIMEOUT: 124,

@@ -1,6 +1,8 @@
 /**
  * `deadbolt ls`: every lock file of a directory in a table (or `--json`), a
- * summary line, and the last breaks from the audit log.
+ * summary line, and the last breaks from the audit log; on an engine
+ * (`--backend etcd://…`), every lock of the namespace (engine-ls.ts).
+ * `--watch` redraws the listing in place on a terminal (watch.ts).
  *
  * @module
  */
@@ -12,7 +14,10 @@ import { lockView, summarize, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
 import { escapeText } from './escape.js';
 import { styled, table, truncate, type Cell, type Column } from './table.js';
-import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
+import { engineListing, printEngineListing } from './engine-ls.js';
+import { withEngine, type EngineOptions } from './engine-options.js';
+import { openLockDirectory, resolveAnyTarget, type FileTarget, type TargetOptions } from './target.js';
+import { checkWatchable, watchListing } from './watch.js';
 
 /**
  * Options of `deadbolt ls`.
@@ -22,8 +27,11 @@ import { openLockDirectory, resolveTarget, type TargetOptions } from './target.j
  * const options: LsOptions = { lockPath: '/run/locks', json: true };
  * ```
  */
-export interface LsOptions extends TargetOptions {
+export interface LsOptions extends TargetOptions, EngineOptions {
   json?: boolean;
+  /** `--watch`: redraw every `interval` ms until interrupted. */
+  watch?: boolean;
+  interval?: number;
 }
 
 /** Breaks shown under the table, and in `--json`. */
@@ -39,7 +47,22 @@ const JSON_BREAKS = 20;
  * ```
  */
 export async function listCommand(options: LsOptions, io: Output): Promise<number> {
-  const target = resolveTarget(options);
+  const target = resolveAnyTarget(options);
+  if (options.watch) checkWatchable(io, options);
+  if (target.kind === 'file') {
+    if (!options.watch) return listDirectoryOnce(target, options, io);
+    return watchListing(io, options, (out) => listDirectoryOnce(target, options, out));
+  }
+  return withEngine(target, options, io, async (coordinator) => {
+    const once = async (out: Output) => {
+      printEngineListing(await engineListing(coordinator, target, options.namespace ?? 'deadbolt'), options.json === true, out);
+      return 0;
+    };
+    return options.watch ? await watchListing(io, options, once) : await once(io);
+  });
+}
+
+async function listDirectoryOnce(target: FileTarget, options: LsOptions, io: Output): Promise<number> {
   const handle = openLockDirectory(target);
   try {
     const now = Date.now();

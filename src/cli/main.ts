@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `deadbolt` command: `run`, `ls`, `show`, `clean`, `break` on a lock
- * directory (docs/cli.md is the manual, with exit codes and JSON schemas).
+ * directory, and (all but `clean`) on an engine through `--backend URL`
+ * (docs/cli.md is the manual, with exit codes and JSON schemas).
  *
  * Parsing is commander's (subcommands, per-command help, "did you mean"
  * suggestions for mistyped commands and options). Two things are done here
@@ -12,7 +13,16 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigurationError, NativeError, UnsafeFileError, UnsupportedError, isInvalidArgument } from '../errors.js';
+import {
+  BackendError,
+  BackendUnavailableError,
+  ConfigurationError,
+  NativeError,
+  SessionLostError,
+  UnsafeFileError,
+  UnsupportedError,
+  isInvalidArgument,
+} from '../errors.js';
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
@@ -61,7 +71,7 @@ function splitRunCommand(argv: string[]): { parsed: string[]; command: string[] 
 
 function buildProgram(io: Output, command: string[], done: (code: number) => void): Command {
   const program = new Command('deadbolt')
-    .description('Locks for shell scripts, cron jobs and operators, on a deadbolt lock directory (kernel OFD locks).')
+    .description('Locks for shell scripts, cron jobs and operators, on a deadbolt lock directory (kernel OFD locks) or an engine (etcd, Redis, PostgreSQL, ZooKeeper).')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
@@ -75,24 +85,28 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
     .option('--record-args', 'record the whole command line, arguments included, in the holder record (default: the program only, as arguments may hold secrets)')
+    .addOption(new Option('--grace <duration>', 'engines: when the lock is lost, time between SIGTERM and SIGKILL of the command').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
       done(await runCommand(name, command, options, io));
     });
 
-  subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock file: state, holder, age; and recent breaks')
+  subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock (file, or on an engine): state, holder, age or lease; and recent breaks')
     .option('--json', 'print JSON (schema in docs/cli.md)')
+    .option('--watch', 'redraw the listing in place on a terminal until Ctrl-C')
+    .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(duration(MAX_TIMEOUT_MS)).default(2_000, '2s'))
     .addHelpText('after', LS_HELP)
     .action(async (options) => done(await listCommand(options, io)));
 
   subcommand(program, 'show', 'deadbolt show [options] NAME', 'show one lock in detail')
     .argument('<name>', 'the lock name')
     .option('--json', 'print JSON (schema in docs/cli.md)')
+    .option('--audit-log <file>', 'engines: the local audit log whose breaks of NAME are shown (default: $DEADBOLT_AUDIT_LOG, else ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', SHOW_HELP)
     .action(async (name: string, options) => done(await showCommand(name, options, io)));
 
-  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run')
+  subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
     .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
@@ -100,13 +114,14 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addHelpText('after', CLEAN_HELP)
     .action(async (options) => done(await cleanCommand(options, io)));
 
-  subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), with an audit record')
+  subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), or revoke it on an engine, with an audit record')
     .argument('<name>', 'the lock name')
     .option('--reason <text>', 'why: kept in the audit log')
     .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .option('--json', 'print the audit record as JSON')
+    .option('--audit-log <file>', 'engines: the local audit log to append to (default: $DEADBOLT_AUDIT_LOG, else $XDG_STATE_HOME/deadbolt/audit.log or ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', BREAK_HELP)
     .action(async (name: string, options) => done(await breakCommand(name, options, io)));
 
@@ -114,8 +129,8 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
   return program;
 }
 
-/** A subcommand with the options every command shares, and a short usage line after errors. */
-function subcommand(program: Command, name: string, usage: string, description: string): Command {
+/** A subcommand with the options every command shares (and, unless `engines` is false, those of engines), and a short usage line after errors. */
+function subcommand(program: Command, name: string, usage: string, description: string, engines = true): Command {
   const cmd = program
     .command(name)
     .description(description)
@@ -123,8 +138,18 @@ function subcommand(program: Command, name: string, usage: string, description: 
     .helpOption('-h, --help', 'show help')
     .showHelpAfterError(`Usage: ${usage}\nRun "deadbolt ${name} --help" for details.`)
     .option('--lock-path <dir>', 'the lock directory (default: $DEADBOLT_LOCK_PATH)')
-    .option('--backend <url>', 'the locks\' backend as a URL; today only file:///DIR (default: $DEADBOLT_BACKEND)');
-  return cmd.option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
+    .option('--backend <url>', engines ? 'the locks\' backend: file:///DIR, etcd://, redis://, redis+sentinel://, postgres://, zookeeper:// (default: $DEADBOLT_BACKEND)' : 'the lock directory as file:///DIR (default: $DEADBOLT_BACKEND)')
+    .option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
+  if (!engines) return cmd;
+  return cmd
+    .option('--namespace <ns>', 'engines: the namespace of the locks, as connect() takes it (default: deadbolt)')
+    .addOption(new Option('--ttl <duration>', 'engines: the session\'s TTL: how long a silent holder keeps its locks (default: 15s)').argParser(duration(MAX_TIMEOUT_MS)))
+    .addOption(new Option('--connect-timeout <duration>', 'engines: give up reaching the engine after this long (exit 69; default: 5s)').argParser(duration(MAX_TIMEOUT_MS)))
+    .option('--user <name>', 'engines: the user to authenticate as (or user@ in the URL)')
+    .option('--password-file <file>', 'engines: read the password from FILE, not readable by others (or $DEADBOLT_BACKEND_PASSWORD_FILE, $DEADBOLT_BACKEND_PASSWORD)')
+    .option('--tls-ca <file>', 'engines: the CA certificate (PEM) that signed the engine\'s')
+    .option('--tls-cert <file>', 'engines: this client\'s certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'engines: this client\'s private key (PEM), not readable by others');
 }
 
 function duration(max: number): (value: string) => number {
@@ -160,6 +185,8 @@ function report(err: unknown, io: Output): number {
   if (err instanceof NativeError) return fail(io, ExitCode.OS_ERROR, message);
   if (err instanceof UnsafeFileError) return fail(io, ExitCode.NO_PERMISSION, message);
   if (err instanceof UnsupportedError) return fail(io, ExitCode.UNAVAILABLE, message);
+  // An engine that fails after connecting (a request timed out, the session was lost while waiting).
+  if (err instanceof BackendUnavailableError || err instanceof BackendError || err instanceof SessionLostError) return fail(io, ExitCode.UNAVAILABLE, message);
   io.err(red(`deadbolt: internal error: ${escapeLines((err as Error)?.stack ?? message)}`));
   io.err('This is a bug: please report it with the command you ran.');
   return ExitCode.SOFTWARE;
@@ -171,17 +198,23 @@ function fail(io: Output, code: number, message: string): number {
 }
 
 const PROGRAM_EXAMPLES = `
-The lock directory comes from --lock-path DIR or $DEADBOLT_LOCK_PATH (or --backend / $DEADBOLT_BACKEND
-as file:///DIR). Every process sharing a lock must use the same directory.
+The locks come from --lock-path DIR or $DEADBOLT_LOCK_PATH (a lock directory; or --backend /
+$DEADBOLT_BACKEND as file:///DIR), or from an engine: --backend etcd://…, redis://…,
+redis+sentinel://…, postgres://…, zookeeper://… (run, ls, show, break). Every process sharing a
+lock must use the same directory, or the same engine and --namespace.
 
 Examples:
   $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh
   $ deadbolt ls --lock-path /run/myapp/locks
   $ DEADBOLT_LOCK_PATH=/run/myapp/locks deadbolt break nightly --reason "hung since 03:00"
+  $ deadbolt ls --backend etcd://10.0.0.1:2379 --namespace billing --watch
+  $ deadbolt run --backend redis://10.0.0.5:6379 --password-file /run/secrets/redis nightly -- ./report.sh
 
-Exit codes: 0 ok; run passes on its command's status; 64 usage; 66 no lock directory;
-69 break refused; 75 busy (--no-wait); 77 permission denied; 78 not configured; 124 timeout;
-126/127 command not executable/not found. Full list: docs/cli.md.`;
+Exit codes: 0 ok; run passes on its command's status; 1 nothing broken / unknown lock (engines);
+64 usage; 66 no lock directory; 69 break refused, engine unreachable; 75 busy (--no-wait);
+76 lock lost while the command ran (engines); 77 permission denied, credentials refused;
+78 not configured, driver package missing; 124 timeout; 126/127 command not executable/not found.
+Full list: docs/cli.md.`;
 
 const RUN_HELP = `
 The command gets DEADBOLT_TOKEN (the fencing token, strictly increasing per name) and
@@ -192,26 +225,39 @@ On a terminal, a status line shows whom it is waiting for.
 The holder record (readable by others) names "deadbolt run NAME -- CMD" without CMD's
 arguments, which may hold secrets; --record-args records the whole command line.
 
-Exit: the command's status (or its signal); 75 busy with --no-wait; 124 --timeout ran out;
-126 not executable; 127 not found (the lock is released in every case).
+On an engine (--backend etcd://…), the lock can be lost while the command runs (its lease
+expired, or an operator broke it): the command then gets SIGTERM, SIGKILL after --grace, and
+run exits 76.
+
+Exit: the command's status (or its signal); 75 busy with --no-wait; 76 lock lost (engines);
+124 --timeout ran out; 126 not executable; 127 not found (the lock is released in every case).
 
 Examples:
   $ deadbolt run --lock-path /run/myapp/locks nightly -- ./report.sh --full
   $ deadbolt run --no-wait cron-sync -- rsync -a src/ dst/ || [ $? -eq 75 ] && echo "already running"
-  $ deadbolt run --timeout 30s --shared schema -- ./read-only-job.sh`;
+  $ deadbolt run --timeout 30s --shared schema -- ./read-only-job.sh
+  $ deadbolt run --backend etcd://10.0.0.1:2379 --ttl 30s --grace 30s nightly -- ./report.sh`;
 
 const LS_HELP = `
 States: exclusive / shared (held), free (unused), leftover (free, and its last holder is gone:
 left by a crash). "clean" removes unused files.
 
+On an engine: every lock of the namespace with holder, lease left (marked "late" when the
+holder missed a renewal), token, waiters and last break; --watch redraws it on a terminal.
+
 Examples:
   $ deadbolt ls --lock-path /run/myapp/locks
-  $ deadbolt ls --json | jq '.locks[] | select(.state != "free") | .holder.pid'`;
+  $ deadbolt ls --json | jq '.locks[] | select(.state != "free") | .holder.pid'
+  $ deadbolt ls --backend postgres://ops@db:5432/app --namespace billing --watch`;
 
 const SHOW_HELP = `
+On an engine: each holder's lease and session state, the waiters in queue order, the engine's
+break record and the local audit log's breaks of NAME; exit 1 for a lock the engine does not know.
+
 Examples:
   $ deadbolt show --lock-path /run/myapp/locks nightly
-  $ deadbolt show nightly --json`;
+  $ deadbolt show nightly --json
+  $ deadbolt show --backend zookeeper://zk1:2181/apps invoices`;
 
 const CLEAN_HELP = `
 Each file is removed only if nobody holds it, under a non-blocking lock with an inode
@@ -230,11 +276,21 @@ owner. Refuses (exit 69) when the holder cannot be identified safely: no holder 
 pid gone or reused, a pid that does not hold the lock (a forged record), another host, or a
 shared lock. Appends a record to .deadbolt-audit.log.
 
-Exit: 0 broken; 1 nothing broken (not held, not confirmed, or still held); 64 not a
-terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
+On an engine (--backend etcd://…): shows who will be displaced (lease left, whether its
+session still renews), asks (or --yes; --reason is required), refuses if the holder's token
+changed meanwhile, revokes its claim on the engine (its guard.signal fires; no process is
+signalled), and appends to the local audit log (--audit-log, $DEADBOLT_AUDIT_LOG, else
+~/.local/state/deadbolt/audit.log).
+
+Exit: 0 broken; 1 nothing broken (not held, not confirmed, still held, or changed hands);
+64 not a terminal and no --yes; 69 refused; 77 not allowed to signal the holder.
 
 Examples:
   $ deadbolt break --lock-path /run/myapp/locks nightly --reason "hung since 03:00"
-  $ deadbolt break nightly --yes --grace 30s --reason "deploy 1234"`;
+  $ deadbolt break nightly --yes --grace 30s --reason "deploy 1234"
+  $ deadbolt break --backend redis://10.0.0.5:6379 invoices --yes --reason "hung since 09:12"`;
 
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+// Writes to a pipe are asynchronous: exiting at once would cut a long listing (ls --json of 10 000 locks) short.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
+process.exit(code);

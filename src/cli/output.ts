@@ -37,6 +37,8 @@ export interface Output {
   readonly errColor: Colors;
   /** stderr is a terminal: the waiting line and prompts may be shown. */
   readonly stderrIsTTY: boolean;
+  /** stdout is a terminal: `ls --watch` may redraw it. */
+  readonly stdoutIsTTY: boolean;
   /** The terminal's width for stdout tables (80 when not a terminal). */
   readonly columns: number;
 }
@@ -72,6 +74,7 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
     color: pc.createColors(useColor(stdout, env)),
     errColor: pc.createColors(useColor(stderr, env)),
     stderrIsTTY: stderr.isTTY === true,
+    stdoutIsTTY: stdout.isTTY === true,
     columns: stdout.isTTY ? stdout.columns : 80,
   };
 }

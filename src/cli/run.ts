@@ -25,13 +25,14 @@ import type { FileLockGuard } from '../file/file-guard.js';
 import { LockDirectory, type OwnedAcquireOptions } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
 import { clipCommand, processIdentity } from '../internal/identity.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { FencedGuard, LockOwner } from '../local/fenced-guard.js';
 import { formatDuration } from './durations.js';
 import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { holderSummary } from './holder-summary.js';
 import type { Output } from './output.js';
-import { resolveTarget, type TargetOptions } from './target.js';
+import { runOnEngine, type EngineRunOptions } from './engine-run.js';
+import { resolveAnyTarget, type TargetOptions } from './target.js';
 import { startWaitingLine } from './waiting-line.js';
 
 /**
@@ -42,15 +43,7 @@ import { startWaitingLine } from './waiting-line.js';
  * const options: RunOptions = { lockPath: './locks', shared: false, wait: true, timeout: 5000 };
  * ```
  */
-export interface RunOptions extends TargetOptions {
-  shared?: boolean;
-  /** `--no-wait` sets this to false. */
-  wait: boolean;
-  /** ms; undefined: wait as long as it takes. */
-  timeout?: number;
-  /** `--record-args`: put deadbolt's whole command line, the command's arguments included, in the holder record. */
-  recordArgs?: boolean;
-}
+export interface RunOptions extends TargetOptions, EngineRunOptions {}
 
 /** Signals passed on to the command (and that stop a wait). */
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -75,7 +68,9 @@ const RERAISED = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'SIGPIPE', '
  */
 export async function runCommand(name: string, command: string[], options: RunOptions, io: Output): Promise<number> {
   if (command.length === 0) throw usageError('no command after "--"', 'deadbolt run NAME -- CMD [ARGS...]');
-  const target = resolveTarget(options);
+  const any = resolveAnyTarget(options);
+  if (any.kind === 'engine') return runOnEngine(any, name, command, options, io);
+  const target = any;
   const cleanup = target.prefix === undefined ? 'on-release' : 'never';
   const locks = new LockDirectory(target.directory, { prefix: target.prefix, cleanup });
   const mode = options.shared ? 'shared' : 'exclusive';
@@ -163,8 +158,20 @@ async function libraryCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Start the command, wait for it, release, and return its exit code (or exit by its signal). */
-async function runHolding(guard: FileLockGuard, command: string[], signals: SignalRelay, io: Output): Promise<number> {
+/**
+ * Start the command, wait for it, release, and return its exit code (or exit
+ * by its signal). With `stopOnLoss` (engines), a lost lock stops the command
+ * (SIGTERM, then SIGKILL after `grace` ms) and run exits 76 (LOCK_LOST);
+ * without (lock directories, where the kernel lock cannot be taken away while
+ * the holder lives), a loss is reported when the command ends.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * return await runHolding(guard, ['./job.sh'], signals, io, { grace: 10_000 });
+ * ```
+ */
+export async function runHolding(guard: FencedGuard, command: string[], signals: SignalRelay, io: Output, stopOnLoss?: { grace: number }): Promise<number> {
   let ended: { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
   const early = signals.waitSignal.reason;
   if (early instanceof Interrupted) {
@@ -178,12 +185,18 @@ async function runHolding(guard: FileLockGuard, command: string[], signals: Sign
       env: { ...process.env, DEADBOLT_TOKEN: guard.token.toString(), DEADBOLT_LOCK_NAME: guard.name },
     });
     signals.forwardTo(child);
+    const stop = stopOnLoss === undefined ? undefined : stopWhenLost(guard, child, stopOnLoss.grace, io);
     ended = await new Promise((resolve) => {
       child.once('error', (error) => resolve({ error }));
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
+    stop?.dispose();
   } finally {
     await guard.release();
+  }
+  if (stopOnLoss !== undefined && guard.signal.aborted) {
+    const why = escapeText((guard.signal.reason as Error).message);
+    throw new CliError(ExitCode.LOCK_LOST, `lock "${guard.name}" was lost while the command ran (${why}); the command was stopped`);
   }
   if (guard.signal.aborted) {
     io.err(io.errColor.yellow(`deadbolt: warning: ${escapeText((guard.signal.reason as Error).message)}`));
@@ -193,7 +206,38 @@ async function runHolding(guard: FileLockGuard, command: string[], signals: Sign
   return ended.code ?? ExitCode.SOFTWARE;
 }
 
-function spawnError(cmd: string, name: string, error: NodeJS.ErrnoException): CliError {
+/**
+ * When `guard`'s lock is lost: tell the operator, SIGTERM the command, and
+ * SIGKILL it if it is still running `grace` ms later.
+ */
+function stopWhenLost(guard: FencedGuard, child: ChildProcess, grace: number, io: Output): { dispose(): void } {
+  let killer: NodeJS.Timeout | undefined;
+  const onLost = () => {
+    const why = escapeText((guard.signal.reason as Error).message);
+    io.err(io.errColor.red(`deadbolt: lock "${escapeText(guard.name)}" lost (${why}): stopping the command (SIGTERM, then SIGKILL after ${formatDuration(grace)})`));
+    child.kill('SIGTERM');
+    killer = setTimeout(() => child.kill('SIGKILL'), grace);
+  };
+  if (guard.signal.aborted) onLost();
+  else guard.signal.addEventListener('abort', onLost, { once: true });
+  return {
+    dispose() {
+      guard.signal.removeEventListener('abort', onLost);
+      clearTimeout(killer);
+    },
+  };
+}
+
+/**
+ * The error for a command that could not be started (the lock is released by then).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * throw spawnError('./job.sh', 'nightly', err); // 127 for ENOENT
+ * ```
+ */
+export function spawnError(cmd: string, name: string, error: NodeJS.ErrnoException): CliError {
   const released = `(lock "${name}" released)`;
   if (error.code === 'ENOENT') return new CliError(ExitCode.COMMAND_NOT_FOUND, `${cmd}: command not found ${released}`);
   if (error.code === 'EACCES' || error.code === 'ENOEXEC' || error.code === 'EISDIR') {
@@ -202,8 +246,16 @@ function spawnError(cmd: string, name: string, error: NodeJS.ErrnoException): Cl
   return new CliError(ExitCode.CANNOT_EXECUTE, `${cmd}: cannot start: ${error.message} ${released}`);
 }
 
-/** The reason a wait was aborted by a signal. */
-class Interrupted extends Error {
+/**
+ * The reason a wait was aborted by a signal.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * if (err instanceof Interrupted) return await signals.exitBy(err.signal);
+ * ```
+ */
+export class Interrupted extends Error {
   constructor(readonly signal: Forwarded) {
     super(`interrupted by ${signal}`);
   }
@@ -213,8 +265,17 @@ class Interrupted extends Error {
  * Owns deadbolt's handlers for the forwarded signals: while waiting they abort
  * the wait; while the command runs they are passed to it. Installing a handler
  * also keeps Node from dying on the signal before the lock is released.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const signals = new SignalRelay();
+ * signals.beforeExit = () => coordinator.close();
+ * ```
  */
-class SignalRelay {
+export class SignalRelay {
+  /** Run (and awaited) before `exitBy` ends the process: e.g. close an engine's session. */
+  beforeExit: (() => Promise<void>) | undefined;
   readonly #wait = new AbortController();
   #child: ChildProcess | undefined;
   readonly #handlers = new Map<Forwarded, () => void>();
@@ -250,6 +311,7 @@ class SignalRelay {
   async exitBy(signal: NodeJS.Signals, line?: { stop(): void }): Promise<never> {
     line?.stop();
     this.dispose();
+    await this.beforeExit?.().catch(() => {});
     const code = 128 + (constants.signals[signal] ?? 0);
     if (RERAISED.has(signal)) {
       process.kill(process.pid, signal);

@@ -1,6 +1,7 @@
 /**
  * `deadbolt show NAME`: one lock in detail — its file, state, holder (with a
- * check of the holder's process), and the breaks recorded for it.
+ * check of the holder's process), and the breaks recorded for it; on an
+ * engine, engine-show.ts.
  *
  * @module
  */
@@ -14,7 +15,9 @@ import { breakLine } from './ls.js';
 import { lockView, type HolderView, type LockView } from './lock-view.js';
 import type { Colors, Output } from './output.js';
 import { alignRows, styled, type Cell } from './table.js';
-import { openLockDirectory, resolveTarget, type TargetOptions } from './target.js';
+import { engineLockName, withEngine, type EngineOptions } from './engine-options.js';
+import { showEngineLock } from './engine-show.js';
+import { openLockDirectory, resolveAnyTarget, type TargetOptions } from './target.js';
 
 /**
  * Options of `deadbolt show`.
@@ -24,8 +27,10 @@ import { openLockDirectory, resolveTarget, type TargetOptions } from './target.j
  * const options: ShowOptions = { lockPath: '/run/locks', json: false };
  * ```
  */
-export interface ShowOptions extends TargetOptions {
+export interface ShowOptions extends TargetOptions, EngineOptions {
   json?: boolean;
+  /** The local audit log of engine breaks (engine-audit.ts). */
+  auditLog?: string;
 }
 
 /**
@@ -37,12 +42,14 @@ export interface ShowOptions extends TargetOptions {
  * ```
  */
 export async function showCommand(name: string, options: ShowOptions, io: Output): Promise<number> {
+  const any = resolveAnyTarget(options);
+  if (any.kind === 'engine') return withEngine(any, options, io, (c) => showEngineLock(c, any, engineLockName(name), options, io));
   try {
     checkLockName(name);
   } catch (err) {
     throw usageError((err as Error).message);
   }
-  const target = resolveTarget(options);
+  const target = any;
   const file = lockFileName(name, target.prefix);
   const handle = openLockDirectory(target);
   let lock: LockView | null;

@@ -2,12 +2,11 @@
  * Which locks a command works on: the `--lock-path` / `--backend` options and
  * their environment variables, resolved in one place.
  *
- * The seam for distributed backends: today the only backend is a lock
- * directory, named by `--lock-path DIR`, `--backend file:///DIR`,
- * `DEADBOLT_LOCK_PATH` or `DEADBOLT_BACKEND=file:///DIR`. Adding `etcd://…` and
- * friends means adding a `{ kind: 'coordinator', url }` target here and, in each
- * command, a branch that works through `connect(url)` instead of a
- * LockDirectory; the option plumbing does not change.
+ * A lock directory is named by `--lock-path DIR`, `--backend file:///DIR`,
+ * `DEADBOLT_LOCK_PATH` or `DEADBOLT_BACKEND=file:///DIR`; any other scheme
+ * (`etcd://…`, `redis://…`, …) is an engine, opened through `connect()` by
+ * engine.ts. `resolveTarget` is for commands that work on lock directories
+ * only (`clean`); `resolveAnyTarget` for those that work on both.
  *
  * Precedence: command-line options beat the environment. Giving both options
  * is a usage error (which one did you mean?); in the environment,
@@ -51,7 +50,57 @@ export interface FileTarget {
 }
 
 /**
- * Resolve the target of a command.
+ * An engine to work on, through `connect()` (engine.ts).
+ *
+ * @example
+ * ```ts
+ * const target: EngineTarget = { kind: 'engine', url: 'etcd://10.0.0.1:2379', from: '--backend' };
+ * ```
+ */
+export interface EngineTarget {
+  kind: 'engine';
+  /** The backend URL as given (it may carry a password: show it only through `redact`). */
+  url: string;
+  /** Where the URL came from, for messages. */
+  from: string;
+}
+
+/**
+ * Resolve the target of a command that works on lock directories and engines.
+ *
+ * @throws CliError — as {@link resolveTarget}; `--prefix` with an engine is a usage error.
+ * @example
+ * ```ts
+ * resolveAnyTarget({ backend: 'redis://10.0.0.5:6379' }, {}); // { kind: 'engine', url: 'redis://10.0.0.5:6379', from: '--backend' }
+ * ```
+ */
+export function resolveAnyTarget(options: TargetOptions, env: NodeJS.ProcessEnv = process.env): FileTarget | EngineTarget {
+  const engine = engineUrl(options, env);
+  if (engine === undefined) return resolveTarget(options, env);
+  if (options.prefix !== undefined) throw usageError('--prefix (oslo.concurrency file naming) applies to lock directories only, not to ' + engine.from);
+  return engine;
+}
+
+/** The backend URL that names an engine (any scheme but file:), if that is what the options and environment select. */
+function engineUrl(options: TargetOptions, env: NodeJS.ProcessEnv): EngineTarget | undefined {
+  if (options.lockPath !== undefined) return undefined;
+  const pick = backendUrl(options, env);
+  if (pick === undefined || /^file:/i.test(pick.url)) return undefined;
+  // Text that is no scheme:// URL is reported by fromUrl (which never quotes it).
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(pick.url)) return undefined;
+  return { kind: 'engine', ...pick };
+}
+
+/** The backend URL the options or the environment give, by the precedence of the module note. */
+function backendUrl(options: TargetOptions, env: NodeJS.ProcessEnv): { url: string; from: string } | undefined {
+  if (options.backend !== undefined) return { url: options.backend, from: '--backend' };
+  if (env.DEADBOLT_LOCK_PATH) return undefined; // in the environment, the lock path wins
+  if (env.DEADBOLT_BACKEND) return { url: env.DEADBOLT_BACKEND, from: 'DEADBOLT_BACKEND' };
+  return undefined;
+}
+
+/**
+ * Resolve the target of a command that works on lock directories only.
  *
  * @throws CliError — 64 for conflicting or malformed options, 78 when nothing names a directory.
  * @example
@@ -86,7 +135,7 @@ function fileTarget(path: string, prefix: string | undefined, from: string): Fil
 }
 
 /**
- * A backend URL; only `file:///absolute/dir` is supported by the CLI today.
+ * A backend URL naming a lock directory: `file:///absolute/dir`.
  * The value may carry a password (`etcd://user:pw@…`): messages say what is
  * wrong with it and never quote it (at most its scheme).
  */
@@ -101,8 +150,8 @@ function fromUrl(text: string, prefix: string | undefined, from: string, code: n
     throw new CliError(code, `${from} is not a URL${seen}: ${whyNotUrl(text)} (expected file:///path/to/lock/dir)`);
   }
   if (url.protocol !== 'file:') {
-    throw new CliError(code, `${from}: the CLI supports only file:// backends so far; got ${url.protocol}//`, {
-      hint: 'Distributed coordinators (etcd://, redis://, …) are used through the library\'s connect(url) for now.',
+    throw new CliError(ExitCode.USAGE, `${from}: this command works on lock directories (file:///DIR) only; got ${url.protocol}//`, {
+      hint: 'ls, show, break and run work on engines (etcd://, redis://, postgres://, zookeeper://) too.',
     });
   }
   if (url.host !== '' && url.host !== 'localhost') {

@@ -25,7 +25,7 @@ import { runHolding, type Guard } from '../local/guard.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
-import type { Capabilities, Driver, DriverLock, LockRequest } from './driver.js';
+import type { Capabilities, Driver, DriverLock, LockRequest, LockSurvey } from './driver.js';
 import { CoordinatorGuard, type DistributedGuard } from './guard.js';
 import { checkLockName, checkLockPrefix } from '../internal/lock-name.js';
 import type { Session } from './session.js';
@@ -160,6 +160,26 @@ export class Coordinator implements AsyncDisposable {
     checkLockName(name);
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
     return this.#driver.holders(name);
+  }
+
+  /**
+   * Read only, for operators: every name starting with `prefix` that has
+   * holders, waiters or a kept break record — its holders, its waiters in
+   * queue order, its last break — read in bulk. `undefined` when the engine
+   * cannot tell who waits (a lock directory): use `list()` then, and show
+   * waiters as unknown, not as none.
+   *
+   * @example
+   * ```ts
+   * const survey = await coordinator.survey('billing/');
+   * if (survey === undefined) console.log('waiters: unknown');
+   * else for (const s of survey) console.log(s.name, s.holders.length, s.waiters.length);
+   * ```
+   */
+  survey(prefix?: string): Promise<LockSurvey[] | undefined> {
+    const checked = checkLockPrefix(prefix);
+    if (this.#closed !== undefined) return Promise.reject(this.#closedError());
+    return this.#driver.survey === undefined ? Promise.resolve(undefined) : this.#driver.survey(checked);
   }
 
   /**

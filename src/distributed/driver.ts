@@ -116,6 +116,41 @@ export interface BreakRecord {
   displaced?: LockInfo[];
 }
 
+/**
+ * A claim waiting for a lock, as an engine keeps it.
+ *
+ * @example
+ * ```ts
+ * const w: WaiterInfo = { mode: 'exclusive', owner: { id: 'a1', host: 'web-2', pid: 77 }, since: new Date() };
+ * ```
+ */
+export interface WaiterInfo {
+  mode: 'exclusive' | 'shared';
+  owner: LockOwner;
+  /** When it started waiting (engine or client clock), when the engine keeps it (Redis does not). */
+  since?: Date;
+}
+
+/**
+ * What an engine keeps about one name, for operators (`deadbolt ls`, `show`,
+ * `serve`): its holders, the waiting claims in queue order (the next to be
+ * granted first), and the last break record.
+ *
+ * @example
+ * ```ts
+ * for (const s of (await coordinator.survey('billing/')) ?? []) console.log(s.name, s.holders.length, s.waiters.length, s.lastBreak?.reason);
+ * ```
+ */
+export interface LockSurvey {
+  name: string;
+  /** As `holders(name)` gives them. */
+  holders: LockInfo[];
+  /** Oldest first: the order in which the engine grants them (as far as modes allow). */
+  waiters: WaiterInfo[];
+  /** The break record the engine keeps for the name, if any. */
+  lastBreak?: BreakRecord;
+}
+
 /** A request for a lock, as the coordinator hands it to the driver. @internal */
 export interface LockRequest {
   readonly session: DriverSession;
@@ -175,6 +210,15 @@ export interface Driver {
   list(prefix: string): Promise<LockInfo[]>;
   /** The current holders of `name`. */
   holders(name: string): Promise<LockInfo[]>;
+  /**
+   * Read only: every name starting with `prefix` that has holders, waiting
+   * claims or a kept break record, by name, read in bulk (a number of requests
+   * that does not grow with the number of names where the engine allows it).
+   * Absent on drivers whose engine cannot tell who waits (a lock directory: the
+   * kernel does not say); callers then use `list()` and show waiters as
+   * unknown, never as none.
+   */
+  survey?(prefix: string): Promise<LockSurvey[]>;
   /**
    * Displace the current holders of `name` (revoke their lease or delete their
    * claim), store `record` so the next holder can read it, and return who was displaced.

@@ -72,6 +72,12 @@ class SecretFreeDriver implements Driver {
     return this.#secrets.scrub(await this.#clean(this.#inner.holders(name)));
   }
 
+  get survey(): Driver['survey'] {
+    const inner = this.#inner;
+    if (inner.survey === undefined) return undefined;
+    return async (prefix: string) => this.#secrets.scrub(await this.#clean(inner.survey!(prefix)));
+  }
+
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {
     return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record)));
   }

@@ -70,6 +70,12 @@ export interface LockInfo {
   since: Date;
   /** When the holder's lease runs out unless renewed (distributed locks). */
   expiresAt?: Date;
+  /**
+   * The TTL the holder's lease was granted with, in ms, when the engine tells
+   * (etcd, PostgreSQL, ZooKeeper, memory; not Redis). A holder renews every
+   * third of it, so a lease with less than two thirds left has missed a renewal.
+   */
+  ttlMs?: number;
   /** `'file'`, `'memory'`, `'etcd'`, … */
   backend: string;
 }

@@ -111,7 +111,7 @@ test('no lock directory configured: exit 78 with the reason there is no default'
   assert.match(r.stderr, /every process that shares these locks must use the same directory/i);
 });
 
-test('DEADBOLT_LOCK_PATH, --backend file:///DIR and DEADBOLT_BACKEND name the directory; other schemes are refused', async () => {
+test('DEADBOLT_LOCK_PATH, --backend file:///DIR and DEADBOLT_BACKEND name the directory; clean refuses engines', async () => {
   const dir = tmp.next();
   new LockDirectory(dir).open().close(); // a lock directory (marked)
   writeFileSync(join(dir, 'marker'), '', { mode: 0o600 });
@@ -125,11 +125,11 @@ test('DEADBOLT_LOCK_PATH, --backend file:///DIR and DEADBOLT_BACKEND name the di
     assert.equal(r.code, 0, `${args.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`);
     assert.match(r.stdout, /^marker +free/m);
   }
-  const etcd = await cli(['ls', '--backend', 'etcd://127.0.0.1:2379']);
+  const etcd = await cli(['clean', '--backend', 'etcd://127.0.0.1:2379']);
   assert.equal(etcd.code, 64);
-  assert.match(etcd.stderr, /only file:\/\/ backends so far; got etcd:/);
-  const envEtcd = await cli(['ls'], { env: { DEADBOLT_BACKEND: 'redis://127.0.0.1' } });
-  assert.equal(envEtcd.code, 78);
+  assert.match(etcd.stderr, /works on lock directories \(file:\/\/\/DIR\) only; got etcd:/);
+  const envEtcd = await cli(['clean'], { env: { DEADBOLT_BACKEND: 'redis://127.0.0.1' } });
+  assert.equal(envEtcd.code, 64);
   const remote = await cli(['ls', '--backend', 'file://otherhost/run/locks']);
   assert.equal(remote.code, 64);
   assert.match(remote.stderr, /names a directory on this host/);

@@ -13,11 +13,12 @@ import type {
   DriverLock,
   DriverSession,
   LockRequest,
+  LockSurvey,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import type { EtcdClient } from './client.js';
-import { listHolders, nameHolders } from './holders.js';
+import { listHolders, nameHolders, surveyLocks } from './holders.js';
 import { KeyLayout, encodeName } from './keys.js';
 import { acquireLock, type LockContext } from './lock.js';
 import { Reaper } from './reaper.js';
@@ -111,6 +112,10 @@ export class EtcdDriver implements Driver {
 
   holders(name: string): Promise<LockInfo[]> {
     return nameHolders(this.#ctx, name);
+  }
+
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

@@ -5,17 +5,19 @@
  * seconds, so up to a second early).
  *
  * A listing is one range read plus one LeaseTimeToLive per distinct lease.
- * Waiters are not listed.
+ * Waiters are not listed there, but by `surveyLocks`, with the holders and break records.
  *
  * @internal
  * @module
  */
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
-import { rangeEnd } from './keys.js';
+import { encodeName, rangeEnd } from './keys.js';
 import type { LockContext } from './lock.js';
 import { mapError } from './map-error.js';
 import { holdersOf, toQueue, type QueueEntry } from './queue.js';
-import { decodeHolder } from './record.js';
+import { decodeBreak, decodeHolder } from './record.js';
 import { EtcdSession } from './session.js';
 
 /**
@@ -80,14 +82,57 @@ export async function describe(ctx: LockContext, entries: readonly QueueEntry[])
   const now = Date.now();
   const ttls = new Map(
     await Promise.all(
-      leases.map(async (lease) => [lease, await EtcdSession.timeToLive(ctx.client, lease).catch(() => undefined)] as const),
+      leases.map(async (lease) => [lease, await EtcdSession.leaseState(ctx.client, lease).catch(() => undefined)] as const),
     ),
   );
   return entries.map((entry) => {
     const { owner, since } = decodeHolder(entry.value);
     const info: LockInfo = { name: entry.name, mode: entry.mode, token: entry.revision, owner, since, backend: 'etcd' };
     const ttl = ttls.get(entry.lease);
-    if (ttl !== undefined) info.expiresAt = new Date(now + ttl * 1000);
+    if (ttl !== undefined) {
+      info.expiresAt = new Date(now + ttl.left * 1000);
+      info.ttlMs = ttl.granted * 1000;
+    }
     return info;
   });
+}
+
+/**
+ * The holders, waiters (claims not granted, oldest first) and kept break
+ * records of every name starting with `prefix`: one range read of the claims,
+ * one of `<namespace>/broken/`, and one LeaseTimeToLive per distinct lease.
+ *
+ * @example
+ * ```ts
+ * for (const s of await surveyLocks(ctx, 'billing/')) console.log(s.name, s.holders.length, s.waiters.length);
+ * ```
+ */
+export async function surveyLocks(ctx: LockContext, prefix: string): Promise<LockSurvey[]> {
+  const brokenStart = Buffer.from(prefix === '' ? ctx.keys.brokenRoot : `${ctx.keys.brokenRoot}${encodeName(prefix, true)}`);
+  const [queues, broken] = await Promise.all([
+    readQueues(ctx, ctx.keys.listPrefix(prefix)),
+    ctx.client.etcd.kv.range({ key: brokenStart, range_end: rangeEnd(brokenStart) }).catch((error: unknown) => {
+      throw mapError(error, 'reading break records');
+    }),
+  ]);
+  const found: Array<{ name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }> = [];
+  const holders: QueueEntry[] = [];
+  for (const [name, queue] of queues) {
+    if (!name.startsWith(prefix)) continue;
+    const held = new Set(holdersOf(queue));
+    holders.push(...held);
+    const waiters = queue.filter((entry) => !held.has(entry)).map((entry) => ({ mode: entry.mode, ...decodeHolder(entry.value) }));
+    if (waiters.length > 0) found.push({ name, waiters });
+  }
+  for (const kv of broken.kvs) {
+    let name: string;
+    try {
+      name = decodeURIComponent(kv.key.toString('utf8').slice(ctx.keys.brokenRoot.length));
+    } catch {
+      continue; // not written by deadbolt
+    }
+    const record = decodeBreak(kv.value);
+    if (record !== undefined && name.startsWith(prefix)) found.push({ name, waiters: [], lastBreak: record });
+  }
+  return mergeSurvey(await describe(ctx, holders), found);
 }

@@ -121,10 +121,15 @@ export class EtcdSession implements DriverSession {
    * Used for `expiresAt` in listings and to tell "expired" from "released".
    */
   static async timeToLive(client: EtcdClient, lease: bigint): Promise<number | undefined> {
+    return (await EtcdSession.leaseState(client, lease))?.left;
+  }
+
+  /** Seconds left on `lease` and the TTL it was granted with; `undefined` when it is gone. */
+  static async leaseState(client: EtcdClient, lease: bigint): Promise<{ left: number; granted: number } | undefined> {
     try {
       const res = await client.etcd.leaseClient.leaseTimeToLive({ ID: lease.toString() });
       const ttl = Number(res.TTL);
-      return ttl < 0 ? undefined : ttl;
+      return ttl < 0 ? undefined : { left: ttl, granted: Number(res.grantedTTL) };
     } catch (error) {
       if (isLeaseGone(error)) return undefined;
       throw mapError(error, `reading the TTL of lease ${lease.toString(16)}`);

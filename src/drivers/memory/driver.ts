@@ -16,8 +16,10 @@ import type {
   DriverLock,
   DriverSession,
   LockRequest,
+  LockSurvey,
   PredecessorReport,
 } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { Claim, type Lease, type MemorySpace } from './space.js';
 
@@ -177,6 +179,16 @@ export class MemoryDriver implements Driver {
     return this.#space.holders((k) => k === key).map((claim) => this.#info(claim));
   }
 
+  async survey(prefix: string): Promise<LockSurvey[]> {
+    const start = this.#prefix + prefix;
+    const queues = this.#space.queues((key) => key.startsWith(start)).map(({ key, waiters, lastBreak }) => ({
+      name: key.slice(this.#prefix.length),
+      waiters: waiters.map((claim) => ({ mode: claim.mode, owner: { ...claim.lease.owner } })),
+      ...(lastBreak !== undefined && { lastBreak }),
+    }));
+    return mergeSurvey(await this.list(prefix), queues);
+  }
+
   async break(name: string, record: BreakRecord): Promise<LockInfo[]> {
     return this.#space.break(this.#prefix + name, record, (claim) => this.#info(claim));
   }
@@ -202,6 +214,7 @@ export class MemoryDriver implements Driver {
       owner: { ...claim.lease.owner },
       since: this.#space.clock.toDate(claim.since),
       expiresAt: this.#space.clock.toDate(claim.lease.expiresAt),
+      ttlMs: claim.lease.ttlMs,
       backend: this.backend,
     };
   }

@@ -169,6 +169,17 @@ export class MemorySpace {
     return found;
   }
 
+  /** Waiting claims (queue order) and the kept break record of every key accepted by `match` that has either. @internal */
+  queues(match: (key: string) => boolean): Array<{ key: string; waiters: Claim[]; lastBreak: BreakRecord | undefined }> {
+    const keys = new Set([...this.#entries.keys(), ...this.#departures.keys()].filter(match));
+    const found = [...keys].sort().map((key) => ({
+      key,
+      waiters: [...(this.#entries.get(key)?.queue ?? [])],
+      lastBreak: this.#departures.get(key)?.breakRecord,
+    }));
+    return found.filter((q) => q.waiters.length > 0 || q.lastBreak !== undefined);
+  }
+
   /** The lease with this id, if it is alive. @internal */
   lease(id: string): Lease | undefined {
     return this.#leases.get(id);

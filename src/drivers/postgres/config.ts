@@ -86,6 +86,10 @@ export function readConfig(
   const written = new URL(url.href);
   const display = redact(written.href);
   const { schema: optionSchema, poolSize, requestTimeout, ...clientConfig } = options.driverOptions ?? {};
+  // node-postgres lets the connection string's fields win over the config's, an empty user included:
+  // driverOptions.user / .password go into the URL, where they take effect (and are masked as URL secrets are).
+  if (typeof clientConfig.user === 'string') written.username = encodeURIComponent(clientConfig.user);
+  if (typeof clientConfig.password === 'string') written.password = encodeURIComponent(clientConfig.password);
   const urlSchema = written.searchParams.get('schema');
   written.searchParams.delete('schema');
   let schema = DEFAULT_SCHEMA;

@@ -8,12 +8,12 @@
  * @module
  */
 import type { Pool } from 'pg';
-import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest } from '../../distributed/driver.js';
+import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import type { PostgresConfig } from './config.js';
 import type { ServerInfo } from './connection.js';
 import type { PgContext } from './context.js';
-import { breakLock, listHolders, nameHolders } from './holders.js';
+import { breakLock, listHolders, nameHolders, surveyLocks } from './holders.js';
 import { acquireLock } from './lock.js';
 import { Reaper } from './reaper.js';
 import type { SessionConnection } from './session-connection.js';
@@ -131,6 +131,10 @@ export class PostgresDriver implements Driver {
 
   holders(name: string): Promise<LockInfo[]> {
     return nameHolders(this.#ctx, name);
+  }
+
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

@@ -2,7 +2,8 @@
  * Who holds what, and breaking it: `list()`, `holders()` and `break()` on
  * PostgreSQL. A listing is one query (claims joined with their sessions); a
  * holder whose lease ran out is not listed even before a reaper deleted it.
- * `since` and `expiresAt` are on the server's clock. Waiters are not listed.
+ * `since` and `expiresAt` are on the server's clock. Waiters are not listed
+ * there, but by `surveyLocks`, with the holders and the kept break records.
  *
  * Breaking is one call of the `break` function (sql.ts): it deletes the
  * holders' claims, NOTIFYs their sessions (a displaced holder learns it at
@@ -13,10 +14,11 @@
  * @internal
  * @module
  */
-import type { BreakRecord } from '../../distributed/driver.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { PgContext } from './context.js';
-import { ownerFrom } from './grant.js';
+import { decodeBreakRecord, ownerFrom } from './grant.js';
 import { runStatement } from './statements.js';
 
 interface HolderRow {
@@ -26,6 +28,7 @@ interface HolderRow {
   owner: unknown;
   since_ms: number;
   expires_ms: number;
+  ttl_ms?: number;
 }
 
 /**
@@ -52,6 +55,41 @@ export async function listHolders(ctx: PgContext, prefix: string): Promise<LockI
 export async function nameHolders(ctx: PgContext, name: string): Promise<LockInfo[]> {
   const res = await runStatement(ctx.pool, ctx.statements.holders, [ctx.namespace, name], ctx.config.requestTimeout, `listing "${name}"`);
   return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+}
+
+interface QueueRow {
+  kind: 'w' | 'b';
+  name: string;
+  mode: string | null;
+  owner: unknown;
+  since_ms: number | null;
+  broken: unknown;
+}
+
+/**
+ * The holders, waiters (queue order) and kept break records of every name
+ * starting with `prefix`: two queries, run side by side.
+ *
+ * @example
+ * ```ts
+ * for (const s of await surveyLocks(ctx, '')) console.log(s.name, s.waiters.length, s.lastBreak?.by);
+ * ```
+ */
+export async function surveyLocks(ctx: PgContext, prefix: string): Promise<LockSurvey[]> {
+  const [holders, res] = await Promise.all([
+    listHolders(ctx, prefix),
+    runStatement(ctx.pool, ctx.statements.queues, [ctx.namespace, prefix], ctx.config.requestTimeout, 'reading lock queues'),
+  ]);
+  const found: Array<{ name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }> = [];
+  for (const row of res.rows as QueueRow[]) {
+    if (row.kind === 'w') {
+      found.push({ name: row.name, waiters: [{ mode: row.mode === 'shared' ? 'shared' : 'exclusive', owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)) }] });
+    } else {
+      const record = decodeBreakRecord(row.broken);
+      if (record !== undefined) found.push({ name: row.name, waiters: [], lastBreak: record });
+    }
+  }
+  return mergeSurvey(holders, found);
 }
 
 /**
@@ -82,6 +120,7 @@ function toInfo(name: string, row: HolderRow): LockInfo {
     owner: ownerFrom(row.owner),
     since: new Date(row.since_ms),
     expiresAt: new Date(row.expires_ms),
+    ...(row.ttl_ms != null && { ttlMs: Number(row.ttl_ms) }),
     backend: 'postgres',
   };
 }

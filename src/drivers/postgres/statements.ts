@@ -45,12 +45,14 @@ export interface Statements {
   readonly breakRecord: Statement;
   readonly holders: Statement;
   readonly list: Statement;
+  /** Waiters (queue order) and kept break records of the names starting with $2. */
+  readonly queues: Statement;
 }
 
 const GRANT_COLUMNS = 'status, token::text AS token, since_ms, pred_token::text AS pred_token, pred_how, wake_in_ms';
 const HOLDER_COLUMNS =
   "c.name, c.mode, c.token::text AS token, s.owner, date_part('epoch', c.granted_at) * 1000 AS since_ms, " +
-  "date_part('epoch', s.expires_at) * 1000 AS expires_ms";
+  "date_part('epoch', s.expires_at) * 1000 AS expires_ms, s.ttl_ms";
 
 /**
  * The statements of schema `schema` (named per schema: one pool serves one schema).
@@ -80,6 +82,15 @@ export function makeStatements(schema: string): Statements {
     breakRecord: { name: `${schema}_broken`, text: `SELECT broken FROM ${s}.tokens WHERE namespace = $1 AND name = $2` },
     holders: { name: `${schema}_holders`, text: holders('c.name = $2') },
     list: { name: `${schema}_list`, text: holders('starts_with(c.name, $2)') },
+    queues: {
+      name: `${schema}_queues`,
+      text:
+        `SELECT 'w' AS kind, c.name, c.mode, s.owner, date_part('epoch', c.claimed_at) * 1000 AS since_ms, NULL::jsonb AS broken, c.id AS ord ` +
+        `FROM ${s}.claims c JOIN ${s}.sessions s ON s.id = c.session_id ` +
+        `WHERE c.namespace = $1 AND starts_with(c.name, $2) AND c.token IS NULL AND s.expires_at > now() ` +
+        `UNION ALL SELECT 'b', t.name, NULL, NULL, NULL, t.broken, NULL FROM ${s}.tokens t ` +
+        `WHERE t.namespace = $1 AND starts_with(t.name, $2) AND t.broken IS NOT NULL ORDER BY 2, 7`,
+    },
   };
 }
 

@@ -13,13 +13,14 @@ import type {
   DriverLock,
   DriverSession,
   LockRequest,
+  LockSurvey,
 } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import { acquireClaim } from './claim.js';
 import type { RedisClient } from './client.js';
 import { keyPrefix, type RedisContext } from './context.js';
-import { listHolders, nameHolders } from './holders.js';
+import { listHolders, nameHolders, surveyLocks } from './holders.js';
 import { Notifications } from './notifications.js';
 import { RedisSession } from './session.js';
 
@@ -61,6 +62,10 @@ export class RedisDriver implements Driver {
 
   holders(name: string): Promise<LockInfo[]> {
     return nameHolders(this.#ctx, name);
+  }
+
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {

@@ -8,7 +8,10 @@
  * @internal
  * @module
  */
-import type { LockInfo } from '../../local/fenced-guard.js';
+import { breakFromJson } from '../../distributed/break-record.js';
+import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
+import { mergeSurvey } from '../../distributed/survey.js';
+import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import type { RedisContext } from './context.js';
 import { mapError } from './map-error.js';
 import { decodeRecord } from './record.js';
@@ -39,22 +42,69 @@ export async function nameHolders(ctx: RedisContext, name: string): Promise<Lock
  */
 export async function listHolders(ctx: RedisContext, prefix: string): Promise<LockInfo[]> {
   const found: LockInfo[] = [];
-  const max = prefix === '' ? '+' : Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])]);
-  let min: string | Buffer = prefix === '' ? '-' : `[${prefix}`;
-  for (;;) {
+  await pages(prefix, async (min, max) => {
     const rows = await inspect(ctx, [ctx.prefix, 'range', min, max, PAGE], `listing the locks under "${prefix}"`);
-    const cursor = rows[rows.length - 1]!;
     found.push(...toInfos(rows, rows.length - 1));
-    if (cursor === '') break;
-    // the page was full: the next one starts right after its last name
-    min = `(${cursor}`;
-  }
+    return rows[rows.length - 1]!;
+  });
   return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
 }
 
-async function inspect(ctx: RedisContext, args: (string | number | Buffer)[], doing: string): Promise<string[]> {
+/**
+ * The holders, waiters (queue order; waiters of names nobody held since the
+ * last listing may be missed until they look again) and kept break records of
+ * every name starting with `prefix`, a page of names per script call. `since`
+ * of a waiter is unknown on Redis.
+ *
+ * @example
+ * ```ts
+ * for (const s of await surveyLocks(ctx, '')) console.log(s.name, s.waiters.length);
+ * ```
+ */
+export async function surveyLocks(ctx: RedisContext, prefix: string): Promise<LockSurvey[]> {
+  const byName = new Map<string, { name: string; waiters: WaiterInfo[]; lastBreak?: BreakRecord }>();
+  const entry = (name: string) => {
+    let q = byName.get(name);
+    if (q === undefined) byName.set(name, (q = { name, waiters: [] }));
+    return q;
+  };
+  const holders = await listHolders(ctx, prefix);
+  for (const index of ['names', 'broken']) {
+    await pages(prefix, async (min, max) => {
+      const rows = await inspect(ctx, [ctx.prefix, index, min, max, PAGE], `reading the queues under "${prefix}"`, 'queues');
+      for (let i = 0; i + 3 < rows.length; i += 4) {
+        if (rows[i + 1] === 'w') entry(rows[i]!).waiters.push({ mode: rows[i + 2] === 's' ? 'shared' : 'exclusive', owner: ownerOf(rows[i + 3]!) });
+        else {
+          const record = breakFromJson(rows[i + 2]);
+          if (record !== undefined) entry(rows[i]!).lastBreak = record;
+        }
+      }
+      return rows[rows.length - 1]!;
+    });
+  }
+  return mergeSurvey(holders, [...byName.values()]);
+}
+
+/** Walk a lexicographic index a page at a time: `page(min, max)` returns the page's last name, '' after the last page. */
+async function pages(prefix: string, page: (min: string | Buffer, max: string | Buffer) => Promise<string>): Promise<void> {
+  const max = prefix === '' ? '+' : Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])]);
+  let min: string | Buffer = prefix === '' ? '-' : `[${prefix}`;
+  for (;;) {
+    const cursor = await page(min, max);
+    if (cursor === '') return;
+    // the page was full: the next one starts right after its last name
+    min = `(${cursor}`;
+  }
+}
+
+/** A session's owner JSON; placeholders for what deadbolt did not write. */
+function ownerOf(text: string): LockOwner {
+  return decodeRecord(`0|?|?|0|${text}`).owner;
+}
+
+async function inspect(ctx: RedisContext, args: (string | number | Buffer)[], doing: string, script: 'inspect' | 'queues' = 'inspect'): Promise<string[]> {
   try {
-    return (await ctx.client.run('inspect', args)) as string[];
+    return (await ctx.client.run(script, args)) as string[];
   } catch (error) {
     throw mapError(error, doing);
   }

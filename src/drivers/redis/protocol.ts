@@ -18,6 +18,8 @@
  * P queue:<name>            waiters: zset sid|claim|x-or-s → arrival number (INCR P seq)
  * P names                   zset (score 0) of names granted, for list(prefix) by lex range;
  *                           list() drops the names nobody holds any more
+ * P broken                  zset (score 0) of names broken, for survey(prefix) by lex range;
+ *                           survey() drops the names whose tombstone was replaced
  * ```
  *
  * Ordering. A claim is granted when the holders allow its mode (exclusive: no
@@ -232,6 +234,41 @@ return out`,
 );
 
 /**
+ * Read only (but for pruning its indexes): the waiters and break records of a
+ * page of names. ARGV: prefix, index (`names` or `broken`), min, max, page
+ * size. Reply: rows `name, 'w', mode, owner JSON` (waiters of live sessions,
+ * queue order) or `name, 'b', break record JSON`, then the page's last name
+ * ('' when it was the last page).
+ */
+const QUEUES = script(
+  ['alive', 'split'],
+  String.raw`
+local out = {}
+local index = P .. ARGV[2]
+local names = redis.call('ZRANGEBYLEX', index, ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
+for _, name in ipairs(names) do
+  if ARGV[2] == 'names' then
+    for _, m in ipairs(redis.call('ZRANGE', P .. 'queue:' .. name, 0, -1)) do
+      local c = split(m, 2)
+      local owner = redis.call('GET', P .. 'session:' .. c[1])
+      if owner then
+        out[#out + 1] = name; out[#out + 1] = 'w'; out[#out + 1] = c[3]; out[#out + 1] = owner
+      end
+    end
+  else
+    local v = redis.call('GET', P .. 'lock:' .. name)
+    if v and string.sub(v, 1, 7) == 'broken|' then
+      out[#out + 1] = name; out[#out + 1] = 'b'; out[#out + 1] = split(v, 2)[3]; out[#out + 1] = ''
+    else
+      redis.call('ZREM', index, name)
+    end
+  end
+end
+if #names == tonumber(ARGV[5]) then out[#out + 1] = names[#names] else out[#out + 1] = '' end
+return out`,
+);
+
+/**
  * Break: displace the holders, if they are exactly the expected ones, and
  * leave the tombstone broken|<highest token>|<record>. ARGV: prefix, name,
  * break record JSON, expected tokens... Reply: 1 done, 0 the holders changed.
@@ -263,6 +300,7 @@ for _, h in ipairs(holders) do
   if tonumber(h[1]) > tonumber(top) then top = h[1] end
 end
 redis.call('SET', lk, 'broken|' .. top .. '|' .. ARGV[3])
+redis.call('ZADD', P .. 'broken', 0, name)
 wake(name, true)
 return 1`,
 );
@@ -283,6 +321,7 @@ export const SCRIPTS = Object.freeze({
   keepAlive: KEEPALIVE,
   revoke: REVOKE,
   inspect: INSPECT,
+  queues: QUEUES,
   break: BREAK,
 });
 

@@ -8,12 +8,12 @@
  * @module
  */
 import { ConfigurationError, UnsupportedError } from '../../errors.js';
-import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest } from '../../distributed/driver.js';
+import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../../distributed/driver.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { breakLock } from './break.js';
 import { ZkClient } from './client.js';
 import type { ZooKeeperConfig } from './config.js';
-import { listHolders, readHolders } from './holders.js';
+import { listHolders, readHolders, surveyLocks } from './holders.js';
 import { acquireLock } from './lock.js';
 import { isConnectionLoss, mapError, ZkCode, zkCode } from './map-error.js';
 import { ZkPaths } from './paths.js';
@@ -143,6 +143,10 @@ export class ZooKeeperDriver implements Driver {
 
   async holders(name: string): Promise<LockInfo[]> {
     return (await readHolders(this.#client(), this.#paths, name)).map((holder) => holder.info);
+  }
+
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#client(), this.#paths, prefix);
   }
 
   break(name: string, record: BreakRecord): Promise<LockInfo[]> {
