@@ -156,5 +156,5 @@ function refusal(err: unknown): unknown {
 /** An Output that keeps what break.ts says along the way (e.g. "sending SIGKILL") for the answer. */
 function collecting(notes: string[]): Output {
   const plain = new Proxy({}, { get: () => (s: string) => s }) as Output['color'];
-  return { out: (l) => notes.push(l), err: (l) => notes.push(l), json: () => {}, color: plain, errColor: plain, stderrIsTTY: false, columns: 80 };
+  return { out: (l) => notes.push(l), err: (l) => notes.push(l), json: () => {}, color: plain, errColor: plain, stderrIsTTY: false, stdoutIsTTY: false, columns: 80 };
 }
