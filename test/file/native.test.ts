@@ -148,7 +148,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     const handleUrl = new URL('../../src/file/directory-handle.js', import.meta.url).href;
     const script = `
       import { readFileSync } from 'node:fs';
-      const loaded = () => readFileSync('/proc/self/maps', 'utf8').includes('deadbolt.node');
+      const loaded = () => /deadbolt[.a-z]*\.node/.test(readFileSync('/proc/self/maps', 'utf8'));
       await import(${JSON.stringify(index)});
       const { DirectoryHandle } = await import(${JSON.stringify(handleUrl)});
       const before = loaded();
@@ -177,7 +177,11 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     const err = JSON.parse(result.stdout.toString()) as Record<string, string>;
     assert.equal(err.name, 'NativeError');
     assert.equal(err.code, 'DEADBOLT_NATIVE');
+    // Everything a user needs is in the message itself, not only in `cause`.
     assert.match(err.message!, /npm rebuild deadbolt/);
+    assert.match(err.message!, /interprocess locks \(LockDirectory.*\) cannot be used/);
+    assert.match(err.message!, /in-process locks \(Mutex.*\) and distributed locks \(connect\('etcd:.*\) work without it/);
+    assert.match(err.message!, /The loader said: No native build was found/);
     assert.match(err.cause!, /No native build was found/);
   });
 
