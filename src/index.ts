@@ -30,6 +30,7 @@ export { Mutex } from './local/mutex.js';
 export { RWLock, type AcquireOptions } from './local/rw-lock.js';
 export { KeyedMutex, KeyedRWLock } from './local/keyed.js';
 export { type FencedGuard, type LockInfo, type LockOwner } from './local/fenced-guard.js';
+export { lockInfoToJSON, type LockInfoJSON } from './local/lock-info-json.js';
 export { LockDirectory, type LockDirectoryOptions } from './file/lock-directory.js';
 export { type FileLockGuard } from './file/file-guard.js';
 export { type LockFileInfo } from './file/list.js';

@@ -279,6 +279,14 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
         assert.ok(info!.expiresAt instanceof Date, 'a leased lock says when it expires');
         assert.ok(info!.expiresAt.getTime() > info!.since.getTime());
       }
+      // Listings serialise: tokens as decimal strings, times as ISO strings.
+      const [again] = await b.holders('list/one'); // expiresAt moves with each renewal
+      const [json] = JSON.parse(JSON.stringify([again])) as Array<Record<string, unknown>>;
+      assert.equal(json!.token, one.token.toString());
+      assert.equal(json!.since, again!.since.toISOString());
+      if (again!.expiresAt !== undefined) assert.equal(json!.expiresAt, again!.expiresAt.toISOString());
+      assert.deepEqual(json!.owner, identity);
+      assert.equal(JSON.parse(JSON.stringify(await b.list())).length, 3);
       const listed = (await b.list('list/')).map((i) => i.name).sort();
       assert.deepEqual(listed, ['list/one', 'list/two']);
       const all = (await b.list()).map((i) => i.name).sort();
@@ -381,6 +389,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       const displaced = await ops.break('broken', { reason: 'conformance: holder stuck', by: 'tester' });
       assert.deepEqual(displaced.map((i) => i.token), [held.token]);
       assert.equal(displaced[0]!.owner.id, a.owner.id);
+      assert.equal(JSON.parse(JSON.stringify(displaced))[0].token, held.token.toString(), 'break results serialise');
       if (options.observesBreak ?? true) {
         const reason = await whenAborted(held.signal, 5_000, 'displaced guard aborted');
         assert.ok(reason instanceof LockLostError);
