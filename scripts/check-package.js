@@ -14,14 +14,14 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const consumers = join(root, 'test/package-consumers');
 const { values } = parseArgs({ options: { node: { type: 'string', multiple: true } } });
-const nodes = values.node ?? [process.execPath];
+const nodes = (values.node ?? [process.execPath]).map((node) => resolve(node));
 
 /** What users need, and nothing else: compiled code and types, the addon (prebuilt and its sources), docs. */
 const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^native\/[\w.]+\.(cc|h)$/, /^dist\/.+\.(js|d\.ts)$/, /^docs\/.+\.md$/, /^prebuilds\/linux-(x64|arm64)\/deadbolt\.napi\.glibc\.node$/];
