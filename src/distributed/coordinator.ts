@@ -18,7 +18,7 @@
  */
 import { channels, publish } from '../diagnostics.js';
 import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
-import { checkAcquireOptions, checkFunction, checkMode, type CheckedAcquireOptions } from '../internal/validate.js';
+import { checkAcquireOptions, checkFunction, checkModeOptions, type CheckedAcquireOptions } from '../internal/validate.js';
 import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
 import { runHolding, type Guard } from '../local/guard.js';
 import { serialisable } from '../local/lock-info-json.js';
@@ -116,7 +116,7 @@ export class Coordinator implements AsyncDisposable {
    */
   tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<DistributedGuard | undefined> {
     checkLockName(name);
-    const mode = checkMode(options?.mode, 'options.mode');
+    const mode = checkModeOptions(options);
     const refused = this.#refusal(mode);
     if (refused !== undefined) return Promise.reject(refused);
     return this.#track(this.#tryAcquire(name, mode));

@@ -15,7 +15,7 @@ import { memorySpace } from '../../src/drivers/memory/index.js';
 /** A source with one extra scheme, `fake://`, whose module is `module()`. */
 function fakeSource(module: () => Promise<unknown>, authority: 'hosts' | 'host' = 'hosts'): DriverSource {
   return {
-    schemes: { ...SCHEMES, fake: { driver: 'fake', authority, defaultPort: 7000, example: 'fake://h:1' } },
+    schemes: { ...SCHEMES, fake: { driver: 'fake', authority, defaultPort: 7000, example: 'fake://h:1', parameters: ['x'] } },
     load: (driver) => (driver === 'fake' ? module() : Promise.reject(new Error(`unexpected driver ${driver}`))),
   };
 }
