@@ -214,7 +214,10 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       const a = await env.connect();
       if (!needs(t, a, 'waitNotifications')) return;
       const b = await env.connect();
-      const limit = options.handoffMs ?? 50;
+      const typical = options.handoffMs ?? 50;
+      // A waiter not woken by the release would only look again once the lease in its way ran out (≥ a
+      // TTL away once renewed): half a TTL tells the two apart on any machine, however loaded.
+      const limit = options.ttl / 2;
       const held = await a.acquire('handoff');
       const waiting = b.acquire('handoff');
       await delay(settle);
@@ -222,7 +225,8 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       await held.release();
       const guard = await waiting;
       const handoff = performance.now() - released;
-      assert.ok(handoff < limit, `handoff took ${handoff.toFixed(1)} ms (limit ${limit} ms)`);
+      if (handoff > typical) t.diagnostic(`handoff took ${handoff.toFixed(1)} ms (typically under ${typical} ms)`);
+      assert.ok(handoff < limit, `handoff took ${handoff.toFixed(1)} ms: woken by a fallback, not by the release? (limit: half the TTL, ${limit} ms)`);
       if (options.reportsPredecessor !== false) {
         assert.equal(guard.predecessor?.outcome, 'released');
         assert.equal(guard.predecessor?.token, held.token);

@@ -186,15 +186,13 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
 
   test('an unreachable engine: BackendUnavailableError within connectTimeout (refused, and paused)', async () => {
     const refused = `etcd://127.0.0.1:${await freePort()}`;
-    let started = performance.now();
-    await assert.rejects(connect(refused, { connectTimeout: 500 }), { code: 'DEADBOLT_BACKEND_UNAVAILABLE' });
-    assert.ok(performance.now() - started < 500 + 250, `took ${Math.round(performance.now() - started)} ms`);
+    // Refused: failed by the refusal itself (its message says so), long before a generous timeout.
+    await assert.rejects(connect(refused, { connectTimeout: 60_000 }), (e: unknown) => (e as { code?: string }).code === 'DEADBOLT_BACKEND_UNAVAILABLE' && /ECONNREFUSED/.test(String(e)));
 
     etcd.members[0]!.pause();
     try {
-      started = performance.now();
-      await assert.rejects(connect(etcd.url, { connectTimeout: 500 }), { code: 'DEADBOLT_BACKEND_UNAVAILABLE' });
-      assert.ok(performance.now() - started < 500 + 250, `took ${Math.round(performance.now() - started)} ms`);
+      // Paused: only connectTimeout can end the attempt, and the error says that it did.
+      await assert.rejects(connect(etcd.url, { connectTimeout: 500 }), (e: unknown) => (e as { code?: string }).code === 'DEADBOLT_BACKEND_UNAVAILABLE' && /within 500 ms/.test(String(e)));
     } finally {
       etcd.members[0]!.resume();
     }

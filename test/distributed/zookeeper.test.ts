@@ -168,9 +168,8 @@ describe('zookeeper driver', { skip: server.available ? false : server.reason, t
     await assert.rejects(connect(`zookeeper://user:secret@${zookeeper.endpoints[0]}`), (e: unknown) => e instanceof ConfigurationError && !e.message.includes('secret'));
     await assert.rejects(connect(zookeeper.url, { driverOptions: { sessionTimeout: 5 } }), ConfigurationError);
     const closed = await unusedPort();
-    const started = performance.now();
-    await assert.rejects(connect(`zookeeper://127.0.0.1:${closed}`, { connectTimeout: 300 }), BackendUnavailableError);
-    assert.ok(performance.now() - started < 2_000);
+    // Failed by the refusal (its message says so), long before a generous timeout.
+    await assert.rejects(connect(`zookeeper://127.0.0.1:${closed}`, { connectTimeout: 60_000 }), (e: unknown) => e instanceof BackendUnavailableError && /ECONNREFUSED/.test(e.message));
   });
 
   test('a server without multi (older than 3.4) is refused with UnsupportedError', async () => {

@@ -235,7 +235,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     }
   });
 
-  test('a wait for a name held by another process is granted within 50 ms of its SIGKILL', async () => {
+  test('a wait for a name held by another process is granted once that process is killed', async (t) => {
     const { name, path } = fresh();
     const child = await Child.holder();
     let fd: number | undefined;
@@ -246,9 +246,9 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       const t0 = process.hrtime.bigint();
       child.proc.kill('SIGKILL');
       fd = await wait.promise;
-      const elapsed = ms(t0);
+      // The child holds the lock until it dies, so only its death can grant the wait; how fast is bench/'s business.
+      t.diagnostic(`granted ${ms(t0).toFixed(1)} ms after the kill`);
       assert.equal(typeof fd, 'number');
-      assert.ok(elapsed < 50, `granted ${elapsed.toFixed(1)} ms after the kill`);
       assert.equal(handle.state(name), 'exclusive');
     } finally {
       if (fd !== undefined) closeFd(fd);
@@ -290,7 +290,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     ['files kept', KEEP],
     ['delete on release (the waiter announces itself)', CLEANUP],
   ] as const) {
-    test(`cancel() interrupts a kernel wait within 20 ms and leaves nothing held (${label})`, async (t) => {
+    test(`cancel() interrupts a kernel wait and leaves nothing held (${label})`, async (t) => {
       const { name, path } = fresh();
       const dirHandle = DirectoryHandle.open(dir, policy);
       const holder = await Child.holder();
@@ -303,9 +303,8 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
         wait.cancel();
         wait.cancel(); // idempotent
         assert.equal(await wait.promise, undefined);
-        const elapsed = ms(t0);
-        t.diagnostic(`cancelled in ${elapsed.toFixed(2)} ms`);
-        assert.ok(elapsed < 20, `cancelled in ${elapsed.toFixed(2)} ms`);
+        // The holder still holds the lock: only the cancel can have ended the wait.
+        t.diagnostic(`cancelled in ${ms(t0).toFixed(2)} ms`);
         wait.cancel(); // after the end: a no-op
         assert.equal(blockedInKernel('self'), 0);
 
@@ -340,7 +339,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
     });
   }
 
-  test('64 blocked waits do not stall fs I/O; cancelling them all resolves undefined', async () => {
+  test('64 blocked waits do not stall fs I/O; cancelling them all resolves undefined', async (t) => {
     const n = 64;
     const sub = mkdtempSync(join(dir, 'many-'));
     const many = openDir(sub);
@@ -356,22 +355,17 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
       await untilBlocked('self', n);
       assert.ok(nativeInfo().threads >= Math.max(n, threadsBefore));
       assert.equal(nativeInfo().pendingWaits, n);
-      const took: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        const t0 = process.hrtime.bigint();
-        assert.equal(await readFile(small, 'utf8'), 'hello');
-        took.push(ms(t0).toFixed(2));
-      }
-      assert.ok(
-        took.every((t) => Number(t) < 50),
-        `readFile took ${took.join(', ')} ms with ${n} waits blocked`,
-      );
+      // Event ordering, not timing: were the waits on libuv's threadpool (4 threads), these reads could
+      // not complete while they are blocked, and none ends before the cancel below.
+      const reads = await Promise.all(Array.from({ length: 5 }, () => readFile(small, 'utf8')));
+      assert.deepEqual(reads, new Array(5).fill('hello'));
+      assert.equal(nativeInfo().pendingWaits, n, `every read completed while all ${n} waits were pending`);
+      assert.equal(blockedInKernel('self'), n);
       const t0 = process.hrtime.bigint();
       for (const wait of waits) wait.cancel();
       const results = await Promise.all(waits.map((w) => w.promise));
-      const elapsed = ms(t0);
+      t.diagnostic(`cancelling ${n} waits took ${ms(t0).toFixed(1)} ms`);
       assert.deepEqual(results, new Array(n).fill(undefined));
-      assert.ok(elapsed < 200, `cancelling ${n} waits took ${elapsed.toFixed(1)} ms`);
       assert.equal(nativeInfo().pendingWaits, 0);
       assert.equal(blockedInKernel('self'), 0);
     } finally {
