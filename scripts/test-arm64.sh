@@ -7,7 +7,8 @@
 # directly: every process the tests spawn from process.execPath goes through a
 # wrapper that runs it under qemu-aarch64 (set by a preload, inherited through
 # NODE_OPTIONS). The kernel sees qemu's x86-64 system calls, which the suites'
-# /proc probes are told through DEADBOLT_TEST_SYSCALL_ARCH.
+# /proc probes are told through DEADBOLT_TEST_SYSCALL_ARCH, and their hang guards that
+# emulation is slower (DEADBOLT_TEST_SLOWDOWN).
 #
 # Usage: scripts/test-arm64.sh [MAJOR] [SUITE...]   (default: 22, the lock-directory suites)
 # Needs: qemu-user, libc6-arm64-cross, prebuilds/linux-arm64 (scripts/prebuild.sh arm64), dist-test (npm run build:test).
@@ -32,7 +33,7 @@ EOF
 chmod +x "${work}/node"
 echo 'process.execPath = process.env.DEADBOLT_QEMU_NODE;' >"${work}/exec-path.mjs"
 
-export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu PREBUILDS_ONLY=1 DEADBOLT_TEST_SYSCALL_ARCH=x64 DEADBOLT_QEMU_NODE="${work}/node"
+export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu PREBUILDS_ONLY=1 DEADBOLT_TEST_SYSCALL_ARCH=x64 DEADBOLT_TEST_SLOWDOWN=5 DEADBOLT_QEMU_NODE="${work}/node"
 export NODE_OPTIONS="--import=${work}/exec-path.mjs"
 "${work}/node" -p '`node ${process.version} on ${process.arch}`'
 "${work}/node" -e "import('./dist/file/addon.js').then((m) => console.log('addon:', m.nativeInfo().addonPath))"

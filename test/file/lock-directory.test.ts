@@ -156,18 +156,17 @@ test('a release leaves the lock file to a process waiting for it; the last relea
   }
 });
 
-test('a holder killed with SIGKILL: a waiter in another process gets the lock within 50 ms', async () => {
+test('a holder killed with SIGKILL: a waiter in another process gets the lock', async (t) => {
   const dir = freshDir();
   const holder = spawnWorker(fixture('lockdir-holder'), [dir, 'crash']);
   const heldToken = BigInt((await holder.line(/^held/)).split(' ')[1]!);
   const locks = new LockDirectory(dir);
   const waiting = locks.acquire('crash');
-  await new Promise((r) => setTimeout(r, 50)); // let the waiter reach the kernel (its wait is what is measured)
+  await untilBlocked('self', 1); // the waiter is in the kernel: only the holder's death can grant it
   const killedAt = performance.now();
   holder.child.kill('SIGKILL');
   const guard = await waiting;
-  const latency = performance.now() - killedAt;
-  assert.ok(latency < 50, `granted ${latency.toFixed(1)} ms after the kill`);
+  t.diagnostic(`granted ${(performance.now() - killedAt).toFixed(1)} ms after the kill (hand-off latency: bench/)`);
   assert.ok(guard.token > heldToken);
   await guard.release();
   await holder.exited;

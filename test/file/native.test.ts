@@ -43,7 +43,7 @@ import { grantRequest, takeToken, tryLockFile, unlockFile } from '../../src/file
 import { readRecord, recordParts } from '../../src/file/holder-record.js';
 import { converted } from '../../src/file/native-errors.js';
 
-import { blockedInKernel, untilBlocked } from './helpers.js';
+import { blockedInKernel, SLOWDOWN, untilBlocked } from './helpers.js';
 import { CLEANUP, KEEP, type NameWait, closeFd, openDir, openLockFd, tryLock, unlock, waitFor } from './native-helpers.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
@@ -134,7 +134,7 @@ function ms(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
 
-describe('native OFD locks', { timeout: 60_000 }, () => {
+describe('native OFD locks', { timeout: 60_000 * SLOWDOWN }, () => {
   test('nativeInfo reports the addon', () => {
     const info = nativeInfo();
     assert.equal(info.platform, 'linux');
@@ -648,7 +648,7 @@ describe('native OFD locks', { timeout: 60_000 }, () => {
   });
 });
 
-describe('native grants: lock, re-check, token and record in one step', { timeout: 60_000 }, () => {
+describe('native grants: lock, re-check, token and record in one step', { timeout: 60_000 * SLOWDOWN }, () => {
   const owner = { id: 'test', host: 'here', pid: process.pid, command: 'node test ü' };
   /** A fresh lock directory (delete on release, as LockDirectory's default) with its token counter open. */
   const setup = (): { home: string; grants: DirectoryHandle; counterPath: string } => {
