@@ -102,7 +102,7 @@ class Child {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from child; stderr: ${this.stderr}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`no answer from child; stderr: ${this.stderr}`)), 10_000 * SLOWDOWN);
       this.readers.push((l) => {
         clearTimeout(timer);
         resolve(l);
@@ -119,7 +119,7 @@ class Child {
   exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`child did not exit; stderr: ${this.stderr}`)), 10_000);
+      timer = setTimeout(() => reject(new Error(`child did not exit; stderr: ${this.stderr}`)), 10_000 * SLOWDOWN);
     });
     return Promise.race([this.exited, late]).finally(() => clearTimeout(timer));
   }
@@ -476,7 +476,7 @@ describe('native OFD locks', { timeout: 60_000 * SLOWDOWN }, () => {
     const { name, path } = fresh();
     const grant = tryLockFile(handle, grantRequest(name, 'exclusive'));
     assert.ok(grant);
-    const sleeper = spawn('sleep', ['5'], { stdio: 'ignore' });
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' }); // killed below; alive for the whole test, however slow
     const spawned = new Promise<void>((resolve, reject) => sleeper.once('spawn', resolve).once('error', reject));
     const holder = await Child.holder();
     try {
