@@ -23,7 +23,7 @@ export interface CheckedAcquireOptions {
 const NO_OPTIONS: CheckedAcquireOptions = Object.freeze({ mode: 'exclusive', signal: undefined, timeout: undefined });
 
 /** The options every acquire takes. */
-export const ACQUIRE_OPTIONS = ['mode', 'signal', 'timeout'] as const;
+const ACQUIRE_OPTIONS = ['mode', 'signal', 'timeout'] as const;
 
 /**
  * Check `{ mode, signal, timeout }`. `where` prefixes option names in messages.

@@ -24,7 +24,7 @@ export type { ConformanceOptions } from './harness.js';
 
 /** Register the suite for `driverName`. */
 export function conformance(driverName: string, options: ConformanceOptions): void {
-  const timeout = options.testTimeout ?? Math.max(15_000, 8 * options.ttl);
+  const timeout = options.testTimeout ?? Math.max(60_000, 8 * options.ttl); // hang guards, generous for a loaded machine
   const settle = options.claimSettleMs ?? 25;
   const it = (name: string, fn: (t: TestContext, env: TestEnv) => Promise<void>): void => {
     test(name, { timeout }, async (t) => fn(t, await TestEnv.open(t, options)));

@@ -193,7 +193,9 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     } finally {
       sent.stop();
     }
-    // one release per handoff (and the last one); no waiter polled, nothing else was asked
-    assert.deepEqual(Object.fromEntries(sent.byName), { deadbolt_release: 9 });
+    // one release per handoff (and the last one); no waiter polled, nothing else was asked. Keepalives of
+    // earlier tests' coordinators (other schemas) are not this test's: a slow machine widens the window.
+    const ours = [...sent.byName].filter(([name]) => !/^SELECT "(?!deadbolt")\w+"\.renew\(/.test(name));
+    assert.deepEqual(Object.fromEntries(ours), { deadbolt_release: 9 });
   });
 });

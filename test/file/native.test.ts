@@ -134,7 +134,7 @@ function ms(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
 
-describe('native OFD locks', { timeout: 60_000 * SLOWDOWN }, () => {
+describe('native OFD locks', { timeout: 300_000 * SLOWDOWN }, () => { // a hang guard, generous for a loaded machine
   test('nativeInfo reports the addon', () => {
     const info = nativeInfo();
     assert.equal(info.platform, 'linux');
@@ -648,7 +648,7 @@ describe('native OFD locks', { timeout: 60_000 * SLOWDOWN }, () => {
   });
 });
 
-describe('native grants: lock, re-check, token and record in one step', { timeout: 60_000 * SLOWDOWN }, () => {
+describe('native grants: lock, re-check, token and record in one step', { timeout: 300_000 * SLOWDOWN }, () => { // a hang guard, generous for a loaded machine
   const owner = { id: 'test', host: 'here', pid: process.pid, command: 'node test ü' };
   /** A fresh lock directory (delete on release, as LockDirectory's default) with its token counter open. */
   const setup = (): { home: string; grants: DirectoryHandle; counterPath: string } => {
