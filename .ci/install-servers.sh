@@ -2,7 +2,8 @@
 # Installs the servers deadbolt's distributed-driver tests run against (Debian bookworm):
 # etcd, Redis, ZooKeeper (with a Java runtime), the oslo.concurrency peer, procps, tmux (the terminal
 # tests: test/cli/tty.test.ts, backend-errors.test.ts) and Chromium (the browser tests of `deadbolt serve`
-# drive it through playwright-core).
+# drive it through playwright-core); plus the arm64 cross compiler and qemu-user for the prebuilt
+# addons (scripts/prebuild.sh, scripts/test-arm64.sh).
 #
 # - Installs only what is missing; when everything is present it does nothing (no apt-get
 #   update, no network) and takes a fraction of a second. Safe to run repeatedly.
@@ -16,6 +17,8 @@
 set -euo pipefail
 
 PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps tmux chromium)
+# The linux-arm64 prebuilt addon: Debian's cross compiler, and qemu-user with the arm64 glibc to test it.
+PACKAGES+=(g++-aarch64-linux-gnu libc6-arm64-cross qemu-user)
 PG_BIN_DIR=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
 
@@ -99,6 +102,9 @@ need_file /usr/bin/chromium "chromium: the browser tests of deadbolt serve"
 need_file "${PG_BIN_DIR}/initdb" "PostgreSQL 15 server: install postgresql-15 yourself; this script never asks apt for it"
 need_file "${PG_BIN_DIR}/postgres" "PostgreSQL 15 server"
 need_cmd psql "PostgreSQL client"
+need_cmd aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
+need_cmd qemu-aarch64 qemu-user
+need_file /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 libc6-arm64-cross
 if [[ ${EUID} -eq 0 ]] && ! getent passwd postgres >/dev/null; then
   problems+=("no postgres user (the harness runs PostgreSQL as it when root)")
 fi

@@ -360,6 +360,21 @@ export function invalidRange(what: string, expected: string, seen: unknown): Ran
 }
 
 /**
+ * A `TypeError` for an option that does not exist (a misspelling would
+ * otherwise be ignored silently), naming the accepted ones; carries
+ * `code: 'DEADBOLT_INVALID_ARGUMENT'`.
+ *
+ * @example
+ * ```ts
+ * throw unknownOption('options', 'tll', ['ttl', 'namespace']); // options.tll is not an option; accepted: ttl, namespace
+ * ```
+ */
+export function unknownOption(where: string, key: string, accepted: readonly string[]): TypeError & { code: 'DEADBOLT_INVALID_ARGUMENT' } {
+  const list = accepted.length === 0 ? 'it takes none' : `accepted: ${accepted.join(', ')}`;
+  return withCode(new TypeError(`${where}.${describe(key).slice(1, -1)} is not an option; ${list}`));
+}
+
+/**
  * Whether an error is one of deadbolt's argument errors.
  *
  * @example

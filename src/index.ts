@@ -36,6 +36,7 @@ export { ThreadSemaphore } from './threads/thread-semaphore.js';
 export { ThreadKeyedMutex } from './threads/thread-keyed-mutex.js';
 export { ThreadGuard } from './threads/thread-guard.js';
 export { type FencedGuard, type LockInfo, type LockOwner } from './local/fenced-guard.js';
+export { lockInfoToJSON, type LockInfoJSON } from './local/lock-info-json.js';
 export { LockDirectory, type LockDirectoryOptions } from './file/lock-directory.js';
 export { type FileLockGuard } from './file/file-guard.js';
 export { type LockFileInfo } from './file/list.js';

@@ -10,6 +10,7 @@
  * @module
  */
 import pc from 'picocolors';
+import { cliJson } from './json.js';
 
 /** picocolors' formatters (all identity functions when colour is off). */
 export type Colors = ReturnType<typeof pc.createColors>;
@@ -29,7 +30,7 @@ export interface Output {
   out(line: string): void;
   /** Write a line to stderr. */
   err(line: string): void;
-  /** Write a value to stdout as indented JSON. */
+  /** Write a value to stdout as indented JSON ({@link cliJson}: integer milliseconds, tokens as strings). */
   json(value: unknown): void;
   /** Colours for stdout. */
   readonly color: Colors;
@@ -70,7 +71,7 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   return {
     out: (line) => void stdout.write(`${line}\n`),
     err: (line) => void stderr.write(`${line}\n`),
-    json: (value) => void stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    json: (value) => void stdout.write(`${cliJson(value)}\n`),
     color: pc.createColors(useColor(stdout, env)),
     errColor: pc.createColors(useColor(stderr, env)),
     stderrIsTTY: stderr.isTTY === true,

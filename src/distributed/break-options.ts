@@ -5,6 +5,7 @@
  * @module
  */
 import { invalidRange, invalidType } from '../errors.js';
+import { checkKnownOptions } from '../internal/validate.js';
 import type { LockOwner } from '../local/fenced-guard.js';
 
 /**
@@ -30,6 +31,7 @@ const MAX_REASON_LENGTH = 1024;
  */
 export function checkBreakOptions(options: unknown, owner: LockOwner): { reason: string; by: string } {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object with a reason', options);
+  checkKnownOptions(options, 'options', ['reason', 'by']);
   const { reason, by } = options as { reason?: unknown; by?: unknown };
   if (typeof reason !== 'string') throw invalidType('options.reason', 'a string saying why the lock is broken', reason);
   if (reason.trim().length === 0 || reason.length > MAX_REASON_LENGTH) {

@@ -7,6 +7,7 @@
  * @module
  */
 import type { LockInfo } from '../local/fenced-guard.js';
+import { lockInfoToJSON, serialisable, type LockInfoJSON } from '../local/lock-info-json.js';
 import type { BreakRecord } from './driver.js';
 
 /** A break record as stored: tokens as decimal strings (scripts may look for `"token":"<t>"`). */
@@ -14,7 +15,7 @@ interface StoredBreak {
   reason: string;
   by: string;
   at: string;
-  displaced: Array<Omit<LockInfo, 'token' | 'since' | 'expiresAt'> & { token: string; since: string; expiresAt?: string }>;
+  displaced: LockInfoJSON[];
 }
 
 /**
@@ -30,12 +31,7 @@ export function breakToJson(record: BreakRecord, displaced: readonly LockInfo[])
     reason: record.reason,
     by: record.by,
     at: record.at.toISOString(),
-    displaced: displaced.map(({ token, since, expiresAt, ...rest }) => ({
-      ...rest,
-      token: token.toString(),
-      since: since.toISOString(),
-      ...(expiresAt !== undefined && { expiresAt: expiresAt.toISOString() }),
-    })),
+    displaced: displaced.map(lockInfoToJSON),
   };
   return JSON.stringify(stored);
 }
@@ -60,7 +56,7 @@ export function breakFromJson(text: string | undefined): BreakRecord | undefined
       displaced: (stored.displaced ?? []).map(({ token, since, expiresAt, ...rest }) => {
         const info: LockInfo = { ...rest, token: BigInt(token), since: new Date(since) };
         if (expiresAt !== undefined) info.expiresAt = new Date(expiresAt);
-        return info;
+        return serialisable(info);
       }),
     };
   } catch {

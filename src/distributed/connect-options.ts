@@ -10,12 +10,16 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigurationError, invalidRange, invalidType } from '../errors.js';
 import { processIdentity } from '../internal/identity.js';
-import { MAX_TIMEOUT_MS } from '../internal/validate.js';
+import { checkKnownOptions, MAX_TIMEOUT_MS } from '../internal/validate.js';
 import type { LockOwner } from '../local/fenced-guard.js';
+import type { SchemeEntry } from './connect-url.js';
 import type { Capabilities, CapabilityName, ConnectOptions } from './driver.js';
 
 /** Defaults of {@link ConnectOptions}. @internal */
 export const CONNECT_DEFAULTS = Object.freeze({ ttl: 15_000, namespace: 'deadbolt', connectTimeout: 5_000 });
+
+/** Every key of {@link ConnectOptions}. */
+const CONNECT_OPTIONS: readonly (keyof ConnectOptions)[] = ['ttl', 'namespace', 'identity', 'require', 'connectTimeout', 'driverOptions'];
 
 const CAPABILITY_NAMES: readonly CapabilityName[] = ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable'];
 
@@ -41,6 +45,7 @@ export interface CheckedConnectOptions {
 export function checkConnectOptions(options: unknown): CheckedConnectOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  checkKnownOptions(options, 'options', CONNECT_OPTIONS);
   const o = options as { [K in keyof ConnectOptions]?: unknown };
   return {
     ttl: checkMs(o.ttl, 'options.ttl', CONNECT_DEFAULTS.ttl),
@@ -59,14 +64,25 @@ export function checkConnectOptions(options: unknown): CheckedConnectOptions {
  * @internal
  */
 export function checkAgainstCapabilities(options: CheckedConnectOptions, backend: string, capabilities: Capabilities): void {
-  if (options.ttl < capabilities.minTtlMs) {
-    throw invalidRange('options.ttl', `at least ${capabilities.minTtlMs} ms, the smallest TTL the ${backend} driver supports`, options.ttl);
-  }
+  checkTtl(options.ttl, capabilities.minTtlMs, backend);
   const missing = options.require.filter((name) => !capabilities[name]);
   if (missing.length > 0) {
     const notes = capabilities.notes.length > 0 ? ` (${capabilities.notes.join('; ')})` : '';
     throw new ConfigurationError(`the ${backend} driver lacks required capabilities: ${missing.join(', ')}${notes}`);
   }
+}
+
+/**
+ * The TTL floor of the URL's engine, known from its scheme: checked before
+ * anything is loaded, so a too-small `ttl` throws synchronously like every bad argument.
+ * @internal
+ */
+export function checkTtlFloor(options: CheckedConnectOptions, scheme: SchemeEntry): void {
+  checkTtl(options.ttl, scheme.minTtlMs ?? 1, scheme.driver);
+}
+
+function checkTtl(ttl: number, minTtlMs: number, backend: string): void {
+  if (ttl < minTtlMs) throw invalidRange('options.ttl', `at least ${minTtlMs} ms, the smallest TTL the ${backend} driver supports`, ttl);
 }
 
 function checkMs(value: unknown, what: string, fallback: number): number {

@@ -23,7 +23,25 @@ export interface SchemeEntry {
   defaultPort?: number;
   /** What a URL of this scheme looks like, for error messages. */
   example: string;
+  /**
+   * The query parameters its driver reads (docs/drivers/*); any other is a
+   * ConfigurationError naming these. None when absent.
+   */
+  parameters?: readonly string[];
+  /**
+   * The smallest `ttl` its engine supports (the driver's `capabilities.minTtlMs`),
+   * known here so that `connect()` can refuse a smaller one synchronously (1 ms when absent).
+   */
+  minTtlMs?: number;
 }
+
+/** node-postgres's own URL parameters (pg-connection-string), passed through by the postgres driver. */
+const POSTGRES_PARAMETERS = [
+  'schema', // deadbolt's: where its tables live
+  'host', 'port', 'user', 'password', 'db', 'encoding', 'client_encoding', 'application_name', 'fallback_application_name', 'options',
+  'ssl', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'sslnegotiation', 'uselibpqcompat',
+] as const;
+const REDIS = { driver: 'redis', parameters: [], minTtlMs: 100 } as const;
 
 /**
  * Every scheme `connect()` knows. @internal
@@ -34,16 +52,16 @@ export interface SchemeEntry {
  * ```
  */
 export const SCHEMES: Readonly<Record<string, SchemeEntry>> = Object.freeze({
-  memory: { driver: 'memory', authority: 'name', example: 'memory://tests' },
-  file: { driver: 'file', authority: 'path', example: 'file:///run/locks' },
-  etcd: { driver: 'etcd', authority: 'hosts', defaultPort: 2379, example: 'etcd://10.0.0.1:2379,10.0.0.2:2379' },
-  redis: { driver: 'redis', authority: 'host', defaultPort: 6379, example: 'redis://:password@10.0.0.1:6379/0' },
-  rediss: { driver: 'redis', authority: 'host', defaultPort: 6379, example: 'rediss://:password@redis.example.com:6380/0' },
-  'redis+sentinel': { driver: 'redis', authority: 'hosts', defaultPort: 26379, example: 'redis+sentinel://:password@10.0.0.1:26379,10.0.0.2:26379/mymaster' },
-  'rediss+sentinel': { driver: 'redis', authority: 'hosts', defaultPort: 26379, example: 'rediss+sentinel://:password@sentinel.example.com:26379/mymaster' },
-  postgres: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgres://user@10.0.0.1:5432/db' },
-  postgresql: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgresql://user@10.0.0.1:5432/db' },
-  zookeeper: { driver: 'zookeeper', authority: 'hosts', defaultPort: 2181, example: 'zookeeper://10.0.0.1:2181,10.0.0.2:2181/chroot' },
+  memory: { driver: 'memory', authority: 'name', example: 'memory://tests', parameters: [], minTtlMs: 20 },
+  file: { driver: 'file', authority: 'path', example: 'file:///run/locks', parameters: ['prefix', 'cleanup'], minTtlMs: 1 },
+  etcd: { driver: 'etcd', authority: 'hosts', defaultPort: 2379, example: 'etcd://10.0.0.1:2379,10.0.0.2:2379', parameters: [], minTtlMs: 2_000 },
+  redis: { ...REDIS, authority: 'host', defaultPort: 6379, example: 'redis://:password@10.0.0.1:6379/0' },
+  rediss: { ...REDIS, authority: 'host', defaultPort: 6379, example: 'rediss://:password@redis.example.com:6380/0' },
+  'redis+sentinel': { ...REDIS, authority: 'hosts', defaultPort: 26379, example: 'redis+sentinel://:password@10.0.0.1:26379,10.0.0.2:26379/mymaster' },
+  'rediss+sentinel': { ...REDIS, authority: 'hosts', defaultPort: 26379, example: 'rediss+sentinel://:password@sentinel.example.com:26379/mymaster' },
+  postgres: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgres://user@10.0.0.1:5432/db', parameters: POSTGRES_PARAMETERS, minTtlMs: 500 },
+  postgresql: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgresql://user@10.0.0.1:5432/db', parameters: POSTGRES_PARAMETERS, minTtlMs: 500 },
+  zookeeper: { driver: 'zookeeper', authority: 'hosts', defaultPort: 2181, example: 'zookeeper://10.0.0.1:2181,10.0.0.2:2181/chroot', parameters: [], minTtlMs: 1_000 },
 });
 
 /** A URL taken apart. @internal */
@@ -79,8 +97,22 @@ export function parseConnectUrl(input: string, schemes: Readonly<Record<string, 
   const userInfo = splitUserInfo(input)?.userInfo;
   const problem = userInfo === undefined ? undefined : userInfoProblem(userInfo);
   if (problem !== undefined) throw new ConfigurationError(`backend URL "${display}": ${problem}`);
-  if (entry.authority === 'hosts' || entry.authority === 'host') return parseHosts(input, scheme, entry, display);
-  return { scheme, entry, url: parseWhole(input, entry, display), endpoints: [], display };
+  const target =
+    entry.authority === 'hosts' || entry.authority === 'host'
+      ? parseHosts(input, scheme, entry, display)
+      : { scheme, entry, url: parseWhole(input, entry, display), endpoints: [], display };
+  checkParameters(target);
+  return target;
+}
+
+/** Every query parameter must be one the scheme's driver reads: a misspelt one would be ignored silently. */
+function checkParameters({ scheme, entry, url, display }: ConnectTarget): void {
+  const accepted = entry.parameters ?? [];
+  for (const name of new Set(url.searchParams.keys())) {
+    if (accepted.includes(name)) continue;
+    const takes = accepted.length === 0 ? 'take no query parameters' : `take only ${accepted.join(', ')}`;
+    throw new ConfigurationError(`backend URL "${display}" has an unknown parameter ${JSON.stringify(name)}: ${scheme}:// URLs ${takes}`);
+  }
 }
 
 /**

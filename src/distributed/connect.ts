@@ -18,7 +18,7 @@
  * @module
  */
 import { BackendUnavailableError, ConfigurationError, DeadboltError, invalidType, isInvalidArgument } from '../errors.js';
-import { checkAgainstCapabilities, checkConnectOptions, type CheckedConnectOptions } from './connect-options.js';
+import { checkAgainstCapabilities, checkConnectOptions, checkTtlFloor, type CheckedConnectOptions } from './connect-options.js';
 import { parseConnectUrl, SCHEMES, type ConnectTarget, type SchemeEntry } from './connect-url.js';
 import { Coordinator } from './coordinator.js';
 import type { ConnectOptions, Driver, DriverFactory, DriverOptions } from './driver.js';
@@ -78,20 +78,27 @@ export function connect(url: string | URL, options?: ConnectOptions): Promise<Co
 export function connectWith(source: DriverSource, url: string | URL, options?: ConnectOptions): Promise<Coordinator> {
   if (typeof url !== 'string' && !(url instanceof URL)) throw invalidType('url', 'a backend URL string (like "etcd://127.0.0.1:2379")', url);
   const checked = checkConnectOptions(options);
-  return open(source, String(url), checked);
+  const input = String(url);
+  const secrets = Secrets.of(input, checked.driverOptions);
+  let target: ConnectTarget;
+  try {
+    target = parseConnectUrl(input, source.schemes);
+  } catch (err) {
+    return Promise.reject(secrets.scrub(err)); // a bad URL is a ConfigurationError, rejected as documented
+  }
+  checkTtlFloor(checked, target.entry);
+  return open(source, target, checked, secrets);
 }
 
-async function open(source: DriverSource, input: string, options: CheckedConnectOptions): Promise<Coordinator> {
-  const secrets = Secrets.of(input, options.driverOptions);
+async function open(source: DriverSource, target: ConnectTarget, options: CheckedConnectOptions, secrets: Secrets): Promise<Coordinator> {
   try {
-    return await attempt(source, input, options, secrets);
+    return await attempt(source, target, options, secrets);
   } catch (err) {
     throw secrets.scrub(err);
   }
 }
 
-async function attempt(source: DriverSource, input: string, options: CheckedConnectOptions, secrets: Secrets): Promise<Coordinator> {
-  const target = parseConnectUrl(input, source.schemes);
+async function attempt(source: DriverSource, target: ConnectTarget, options: CheckedConnectOptions, secrets: Secrets): Promise<Coordinator> {
   const factory = await loadFactory(source, target);
   const controller = new AbortController();
   const reachability = new Reachability(controller.signal);

@@ -19,9 +19,10 @@
 import { channels, publish } from '../diagnostics.js';
 import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
 import { reportAcquireFailure } from '../internal/acquire-failure.js';
-import { checkAcquireOptions, checkFunction, checkMode, type CheckedAcquireOptions } from '../internal/validate.js';
+import { checkAcquireOptions, checkFunction, checkModeOptions, type CheckedAcquireOptions } from '../internal/validate.js';
 import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
 import { runHolding, type Guard } from '../local/guard.js';
+import { serialisable } from '../local/lock-info-json.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
@@ -114,7 +115,7 @@ export class Coordinator implements AsyncDisposable {
    */
   tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<DistributedGuard | undefined> {
     checkLockName(name);
-    const mode = checkMode(options?.mode, 'options.mode');
+    const mode = checkModeOptions(options);
     const refused = this.#refusal(mode);
     if (refused !== undefined) return Promise.reject(refused);
     return this.#track(this.#tryAcquire(name, mode));
@@ -145,7 +146,7 @@ export class Coordinator implements AsyncDisposable {
   list(prefix?: string): Promise<LockInfo[]> {
     const checked = checkLockPrefix(prefix);
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
-    return this.#driver.list(checked);
+    return this.#driver.list(checked).then(serialisableAll);
   }
 
   /**
@@ -159,7 +160,7 @@ export class Coordinator implements AsyncDisposable {
   holders(name: string): Promise<LockInfo[]> {
     checkLockName(name);
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
-    return this.#driver.holders(name);
+    return this.#driver.holders(name).then(serialisableAll);
   }
 
   /**
@@ -201,7 +202,7 @@ export class Coordinator implements AsyncDisposable {
   }
 
   async #break(name: string, reason: string, by: string): Promise<LockInfo[]> {
-    const displaced = await this.#driver.break(name, { reason, by, at: new Date() });
+    const displaced = serialisableAll(await this.#driver.break(name, { reason, by, at: new Date() }));
     // Our own displaced guards learn it here even if the driver cannot notify them.
     for (const guard of this.#held) {
       if (guard.name === name && displaced.some((info) => info.token === guard.token)) {
@@ -365,4 +366,9 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms).unref()));
   await Promise.race([Promise.allSettled(promises), limit]);
   clearTimeout(timer);
+}
+
+/** Listings leave the coordinator JSON-serialisable, whatever the driver built (src/local/lock-info-json.ts). */
+function serialisableAll(infos: LockInfo[]): LockInfo[] {
+  return infos.map(serialisable);
 }

@@ -134,6 +134,17 @@ export interface NativeInfo {
   readonly pendingWaits: number;
 }
 
+/** What a process without the addon can still use, in every error that says the addon is unusable. */
+const STILL_WORKS =
+  'in-process locks (Mutex, Semaphore, RWLock, KeyedMutex, KeyedRWLock) and distributed locks ' +
+  "(connect('etcd://…'), 'redis://…', 'postgres://…', 'zookeeper://…', 'memory://…') work without it";
+
+/** The first line of what a loader threw: node-gyp-build's message names every place it looked. */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n', 1)[0]!;
+}
+
 let loaded: { addon: Addon; path: string } | undefined;
 let loadError: Error | undefined;
 
@@ -166,8 +177,7 @@ function loadAddon(): { addon: Addon; path: string } {
   if (process.platform !== 'linux') {
     throw new UnsupportedError(
       `interprocess locks are not supported on ${process.platform} (${process.arch}): deadbolt's ` +
-        'LockDirectory needs Linux open file description locks (F_OFD_SETLK); use an in-process lock ' +
-        'or a distributed backend (connect(url)) on this platform',
+        `LockDirectory needs Linux open file description locks (F_OFD_SETLK); ${STILL_WORKS}`,
     );
   }
   const root = packageRoot();
@@ -180,10 +190,11 @@ function loadAddon(): { addon: Addon; path: string } {
     native = require(path) as Addon;
   } catch (cause) {
     throw new NativeError(
-      `deadbolt's native addon could not be loaded from ${root} (needed by interprocess locks, ` +
-        `for ${process.platform}-${process.arch}, Node ABI ${process.versions.modules}): run ` +
-        '`npm rebuild deadbolt` (it needs a C++ compiler, make and Python for node-gyp); the ' +
-        "loader's error is in `cause`",
+      `deadbolt's native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.version}) ` +
+        `from ${root}, so interprocess locks (LockDirectory, connect('file://…'), the deadbolt command on lock directories) cannot be used; ` +
+        `${STILL_WORKS}. To fix it, run \`npm rebuild deadbolt\` (it builds the addon from source: a C++ compiler, ` +
+        'make and Python are needed), or install without --ignore-scripts: prebuilt addons ship for linux-x64 and ' +
+        `linux-arm64 (glibc). The loader said: ${firstLine(cause)}`,
       {},
       { cause },
     );
@@ -191,7 +202,7 @@ function loadAddon(): { addon: Addon; path: string } {
   if (native.supported !== true) {
     throw new UnsupportedError(
       `interprocess locks are not supported on ${process.platform}: the native addon was built without ` +
-        'open file description locks',
+        `open file description locks; ${STILL_WORKS}`,
     );
   }
   if (native.probeOfd(path) === errnoOf('EINVAL')) throw ofdUnsupported();
@@ -231,7 +242,7 @@ function packageRoot(): string {
 export function ofdUnsupported(): UnsupportedError {
   return new UnsupportedError(
     `interprocess locks are not supported on ${process.platform} ${release()}: this kernel has no ` +
-      'open file description locks (F_OFD_SETLK answered EINVAL; they need Linux 3.15 or later)',
+      `open file description locks (F_OFD_SETLK answered EINVAL; they need Linux 3.15 or later); ${STILL_WORKS}`,
   );
 }
 

@@ -20,7 +20,7 @@
  * @module
  */
 import { channels, publish } from '../diagnostics.js';
-import { checkTimeout } from '../internal/validate.js';
+import { checkKnownOptions, checkTimeout } from '../internal/validate.js';
 import { UnsafeFileError, invalidType } from '../errors.js';
 import { addon } from './addon.js';
 import type { DirectoryHandle, EntryStat } from './directory-handle.js';
@@ -74,11 +74,16 @@ export interface CleanReport {
   skipped: CleanEntry[];
 }
 
+/** `options` of `clean()`, checked (synchronously, like every argument). @internal */
+export function checkCleanOptions(options: CleanOptions | undefined = {}): { olderThan: number; dryRun: boolean } {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  checkKnownOptions(options, 'options', ['olderThan', 'dryRun']);
+  return { olderThan: checkTimeout(options.olderThan, 'options.olderThan') ?? 0, dryRun: options.dryRun === true };
+}
+
 /** Clean `handle`'s directory (see the module note). @internal */
 export async function cleanDirectory(handle: DirectoryHandle, prefix: string | undefined, options: CleanOptions = {}): Promise<CleanReport> {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const olderThan = checkTimeout(options.olderThan, 'options.olderThan') ?? 0;
-  const dryRun = options.dryRun === true;
+  const { olderThan, dryRun } = checkCleanOptions(options);
   const report: CleanReport = { directory: handle.path, dryRun, removed: [], skipped: [] };
   for (const file of handle.names().sort()) {
     if (!isLockFileName(file, prefix)) continue;

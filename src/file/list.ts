@@ -11,6 +11,7 @@
  */
 import { hostname } from 'node:os';
 import type { LockInfo } from '../local/fenced-guard.js';
+import { serialisable } from '../local/lock-info-json.js';
 import type { DirectoryHandle } from './directory-handle.js';
 import { readRecord, readSharedRecords, type HolderRecord, type SharedRecordFile } from './holder-record.js';
 import { isLockFileName, nameFromFileName } from './lock-name.js';
@@ -126,12 +127,12 @@ export function pidMayLive(pid: number): boolean {
 }
 
 function toLockInfo(record: HolderRecord): LockInfo {
-  return {
+  return serialisable({
     name: record.name,
     mode: record.mode,
     token: record.token,
     owner: { id: record.id, host: record.host, pid: record.pid, command: record.command },
     since: record.since,
     backend: 'file',
-  };
+  });
 }

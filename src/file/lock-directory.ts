@@ -21,12 +21,12 @@ import { ClosedError, ConfigurationError, LockTimeoutError, invalidRange, invali
 import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import { WaitSignal } from '../internal/wait-signal.js';
 import { processIdentity } from '../internal/identity.js';
-import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
+import { checkAcquireOptions, checkFunction, checkKnownOptions, checkModeOptions } from '../internal/validate.js';
 import { runHolding, type Guard } from '../local/guard.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import type { LockOwner } from '../local/fenced-guard.js';
-import { cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
+import { checkCleanOptions, cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
 import { DirectoryHandle } from './directory-handle.js';
 import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.js';
 import { grantRequest, lockFile, takeToken, tryLockFile, unlockFile } from './grant.js';
@@ -166,6 +166,7 @@ export class LockDirectory {
   constructor(path?: string, options: LockDirectoryOptions = {}) {
     this.path = resolve(checkPath(path));
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    checkKnownOptions(options, 'options', ['prefix', 'cleanup', 'fileMode', 'recordArgs'], ['quiet']);
     this.prefix = checkPrefix(options.prefix);
     this.cleanup = checkCleanup(options.cleanup);
     this.fileMode = checkFileMode(options.fileMode);
@@ -184,7 +185,7 @@ export class LockDirectory {
    */
   acquire(name: string, options?: AcquireOptions): Promise<FileLockGuard> {
     checkLockName(name);
-    const { mode, signal, timeout } = checkAcquireOptions(options);
+    const { mode, signal, timeout } = checkAcquireOptions(options, 'options', [], ['owner']);
     return this.#acquire(name, mode, signal, timeout, (options as OwnedAcquireOptions | undefined)?.owner);
   }
 
@@ -198,10 +199,13 @@ export class LockDirectory {
    * if (!guard) return console.log('another run is in progress');
    * ```
    */
-  async tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<FileLockGuard | undefined> {
-    const owner = (options as OwnedAcquireOptions | undefined)?.owner;
+  tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<FileLockGuard | undefined> {
     checkLockName(name);
-    const mode = checkMode(options?.mode, 'options.mode');
+    const mode = checkModeOptions(options, ['owner']);
+    return this.#tryAcquire(name, mode, (options as OwnedAcquireOptions | undefined)?.owner);
+  }
+
+  async #tryAcquire(name: string, mode: 'exclusive' | 'shared', owner: LockOwner | undefined): Promise<FileLockGuard | undefined> {
     const lock = this.#request(name, mode, owner);
     const local = this.#keyed.tryAcquire(lock.file, { mode });
     if (local === undefined) return this.#notInUse(undefined);
@@ -253,7 +257,12 @@ export class LockDirectory {
    * const { removed, skipped } = await locks.clean({ olderThan: 3_600_000 });
    * ```
    */
-  async clean(options?: CleanOptions): Promise<CleanReport> {
+  clean(options?: CleanOptions): Promise<CleanReport> {
+    checkCleanOptions(options);
+    return this.#clean(options);
+  }
+
+  async #clean(options: CleanOptions | undefined): Promise<CleanReport> {
     return cleanDirectory(this.#inspect(), this.prefix, options);
   }
 

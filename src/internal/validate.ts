@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import { invalidRange, invalidType } from '../errors.js';
+import { invalidRange, invalidType, unknownOption } from '../errors.js';
 
 /** The largest delay `setTimeout` honours; larger values would fire at once. */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
@@ -22,21 +22,47 @@ export interface CheckedAcquireOptions {
 
 const NO_OPTIONS: CheckedAcquireOptions = Object.freeze({ mode: 'exclusive', signal: undefined, timeout: undefined });
 
+/** The options every acquire takes. */
+const ACQUIRE_OPTIONS = ['mode', 'signal', 'timeout'] as const;
+
 /**
  * Check `{ mode, signal, timeout }`. `where` prefixes option names in messages.
- * Unknown keys are ignored so subclasses can add their own (`weight`).
+ * `more` names the other options the caller accepts (`weight`) and checks itself;
+ * any other key is an unknown option.
  */
-export function checkAcquireOptions(options: unknown, where = 'options'): CheckedAcquireOptions {
+export function checkAcquireOptions(options: unknown, where = 'options', more: readonly string[] = [], internal: readonly string[] = []): CheckedAcquireOptions {
   if (options === undefined) return NO_OPTIONS;
   if (options === null || typeof options !== 'object') {
     throw invalidType(where, 'an object', options);
   }
+  checkKnownOptions(options, where, more.length === 0 ? ACQUIRE_OPTIONS : [...ACQUIRE_OPTIONS, ...more], internal);
   const { mode, signal, timeout } = options as { mode?: unknown; signal?: unknown; timeout?: unknown };
   return {
     mode: checkMode(mode, `${where}.mode`),
     signal: checkSignal(signal, `${where}.signal`),
     timeout: checkTimeout(timeout, `${where}.timeout`),
   };
+}
+
+/**
+ * The one rule for every options object deadbolt takes: a key it does not
+ * accept is a TypeError naming it and the accepted ones (a misspelt `tiemout`
+ * must not mean "no timeout"). Keys whose value is `undefined` count as absent;
+ * `internal` keys (passed between deadbolt's own modules) are accepted unnamed.
+ */
+export function checkKnownOptions(options: object, where: string, accepted: readonly string[], internal: readonly string[] = []): void {
+  for (const key of Object.keys(options)) {
+    if (accepted.includes(key) || internal.includes(key) || (options as Record<string, unknown>)[key] === undefined) continue;
+    throw unknownOption(where, key, accepted);
+  }
+}
+
+/** `options` of a method taking `{ mode }` only (tryAcquire), checked: the mode. */
+export function checkModeOptions(options: unknown, internal: readonly string[] = []): 'exclusive' | 'shared' {
+  if (options === undefined) return 'exclusive';
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  checkKnownOptions(options, 'options', ['mode'], internal);
+  return checkMode((options as { mode?: unknown }).mode, 'options.mode');
 }
 
 /** `'exclusive'` (the default) or `'shared'`. */

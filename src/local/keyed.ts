@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
+import { checkAcquireOptions, checkFunction, checkModeOptions } from '../internal/validate.js';
 import { WaitQueue } from '../internal/wait-queue.js';
 import { ClosedError, invalidType } from '../errors.js';
 import { LocalGuard, runHolding, type Guard } from './guard.js';
@@ -223,7 +223,7 @@ export class KeyedRWLock<K = string> {
    */
   tryAcquire(key: K, options?: { mode?: 'exclusive' | 'shared' }): Guard | undefined {
     checkKey(key);
-    return this.#queues.tryAcquire(key, weightOf(checkMode(options?.mode, 'options.mode')));
+    return this.#queues.tryAcquire(key, weightOf(checkModeOptions(options)));
   }
 
   /**

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { checkAcquireOptions, checkFunction, checkMode } from '../internal/validate.js';
+import { checkAcquireOptions, checkFunction, checkModeOptions } from '../internal/validate.js';
 import { WaitQueue } from '../internal/wait-queue.js';
 import { LocalGuard, runHolding, type Guard } from './guard.js';
 import { MAX_PERMITS } from './semaphore.js';
@@ -96,7 +96,7 @@ export class RWLock {
    * ```
    */
   tryAcquire(options?: { mode?: 'exclusive' | 'shared' }): Guard | undefined {
-    const weight = weightOf(checkMode(options?.mode, 'options.mode'));
+    const weight = weightOf(checkModeOptions(options));
     return this.#queue.tryTake(weight) ? new LocalGuard(this.#queue, weight) : undefined;
   }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { invalidRange } from '../errors.js';
-import { checkAcquireOptions, checkCount, checkFunction } from '../internal/validate.js';
+import { checkAcquireOptions, checkCount, checkFunction, checkKnownOptions } from '../internal/validate.js';
 import { WaitQueue } from '../internal/wait-queue.js';
 import { LocalGuard, runHolding, type Guard } from './guard.js';
 
@@ -83,7 +83,7 @@ export class Semaphore {
    * ```
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<Guard> {
-    const { signal, timeout } = checkAcquireOptions(options);
+    const { signal, timeout } = checkAcquireOptions(options, 'options', ['weight']);
     const weight = this.#weight(options);
     return this.queue.take(weight, new LocalGuard(this.queue, weight), signal, timeout);
   }
@@ -100,6 +100,7 @@ export class Semaphore {
    * ```
    */
   tryAcquire(options?: { weight?: number }): Guard | undefined {
+    if (options !== null && typeof options === 'object') checkKnownOptions(options, 'options', ['weight']);
     const weight = this.#weight(options);
     return this.queue.tryTake(weight) ? new LocalGuard(this.queue, weight) : undefined;
   }

@@ -38,11 +38,9 @@ test('without a terminal and without --yes: refused (64), holder untouched, noth
 test('--yes: SIGTERM stops a `deadbolt run NAME -- sleep 60` holder, the lock is freed, the audit record says who, why and whom', async () => {
   const dir = tmp.next();
   const holder = await startHolder(dir, 'jobs');
-  const started = Date.now();
   const r = await cli(['break', '--lock-path', dir, 'jobs', '--yes', '--reason', 'hung since 03:00', '--json'], { env: { SUDO_USER: 'alice' } });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(await holder.exited, { code: null, signal: 'SIGTERM' });
-  assert.ok(Date.now() - started < 5000, 'no SIGKILL grace was needed');
+  assert.deepEqual(await holder.exited, { code: null, signal: 'SIGTERM' }, 'SIGTERM sufficed: no SIGKILL after the grace');
   const [line] = auditLines(dir);
   const record = JSON.parse(line!) as Record<string, any>;
   assert.deepEqual(JSON.parse(r.stdout), record, '--json prints the audit record');

@@ -58,6 +58,7 @@ test('clean --older-than skips younger files; --json follows the documented sche
   assert.equal(report.dryRun, false);
   assert.deepEqual(report.removed.map((e) => e.file), ['old']);
   assert.ok(report.removed[0]!.ageMs >= 2 * 3600_000 - 60_000);
+  for (const entry of [...report.removed, ...report.skipped]) assert.ok(Number.isInteger(entry.ageMs), `integer ms: ${entry.ageMs}`);
   assert.deepEqual(
     report.skipped.map((e) => [e.file, e.reason.replace(/\d+/, 'N')]),
     [

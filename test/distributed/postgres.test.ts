@@ -40,6 +40,8 @@ function countQueries(): { byName: Map<string, number>; stop(): void } {
   return { byName, stop: () => void (proto.query = original) };
 }
 let namespaces = 0;
+/** A lease no loaded machine gets near: a grant well within it cannot have waited for its expiry. */
+const LONG_LEASE = 60_000;
 
 describe('postgres: driver', { skip: requirement.available ? false : requirement.reason, timeout: 60_000 }, () => {
   let server: PostgresHandle;
@@ -70,8 +72,8 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
 
   test('pg_terminate_backend of the session connection: the holder learns it lost the lock; a waiter gets it at once', async () => {
     const ns = `terminate-${++namespaces}`;
-    const a = await open(server.url, 10_000, ns);
-    const b = await open(server.url, 10_000, ns);
+    const a = await open(server.url, LONG_LEASE, ns);
+    const b = await open(server.url, LONG_LEASE, ns);
     const held = await a.acquire('t');
     const waiting = b.acquire('t');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -79,7 +81,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     const terminated = await server.psql(`SELECT pg_terminate_backend(backend_pid) FROM deadbolt.sessions WHERE id = ${a.session.id}`);
     assert.equal(terminated, 't');
     const next = await waiting;
-    assert.ok(performance.now() - started < 2_000, 'granted long before the 10 s lease could run out');
+    assert.ok(performance.now() - started < LONG_LEASE / 2, 'granted long before the lease could run out');
     assert.ok(held.signal.aborted);
     assert.equal((held.signal.reason as LockLostError).reason, 'session');
     assert.ok(a.signal.reason instanceof SessionLostError);
@@ -93,21 +95,20 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
 
   test('pg_terminate_backend of every connection of a coordinator: the same', async () => {
     const ns = `terminate-all-${++namespaces}`;
-    const a = await open(server.url, 10_000, ns);
-    const b = await open(server.url, 10_000, ns);
+    const a = await open(server.url, LONG_LEASE, ns);
+    const b = await open(server.url, LONG_LEASE, ns);
     const held = await a.acquire('t');
     const waiting = b.acquire('t');
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = performance.now();
     await server.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'deadbolt ${a.owner.id}'`);
     const next = await waiting;
-    assert.ok(performance.now() - started < 2_000, 'granted long before the 10 s lease could run out');
+    assert.ok(performance.now() - started < LONG_LEASE / 2, 'granted long before the lease could run out');
     assert.equal((held.signal.reason as LockLostError).reason, 'session');
     await next.release();
   });
 
   test('wrong credentials: a clear BackendError at once, not a timeout', async () => {
-    const started = performance.now();
     const err = await connect(withUser('alice', 'wrong'), { connectTimeout: 10_000 }).then(
       () => assert.fail('connected'),
       (e: unknown) => e,
@@ -116,8 +117,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     assert.match(err.message, /rejected the credentials/);
     assert.match(err.message, /password/);
     assert.doesNotMatch(err.message, /wrong/, 'the password is not shown');
-    assert.match(err.message, /alice:\*\*\*@/);
-    assert.ok(performance.now() - started < 5_000);
+    assert.match(err.message, /alice:\*\*\*@/); // a BackendError, not the BackendUnavailableError of a timeout
     const none = await connect(withUser('alice')).then(() => assert.fail('connected'), (e: unknown) => e);
     assert.ok(none instanceof BackendError, String(none));
     assert.match((none as Error).message, /asks for a password/);
@@ -193,7 +193,9 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     } finally {
       sent.stop();
     }
-    // one release per handoff (and the last one); no waiter polled, nothing else was asked
-    assert.deepEqual(Object.fromEntries(sent.byName), { deadbolt_release: 9 });
+    // one release per handoff (and the last one); no waiter polled, nothing else was asked. Keepalives of
+    // earlier tests' coordinators (other schemas) are not this test's: a slow machine widens the window.
+    const ours = [...sent.byName].filter(([name]) => !/^SELECT "(?!deadbolt")\w+"\.renew\(/.test(name));
+    assert.deepEqual(Object.fromEntries(ours), { deadbolt_release: 9 });
   });
 });

@@ -32,13 +32,12 @@ describe('redis: credentials', { skip }, () => {
   after(() => redis?.stop());
 
   test('a wrong password is a BackendError naming the credentials, long before the connect timeout', async () => {
-    const started = performance.now();
-    const err = await rejection(connect(redis.url.replace('right-pass', 'wrong-pass'), { connectTimeout: 4_000 }));
+    // A BackendError, not the BackendUnavailableError of a timeout: the refusal ended the attempt.
+    const err = await rejection(connect(redis.url.replace('right-pass', 'wrong-pass'), { connectTimeout: 60_000 }));
     assert.ok(err instanceof BackendError, String(err));
     assert.equal(err.code, ErrorCodes.BACKEND);
     assert.match(err.message, /rejected the credentials/);
     assert.doesNotMatch(err.message, /wrong-pass/, 'the password is not in the message');
-    assert.ok(performance.now() - started < 1_000, 'not a timeout');
   });
 
   test('no password where one is required is the same clear error', async () => {
@@ -67,10 +66,8 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
     const fake = await startFakeRedis({});
     const url = fake.url;
     await fake.close();
-    const started = performance.now();
     const err = await rejection(connect(url, { connectTimeout: 300 }));
     assert.ok(err instanceof BackendUnavailableError, String(err));
-    assert.ok(performance.now() - started < 2_000);
   });
 
   test('Redis older than 6.2 is refused with UnsupportedError naming both versions', async (t) => {
@@ -134,9 +131,8 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
     await guard.release();
   });
 
-  test('a TTL below the minimum is a RangeError naming it', async () => {
-    const err = await rejection(connect(redis.url, { ttl: 50 }));
-    assert.ok(err instanceof RangeError && /options\.ttl must be at least 100 ms/.test(err.message), String(err));
+  test('a TTL below the minimum is a RangeError naming it, thrown synchronously', () => {
+    assert.throws(() => connect(redis.url, { ttl: 50 }), (err) => err instanceof RangeError && /options\.ttl must be at least 100 ms/.test(err.message));
   });
 });
 

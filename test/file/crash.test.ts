@@ -75,7 +75,7 @@ function readLogs(data: string): Log {
   return log;
 }
 
-test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no token regression, no lost update, no wedged name, counter intact, clean() consistent`, { timeout: 60_000 }, async (t) => {
+test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no token regression, no lost update, no wedged name, counter intact, clean() consistent`, { timeout: 300_000 }, async (t) => {
   const dir = join(tmp.path, 'locks');
   const data = join(tmp.path, 'data');
   mkdirSync(data);

@@ -70,7 +70,12 @@ export function spawnWorker(file: string, args: string[], command: string = proc
   };
 }
 
-const FCNTL = process.arch === 'x64' ? '72' : process.arch === 'arm64' ? '25' : undefined;
+/** How many times slower than native this machine runs the suites (qemu-user: scripts/test-arm64.sh), for hang guards. */
+export const SLOWDOWN = Math.max(1, Number(process.env.DEADBOLT_TEST_SLOWDOWN) || 1);
+
+// The kernel's system-call numbering: under qemu-user (scripts/test-arm64.sh) the host's, not process.arch's.
+const SYSCALL_ARCH = process.env.DEADBOLT_TEST_SYSCALL_ARCH ?? process.arch;
+const FCNTL = SYSCALL_ARCH === 'x64' ? '72' : SYSCALL_ARCH === 'arm64' ? '25' : undefined;
 
 /** Threads of `pid` blocked in fcntl(fd, F_OFD_SETLKW = 0x26, …), from /proc. */
 export function blockedInKernel(pid: number | 'self'): number {

@@ -21,7 +21,7 @@ import {
   type LockAcquireFailedMessage,
 } from '../../src/index.js';
 import { setTestHooks } from '../../src/file/addon.js';
-import { fixture, spawnWorker, tempDir, untilBlocked } from './helpers.js';
+import { blockedInKernel, fixture, spawnWorker, tempDir, untilBlocked } from './helpers.js';
 
 const tmp = tempDir('lockdir');
 after(() => tmp.remove());
@@ -158,18 +158,17 @@ test('a release leaves the lock file to a process waiting for it; the last relea
   }
 });
 
-test('a holder killed with SIGKILL: a waiter in another process gets the lock within 50 ms', async () => {
+test('a holder killed with SIGKILL: a waiter in another process gets the lock', async (t) => {
   const dir = freshDir();
   const holder = spawnWorker(fixture('lockdir-holder'), [dir, 'crash']);
   const heldToken = BigInt((await holder.line(/^held/)).split(' ')[1]!);
   const locks = new LockDirectory(dir);
   const waiting = locks.acquire('crash');
-  await new Promise((r) => setTimeout(r, 50)); // let the waiter reach the kernel (its wait is what is measured)
+  await untilBlocked('self', 1); // the waiter is in the kernel: only the holder's death can grant it
   const killedAt = performance.now();
   holder.child.kill('SIGKILL');
   const guard = await waiting;
-  const latency = performance.now() - killedAt;
-  assert.ok(latency < 50, `granted ${latency.toFixed(1)} ms after the kill`);
+  t.diagnostic(`granted ${(performance.now() - killedAt).toFixed(1)} ms after the kill (hand-off latency: bench/)`);
   assert.ok(guard.token > heldToken);
   await guard.release();
   await holder.exited;
@@ -182,19 +181,19 @@ test('a wait blocked in the kernel is cancelled promptly by AbortSignal and by t
   await holder.line(/^held/);
   const locks = new LockDirectory(dir);
 
+  // No timed assertions: the holder keeps the lock until told, so each rejection can only come from the
+  // abort or the timeout, and it comes while the wait is blocked in the kernel (promptness is in bench/).
   const controller = new AbortController();
   const aborted = locks.acquire('busy', { signal: controller.signal });
-  await new Promise((r) => setTimeout(r, 30));
-  const abortAt = performance.now();
+  await untilBlocked('self', 1);
   controller.abort(new Error('operator gave up'));
   await assert.rejects(aborted, /operator gave up/);
-  assert.ok(performance.now() - abortAt < 20, 'abort is prompt');
 
   const started = performance.now();
   const err = await locks.acquire('busy', { timeout: 40 }).catch((e: unknown) => e);
   assert.ok(err instanceof LockTimeoutError, String(err));
   const took = performance.now() - started;
-  assert.ok(took >= 39 && took < 80, `timeout took ${took.toFixed(1)} ms`);
+  assert.ok(took >= 39, `the timeout fired early, after ${took.toFixed(1)} ms`);
 
   // Nothing of ours is left: once the holder releases, a fresh process-level try succeeds at once.
   holder.child.stdin!.write('release\n');
@@ -211,16 +210,18 @@ test('64 waiters blocked in the kernel do not slow fs.promises.readFile', async 
   await holder.line(/^held/);
   const locks = new LockDirectory(dir);
   const controller = new AbortController();
-  const waits = Array.from({ length: 64 }, (_, i) => locks.acquire(`many-${i}`, { signal: controller.signal }).catch((e: unknown) => e));
-  await new Promise((r) => setTimeout(r, 100));
+  let settled = 0;
+  const waits = Array.from({ length: 64 }, (_, i) =>
+    locks.acquire(`many-${i}`, { signal: controller.signal }).catch((e: unknown) => e).finally(() => settled++),
+  );
+  await untilBlocked('self', 64);
+  // Event ordering, not timing: were the waits on libuv's threadpool (4 threads), these reads could not
+  // complete until a wait ended, and none ends before the abort below.
   const probe = join(tmp.path, 'probe.txt');
   writeFileSync(probe, 'x'.repeat(1000));
-  for (let i = 0; i < 8; i++) {
-    const t = performance.now();
-    await readFile(probe);
-    const took = performance.now() - t;
-    assert.ok(took < 50, `readFile took ${took.toFixed(1)} ms with 64 lock waits pending`);
-  }
+  await Promise.all(Array.from({ length: 8 }, () => readFile(probe)));
+  assert.equal(settled, 0, 'every read completed while all 64 waits were pending');
+  assert.equal(blockedInKernel('self'), 64, 'and still blocked in the kernel');
   controller.abort(new Error('done'));
   const results = await Promise.all(waits);
   assert.ok(results.every((r) => r instanceof Error && r.message === 'done'));
@@ -255,7 +256,7 @@ test('bad names: empty, NUL, non-strings are refused; dot, dot-dot and slashes s
   for (const bad of ['', 'a\0b', 42, undefined]) {
     assert.throws(() => locks.acquire(bad as string), (e: unknown) => isInvalidArgument(e) && /^name must be/.test((e as Error).message));
   }
-  await assert.rejects(locks.tryAcquire(''), /name must be a string of 1 to 256 characters/);
+  assert.throws(() => locks.tryAcquire(''), /name must be a string of 1 to 256 characters/); // synchronously, like every bad argument
   const long = 'é'.repeat(256);
   const g1 = await locks.acquire(long);
   const file = basename(g1.path);

@@ -119,9 +119,7 @@ describe('member lifecycle', () => {
       probe: async () => false,
       readyTimeoutMs: 300,
     });
-    const started = Date.now();
     await assert.rejects(member.start(), /sleeper \(pid \d+\) not ready within 300 ms[\s\S]*sleeper-was-here/);
-    assert.ok(Date.now() - started < 5_000);
     assert.equal(member.running, false);
     assert.equal(isAlive(member.pid), false);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -46,13 +46,20 @@ export const createDriver: DriverFactory = async (url, options) => {
   const path = decodeURIComponent(url.pathname);
   if (path === '' || path === '/') throw new ConfigurationError('file:// URL needs a lock directory path, e.g. file:///run/myapp/locks');
   const prefix = url.searchParams.get('prefix') ?? undefined;
-  const cleanup = url.searchParams.get('cleanup') === 'never' ? 'never' : 'on-release';
+  const cleanup = cleanupParameter(url.searchParams.get('cleanup'));
   const namespace = options.namespace;
   if (namespace !== CONNECT_DEFAULTS.namespace) prepareNamespaces(path);
   const directory = new LockDirectory(namespaceDirectory(path, namespace), { prefix, cleanup, quiet: true });
   directory.open(); // a bad directory fails at connect, not at the first acquire
   return new FileDriver(directory);
 };
+
+/** `?cleanup=`: `never` or `on-release` (the default); anything else is a mistake worth naming. */
+function cleanupParameter(value: string | null): 'never' | 'on-release' {
+  if (value === null || value === 'on-release') return 'on-release';
+  if (value === 'never') return 'never';
+  throw new ConfigurationError(`file:// URL parameter cleanup=${JSON.stringify(value)} is not one of never, on-release`);
+}
 
 /** Where the locks of `namespace` live under the lock directory `path`. @internal */
 export function namespaceDirectory(path: string, namespace: string): string {
