@@ -5,10 +5,30 @@
  *
  * @module
  */
+import { InvalidArgumentError } from 'commander';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** What a duration argument may look like, for error messages. */
+/**
+ * A commander argument parser for a duration option of at most `max` ms: a bad
+ * value becomes commander's "option … argument … is invalid" usage error.
+ *
+ * @example
+ * ```ts
+ * new Option('--timeout <duration>').argParser(durationOption(60_000));
+ * ```
+ */
+export function durationOption(max: number): (value: string) => number {
+  return (value) => {
+    try {
+      return parseDuration(value, max);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
 export const DURATION_SYNTAX = 'a duration such as 500ms, 10s, 5m, 1h, 1h30m or a number of milliseconds';
 
 /**

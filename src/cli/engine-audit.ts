@@ -19,7 +19,9 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { LockInfo } from '../local/fenced-guard.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { isoTime } from './format.js';
 
 /**
  * One break on an engine, as recorded (schema in docs/cli.md).
@@ -38,7 +40,8 @@ export interface EngineBreakAuditRecord {
   backend: string;
   namespace: string;
   lock: { name: string };
-  by: { user: string; uid: number; sudoUser?: string; host: string; pid: number };
+  /** Who broke it; `via` and `client` when it was broken from `deadbolt serve`'s page. */
+  by: { user: string; uid: number; sudoUser?: string; host: string; pid: number; via?: 'deadbolt serve'; client?: string };
   reason: string;
   /** The holders the engine displaced. */
   displaced: Array<{ id: string; host: string; pid: number; command: string; mode: 'exclusive' | 'shared'; token: string; since: string }>;
@@ -67,6 +70,44 @@ export function operator(): EngineBreakAuditRecord['by'] {
   const by: EngineBreakAuditRecord['by'] = { user, uid, host: hostname(), pid: process.pid };
   if (process.env.SUDO_USER) by.sudoUser = process.env.SUDO_USER;
   return by;
+}
+
+/**
+ * The record of one break: what `break --backend` and `deadbolt serve` append.
+ *
+ * @example
+ * ```ts
+ * const record = engineBreakRecord({ backend: 'redis://10.0.0.5:6379', namespace: 'deadbolt', name: 'jobs', reason: 'hung', by: operator(), displaced });
+ * ```
+ */
+export function engineBreakRecord(what: {
+  backend: string;
+  namespace: string;
+  name: string;
+  reason: string;
+  by: EngineBreakAuditRecord['by'];
+  displaced: readonly LockInfo[];
+}): EngineBreakAuditRecord {
+  return {
+    version: 1,
+    event: 'break',
+    at: new Date().toISOString(),
+    backend: what.backend,
+    namespace: what.namespace,
+    lock: { name: what.name },
+    by: what.by,
+    reason: what.reason,
+    displaced: what.displaced.map((d) => ({
+      id: d.owner.id,
+      host: d.owner.host,
+      pid: d.owner.pid,
+      command: d.owner.command ?? '',
+      mode: d.mode,
+      token: d.token.toString(),
+      since: isoTime(d.since),
+    })),
+    outcome: 'broken',
+  };
 }
 
 /**
@@ -145,6 +186,23 @@ const TAIL_BYTES = 256 * 1024;
  * ```
  */
 export function readEngineAudit(path: string, backend: string, namespace: string, name: string, limit: number): EngineBreakAuditRecord[] {
+  return readEngineAuditOf(path, backend, namespace, (r) => r.lock.name === name).slice(-limit);
+}
+
+/**
+ * Every record for `backend`/`namespace` in the log's tail, oldest first
+ * (`deadbolt serve`'s history); nothing when the log is absent or unsafe to read.
+ *
+ * @example
+ * ```ts
+ * readEngineAuditAll(auditLogPath(undefined, process.env).path, 'redis://10.0.0.5:6379', 'deadbolt');
+ * ```
+ */
+export function readEngineAuditAll(path: string, backend: string, namespace: string): EngineBreakAuditRecord[] {
+  return readEngineAuditOf(path, backend, namespace, () => true);
+}
+
+function readEngineAuditOf(path: string, backend: string, namespace: string, keep: (r: EngineBreakAuditRecord) => boolean): EngineBreakAuditRecord[] {
   let text: string;
   try {
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -161,9 +219,9 @@ export function readEngineAudit(path: string, backend: string, namespace: string
   const records: EngineBreakAuditRecord[] = [];
   for (const line of text.split('\n')) {
     const r = parse(line);
-    if (r !== undefined && r.backend === backend && r.namespace === namespace && r.lock.name === name) records.push(r);
+    if (r !== undefined && r.backend === backend && r.namespace === namespace && keep(r)) records.push(r);
   }
-  return records.slice(-limit);
+  return records;
 }
 
 /** A line that is a record with every field `show` prints, of the right type; anything else is skipped. */

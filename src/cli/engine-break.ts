@@ -25,11 +25,10 @@ import type { Coordinator } from '../distributed/coordinator.js';
 import type { LockInfo } from '../local/fenced-guard.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
-import { auditLogPath, openEngineAudit, operator, type EngineBreakAuditRecord } from './engine-audit.js';
+import { auditLogPath, engineBreakRecord, openEngineAudit, operator } from './engine-audit.js';
 import { engineLock, type EngineHolderView } from './engine-view.js';
 import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
-import { isoTime } from './format.js';
 import type { Output } from './output.js';
 import type { EngineTarget } from './target.js';
 
@@ -90,18 +89,7 @@ export async function breakEngineLock(coordinator: Coordinator, target: EngineTa
     log.close();
     throw err;
   }
-  const record: EngineBreakAuditRecord = {
-    version: 1,
-    event: 'break',
-    at: new Date().toISOString(),
-    backend,
-    namespace,
-    lock: { name },
-    by,
-    reason,
-    displaced: displaced.map((d) => ({ id: d.owner.id, host: d.owner.host, pid: d.owner.pid, command: d.owner.command ?? '', mode: d.mode, token: d.token.toString(), since: isoTime(d.since) })),
-    outcome: 'broken',
-  };
+  const record = engineBreakRecord({ backend, namespace, name, reason, by, displaced });
   log.append(record);
   const unconfirmed = displaced.filter((d) => !seen.some((s) => s.token === d.token));
   if (unconfirmed.length > 0) {

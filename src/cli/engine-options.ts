@@ -6,10 +6,13 @@
  *
  * @module
  */
+import { Option, type Command } from 'commander';
 import type { Coordinator } from '../distributed/coordinator.js';
+import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { checkLockName } from '../internal/lock-name.js';
 import type { LockOwner } from '../local/fenced-guard.js';
 import type { CredentialOptions } from './credentials.js';
+import { durationOption } from './durations.js';
 import { openEngine } from './engine.js';
 import { usageError } from './exit-codes.js';
 import type { Output } from './output.js';
@@ -32,6 +35,27 @@ export interface EngineOptions extends CredentialOptions {
 }
 
 /**
+ * Add the options that reach an engine to `cmd` (every command that takes
+ * `--backend`, and `serve`): one definition, so their names and help agree.
+ *
+ * @example
+ * ```ts
+ * addEngineOptions(program.command('ls').option('--backend <url>'));
+ * ```
+ */
+export function addEngineOptions(cmd: Command): Command {
+  return cmd
+    .option('--namespace <ns>', 'engines: the namespace of the locks, as connect() takes it (default: deadbolt)')
+    .addOption(new Option('--ttl <duration>', 'engines: the session\'s TTL: how long a silent holder keeps its locks (default: 15s)').argParser(durationOption(MAX_TIMEOUT_MS)))
+    .addOption(new Option('--connect-timeout <duration>', 'engines: give up reaching the engine after this long (exit 69; default: 5s)').argParser(durationOption(MAX_TIMEOUT_MS)))
+    .option('--user <name>', 'engines: the user to authenticate as (or user@ in the URL)')
+    .option('--password-file <file>', 'engines: read the password from FILE, not readable by others (or $DEADBOLT_BACKEND_PASSWORD_FILE, $DEADBOLT_BACKEND_PASSWORD)')
+    .option('--tls-ca <file>', 'engines: the CA certificate (PEM) that signed the engine\'s')
+    .option('--tls-cert <file>', 'engines: this client\'s certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'engines: this client\'s private key (PEM), not readable by others');
+}
+
+/**
  * Open the command's engine; the caller closes it.
  *
  * @example
@@ -39,7 +63,7 @@ export interface EngineOptions extends CredentialOptions {
  * const coordinator = await openForCommand(target, options, io);
  * ```
  */
-export function openForCommand(target: EngineTarget, options: EngineOptions, io: Output, identity?: Partial<LockOwner>): Promise<Coordinator> {
+export function openForCommand(target: Pick<EngineTarget, 'url' | 'from'>, options: EngineOptions, io: Output, identity?: Partial<LockOwner>): Promise<Coordinator> {
   return openEngine(
     {
       url: target.url,

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import {
   BackendError,
   BackendUnavailableError,
@@ -26,7 +26,8 @@ import {
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { breakCommand } from './break.js';
 import { cleanCommand } from './clean.js';
-import { parseDuration } from './durations.js';
+import { durationOption } from './durations.js';
+import { addEngineOptions } from './engine-options.js';
 import { escapeLines, escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 import { listCommand } from './ls.js';
@@ -82,10 +83,10 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
   subcommand(program, 'run', RUN_USAGE, 'hold lock NAME while CMD runs (like flock(1)); exit with its status')
     .argument('<name>', 'the lock name')
     .option('--shared', 'take the lock shared: many shared holders at once, never with an exclusive one')
-    .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(duration(MAX_TIMEOUT_MS)))
+    .addOption(new Option('--timeout <duration>', 'give up waiting after this long (exit 124)').argParser(durationOption(MAX_TIMEOUT_MS)))
     .option('--no-wait', 'do not wait: exit 75 at once if the lock is busy')
     .option('--record-args', 'record the whole command line, arguments included, in the holder record (default: the program only, as arguments may hold secrets)')
-    .addOption(new Option('--grace <duration>', 'engines: when the lock is lost, time between SIGTERM and SIGKILL of the command').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
+    .addOption(new Option('--grace <duration>', 'engines: when the lock is lost, time between SIGTERM and SIGKILL of the command').argParser(durationOption(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
@@ -95,7 +96,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
   subcommand(program, 'ls', 'deadbolt ls [options]', 'list every lock (file, or on an engine): state, holder, age or lease; and recent breaks')
     .option('--json', 'print JSON (schema in docs/cli.md)')
     .option('--watch', 'redraw the listing in place on a terminal until Ctrl-C')
-    .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(duration(MAX_TIMEOUT_MS)).default(2_000, '2s'))
+    .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(durationOption(MAX_TIMEOUT_MS)).default(2_000, '2s'))
     .addHelpText('after', LS_HELP)
     .action(async (options) => done(await listCommand(options, io)));
 
@@ -107,7 +108,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .action(async (name: string, options) => done(await showCommand(name, options, io)));
 
   subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
-    .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(duration(MAX_TIMEOUT_MS)))
+    .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(durationOption(MAX_TIMEOUT_MS)))
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .option('--json', 'print JSON (schema in docs/cli.md)')
@@ -119,7 +120,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--reason <text>', 'why: kept in the audit log')
     .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)')
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
-    .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(duration(MAX_TIMEOUT_MS)).default(10_000, '10s'))
+    .addOption(new Option('--grace <duration>', 'time between SIGTERM and SIGKILL').argParser(durationOption(MAX_TIMEOUT_MS)).default(10_000, '10s'))
     .option('--json', 'print the audit record as JSON')
     .option('--audit-log <file>', 'engines: the local audit log to append to (default: $DEADBOLT_AUDIT_LOG, else $XDG_STATE_HOME/deadbolt/audit.log or ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', BREAK_HELP)
@@ -141,25 +142,7 @@ function subcommand(program: Command, name: string, usage: string, description: 
     .option('--backend <url>', engines ? 'the locks\' backend: file:///DIR, etcd://, redis://, redis+sentinel://, postgres://, zookeeper:// (default: $DEADBOLT_BACKEND)' : 'the lock directory as file:///DIR (default: $DEADBOLT_BACKEND)')
     .option('--prefix <prefix>', 'oslo.concurrency file naming, <prefix>-<name> (run keeps the file on release, as oslo interop requires; clean considers only those files)');
   if (!engines) return cmd;
-  return cmd
-    .option('--namespace <ns>', 'engines: the namespace of the locks, as connect() takes it (default: deadbolt)')
-    .addOption(new Option('--ttl <duration>', 'engines: the session\'s TTL: how long a silent holder keeps its locks (default: 15s)').argParser(duration(MAX_TIMEOUT_MS)))
-    .addOption(new Option('--connect-timeout <duration>', 'engines: give up reaching the engine after this long (exit 69; default: 5s)').argParser(duration(MAX_TIMEOUT_MS)))
-    .option('--user <name>', 'engines: the user to authenticate as (or user@ in the URL)')
-    .option('--password-file <file>', 'engines: read the password from FILE, not readable by others (or $DEADBOLT_BACKEND_PASSWORD_FILE, $DEADBOLT_BACKEND_PASSWORD)')
-    .option('--tls-ca <file>', 'engines: the CA certificate (PEM) that signed the engine\'s')
-    .option('--tls-cert <file>', 'engines: this client\'s certificate (PEM), with --tls-key')
-    .option('--tls-key <file>', 'engines: this client\'s private key (PEM), not readable by others');
-}
-
-function duration(max: number): (value: string) => number {
-  return (value) => {
-    try {
-      return parseDuration(value, max);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
+  return addEngineOptions(cmd);
 }
 
 /**

@@ -5,15 +5,18 @@
  *
  * Read-only unless started with `--allow-break --token-file FILE` (the token
  * is read from a private file, never from the command line, and never
- * printed). Breaking engine locks also needs `--audit-log FILE`.
+ * printed). Engine breaks are recorded in the engine and in the same audit log
+ * as `deadbolt break --backend` (`--audit-log`, `$DEADBOLT_AUDIT_LOG` or the default).
  *
  * @module
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BackendUnavailableError, DeadboltError } from '../errors.js';
-import { parseDuration } from '../cli/durations.js';
+import { durationOption } from '../cli/durations.js';
+import { auditLogPath } from '../cli/engine-audit.js';
+import { addEngineOptions, type EngineOptions } from '../cli/engine-options.js';
 import { escapeText } from '../cli/escape.js';
 import { CliError, ExitCode, usageError } from '../cli/exit-codes.js';
 import type { Output } from '../cli/output.js';
@@ -30,10 +33,9 @@ import { openSources, type LockSource } from './sources.js';
  * const options: ServeOptions = { backend: ['file:///run/locks'], listen: '127.0.0.1:0', warnAfter: 600_000, interval: 500, grace: 10_000 };
  * ```
  */
-export interface ServeOptions {
+export interface ServeOptions extends EngineOptions {
   backend?: string[];
   lockPath?: string;
-  namespace?: string;
   listen: string;
   warnAfter: number;
   interval: number;
@@ -53,7 +55,7 @@ export interface ServeOptions {
  * ```
  */
 export function addServeCommand(program: Command, io: Output, done: (code: number) => void): void {
-  program
+  const command = program
     .command('serve')
     .description('a live monitoring page, JSON API and /metrics over lock directories and engines')
     .usage('[options]')
@@ -61,17 +63,16 @@ export function addServeCommand(program: Command, io: Output, done: (code: numbe
     .showHelpAfterError('Usage: deadbolt serve [--backend URL]... [options]\nRun "deadbolt serve --help" for details.')
     .option('--backend <url>', 'a backend to show: file:///DIR, etcd://, redis://, postgres://, zookeeper:// (repeatable; default: $DEADBOLT_BACKEND)', collect)
     .option('--lock-path <dir>', 'a lock directory to show (default: $DEADBOLT_LOCK_PATH)')
-    .option('--namespace <ns>', 'engines: the namespace, as in connect()')
     .option('--listen <host:port>', 'where to listen; port 0 picks a free port', '127.0.0.1:7070')
-    .addOption(new Option('--warn-after <duration>', 'mark locks held longer than this').argParser(duration).default(600_000, '10m'))
-    .addOption(new Option('--interval <duration>', 'how often each backend is polled (one poll per backend, whatever the number of pages)').argParser(duration).default(500, '500ms'))
+    .addOption(new Option('--warn-after <duration>', 'mark locks held longer than this').argParser(durationOption(2 ** 31 - 1)).default(600_000, '10m'))
+    .addOption(new Option('--interval <duration>', 'how often each backend is polled (one poll per backend, whatever the number of pages)').argParser(durationOption(2 ** 31 - 1)).default(500, '500ms'))
     .option('--allow-break', 'allow breaking locks from the page (needs --token-file)')
     .option('--token-file <file>', 'the access token for breaking: first line of a file of this user, mode 0600')
-    .option('--audit-log <file>', 'engines: the local audit log each break is appended to (required to break engine locks)')
-    .addOption(new Option('--grace <duration>', 'lock directories: time between SIGTERM and SIGKILL when breaking').argParser(duration).default(10_000, '10s'))
+    .option('--audit-log <file>', 'engines: the audit log each break is appended to, shared with "deadbolt break" (default: $DEADBOLT_AUDIT_LOG, else $XDG_STATE_HOME/deadbolt/audit.log)')
+    .addOption(new Option('--grace <duration>', 'lock directories: time between SIGTERM and SIGKILL when breaking').argParser(durationOption(2 ** 31 - 1)).default(10_000, '10s'))
     .option('--json', 'print where it listens as one JSON line (for scripts)')
-    .addHelpText('after', SERVE_HELP)
-    .action(async (options: ServeOptions) => done(await serveCommand(options, io)));
+    .addHelpText('after', SERVE_HELP);
+  addEngineOptions(command).action(async (options: ServeOptions) => done(await serveCommand(options, io)));
 }
 
 /**
@@ -85,10 +86,10 @@ export function addServeCommand(program: Command, io: Output, done: (code: numbe
 export async function serveCommand(options: ServeOptions, io: Output): Promise<number> {
   const urls = backendUrls(options);
   const listen = parseListen(options.listen);
-  const token = accessToken(options, urls);
+  const token = accessToken(options);
   let sources: LockSource[];
   try {
-    sources = await openSources(urls, { grace: options.grace, ...(options.namespace !== undefined && { namespace: options.namespace }), ...(options.auditLog !== undefined && { auditLog: resolve(options.auditLog) }) });
+    sources = await openSources(urls, { grace: options.grace, engine: options, auditLog: auditLogPath(options.auditLog, process.env), io });
   } catch (err) {
     throw connectFailure(err);
   }
@@ -122,14 +123,11 @@ function backendUrls(options: ServeOptions): string[] {
   return urls;
 }
 
-function accessToken(options: ServeOptions, urls: string[]): AccessToken | undefined {
+function accessToken(options: ServeOptions): AccessToken | undefined {
   if (options.tokenFile !== undefined && !options.allowBreak) throw usageError('--token-file is only for --allow-break: add --allow-break, or drop --token-file');
   if (!options.allowBreak) return undefined;
   if (options.tokenFile === undefined) {
     throw usageError('--allow-break needs --token-file FILE: the access token the page must send (never given on the command line)', 'e.g. head -c 32 /dev/urandom | base64 > ~/.deadbolt-serve.token && chmod 600 ~/.deadbolt-serve.token');
-  }
-  if (options.auditLog === undefined && urls.some((u) => !u.startsWith('file:'))) {
-    throw usageError('--allow-break with an engine backend needs --audit-log FILE: every break is recorded there and in the engine');
   }
   return readAccessToken(options.tokenFile);
 }
@@ -183,13 +181,6 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function duration(value: string): number {
-  try {
-    return parseDuration(value, 2 ** 31 - 1);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
 
 const SERVE_HELP = `
 Serves, on 127.0.0.1 by default:
@@ -201,7 +192,10 @@ Each backend is polled once per --interval, whatever the number of open pages.
 Breaking from the page needs --allow-break and --token-file FILE (mode 0600); the page sends the
 token as "Authorization: Bearer" (no cookies), must repeat the lock's name and give a reason, and is
 refused if the holder changed. Breaks are recorded as by "deadbolt break" (lock directories:
-.deadbolt-audit.log; engines: the engine's break record and --audit-log FILE).
+.deadbolt-audit.log; engines: the engine's break record and the audit log "deadbolt break"
+uses, --audit-log FILE), and the history shows breaks made either way.
+Engines are reached with the same --namespace, --user, --password-file, --tls-* and
+--connect-timeout options as every other command (docs/cli.md).
 
 Exit: 0 stopped by SIGINT/SIGTERM; 64 usage; 66 no lock directory or token file; 69 a backend is
 unreachable or the port is taken; 77 token file readable by others; 78 no backend.
@@ -209,4 +203,5 @@ unreachable or the port is taken; 77 token file readable by others; 78 no backen
 Examples:
   $ deadbolt serve --lock-path /run/myapp/locks
   $ deadbolt serve --backend file:///run/myapp/locks --backend redis://10.0.0.5:6379 --listen 127.0.0.1:0 --json
-  $ deadbolt serve --backend etcd://10.0.0.1:2379 --allow-break --token-file ~/.deadbolt-serve.token --audit-log ~/deadbolt-breaks.log`;
+  $ deadbolt serve --backend etcd://10.0.0.1:2379 --allow-break --token-file ~/.deadbolt-serve.token
+  $ deadbolt serve --backend redis://10.0.0.5:6379 --password-file /run/secrets/redis --namespace billing`;

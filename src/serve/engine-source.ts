@@ -12,36 +12,47 @@
  *
  * @module
  */
-import { hostname, userInfo } from 'node:os';
-import { closeSync } from 'node:fs';
 import type { Coordinator } from '../distributed/coordinator.js';
+import type { BreakRecord } from '../distributed/driver.js';
 import type { LockInfo } from '../local/fenced-guard.js';
-import { appendEngineBreak, openLog, readEngineBreaks, recordedHolder, type EngineBreakRecord } from './engine-audit.js';
+import { engineBreakRecord, openEngineAudit, operator, readEngineAuditAll, type EngineBreakAuditRecord } from '../cli/engine-audit.js';
+import { CliError, ExitCode } from '../cli/exit-codes.js';
 import type { HistoryEntry, HolderRow, LockRow } from './lock-row.js';
 import { BreakRefused, type BreakOutcome, type LockSource } from './sources.js';
+
+/** Where breaks are recorded: the CLI's engine audit log (`auditLogPath`), shared with `deadbolt break --backend`. */
+export interface AuditLogPlace {
+  path: string;
+  isDefault: boolean;
+}
 
 /**
  * An engine, read through one Coordinator.
  *
  * @example
  * ```ts
- * const source = new EngineSource('redis', 'redis://127.0.0.1:6379', await connect('redis://127.0.0.1:6379'), '/var/log/deadbolt-serve.log');
+ * const source = new EngineSource('redis', 'redis://127.0.0.1:6379', 'deadbolt', await connect('redis://127.0.0.1:6379'), auditLogPath(undefined, process.env));
  * ```
  */
 export class EngineSource implements LockSource {
   readonly kind = 'engine';
   /** The longest lease left seen per holder (by token): a lease far below it is not being renewed. */
   readonly #longestLease = new Map<string, number>();
+  /** The break records the engine keeps, by lock name, as the last survey saw them. */
+  #engineBreaks = new Map<string, BreakRecord>();
 
   constructor(
     readonly id: string,
+    /** The URL as shown and recorded: password hidden (`redact`), as `deadbolt break --backend` records it. */
     readonly url: string,
+    private readonly namespace: string,
     private readonly coordinator: Coordinator,
-    private readonly auditLog: string | undefined,
+    private readonly auditLog: AuditLogPlace,
   ) {}
 
   async list(): Promise<LockRow[]> {
-    const rows = groupByName(this.id, await this.coordinator.list(), (info, now) => this.#holderRow(info, now));
+    const survey = await this.coordinator.survey();
+    const rows = survey === undefined ? groupByName(this.id, await this.coordinator.list(), (info, now) => this.#holderRow(info, now)) : this.#surveyRows(survey);
     const live = new Set(rows.flatMap((r) => r.holders.map((h) => h.token)));
     for (const token of this.#longestLease.keys()) if (!live.has(token)) this.#longestLease.delete(token);
     return rows;
@@ -52,16 +63,22 @@ export class EngineSource implements LockSource {
   }
 
   async break(name: string, { expectToken, reason, by }: { expectToken: string; reason: string; by: string }): Promise<BreakOutcome> {
-    if (this.auditLog === undefined) throw new BreakRefused(403, 'breaking engine locks needs --audit-log FILE');
     const holders = await this.coordinator.holders(name);
     if (holders.length === 0) throw new BreakRefused(409, `lock "${name}" is not held: nothing to break`);
     if (!holders.some((h) => h.token.toString() === expectToken)) {
       throw new BreakRefused(409, `lock "${name}" changed hands: its holder's token is now ${holders.map((h) => h.token).join(', ')}, not ${expectToken}; nothing was done`);
     }
-    closeSync(openLog(this.auditLog)); // proven writable before anything is broken
-    const displaced = await this.coordinator.break(name, { reason, by: `${operator().user}@${hostname()} via deadbolt serve (${by})` });
-    const record = auditRecord(this.url, name, reason, by, displaced);
-    appendEngineBreak(this.auditLog, record);
+    const log = openLog(this.auditLog); // proven writable before anything is broken
+    const operatorNow = { ...operator(), via: 'deadbolt serve' as const, client: by };
+    let displaced: LockInfo[];
+    try {
+      displaced = await this.coordinator.break(name, { reason, by: `${operatorNow.sudoUser ?? operatorNow.user}@${operatorNow.host} via deadbolt serve (${by})` });
+    } catch (err) {
+      log.close();
+      throw err;
+    }
+    const record = engineBreakRecord({ backend: this.url, namespace: this.namespace, name, reason, by: operatorNow, displaced });
+    log.append(record);
     return {
       broken: displaced.length > 0,
       displaced: displaced.map((info) => toHolderRow(info, 'gone')),
@@ -70,25 +87,43 @@ export class EngineSource implements LockSource {
     };
   }
 
+  /** Breaks recorded in the audit log (by this page or `deadbolt break --backend` on this host), and those the engine keeps. */
   async history(): Promise<HistoryEntry[]> {
-    if (this.auditLog === undefined) return [];
-    return readEngineBreaks(this.auditLog, this.url).flatMap((r) =>
-      r.displaced.map((d) => ({
-        at: Date.parse(r.at),
-        backend: this.id,
-        name: r.lock.name,
-        kind: 'break' as const,
-        token: d.token,
-        holder: `pid ${d.pid} on ${d.host}: ${d.command}`,
-        by: `${r.by.user}@${r.by.host} (${r.by.client})`,
-        reason: r.reason,
-        detail: 'displaced; the engine keeps the break record',
-      })),
+    const audited = readEngineAuditAll(this.auditLog.path, this.url, this.namespace).flatMap((r) => auditEntries(this.id, r));
+    const seen = new Set(audited.map((e) => `${e.name}\u0000${e.token}`));
+    const kept = [...this.#engineBreaks].flatMap(([name, record]) =>
+      (record.displaced ?? [])
+        .filter((d) => !seen.has(`${name}\u0000${d.token}`))
+        .map((d) => ({
+          at: record.at.getTime(),
+          backend: this.id,
+          name,
+          kind: 'break' as const,
+          token: d.token.toString(),
+          holder: `pid ${d.owner.pid} on ${d.owner.host}: ${d.owner.command ?? ''}`,
+          by: record.by,
+          reason: record.reason,
+          detail: 'the engine\'s break record',
+        })),
     );
+    return [...audited, ...kept];
   }
 
   close(): Promise<void> {
     return this.coordinator.close();
+  }
+
+  #surveyRows(survey: NonNullable<Awaited<ReturnType<Coordinator['survey']>>>): LockRow[] {
+    const now = Date.now();
+    const rows: LockRow[] = [];
+    this.#engineBreaks = new Map();
+    for (const entry of survey) {
+      if (entry.lastBreak !== undefined) this.#engineBreaks.set(entry.name, entry.lastBreak);
+      if (entry.holders.length === 0 && entry.waiters.length === 0) continue;
+      const mode = entry.holders[0]?.mode ?? entry.waiters[0]!.mode;
+      rows.push({ backend: this.id, name: entry.name, mode, holders: entry.holders.map((info) => this.#holderRow(info, now)), waiters: entry.waiters.length });
+    }
+    return rows;
   }
 
   #holderRow(info: LockInfo, now: number): HolderRow {
@@ -103,6 +138,30 @@ export class EngineSource implements LockSource {
     }
     return toHolderRow(info, state);
   }
+}
+
+/** The audit log, opened before the break; its refusals become the page's answers. */
+function openLog(place: AuditLogPlace): ReturnType<typeof openEngineAudit> {
+  try {
+    return openEngineAudit(place);
+  } catch (err) {
+    if (err instanceof CliError) throw new BreakRefused(err.exitCode === ExitCode.NO_PERMISSION ? 403 : 502, err.message);
+    throw err;
+  }
+}
+
+function auditEntries(backend: string, r: EngineBreakAuditRecord): HistoryEntry[] {
+  return r.displaced.map((d) => ({
+    at: Date.parse(r.at),
+    backend,
+    name: r.lock.name,
+    kind: 'break' as const,
+    token: d.token,
+    holder: `pid ${d.pid} on ${d.host}: ${d.command}`,
+    by: `${r.by.user}@${r.by.host}${r.by.via === undefined ? '' : ` (${r.by.via}${r.by.client === undefined ? '' : `, ${r.by.client}`})`}`,
+    reason: r.reason,
+    detail: 'displaced; the engine keeps the break record',
+  }));
 }
 
 function groupByName(backend: string, infos: LockInfo[], row: (info: LockInfo, now: number) => HolderRow): LockRow[] {
@@ -126,28 +185,5 @@ function toHolderRow(info: LockInfo, state: HolderRow['state']): HolderRow {
     since: info.since.getTime(),
     expiresAt: info.expiresAt?.getTime() ?? null,
     state,
-  };
-}
-
-function operator(): { user: string; uid: number } {
-  try {
-    const { username, uid } = userInfo();
-    return { user: username, uid };
-  } catch {
-    const uid = process.getuid?.() ?? -1;
-    return { user: String(uid), uid };
-  }
-}
-
-function auditRecord(backend: string, name: string, reason: string, client: string, displaced: LockInfo[]): EngineBreakRecord {
-  return {
-    version: 1,
-    event: 'break',
-    at: new Date().toISOString(),
-    backend,
-    lock: { name },
-    by: { ...operator(), host: hostname(), pid: process.pid, via: 'deadbolt serve', client },
-    reason,
-    displaced: displaced.map(recordedHolder),
   };
 }

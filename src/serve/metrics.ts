@@ -57,7 +57,7 @@ export function renderMetrics(monitor: Monitor, { viewers, warnAfterMs }: { view
     backends.flatMap((b) => (['stopped', 'expiring', 'gone'] as const).map((state): Sample => [{ backend: b.id, state }, holdersOf(b.id).filter((h) => h.state === state).length])),
   );
   const knowsWaiters = backends.filter((b) => rowsOf(b.id).every((r) => r.waiters !== null));
-  family('waiters', 'gauge', 'Processes waiting for a lock (only backends that tell: lock directories, from the kernel).', knowsWaiters.map((b) => [{ backend: b.id }, rowsOf(b.id).reduce((n, r) => n + (r.waiters ?? 0), 0)]));
+  family('waiters', 'gauge', 'Waiters, summed over locks (lock directories: processes blocked in the kernel; engines: waiting claims).', knowsWaiters.map((b) => [{ backend: b.id }, rowsOf(b.id).reduce((n, r) => n + (r.waiters ?? 0), 0)]));
   family('breaks_total', 'counter', 'Breaks first seen since the server started (its own, and new records in the backend\'s audit log).', per((id) => monitor.history.count(id, 'break')));
   family('losses_total', 'counter', 'Holders seen to lose their lock since the server started, by cause (expired: an engine lease ran out).', backends.map((b) => [{ backend: b.id, cause: 'expired' }, monitor.history.count(b.id, 'expired')]));
   family('polls_total', 'counter', 'Polls of the backend (one loop per backend, shared by every viewer).', per((id) => backends.find((b) => b.id === id)!.polls));

@@ -4,17 +4,19 @@
  * implemented for lock directories (file-source.ts) and for engines through
  * the library's `connect(url)` (engine-source.ts).
  *
- * Engines are opened in `openEngine` below and nowhere else, so that routing
- * them through the CLI's engine opening (credential and TLS flags) is a
- * one-line change here.
+ * Engines are opened exactly as the CLI's other commands open them
+ * (cli/engine-options.ts: the same credential, TLS and timeout flags, the same
+ * exit codes), and their breaks go to the same audit log as `deadbolt break
+ * --backend`, so either shows the other's.
  *
  * @module
  */
-import { connect } from '../distributed/connect.js';
-import type { Coordinator } from '../distributed/coordinator.js';
+import { redact } from '../distributed/connect-url.js';
+import { openForCommand, type EngineOptions } from '../cli/engine-options.js';
+import type { Output } from '../cli/output.js';
 import { resolveTarget } from '../cli/target.js';
 import { usageError } from '../cli/exit-codes.js';
-import { EngineSource } from './engine-source.js';
+import { EngineSource, type AuditLogPlace } from './engine-source.js';
 import { FileSource } from './file-source.js';
 import type { HistoryEntry, LockRow } from './lock-row.js';
 
@@ -88,16 +90,18 @@ export interface LockSource {
  *
  * @example
  * ```ts
- * const options: SourceOptions = { grace: 10_000, namespace: 'deadbolt', auditLog: '/var/log/deadbolt-serve.log' };
+ * const options: SourceOptions = { grace: 10_000, engine: { namespace: 'billing' }, auditLog: auditLogPath(undefined, process.env), io };
  * ```
  */
 export interface SourceOptions {
   /** Lock directories: ms between SIGTERM and SIGKILL when breaking. */
   grace: number;
-  /** Engines: the namespace, as in `connect()`. */
-  namespace?: string;
-  /** Engines: the local audit log every break is appended to (breaking an engine lock is refused without one). */
-  auditLog?: string;
+  /** Engines: how to reach them (namespace, credentials, TLS, timeouts), as on every command. */
+  engine: EngineOptions;
+  /** Engines: the audit log each break is appended to (`auditLogPath`, as `deadbolt break --backend`). */
+  auditLog: AuditLogPlace;
+  /** Where warnings go (a group-readable password file). */
+  io: Output;
 }
 
 /**
@@ -106,7 +110,7 @@ export interface SourceOptions {
  *
  * @example
  * ```ts
- * const sources = await openSources(['file:///run/locks', 'redis://127.0.0.1:6379'], { grace: 10_000 });
+ * const sources = await openSources(['file:///run/locks', 'redis://127.0.0.1:6379'], { grace: 10_000, engine: {}, auditLog: auditLogPath(undefined, process.env), io });
  * ```
  */
 export async function openSources(urls: string[], options: SourceOptions): Promise<LockSource[]> {
@@ -124,7 +128,8 @@ export async function openSources(urls: string[], options: SourceOptions): Promi
         sources.push(new FileSource(nextId('file'), resolveTarget({ backend: url }), options.grace));
       } else {
         if (scheme === 'memory') throw usageError('memory:// lives inside one process: deadbolt serve cannot see its locks', 'Give a lock directory (file:///DIR) or an engine URL.');
-        sources.push(new EngineSource(nextId(scheme.split('+')[0]!), displayUrl(url), await openEngine(url, options), options.auditLog));
+        const coordinator = await openForCommand({ url, from: '--backend' }, options.engine, options.io);
+        sources.push(new EngineSource(nextId(scheme.split('+')[0]!), redact(url), options.engine.namespace ?? 'deadbolt', coordinator, options.auditLog));
       }
     }
   } catch (err) {
@@ -132,20 +137,4 @@ export async function openSources(urls: string[], options: SourceOptions): Promi
     throw err;
   }
   return sources;
-}
-
-/** The one place an engine is opened: route it through the CLI's engine opening (credentials, TLS) here. */
-function openEngine(url: string, options: SourceOptions): Promise<Coordinator> {
-  return connect(url, options.namespace === undefined ? {} : { namespace: options.namespace });
-}
-
-/** `url` without its password, for display (an unparsable URL shows only its scheme). */
-function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return `${/^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1] ?? ''}://…`;
-  }
 }

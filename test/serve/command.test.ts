@@ -32,7 +32,6 @@ describe('deadbolt serve (command)', () => {
       [[], 78, /no backend/],
       [['--lock-path', locks, '--allow-break'], 64, /--allow-break needs --token-file/],
       [['--lock-path', locks, '--token-file', '/nonexistent'], 64, /only for --allow-break/],
-      [['--backend', 'redis://127.0.0.1:1', '--allow-break', '--token-file', '/nonexistent'], 64, /needs --audit-log/],
       [['--lock-path', locks, '--listen', 'nowhere'], 64, /--listen nowhere: expected HOST:PORT/],
       [['--backend', 'memory://'], 64, /memory:\/\/ lives inside one process/],
       [['--lock-path', locks, '--warn-after', 'soon'], 64, /warn-after/],
