@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { channels, publish } from '../diagnostics.js';
 import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
 import { reportAcquireFailure } from '../internal/acquire-failure.js';
@@ -76,6 +77,10 @@ export class Coordinator implements AsyncDisposable {
     this.session = session;
     this.owner = Object.freeze({ ...owner });
     session.signal.addEventListener('abort', () => this.#sessionEnded(), { once: true });
+    // Every pending acquire listens to these two long-lived signals until it settles (WaitSignal
+    // removes its listeners then), so many concurrent waits are normal, not a leak: without this,
+    // an 11th concurrent acquire would print MaxListenersExceededWarning.
+    setMaxListeners(0, session.signal, this.#closing.signal);
   }
 
   /** The session's signal: aborted with SessionLostError on loss, ClosedError on close. */
