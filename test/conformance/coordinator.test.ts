@@ -202,3 +202,19 @@ function wrapLock(lock: DriverLock, release: () => Promise<void> = () => lock.re
     release,
   };
 }
+
+test('many concurrent acquires on one coordinator: no MaxListenersExceededWarning (each wait listens to the session until it settles)', async (t) => {
+  const { coordinator } = await coordinatorOver();
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const held = await coordinator.acquire('busy');
+  const waits = Array.from({ length: 25 }, () => coordinator.acquire('busy', { timeout: 20 }).then(() => 'granted', (err: Error) => err.name));
+  assert.deepEqual(new Set(await Promise.all(waits)), new Set(['LockTimeoutError']));
+  await held.release();
+  await coordinator.close();
+  // Warnings are emitted on the next tick after the listener that crossed the limit.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings, []);
+});
