@@ -6,6 +6,9 @@
 # C++ exceptions are disabled (node-gyp's default -fno-exceptions), so
 # node-addon-api is used with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown as
 # pending JavaScript exceptions and checked explicitly.
+# NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a worker thread that is terminated
+# while it is inside the addon cannot take an exception any more; without it,
+# node-addon-api turns that into a fatal error of the whole process.
 {
   "targets": [
     {
@@ -26,7 +29,8 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_DISABLE_DEPRECATED"
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags_cc": ["-Wall", "-Wextra", "-fvisibility=hidden"],

@@ -238,7 +238,11 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
 Napi::Value KeepAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Client* self = Self(info);
-  if (info[0].ToBoolean().Value()) napi_ref_threadsafe_function(env, self->tsfn);
+  // napi_get_value_bool, not ToBoolean(): coercion runs JS, which a worker being
+  // terminated can no longer do (and the failure would have to be thrown).
+  bool keep = false;
+  napi_get_value_bool(env, info[0], &keep);
+  if (keep) napi_ref_threadsafe_function(env, self->tsfn);
   else napi_unref_threadsafe_function(env, self->tsfn);
   return env.Undefined();
 }

@@ -8,7 +8,8 @@
  *
  * What the examples leave to the reader is supplied, and said here: the names that
  * stand for the reader's own code (`url`, `read()`, `db`, …) are defined before each
- * example; `'deadbolt'` is this checkout's build; '/run/myapp/locks' is a fresh
+ * example; `'deadbolt'` (and its subpaths, as package.json exports them) is this
+ * checkout's build; '/run/myapp/locks' is a fresh
  * directory; engine URLs (etcd://…) become memory:// ones, which run the same
  * Coordinator code with no server (the engines have their own suites).
  */
@@ -23,6 +24,10 @@ import typescript from 'typescript';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const built = pathToFileURL(join(repo, 'dist-test/src/index.js')).href;
+/** The package's subpaths (`deadbolt/web-locks` …) as package.json exports them: built file and source. */
+const subpaths = Object.entries(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).exports as Record<string, { default?: string }>)
+  .filter(([key, target]) => key.startsWith('./') && key !== './package.json' && target.default?.startsWith('./dist/'))
+  .map(([key, target]) => ({ specifier: `deadbolt/${key.slice(2)}`, file: target.default!.replace(/^\.\/dist\//, 'src/') }));
 
 interface Snippet {
   lang: 'js' | 'ts';
@@ -54,7 +59,10 @@ const db = { query: async (_sql, params) => { if (typeof params[0] !== 'bigint')
 `;
 
 function prepared(code: string, lockDir: string, deadbolt: string): string {
-  return code
+  let out = code;
+  // Built subpaths for JavaScript; TypeScript resolves them through `paths` (below).
+  if (deadbolt !== 'deadbolt') for (const { specifier, file } of subpaths) out = out.replaceAll(`from '${specifier}'`, `from '${pathToFileURL(join(repo, 'dist-test', file)).href}'`);
+  return out
     .replaceAll("from 'deadbolt'", `from '${deadbolt}'`)
     .replaceAll('/run/myapp/locks', lockDir)
     .replace(/'(?:etcd|redis|rediss|postgres|postgresql|zookeeper):\/\/[^']*'/g, "'memory://readme'");
@@ -101,7 +109,7 @@ test('README.md: the TypeScript examples type-check (strict) and run', () => {
         noEmit: true,
         types: ['node'],
         typeRoots: [join(repo, 'node_modules/@types')],
-        paths: { deadbolt: [join(repo, 'src/index.ts')] },
+        paths: { deadbolt: [join(repo, 'src/index.ts')], ...Object.fromEntries(subpaths.map(({ specifier, file }) => [specifier, [join(repo, file.replace(/\.js$/, '.ts'))]])) },
       },
       files: ts.map(({ name }) => `${name}.mts`),
     }),
