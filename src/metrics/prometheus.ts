@@ -27,7 +27,7 @@ import { loadPeer } from './peer.js';
 
 export type { MetricsBridge } from './bridge.js';
 export type { MetricsOptions } from './options.js';
-export { DEFAULT_HOLD_BUCKETS, DEFAULT_WAIT_BUCKETS, instruments, type InstrumentSpec } from './instruments.js';
+export { DEFAULT_HOLD_BUCKETS, DEFAULT_WAIT_BUCKETS, instruments, type InstrumentSpec, type LabelName } from './instruments.js';
 
 /**
  * Options of {@link installPrometheusMetrics}.
