@@ -24,6 +24,7 @@ import { availability, CHAOS_DRIVERS, scratchDir, type Engine } from './drivers.
 import { renderMarkdown, type DriverReport } from './report.js';
 import { MissingCapabilityError, recordOnly, removeRunDir, runChaos, type RunResult } from './run.js';
 import { within } from './time.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const SEED = Number(process.env.DEADBOLT_CHAOS_SEED ?? 1);
 const reports: DriverReport[] = [];
@@ -83,7 +84,7 @@ for (const driver of CHAOS_DRIVERS) {
       });
     });
 
-    test(`record-only, seed ${SEED}: without a fence, a holder paused past its TTL makes the checker fail`, { timeout: 120_000 }, async (t) => {
+    test(`record-only, seed ${SEED}: without a fence, a holder paused past its TTL makes the checker fail`, { timeout: HANG_GUARD_MS }, async (t) => {
       let result: RunResult;
       try {
         result = await runChaos(recordOnly({ driver, engine, seed: SEED, log: (line) => t.diagnostic(line) }));

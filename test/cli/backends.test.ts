@@ -16,6 +16,7 @@ import { connect } from '../../src/distributed/connect.js';
 import { requireServer, startEtcd, startPostgres, startRedis, startZooKeeper, type ServerHandle, type ServerName } from '../harness/index.js';
 import { eventually, killEngineRuns, lsJson, spawnEngineRun, startEngineRun } from './engine-helpers.js';
 import { alive, cli, tempDir } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const tmp = tempDir('backends');
 after(() => {
@@ -34,7 +35,7 @@ let namespaces = 0;
 
 for (const engine of ENGINES) {
   const requirement = requireServer(engine.name, { suite: `cli on ${engine.name}` });
-  describe(`cli on ${engine.name}`, { skip: requirement.available ? false : requirement.reason, timeout: 120_000 }, () => {
+  describe(`cli on ${engine.name}`, { skip: requirement.available ? false : requirement.reason, timeout: HANG_GUARD_MS }, () => {
     let server: ServerHandle;
     before(async () => {
       server = await engine.start();

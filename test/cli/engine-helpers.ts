@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { CLI, cli, cliEnv } from './helpers.js';
+import { EVENT_BOUND_MS } from '../harness/bounds.js';
 
 /** A `deadbolt run` on an engine whose command printed `held <pid>`. */
 export interface EngineHolder {
@@ -73,7 +74,7 @@ export async function lsJson(args: string[]): Promise<any> {
 }
 
 /** Poll `check` (async) every 50 ms until it returns something truthy, or fail after `ms`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, ms = EVENT_BOUND_MS): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();

@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { EVENT_BOUND_MS } from '../harness/bounds.js';
 
 /** The CLI under test (compiled by tsconfig.test.json). */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -149,7 +150,7 @@ export function alive(pid: number): boolean {
 }
 
 /** Poll `check` every 20 ms until it returns a value other than undefined/false, or fail after `ms`. */
-export async function until<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
+export async function until<T>(what: string, check: () => T | undefined | false, ms = EVENT_BOUND_MS): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = check();

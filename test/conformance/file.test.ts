@@ -13,6 +13,7 @@ import { connect } from '../../src/distributed/connect.js';
 import { LockDirectory } from '../../src/file/lock-directory.js';
 import { namespaceDirectory } from '../../src/drivers/file/index.js';
 import { conformance } from './suite.js';
+import { STEADY_TTL_MS } from '../harness/bounds.js';
 
 const root = mkdtempSync(join(tmpdir(), 'deadbolt-conformance-file-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -20,9 +21,9 @@ let n = 0;
 
 conformance('file', {
   connectUrl: () => `file://${join(root, `t${n++}`)}`,
-  ttl: 1_000,
+  ttl: STEADY_TTL_MS,
   handoffMs: 20,
-  claimSettleMs: 5,
+  claimSettleMs: 50, // a claim reaching the engine on a starved machine
   observesBreak: false,
   reportsPredecessor: false,
 });

@@ -7,6 +7,9 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { connect } from '../../src/distributed/connect.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
 import type { ConnectOptions } from '../../src/distributed/driver.js';
+import { CONNECT_TIMEOUT_MS } from '../harness/bounds.js';
+
+export { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 /** What a driver's test file gives the suite. */
 export interface ConformanceOptions {
@@ -14,7 +17,7 @@ export interface ConformanceOptions {
   connectUrl(): Promise<string> | string;
   /** Session TTL for the suite's coordinators, in ms (at least the driver's minTtlMs). */
   ttl: number;
-  /** Extra connect options (driverOptions, connectTimeout…). */
+  /** Extra connect options (driverOptions, connectTimeout…; connectTimeout defaults to CONNECT_TIMEOUT_MS). */
   connectOptions?: Omit<ConnectOptions, 'ttl' | 'namespace' | 'identity'>;
   /**
    * Cut a coordinator off from the engine, as a partition or a SIGSTOP would:
@@ -44,7 +47,7 @@ export interface ConformanceOptions {
   reportsPredecessor?: boolean;
   /** Whether a holder hears that its lock was broken by another process (default true). */
   observesBreak?: boolean;
-  /** Bound on each test, in ms (default max(15 000, 8 × ttl)). */
+  /** Bound on each test, in ms (default max(HANG_GUARD_MS, 8 × ttl)). */
   testTimeout?: number;
 }
 
@@ -75,6 +78,7 @@ export class TestEnv {
   /** A new coordinator on `namespace` (tests of namespaces themselves). */
   async connectIn(namespace: string, identity?: ConnectOptions['identity']): Promise<Coordinator> {
     const coordinator = await connect(this.url, {
+      connectTimeout: CONNECT_TIMEOUT_MS, // a starved process may miss the default 5 s; no test here is about it
       ...this.options.connectOptions,
       ttl: this.options.ttl,
       namespace,

@@ -18,14 +18,14 @@ import {
   isInvalidArgument,
 } from '../../src/errors.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
-import { bounded, delay, peek, record, TestEnv, whenAborted, type ConformanceOptions } from './harness.js';
+import { bounded, delay, EVENT_BOUND_MS, HANG_GUARD_MS, peek, record, TestEnv, whenAborted, type ConformanceOptions } from './harness.js';
 
 export type { ConformanceOptions } from './harness.js';
 
 /** Register the suite for `driverName`. */
 export function conformance(driverName: string, options: ConformanceOptions): void {
-  const timeout = options.testTimeout ?? Math.max(60_000, 8 * options.ttl); // hang guards, generous for a loaded machine
-  const settle = options.claimSettleMs ?? 25;
+  const timeout = options.testTimeout ?? Math.max(HANG_GUARD_MS, 8 * options.ttl); // hang guards, generous for a loaded machine
+  const settle = options.claimSettleMs ?? 250;
   const it = (name: string, fn: (t: TestContext, env: TestEnv) => Promise<void>): void => {
     test(name, { timeout }, async (t) => fn(t, await TestEnv.open(t, options)));
   };
@@ -134,7 +134,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       await r1.release();
       assert.equal(await peek(writer), 'pending', 'one shared holder is still there');
       await r2.release();
-      const w = await bounded(writer, 2_000, 'writer granted after both readers left');
+      const w = await bounded(writer, EVENT_BOUND_MS, 'writer granted after both readers left');
       assert.ok(w.token > r2.token && w.token > r1.token);
       assert.equal(await a.tryAcquire('rw', { mode: 'shared' }), undefined, 'no reader while a writer holds');
       await w.release();
@@ -206,10 +206,10 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       const second = c.acquire('fifo');
       await delay(settle);
       await held.release();
-      const g1 = await bounded(first, 2_000, 'first waiter granted');
+      const g1 = await bounded(first, EVENT_BOUND_MS, 'first waiter granted');
       assert.equal(await peek(second), 'pending', 'the second waiter is not woken by the first release');
       await g1.release();
-      const g2 = await bounded(second, 2_000, 'second waiter granted');
+      const g2 = await bounded(second, EVENT_BOUND_MS, 'second waiter granted');
       assert.ok(g2.token > g1.token);
       await g2.release();
     });
@@ -348,7 +348,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
             assert.ok(guard, `${where}: tryAcquire(${JSON.stringify(name)}) is not blocked`);
             await guard.release();
           }
-          await (await bounded(other.acquire('locks'), 5_000, `${where}: acquire("locks")`)).release();
+          await (await bounded(other.acquire('locks'), EVENT_BOUND_MS, `${where}: acquire("locks")`)).release();
           if (other.capabilities.breakable) {
             for (const name of names) assert.deepEqual(await other.break(name, { reason: 'namespace test' }), [], `${where}: break(${JSON.stringify(name)})`);
           }
@@ -405,12 +405,12 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.equal(displaced[0]!.owner.id, a.owner.id);
       assert.equal(JSON.parse(JSON.stringify(displaced))[0].token, held.token.toString(), 'break results serialise');
       if (options.observesBreak ?? true) {
-        const reason = await whenAborted(held.signal, 5_000, 'displaced guard aborted');
+        const reason = await whenAborted(held.signal, EVENT_BOUND_MS, 'displaced guard aborted');
         assert.ok(reason instanceof LockLostError);
         assert.equal(reason.reason, 'broken');
         assert.equal(reason.token, held.token);
       }
-      const next = await bounded(waiting, 5_000, 'waiter granted after the break');
+      const next = await bounded(waiting, EVENT_BOUND_MS, 'waiter granted after the break');
       assert.equal(next.predecessor?.outcome, 'broken');
       assert.equal(next.predecessor?.token, held.token);
       assert.equal(next.predecessor?.breakRecord?.reason, 'conformance: holder stuck');
@@ -445,7 +445,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       assert.deepEqual(entry!.waiters.map((w) => [w.mode, w.owner.host, w.owner.pid]), [['exclusive', 'first-waiter', 22], ['exclusive', 'second-waiter', 33]]);
       assert.deepEqual(await a.survey('other/'), []);
       await held.release();
-      await (await bounded(first, 5_000, 'first waiter granted')).release();
+      await (await bounded(first, EVENT_BOUND_MS, 'first waiter granted')).release();
       if (a.capabilities.breakable) {
         // A break with nobody waiting: the name stays in the survey for its break record alone.
         const doomed = await a.acquire('surveyed/two');
@@ -457,7 +457,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
         assert.deepEqual(kept?.lastBreak?.displaced?.map((d) => d.token), [doomed.token]);
         await doomed.release();
       }
-      await (await bounded(second, 5_000, 'second waiter granted')).release();
+      await (await bounded(second, EVENT_BOUND_MS, 'second waiter granted')).release();
     });
 
     it('session loss: a cut-off holder is told before anyone else is granted its lock', async (t, env) => {
@@ -480,7 +480,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       const doomed = a.acquire('loss/blocker');
       await delay(settle);
       await env.pause(a);
-      const next = await bounded(waiting, 4 * options.ttl + 5_000, 'other coordinator granted after the lease ran out');
+      const next = await bounded(waiting, 4 * options.ttl + EVENT_BOUND_MS, 'other coordinator granted after the lease ran out');
       assert.deepEqual(events, ['holder told', 'other granted']);
       await assert.rejects(doomed, SessionLostError, 'waiters of a lost session are rejected');
       await blocker.release();

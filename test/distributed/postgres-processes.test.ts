@@ -11,12 +11,13 @@ import type { Coordinator } from '../../src/distributed/coordinator.js';
 import { RECOVERY_BOUND_MS } from '../../src/drivers/postgres/index.js';
 import { spawnWorker, tempDir, type Worker } from '../file/helpers.js';
 import { requireServer, startPostgres, type PostgresHandle } from '../harness/index.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/postgres-worker.js', import.meta.url));
 const requirement = requireServer('postgres', { suite: 'postgres processes' });
 let namespaces = 0;
 
-describe('postgres: processes', { skip: requirement.available ? false : requirement.reason, timeout: 60_000 }, () => {
+describe('postgres: processes', { skip: requirement.available ? false : requirement.reason, timeout: HANG_GUARD_MS }, () => {
   let server: PostgresHandle;
   const workers: Worker[] = [];
   const coordinators: Coordinator[] = [];

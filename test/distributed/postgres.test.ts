@@ -23,6 +23,7 @@ import {
 import { schemaSql } from '../../src/drivers/postgres/index.js';
 import { freePort, requireServer, startPostgres, type PostgresHandle } from '../harness/index.js';
 import { startOldServer } from './fixtures/postgres-old-server.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('postgres', { suite: 'postgres driver' });
 
@@ -43,7 +44,7 @@ let namespaces = 0;
 /** A lease no loaded machine gets near: a grant well within it cannot have waited for its expiry. */
 const LONG_LEASE = 60_000;
 
-describe('postgres: driver', { skip: requirement.available ? false : requirement.reason, timeout: 60_000 }, () => {
+describe('postgres: driver', { skip: requirement.available ? false : requirement.reason, timeout: HANG_GUARD_MS }, () => {
   let server: PostgresHandle;
   const opened: Coordinator[] = [];
   before(async () => {

@@ -14,6 +14,7 @@ import { SCHEMES, type SchemeEntry } from '../../src/distributed/connect-url.js'
 import type { Coordinator } from '../../src/distributed/coordinator.js';
 import type { ConnectOptions } from '../../src/distributed/driver.js';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('redis', { suite: 'redis sentinel' });
 
@@ -62,7 +63,7 @@ describe('redis: Sentinel', { skip: requirement.available ? false : requirement.
     await next.release();
   });
 
-  test('after the master is killed, the driver follows the promoted replica and tokens keep increasing', { timeout: 40_000 }, async () => {
+  test('after the master is killed, the driver follows the promoted replica and tokens keep increasing', { timeout: HANG_GUARD_MS }, async () => {
     const a = await open({ ttl: 2_000 });
     const before = await a.acquire('failover');
     await before.release();

@@ -15,6 +15,7 @@ import { RECOVERY_BOUND_MS } from '../../src/drivers/redis/index.js';
 import { SCRIPTS } from '../../src/drivers/redis/protocol.js';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
 import { spawnWorker, tempDir, type Worker } from '../file/helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('redis', { suite: 'redis processes' });
 const WORKER = fileURLToPath(new URL('./fixtures/redis-worker.js', import.meta.url));
@@ -56,7 +57,7 @@ describe('redis: processes', { skip: requirement.available ? false : requirement
   });
   after(() => redis?.stop());
 
-  test('mutual exclusion across 4 processes: exact shared counter, tokens increase in grant order', { timeout: 30_000 }, async (t) => {
+  test('mutual exclusion across 4 processes: exact shared counter, tokens increase in grant order', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `procs-${process.pid}-${++namespaces}`;
     const dir = tempDir('redis-counter');
     t.after(dir.remove);
@@ -72,7 +73,7 @@ describe('redis: processes', { skip: requirement.available ? false : requirement
     for (let i = 1; i < rows.length; i++) assert.ok(rows[i]![1] > rows[i - 1]![1], `token of increment ${i + 1} is not above the previous one`);
   });
 
-  test('SIGSTOP a holder past its TTL: the next holder gets a higher token; on resume the frozen guard is aborted and its release deletes nothing', { timeout: 20_000 }, async (t) => {
+  test('SIGSTOP a holder past its TTL: the next holder gets a higher token; on resume the frozen guard is aborted and its release deletes nothing', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `procs-${process.pid}-${++namespaces}`;
     const frozen = await worker(t, redis.url, ns);
     const first = BigInt((await ask(frozen, 'acquire frozen', /^(granted|error)/)).split(' ')[1]!);
@@ -95,7 +96,7 @@ describe('redis: processes', { skip: requirement.available ? false : requirement
     await next.release();
   });
 
-  test('SIGKILL a holder: the lock is re-acquired within TTL + recoveryBoundMs', { timeout: 20_000 }, async (t) => {
+  test('SIGKILL a holder: the lock is re-acquired within TTL + recoveryBoundMs', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `procs-${process.pid}-${++namespaces}`;
     const doomed = await worker(t, redis.url, ns);
     const first = BigInt((await ask(doomed, 'acquire killed', /^(granted|error)/)).split(' ')[1]!);
@@ -124,7 +125,7 @@ describe('redis: protocol details', { skip: requirement.available ? false : requ
   });
   after(() => redis?.stop());
 
-  test('writers are not starved: a reader arriving while a writer waits queues behind it', { timeout: 10_000 }, async (t) => {
+  test('writers are not starved: a reader arriving while a writer waits queues behind it', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `details-${process.pid}-${++namespaces}`;
     const [a, b, c] = await Promise.all([coordinatorOn(t, redis.url, ns), coordinatorOn(t, redis.url, ns), coordinatorOn(t, redis.url, ns)]);
     const reader = await a.acquire('rw', { mode: 'shared' });
@@ -142,7 +143,7 @@ describe('redis: protocol details', { skip: requirement.available ? false : requ
     await r.release();
   });
 
-  test('a wake-up lost with the pub/sub connection: the waiter is granted once it reconnects', { timeout: 60_000 }, async (t) => {
+  test('a wake-up lost with the pub/sub connection: the waiter is granted once it reconnects', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `details-${process.pid}-${++namespaces}`;
     const ttl = 30_000; // a bound no loaded machine reaches, far from the TTL that would otherwise free the lock
     const a = await coordinatorOn(t, redis.url, ns, ttl);
@@ -160,7 +161,7 @@ describe('redis: protocol details', { skip: requirement.available ? false : requ
     await next.release();
   });
 
-  test('a waiting claim whose answer was lost is withdrawn by the next keepalive', { timeout: 10_000 }, async (t) => {
+  test('a waiting claim whose answer was lost is withdrawn by the next keepalive', { timeout: HANG_GUARD_MS }, async (t) => {
     const ns = `details-${process.pid}-${++namespaces}`;
     const a = await coordinatorOn(t, redis.url, ns);
     const b = await coordinatorOn(t, redis.url, ns);
@@ -187,7 +188,7 @@ function lifo(t: { after(fn: () => unknown): void }): { after(fn: () => unknown)
 }
 
 describe('redis: server restarts', { skip: requirement.available ? false : requirement.reason }, () => {
-  test('without persistence: sessions are lost, counters reset, and the clock floor keeps new tokens above old ones', { timeout: 20_000 }, async (context) => {
+  test('without persistence: sessions are lost, counters reset, and the clock floor keeps new tokens above old ones', { timeout: HANG_GUARD_MS }, async (context) => {
     const t = lifo(context);
     const redis = await startRedis();
     t.after(() => redis.stop());
@@ -209,7 +210,7 @@ describe('redis: server restarts', { skip: requirement.available ? false : requi
     await next.release();
   });
 
-  test('with appendfsync always: durableTokens, and the counter itself survives a crash', { timeout: 20_000 }, async (context) => {
+  test('with appendfsync always: durableTokens, and the counter itself survives a crash', { timeout: HANG_GUARD_MS }, async (context) => {
     const t = lifo(context);
     const redis = await startRedis({ appendfsync: 'always' });
     t.after(() => redis.stop());

@@ -26,6 +26,7 @@ import {
   type ZooKeeperHandle,
 } from '../harness/index.js';
 import { NASTY_PASSWORDS, assertClean, recordingDiagnostics, rejection, settlesWithin } from '../support/secret-leaks.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const GUARD_MS = 10_000;
 let namespaces = 0;
@@ -68,7 +69,7 @@ describe('secrets: PostgreSQL (trust authentication) with a nasty password in th
   before(async () => (postgres = await startPostgres()));
   after(() => postgres?.stop());
 
-  test('a whole session, and a missing database, say nothing of the password', { timeout: 120_000 }, async () => {
+  test('a whole session, and a missing database, say nothing of the password', { timeout: HANG_GUARD_MS }, async () => {
     for (const password of NASTY_PASSWORDS) {
       const written = encodeURIComponent(password);
       const url = `postgres://postgres:${written}@${postgres.endpoints[0]}/postgres`;
@@ -113,7 +114,7 @@ describe('secrets: ZooKeeper with digest credentials in driverOptions.authInfo',
   before(async () => (zookeeper = await startZooKeeper()));
   after(() => zookeeper?.stop());
 
-  test('a whole session says nothing of the password', { timeout: 120_000 }, async () => {
+  test('a whole session says nothing of the password', { timeout: HANG_GUARD_MS }, async () => {
     for (const password of NASTY_PASSWORDS) {
       const driverOptions = { authInfo: [{ scheme: 'digest', auth: `deadbolt:${password}` }] };
       const { result, published } = await recordingDiagnostics(async () => {

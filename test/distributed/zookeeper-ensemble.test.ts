@@ -15,11 +15,12 @@ import type { DistributedGuard } from '../../src/distributed/guard.js';
 import { record } from '../conformance/harness.js';
 import { requireServer, startZooKeeper, type ZooKeeperHandle } from '../harness/index.js';
 import { ZkProxy } from './fixtures/zookeeper-proxy.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const TTL = 4_000;
 const server = requireServer('zookeeper', { suite: 'zookeeper ensemble' });
 
-describe('zookeeper ensemble', { skip: server.available ? false : server.reason, timeout: 80_000 }, () => {
+describe('zookeeper ensemble', { skip: server.available ? false : server.reason, timeout: HANG_GUARD_MS }, () => {
   let zookeeper: ZooKeeperHandle;
   const opened: Coordinator[] = [];
   const proxies: ZkProxy[] = [];

@@ -23,13 +23,14 @@ import { ZkClient, zxid } from '../../src/drivers/zookeeper/client.js';
 import { parseZooKeeperUrl } from '../../src/drivers/zookeeper/config.js';
 import { isConnectionLoss as zkLoss } from '../../src/drivers/zookeeper/map-error.js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const TTL = 2_000;
 const server = requireServer('zookeeper', { suite: 'zookeeper driver' });
 const worker = fileURLToPath(new URL('./fixtures/zookeeper-worker.js', import.meta.url));
 let namespaces = 0;
 
-describe('zookeeper driver', { skip: server.available ? false : server.reason, timeout: 60_000 }, () => {
+describe('zookeeper driver', { skip: server.available ? false : server.reason, timeout: HANG_GUARD_MS }, () => {
   let zookeeper: ZooKeeperHandle;
   let proxy: ZkProxy;
   const opened: Coordinator[] = [];

@@ -25,6 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LockDirectory } from '../../src/index.js';
 import { fixture, spawnWorker, tempDir, type Worker } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const tmp = tempDir('crash');
 const running = new Set<Worker>();
@@ -75,7 +76,7 @@ function readLogs(data: string): Log {
   return log;
 }
 
-test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no token regression, no lost update, no wedged name, counter intact, clean() consistent`, { timeout: 300_000 }, async (t) => {
+test(`${WORKERS} processes, ${KILLS} random SIGKILLs during acquire/release: no token regression, no lost update, no wedged name, counter intact, clean() consistent`, { timeout: HANG_GUARD_MS }, async (t) => {
   const dir = join(tmp.path, 'locks');
   const data = join(tmp.path, 'data');
   mkdirSync(data);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { EVENT_BOUND_MS } from '../harness/bounds.js';
 
 /** The compiled fixture `name` (e.g. 'lockdir-holder'). */
 export function fixture(name: string): string {
@@ -70,9 +71,6 @@ export function spawnWorker(file: string, args: string[], command: string = proc
   };
 }
 
-/** How many times slower than native this machine runs the suites (qemu-user: scripts/test-arm64.sh), for hang guards. */
-export const SLOWDOWN = Math.max(1, Number(process.env.DEADBOLT_TEST_SLOWDOWN) || 1);
-
 // The kernel's system-call numbering: under qemu-user (scripts/test-arm64.sh) the host's, not process.arch's.
 const SYSCALL_ARCH = process.env.DEADBOLT_TEST_SYSCALL_ARCH ?? process.arch;
 const FCNTL = SYSCALL_ARCH === 'x64' ? '72' : SYSCALL_ARCH === 'arm64' ? '25' : undefined;
@@ -98,7 +96,7 @@ export async function untilBlocked(pid: number | 'self', n: number): Promise<voi
     await new Promise((r) => setTimeout(r, 200));
     return;
   }
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + EVENT_BOUND_MS;
   while (blockedInKernel(pid) < n) {
     if (Date.now() > deadline) throw new Error(`only ${blockedInKernel(pid)} of ${n} waits reached the kernel`);
     await new Promise((r) => setTimeout(r, 1));

@@ -24,6 +24,7 @@ import { TOKEN_FILE } from '../../src/file/lock-name.js';
 
 import { blockedInKernel, fixture, spawnWorker, tempDir, untilBlocked, type Worker } from './helpers.js';
 import { CLEANUP, openDir } from './native-helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const PYTHON = '/usr/bin/python3';
 /** The bound asserted for a cancel (the issue asks 50 ms; a loaded CI machine gets slack, the figure is printed). */
@@ -89,7 +90,7 @@ function nothingLeft(dir: string, name: string): void {
   }
 }
 
-describe('the token counter wait can be cancelled', { timeout: 60_000 }, () => {
+describe('the token counter wait can be cancelled', { timeout: HANG_GUARD_MS }, () => {
   test('LockDir.tokenWait: cancel resolves null at once; the held lock file is still ours to release', async (t) => {
     if (!existsSync(PYTHON)) return skipWithoutPython(t);
     const dir = freshDir();
@@ -168,7 +169,7 @@ describe('the token counter wait can be cancelled', { timeout: 60_000 }, () => {
   });
 });
 
-describe('close() rejects a waiter blocked in the kernel for a held lock', { timeout: 60_000 }, () => {
+describe('close() rejects a waiter blocked in the kernel for a held lock', { timeout: HANG_GUARD_MS }, () => {
   test('ClosedError at once, for the kernel waiter and the one queued behind it; the name is free for another process once its holder leaves', async (t) => {
     const dir = freshDir();
     const holder = await anotherProcessTakes(dir, 'jobs');

@@ -45,6 +45,7 @@ import { AUDIT_FILE, SHARED_RECORDS, TOKEN_FILE } from '../../src/file/lock-name
 
 import { tempDir, untilBlocked } from './helpers.js';
 import { CLEANUP, closeFd, openDir, tryLock, waitFor } from './native-helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const tmp = tempDir('safety');
 after(() => tmp.remove());
@@ -80,7 +81,7 @@ function snapshot(dir: string): Record<string, string> {
 const oldRecord = (name: string): string =>
   encodeRecord({ name, mode: 'exclusive', token: 5n, id: 'old', host: 'here', pid: 1, command: 'old holder', since: new Date(0) });
 
-describe('a lock directory swapped for a symlink after it was opened', { timeout: 60_000 }, () => {
+describe('a lock directory swapped for a symlink after it was opened', { timeout: HANG_GUARD_MS }, () => {
   for (const swapped of ['the directory itself', 'a parent directory'] as const) {
     test(`${swapped}: every LockDir operation acts on the original directory; the symlink's target is untouched`, async () => {
       const root = fresh('swap');
@@ -235,7 +236,7 @@ function skipForeign(plant: Plant, t: { skip(message: string): void }): boolean 
   return true;
 }
 
-describe('unsafe files at a lock name and at the token counter are refused, and never written', { timeout: 60_000 }, () => {
+describe('unsafe files at a lock name and at the token counter are refused, and never written', { timeout: HANG_GUARD_MS }, () => {
   for (const plant of Object.keys(PLANTS) as Plant[]) {
     test(`${plant} at a lock name`, async (t) => {
       if (skipForeign(plant, t)) return;
@@ -293,7 +294,7 @@ describe('unsafe files at a lock name and at the token counter are refused, and 
   }
 });
 
-describe('a regular file at a lock name is a lock file only if empty or holding a record', { timeout: 60_000 }, () => {
+describe('a regular file at a lock name is a lock file only if empty or holding a record', { timeout: HANG_GUARD_MS }, () => {
   test('data at a lock name is refused (notLockFile) by every kind of acquire, left unchanged, and costs no token', async () => {
     const locks = new LockDirectory(fresh('data')).open();
     const data = join(locks.path, 'notes');
@@ -370,7 +371,7 @@ describe('a regular file at a lock name is a lock file only if empty or holding 
   });
 });
 
-describe('a FIFO at a bookkeeping name is refused at once, never waited on', { timeout: 60_000 }, () => {
+describe('a FIFO at a bookkeeping name is refused at once, never waited on', { timeout: HANG_GUARD_MS }, () => {
   test(`a FIFO at ${AUDIT_FILE}: every open returns promptly and is refused; the CLI's audit log refuses it`, () => {
     const dir = fresh('fifo-audit');
     new LockDirectory(dir).open().close();

@@ -43,8 +43,9 @@ import { grantRequest, takeToken, tryLockFile, unlockFile } from '../../src/file
 import { readRecord, recordParts } from '../../src/file/holder-record.js';
 import { converted } from '../../src/file/native-errors.js';
 
-import { blockedInKernel, SLOWDOWN, untilBlocked } from './helpers.js';
+import { blockedInKernel, untilBlocked } from './helpers.js';
 import { CLEANUP, KEEP, type NameWait, closeFd, openDir, openLockFd, tryLock, unlock, waitFor } from './native-helpers.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -102,7 +103,7 @@ class Child {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from child; stderr: ${this.stderr}`)), 10_000 * SLOWDOWN);
+      const timer = setTimeout(() => reject(new Error(`no answer from child; stderr: ${this.stderr}`)), EVENT_BOUND_MS);
       this.readers.push((l) => {
         clearTimeout(timer);
         resolve(l);
@@ -119,7 +120,7 @@ class Child {
   exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`child did not exit; stderr: ${this.stderr}`)), 10_000 * SLOWDOWN);
+      timer = setTimeout(() => reject(new Error(`child did not exit; stderr: ${this.stderr}`)), EVENT_BOUND_MS);
     });
     return Promise.race([this.exited, late]).finally(() => clearTimeout(timer));
   }
@@ -134,7 +135,7 @@ function ms(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
 
-describe('native OFD locks', { timeout: 300_000 * SLOWDOWN }, () => { // a hang guard, generous for a loaded machine
+describe('native OFD locks', { timeout: HANG_GUARD_MS }, () => { // a hang guard, generous for a loaded machine
   test('nativeInfo reports the addon', () => {
     const info = nativeInfo();
     assert.equal(info.platform, 'linux');
@@ -648,7 +649,7 @@ describe('native OFD locks', { timeout: 300_000 * SLOWDOWN }, () => { // a hang 
   });
 });
 
-describe('native grants: lock, re-check, token and record in one step', { timeout: 300_000 * SLOWDOWN }, () => { // a hang guard, generous for a loaded machine
+describe('native grants: lock, re-check, token and record in one step', { timeout: HANG_GUARD_MS }, () => { // a hang guard, generous for a loaded machine
   const owner = { id: 'test', host: 'here', pid: process.pid, command: 'node test ü' };
   /** A fresh lock directory (delete on release, as LockDirectory's default) with its token counter open. */
   const setup = (): { home: string; grants: DirectoryHandle; counterPath: string } => {

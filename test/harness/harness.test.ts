@@ -18,8 +18,9 @@ import { RespError, respCommand, startRedis } from './redis.js';
 import { isCI, requireServer } from './require-server.js';
 import { ManagedMember, type Member, type ServerHandle } from './server.js';
 import { startZooKeeper, zkHandshake, zkMode } from './zookeeper.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from './bounds.js';
 
-const TIMEOUT = 90_000;
+const TIMEOUT = HANG_GUARD_MS;
 
 /** Stops `handle` and checks that nothing of it is left: processes, ports, directory. */
 async function stopAndAssertGone(handle: ServerHandle, extraPids: number[] = []): Promise<void> {
@@ -33,7 +34,7 @@ async function stopAndAssertGone(handle: ServerHandle, extraPids: number[] = [])
 }
 
 /** Polls `check` until it returns a value other than undefined, for at most `ms`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = EVENT_BOUND_MS): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {

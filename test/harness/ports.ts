@@ -9,6 +9,7 @@
  * @module
  */
 import net from 'node:net';
+import { EVENT_BOUND_MS } from './bounds.js';
 
 /** Loopback address every harness server binds to. */
 export const HOST = '127.0.0.1';
@@ -84,7 +85,7 @@ export function isPortOpen(port: number, timeoutMs = 500): Promise<boolean> {
  * can still pass `kill -0` for a second or two on some machines (a zombie not yet reaped); a closed
  * port is the reliable sign that a server is gone. Rejects after `timeoutMs`.
  */
-export async function waitPortClosed(port: number, timeoutMs = 10_000): Promise<void> {
+export async function waitPortClosed(port: number, timeoutMs = EVENT_BOUND_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!(await isPortOpen(port, 250))) return;

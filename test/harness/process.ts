@@ -22,6 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EVENT_BOUND_MS } from './bounds.js';
 
 /** How a spawned process ended. */
 export interface ExitInfo {
@@ -113,7 +114,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Waits until none of `pids` is alive; rejects after `timeoutMs`. */
-export async function waitPidsGone(pids: readonly number[], timeoutMs = 10_000): Promise<void> {
+export async function waitPidsGone(pids: readonly number[], timeoutMs = EVENT_BOUND_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const alive = pids.filter(isAlive);

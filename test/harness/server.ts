@@ -17,12 +17,13 @@ import {
   type ExitInfo,
   type Spawned,
 } from './process.js';
+import { EVENT_BOUND_MS } from './bounds.js';
 
 /** The servers the harness knows how to start. */
 export type ServerName = 'etcd' | 'redis' | 'postgres' | 'zookeeper';
 
 /** Default bound on how long one member may take to become ready. */
-export const DEFAULT_READY_TIMEOUT_MS = Number(process.env.DEADBOLT_HARNESS_READY_MS ?? 20_000);
+export const DEFAULT_READY_TIMEOUT_MS = Number(process.env.DEADBOLT_HARNESS_READY_MS ?? 120_000);
 
 /** One server process of a {@link ServerHandle} (a cluster member, a replica, a sentinel...). */
 export interface Member {
@@ -213,7 +214,7 @@ export class ManagedMember implements Member {
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    return this.#kill(signal, 15_000);
+    return this.#kill(signal, EVENT_BOUND_MS);
   }
 
   async #kill(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
@@ -233,10 +234,10 @@ export class ManagedMember implements Member {
       const left = pids.slice(1);
       await waitPidsGone(left, 5_000).catch(() => {
         for (const pid of left) signalTree(pid, 'SIGKILL', false);
-        return waitPidsGone(left, 5_000);
+        return waitPidsGone(left, EVENT_BOUND_MS);
       });
     }
-    await Promise.all(this.#spec.ports.map((port) => waitPortClosed(port, 10_000)));
+    await Promise.all(this.#spec.ports.map((port) => waitPortClosed(port, EVENT_BOUND_MS)));
   }
 
   /** Graceful stop (the spec's stop signal, SIGKILL after `graceMs`), or SIGKILL right away. */
@@ -250,7 +251,7 @@ export class ManagedMember implements Member {
         // fall through to SIGKILL
       }
     }
-    await this.#kill('SIGKILL', 15_000);
+    await this.#kill('SIGKILL', EVENT_BOUND_MS);
   }
 
   async restart(): Promise<void> {

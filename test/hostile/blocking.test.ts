@@ -27,6 +27,7 @@ import {
   within,
   type AttackerLock,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (blocking)');
 const box = skip ? undefined : sandbox('block');
@@ -35,7 +36,7 @@ after(() => {
   killAll();
   box?.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 const code = (e: unknown) => (e as { code?: unknown })?.code;
 
 /** Every path under `dir` (and `dir`), with its mode. */

@@ -28,6 +28,7 @@ import {
   startProcess,
   victimProcess,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (break)');
 const box = skip ? undefined : sandbox('break');
@@ -36,7 +37,7 @@ after(() => {
   killAll();
   box?.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 const AUDIT = '.deadbolt-audit.log';
 
 /** Plant the audit log as `how` (symlink / hard link / FIFO) unless deadbolt already created it (then the attack is moot in a sticky directory). */

@@ -27,6 +27,7 @@ import {
   snapshot,
   standInEtc,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (directories)');
 const box = skip ? undefined : sandbox('dir');
@@ -34,7 +35,7 @@ after(() => {
   killAll();
   box?.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 
 /** A home directory: what `clean --lock-path ~` (a typo) must never wipe. */
 function homeLike(dir: string): Record<string, string> {
@@ -204,7 +205,7 @@ test('2: swapped between listing and deletion (deterministically, inside clean()
   assert.deepEqual(snapshot(etc), before, 'clean() followed the swapped path into /etc');
 });
 
-test('2: the attacker swaps the directory and a symlink in a loop while root cleans repeatedly: /etc is never touched', { ...T, timeout: 30_000 }, async () => {
+test('2: the attacker swaps the directory and a symlink in a loop while root cleans repeatedly: /etc is never touched', { ...T, timeout: HANG_GUARD_MS }, async () => {
   const { parent, dir, etc, before } = await swapLayout('swap-loop');
   const swaps = 400;
   const swapper = runBounded(

@@ -26,6 +26,7 @@ import {
   standInEtc,
   within,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (files)');
 const box = skip ? undefined : sandbox('files');
@@ -33,7 +34,7 @@ after(() => {
   killAll();
   box?.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 const code = (e: unknown) => (e as { code?: unknown })?.code;
 
 /** `acquire` and `tryAcquire` of `name` must both be refused as unsafe; whatever they got is released. */

@@ -30,6 +30,7 @@ import {
   standInEtc,
   victimProcess,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (layouts)');
 const box = skip ? undefined : sandbox('layout');
@@ -45,7 +46,7 @@ const LAYOUTS = [
 ];
 
 for (const layout of LAYOUTS) {
-  test(`layout ${layout.label}: root's ls, show, clean, break and run are never turned against the host`, { timeout: 40_000, skip }, async () => {
+  test(`layout ${layout.label}: root's ls, show, clean, break and run are never turned against the host`, { timeout: HANG_GUARD_MS, skip }, async () => {
     const dir = await makeLockDirectory(join(box!.path, layout.slug), layout.mode, { gid: layout.gid, ...(layout.fileMode === undefined ? {} : { fileMode: layout.fileMode }) });
     const etc = standInEtc(box!.path, `${layout.slug}-etc`);
     const victim = victimProcess();

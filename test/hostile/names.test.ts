@@ -19,6 +19,7 @@ import { basename, join } from 'node:path';
 import { connect, DeadboltError, LockDirectory, isInvalidArgument, type Coordinator } from '../../src/index.js';
 import { blockedInKernel, fixture, untilBlocked } from '../file/helpers.js';
 import { closedPort, eventually, hostileFixture, killAll, runBounded, startProcess, within } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const root = mkdtempSync(join(tmpdir(), 'deadbolt-hostile-names-'));
 let seq = 0;
@@ -27,7 +28,7 @@ after(() => {
   killAll();
   rmSync(root, { recursive: true, force: true });
 });
-const T = { timeout: 15_000 };
+const T = { timeout: HANG_GUARD_MS };
 const code = (e: unknown) => (e as { code?: unknown })?.code;
 
 test('9: LockDirectory refuses names with control characters and lone surrogates, synchronously, as RangeError DEADBOLT_INVALID_ARGUMENT', T, async () => {

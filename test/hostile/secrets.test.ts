@@ -27,6 +27,7 @@ import {
   secondAccount,
   startProcess,
 } from './helpers.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (secrets in holder records)');
 const box = sandbox('secrets');
@@ -34,7 +35,7 @@ after(() => {
   killAll();
   box.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 const SECRET = 'hunter2';
 
 /** Every file under `dir`, its text and mode. */
@@ -129,7 +130,7 @@ async function probe(url: string, options: object): Promise<{ ok?: boolean; code
 }
 
 for (const [scheme, path] of [['redis', '/0'], ['postgres', '/db'], ['etcd', ''], ['zookeeper', '']] as const) {
-  test(`11: ${scheme}:// URL passwords with raw / # ? @ : never reach connect()'s error, its causes or diagnostics`, { timeout: 30_000 }, async () => {
+  test(`11: ${scheme}:// URL passwords with raw / # ? @ : never reach connect()'s error, its causes or diagnostics`, { timeout: HANG_GUARD_MS }, async () => {
     const port = await closedPort();
     const urls = PASSWORDS.map((pw) => `${scheme}://alice:${pw}@127.0.0.1:${port}${path}`);
     if (scheme === 'etcd') urls.push(`etcd://alice:hunter2/S3CRET@127.0.0.1:${port},127.0.0.1:${port}`);
@@ -142,7 +143,7 @@ for (const [scheme, path] of [['redis', '/0'], ['postgres', '/db'], ['etcd', '']
   });
 }
 
-test('11: the CLI never echoes a malformed --backend / DEADBOLT_BACKEND, nor a password in one', { timeout: 30_000 }, async () => {
+test('11: the CLI never echoes a malformed --backend / DEADBOLT_BACKEND, nor a password in one', { timeout: HANG_GUARD_MS }, async () => {
   const port = await closedPort();
   const values = [
     ...PASSWORDS.map((pw) => `redis://alice:${pw}@127.0.0.1:${port}/0`),

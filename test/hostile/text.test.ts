@@ -34,6 +34,7 @@ import {
   type Outcome,
 } from './helpers.js';
 import { LockDirectory } from '../../src/index.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (untrusted text)');
 const box = skip ? undefined : sandbox('text');
@@ -41,7 +42,7 @@ after(() => {
   killAll();
   box?.remove();
 });
-const T = { timeout: 15_000, skip };
+const T = { timeout: HANG_GUARD_MS, skip };
 
 /** File names the attacker creates; each starts with a tag so its row can be found. */
 const PLANTED = [

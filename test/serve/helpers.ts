@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { CLI, cliEnv } from '../cli/helpers.js';
 import { isCI } from '../harness/index.js';
+import { EVENT_BOUND_MS } from '../harness/bounds.js';
 
 /** Debian's Chromium (`apt-get install chromium`; .ci/install-servers.sh installs it). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -87,7 +88,7 @@ export async function stopServers(): Promise<void> {
 
 /** The first holder's token of lock `name` on `serve`, once the server lists it. */
 export async function listedToken(serve: Serve, name: string, backend?: string): Promise<string> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + EVENT_BOUND_MS;
   for (;;) {
     const params = new URLSearchParams({ q: name, ...(backend !== undefined && { backend }) });
     const data = (await (await fetch(`${serve.url}api/locks?${params}`)).json()) as { locks: Array<{ name: string; holders: Array<{ token: string }> }> };

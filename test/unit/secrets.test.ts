@@ -25,6 +25,7 @@ import { resolveTarget } from '../../src/cli/target.js';
 import { CliError } from '../../src/cli/exit-codes.js';
 import { freePorts } from '../harness/ports.js';
 import { NASTY_PASSWORDS, assertClean, recordingDiagnostics, settlesWithin } from '../support/secret-leaks.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 test('redact: hides the whole user information, whatever the password holds, and secret query parameters', () => {
   for (const password of NASTY_PASSWORDS) {
@@ -77,7 +78,7 @@ test('parsing: raw "/", "?", "#" or a stray "%" in credentials is refused, sayin
   assert.equal(redact('postgres://alice@h/db'), 'postgres://alice@h/db');
 });
 
-test('connect: no scheme leaks a password into its error, cause chain or diagnostics (servers refusing)', { timeout: 120_000 }, async () => {
+test('connect: no scheme leaks a password into its error, cause chain or diagnostics (servers refusing)', { timeout: HANG_GUARD_MS }, async () => {
   const [p1, p2] = await freePorts(2);
   const templates = (userInfo: string): string[] => [
     `etcd://${userInfo}@127.0.0.1:${p1},127.0.0.1:${p2}`,
@@ -155,7 +156,7 @@ test('connect: a client library error quoting the URL and the password is masked
   }
 });
 
-test('coordinator: errors, loss causes, diagnostics and listings of a leaky driver are masked after connect', { timeout: 30_000 }, async () => {
+test('coordinator: errors, loss causes, diagnostics and listings of a leaky driver are masked after connect', { timeout: HANG_GUARD_MS }, async () => {
   const password = 'all/#?@:%mixed';
   const url = `leaky://user:${encodeURIComponent(password)}@127.0.0.1:1`;
   let sessions: DriverSession[] = [];

@@ -10,6 +10,7 @@ import type { Coordinator } from '../../src/distributed/coordinator.js';
 import { LockManager, type FencedLock } from '../../src/web-locks/index.js';
 import { managerClient } from './remote.js';
 import { webLocksConformance, type LockManagerLike } from './suite.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 /** Register the suite for coordinators on `url()` with session `ttl`. */
 export function coordinatorConformance(label: string, url: () => string, ttl: number): void {
@@ -35,7 +36,7 @@ export function coordinatorConformance(label: string, url: () => string, ttl: nu
     fenced: true,
   });
 
-  test(`hosts (${label}): 4 coordinators x 100 increments of a shared counter under one Web Lock: exact`, { timeout: 120_000 }, async () => {
+  test(`hosts (${label}): 4 coordinators x 100 increments of a shared counter under one Web Lock: exact`, { timeout: HANG_GUARD_MS }, async () => {
     const coordinators = await Promise.all([open(), open(), open(), open()]);
     try {
       let counter = 0;

@@ -17,6 +17,7 @@ import { LockManager, type FencedLock } from '../../src/web-locks/index.js';
 import { tempDir } from '../file/helpers.js';
 import { processClient } from './remote.js';
 import { webLocksConformance } from './suite.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const dir = tempDir('web-locks');
 after(() => dir.remove());
@@ -34,7 +35,7 @@ webLocksConformance({
   },
 });
 
-test('processes: 4 child processes x 300 increments of a counter file under one Web Lock: exact', { timeout: 120_000 }, async () => {
+test('processes: 4 child processes x 300 increments of a counter file under one Web Lock: exact', { timeout: HANG_GUARD_MS }, async () => {
   const file = join(dir.path, 'counter.txt');
   writeFileSync(file, '0');
   const fixture = fileURLToPath(new URL('./fixtures/process-counter.js', import.meta.url));

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 const node24 = fileURLToPath(new URL('../../../.cache/node/x64-24/bin/node', import.meta.url));
 const reference = fileURLToPath(new URL('./reference-node24.js', import.meta.url));
@@ -26,7 +27,7 @@ if (!existsSync(node24)) {
     test('web locks: reference run on Node 24', { skip: why }, () => {});
   }
 } else {
-  test('web locks: the conformance suite passes on Node 24\'s navigator.locks, known differences aside', { timeout: 120_000 }, async () => {
+  test('web locks: the conformance suite passes on Node 24\'s navigator.locks, known differences aside', { timeout: HANG_GUARD_MS }, async () => {
     // Without NODE_TEST_CONTEXT, which would make the child think it is a file of this run.
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
     const child = spawn(node24, ['--test', '--test-reporter=spec', reference], { stdio: ['ignore', 'pipe', 'pipe'], env });

@@ -11,6 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RemoteClient } from './remote.js';
+import { HANG_GUARD_MS } from '../harness/bounds.js';
 
 /** The part of a LockManager the suite uses (deadbolt's, or the platform's). */
 export interface LockManagerLike {
@@ -80,7 +81,7 @@ export function webLocksConformance(target: Target): void {
   const it = (title: string, fn: (name: string) => Promise<void>) => {
     const todo = target.differences?.[title];
     const skip = target.crashes?.[title];
-    const options = skip !== undefined ? { skip } : todo !== undefined ? { todo, timeout: 3_000 } : { timeout: 20_000 };
+    const options = skip !== undefined ? { skip } : todo !== undefined ? { todo, timeout: 3_000 } : { timeout: HANG_GUARD_MS };
     test(title, options, () => fn(`wl-${process.pid}-${++names}`));
   };
   const mine = async (name: string) => {
