@@ -12,6 +12,7 @@ import { BackendError, BackendUnavailableError, ConfigurationError, ErrorCodes, 
 import { parseRedisUrl } from '../../src/drivers/redis/client.js';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
 import { startFakeRedis } from './fixtures/redis-fake-server.js';
+import { CONNECT_TIMEOUT_MS, STEADY_CONNECT } from '../harness/bounds.js';
 
 const requirement = requireServer('redis', { suite: 'redis configuration' });
 const skip = requirement.available ? false : requirement.reason;
@@ -41,13 +42,13 @@ describe('redis: credentials', { skip }, () => {
   });
 
   test('no password where one is required is the same clear error', async () => {
-    const err = await rejection(connect(redis.url.replace(':right-pass@', ''), { connectTimeout: 4_000 }));
+    const err = await rejection(connect(redis.url.replace(':right-pass@', ''), { connectTimeout: CONNECT_TIMEOUT_MS }));
     assert.ok(err instanceof BackendError && /rejected the credentials/.test(err.message), String(err));
   });
 
   test('the right password, from the URL or from driverOptions, works', async () => {
-    const a = await connect(redis.url, { ttl: 1_000 });
-    const b = await connect(redis.url.replace(':right-pass@', ''), { ttl: 1_000, driverOptions: { password: 'right-pass' } });
+    const a = await connect(redis.url, STEADY_CONNECT);
+    const b = await connect(redis.url.replace(':right-pass@', ''), { ...STEADY_CONNECT, driverOptions: { password: 'right-pass' } });
     const guard = await a.acquire('auth');
     assert.equal(await b.tryAcquire('auth'), undefined);
     await guard.release();
@@ -73,7 +74,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
   test('Redis older than 6.2 is refused with UnsupportedError naming both versions', async (t) => {
     const fake = await startFakeRedis({ redis_version: '5.0.7' });
     t.after(() => fake.close());
-    const err = await rejection(connect(fake.url, { connectTimeout: 2_000 }));
+    const err = await rejection(connect(fake.url, { connectTimeout: CONNECT_TIMEOUT_MS }));
     assert.ok(err instanceof UnsupportedError, String(err));
     assert.match(err.message, /Redis 5\.0\.7 .* needs Redis 6\.2\.0 or later/);
   });
@@ -81,7 +82,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
   test('a cluster node is refused with UnsupportedError', async (t) => {
     const fake = await startFakeRedis({ redis_version: '7.0.15', cluster_enabled: '1' });
     t.after(() => fake.close());
-    const err = await rejection(connect(fake.url, { connectTimeout: 2_000 }));
+    const err = await rejection(connect(fake.url, { connectTimeout: CONNECT_TIMEOUT_MS }));
     assert.ok(err instanceof UnsupportedError && /Cluster/.test(err.message), String(err));
   });
 
@@ -89,7 +90,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
     const replica = await startRedis();
     t.after(() => replica.stop());
     await replica.command(['REPLICAOF', '127.0.0.1', String(redis.members[0]!.port)]);
-    const err = await rejection(connect(replica.url, { connectTimeout: 2_000 }));
+    const err = await rejection(connect(replica.url, { connectTimeout: CONNECT_TIMEOUT_MS }));
     assert.ok(err instanceof ConfigurationError && /read-only replica/.test(err.message), String(err));
   });
 
@@ -104,7 +105,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
     const onWarning = (warning: Error): void => void warnings.push(warning);
     process.on('warning', onWarning);
     t.after(() => void process.off('warning', onWarning));
-    const c = await connect(redis.url, { ttl: 1_000 });
+    const c = await connect(redis.url, STEADY_CONNECT);
     t.after(() => c.close());
     assert.ok(c.capabilities.notes.some((n) => /allkeys-lru/.test(n) && /two holders/.test(n)), c.capabilities.notes.join('\n'));
     await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
@@ -114,7 +115,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
   });
 
   test('with noeviction there is no eviction note and no warning', async (t) => {
-    const c = await connect(redis.url, { ttl: 1_000 });
+    const c = await connect(redis.url, STEADY_CONNECT);
     t.after(() => c.close());
     assert.ok(!c.capabilities.notes.some((n) => /evict/.test(n)), c.capabilities.notes.join('\n'));
   });
@@ -122,7 +123,7 @@ describe('redis: servers it refuses or warns about', { skip }, () => {
   test('a user who may not run CONFIG: persistence and eviction "unknown", durableTokens false, locks still work', async (t) => {
     await redis.command(['ACL', 'SETUSER', 'locks', 'on', '>locks-pass', '~*', '&*', '+@all', '-config']);
     const url = redis.url.replace('redis://', 'redis://locks:locks-pass@');
-    const c = await connect(url, { ttl: 1_000 });
+    const c = await connect(url, STEADY_CONNECT);
     t.after(() => c.close());
     assert.equal(c.capabilities.durableTokens, false);
     assert.ok(c.capabilities.notes.some((n) => /Persistence unknown/.test(n) && /NOPERM/.test(n)), c.capabilities.notes.join('\n'));

@@ -14,7 +14,7 @@ import { SCHEMES, type SchemeEntry } from '../../src/distributed/connect-url.js'
 import type { Coordinator } from '../../src/distributed/coordinator.js';
 import type { ConnectOptions } from '../../src/distributed/driver.js';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { CONNECT_TIMEOUT_MS, EVENT_BOUND_MS, HANG_GUARD_MS, STEADY_TTL_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('redis', { suite: 'redis sentinel' });
 
@@ -34,7 +34,7 @@ describe('redis: Sentinel', { skip: requirement.available ? false : requirement.
   let redis: RedisHandle;
   const opened: Coordinator[] = [];
   const open = async (options: ConnectOptions = {}): Promise<Coordinator> => {
-    const c = await connectWith(source, redis.url, { ttl: 3_000, namespace: 'sentinel', connectTimeout: 10_000, ...options });
+    const c = await connectWith(source, redis.url, { ttl: STEADY_TTL_MS, namespace: 'sentinel', connectTimeout: CONNECT_TIMEOUT_MS, ...options });
     opened.push(c);
     return c;
   };
@@ -55,7 +55,7 @@ describe('redis: Sentinel', { skip: requirement.available ? false : requirement.
     assert.ok(a.capabilities.notes.some((n) => /replicates asynchronously/.test(n) && /two holders/.test(n)), a.capabilities.notes.join('\n'));
     const held = await a.acquire('shared-work');
     const waiting = b.acquire('shared-work');
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the claim reaching the master
     await held.release();
     const next = await waiting;
     assert.ok(next.token > held.token);
@@ -64,7 +64,7 @@ describe('redis: Sentinel', { skip: requirement.available ? false : requirement.
   });
 
   test('after the master is killed, the driver follows the promoted replica and tokens keep increasing', { timeout: HANG_GUARD_MS }, async () => {
-    const a = await open({ ttl: 2_000 });
+    const a = await open();
     const before = await a.acquire('failover');
     await before.release();
     const old = await redis.master();
@@ -75,11 +75,11 @@ describe('redis: Sentinel', { skip: requirement.available ? false : requirement.
     while (promoted === old) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       promoted = await redis.master().catch(() => old);
-      assert.ok(performance.now() - killedAt < 30_000, 'a replica was promoted within 30 s');
+      assert.ok(performance.now() - killedAt < 2 * EVENT_BOUND_MS, `a replica was promoted within ${2 * EVENT_BOUND_MS} ms`); // a hang guard
     }
     // A fresh coordinator finds the new master through the Sentinels; `a` lost its session or reconnected.
     const b = await open();
-    const after = await b.acquire('failover', { timeout: 10_000 });
+    const after = await b.acquire('failover', { timeout: EVENT_BOUND_MS });
     assert.ok(after.token > before.token, `token ${after.token} after the failover, ${before.token} before`);
     await after.release();
   });

@@ -26,9 +26,12 @@ import {
   type ZooKeeperHandle,
 } from '../harness/index.js';
 import { NASTY_PASSWORDS, assertClean, recordingDiagnostics, rejection, settlesWithin } from '../support/secret-leaks.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS, STEADY_TTL_MS } from '../harness/bounds.js';
 
-const GUARD_MS = 10_000;
+// Each connect must settle well before its connectTimeout: the refusal, not the timeout, ended it.
+// Both bounds are far from what a refusal takes, even on a starved machine.
+const GUARD_MS = EVENT_BOUND_MS;
+const LONG = { connectTimeout: 4 * EVENT_BOUND_MS };
 let namespaces = 0;
 
 /** A whole life of a coordinator: locks, listings, a break, loss of the broken guard, close. */
@@ -55,7 +58,7 @@ describe('secrets: Redis refusing a nasty password', { skip: redisServer.availab
   test('WRONGPASS: a BackendError with no spelling of the password anywhere', async () => {
     for (const password of NASTY_PASSWORDS) {
       const url = `redis://:${encodeURIComponent(password)}@${redis.endpoints[0]}/0`;
-      const { result: err, published } = await recordingDiagnostics(() => settlesWithin(rejection(connect(url, { connectTimeout: 30_000 })), GUARD_MS, 'connect'));
+      const { result: err, published } = await recordingDiagnostics(() => settlesWithin(rejection(connect(url, LONG)), GUARD_MS, 'connect'));
       assert.ok(err instanceof BackendError, String(err));
       assertClean(err, password, 'WRONGPASS');
       assertClean(published, password, 'diagnostics');
@@ -74,12 +77,12 @@ describe('secrets: PostgreSQL (trust authentication) with a nasty password in th
       const written = encodeURIComponent(password);
       const url = `postgres://postgres:${written}@${postgres.endpoints[0]}/postgres`;
       const { result, published } = await recordingDiagnostics(async () => {
-        const coordinator = await connect(url, { ttl: 2_000, namespace: `secrets-${++namespaces}` });
+        const coordinator = await connect(url, { ...LONG, ttl: STEADY_TTL_MS, namespace: `secrets-${++namespaces}` });
         return exercise(coordinator);
       });
       assertClean(result, password, 'session');
       assertClean(published, password, 'diagnostics');
-      const missing = await settlesWithin(rejection(connect(`postgres://postgres:${written}@${postgres.endpoints[0]}/no_such_db`)), GUARD_MS, 'connect');
+      const missing = await settlesWithin(rejection(connect(`postgres://postgres:${written}@${postgres.endpoints[0]}/no_such_db`, LONG)), GUARD_MS, 'connect');
       assert.ok(missing instanceof DeadboltError, String(missing));
       assertClean(missing, password, 'missing database');
     }
@@ -97,7 +100,7 @@ describe('secrets: etcd without authentication, given user:password', { skip: et
       const url = `etcd://root:${encodeURIComponent(password)}@${etcd.endpoints[0]}`;
       const { result, published } = await recordingDiagnostics(() =>
         settlesWithin(
-          connect(url, { ttl: 2_000, connectTimeout: 30_000, namespace: `secrets-${++namespaces}` }).then(exercise, (e: unknown) => e),
+          connect(url, { ...LONG, ttl: STEADY_TTL_MS, namespace: `secrets-${++namespaces}` }).then(exercise, (e: unknown) => e),
           GUARD_MS,
           'connect',
         ),
@@ -118,7 +121,7 @@ describe('secrets: ZooKeeper with digest credentials in driverOptions.authInfo',
     for (const password of NASTY_PASSWORDS) {
       const driverOptions = { authInfo: [{ scheme: 'digest', auth: `deadbolt:${password}` }] };
       const { result, published } = await recordingDiagnostics(async () => {
-        const coordinator = await connect(zookeeper.url, { ttl: 2_000, namespace: `secrets-${++namespaces}`, driverOptions });
+        const coordinator = await connect(zookeeper.url, { ...LONG, ttl: STEADY_TTL_MS, namespace: `secrets-${++namespaces}`, driverOptions });
         return exercise(coordinator);
       });
       assertClean(result, password, 'session');

@@ -51,3 +51,14 @@ export const CONNECT_TIMEOUT_MS = 60_000 * SLOWDOWN;
  * sessions up to 20 ticks (10 s), so this is also the largest TTL every engine accepts as asked.
  */
 export const STEADY_TTL_MS = 10_000;
+
+/**
+ * Connect options for a test about something other than sessions or connecting: a steady TTL and
+ * a connectTimeout a starved process cannot miss.
+ *
+ * @example
+ * ```ts
+ * const c = await connect(redis.url, { ...STEADY_CONNECT, namespace: 'jobs' });
+ * ```
+ */
+export const STEADY_CONNECT = Object.freeze({ ttl: STEADY_TTL_MS, connectTimeout: CONNECT_TIMEOUT_MS });
