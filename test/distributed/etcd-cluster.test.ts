@@ -14,8 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../../src/index.js';
 import { requireServer, startEtcd, type EtcdHandle } from '../harness/index.js';
 import { Worker, killAllWorkers } from './fixtures/etcd-workers.js';
+import { CONNECT_TIMEOUT_MS, EVENT_BOUND_MS, STEADY_TTL_MS } from '../harness/bounds.js';
 
-const TTL = 2_000;
+const TTL = STEADY_TTL_MS; // sessions ride out an election even when the machine is starved
 const server = requireServer('etcd', { suite: 'etcd driver (three-member cluster)' });
 
 describe('etcd driver on a three-member cluster', { skip: server.available ? false : server.reason }, () => {
@@ -42,7 +43,7 @@ describe('etcd driver on a three-member cluster', { skip: server.available ? fal
       const leader = await etcd.leader();
       await leader.kill();
       t.diagnostic(`killed leader ${leader.name}`);
-      const reports = await Promise.all(workers.map((w) => w.next('counted', 30_000)));
+      const reports = await Promise.all(workers.map((w) => w.next('counted', 4 * EVENT_BOUND_MS)));
       assert.equal(readFileSync(file, 'utf8'), '80', 'two holders at once: the unprotected counter lost increments');
       const tokens = reports
         .flatMap((r) => r.records)
@@ -51,11 +52,11 @@ describe('etcd driver on a three-member cluster', { skip: server.available ? fal
       for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!);
 
       // The cluster of two keeps serving: a holder and a waiter in this process.
-      const a = await connect(etcd.url, { ttl: TTL, namespace });
-      const b = await connect(etcd.url, { ttl: TTL, namespace });
+      const a = await connect(etcd.url, { ttl: TTL, namespace, connectTimeout: CONNECT_TIMEOUT_MS });
+      const b = await connect(etcd.url, { ttl: TTL, namespace, connectTimeout: CONNECT_TIMEOUT_MS });
       const guard = await a.acquire('after');
-      const waiting = b.acquire('after', { timeout: 5_000 });
-      await sleep(20);
+      const waiting = b.acquire('after', { timeout: EVENT_BOUND_MS });
+      await sleep(250); // the claim reaching etcd
       await guard.release();
       const next = await waiting;
       assert.ok(next.token > guard.token);

@@ -15,7 +15,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LockLostError, connect, type Coordinator } from '../../src/index.js';
 import { etcdRequest, b64, freePort, requireServer, startEtcd, type EtcdHandle } from '../harness/index.js';
 import { Worker, killAllWorkers } from './fixtures/etcd-workers.js';
+import { CONNECT_TIMEOUT_MS, EVENT_BOUND_MS, STEADY_CONNECT, STEADY_TTL_MS } from '../harness/bounds.js';
+import { watchEventLoop } from '../harness/event-loop-lag.js';
 
+// Holders the tests freeze or kill: etcd's minimum, since those tests wait one out (SIGSTOP/SIGKILL
+// make the expiry deterministic). Every other session is steady: a starved process still renews it.
 const TTL = 2_000;
 const server = requireServer('etcd', { suite: 'etcd driver (cross-process)' });
 let namespaces = 0;
@@ -25,8 +29,8 @@ const freshNamespace = (): string => `t${process.pid}-${++namespaces}`;
 describe('etcd driver', { skip: server.available ? false : server.reason }, () => {
   let etcd: EtcdHandle;
   const opened: Coordinator[] = [];
-  const open = async (namespace: string, ttl = TTL): Promise<Coordinator> => {
-    const coordinator = await connect(etcd.url, { ttl, namespace });
+  const open = async (namespace: string, ttl = STEADY_TTL_MS): Promise<Coordinator> => {
+    const coordinator = await connect(etcd.url, { ttl, namespace, connectTimeout: CONNECT_TIMEOUT_MS });
     opened.push(coordinator);
     return coordinator;
   };
@@ -47,9 +51,9 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
       writeFileSync(file, '0');
       const namespace = freshNamespace();
       const workers = Array.from({ length: 4 }, () =>
-        Worker.spawn({ task: 'counter', url: etcd.url, namespace, ttl: TTL, name: 'counter', rounds: 25, file }),
+        Worker.spawn({ task: 'counter', url: etcd.url, namespace, ttl: STEADY_TTL_MS, name: 'counter', rounds: 25, file }),
       );
-      const reports = await Promise.all(workers.map((w) => w.next('counted', 30_000)));
+      const reports = await Promise.all(workers.map((w) => w.next('counted', 4 * EVENT_BOUND_MS)));
       assert.equal(readFileSync(file, 'utf8'), '100');
       const records = reports.flatMap((r) => r.records).sort((a, b) => a.value - b.value);
       assert.deepEqual(records.map((r) => r.value), Array.from({ length: 100 }, (_, i) => i + 1));
@@ -66,10 +70,14 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
     const namespace = freshNamespace();
     const frozen = Worker.spawn({ task: 'hold', url: etcd.url, namespace, ttl: TTL, name: 'frozen' });
     const held = await frozen.next('held');
+    // Waiting before the freeze, so that it sees the lease run out (and reports the predecessor) rather
+    // than find the name already free after a slow connect.
+    const next = await open(namespace);
+    const waiting = next.acquire('frozen', { timeout: EVENT_BOUND_MS });
+    await sleep(250); // the claim reaching etcd
     frozen.signal('SIGSTOP');
     const stoppedAt = performance.now();
-    const next = await open(namespace);
-    const guard = await next.acquire('frozen', { timeout: TTL + next.capabilities.recoveryBoundMs + 2_000 });
+    const guard = await waiting;
     t.diagnostic(`next holder after ${Math.round(performance.now() - stoppedAt)} ms (TTL ${TTL})`);
     assert.ok(guard.token > BigInt(held.token));
     assert.equal(guard.predecessor?.outcome, 'expired');
@@ -94,14 +102,16 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
     const victim = Worker.spawn({ task: 'hold', url: etcd.url, namespace, ttl: TTL, name: 'killed' });
     const held = await victim.next('held');
     const waiter = await open(namespace);
-    const waiting = waiter.acquire('killed', { timeout: 10_000 });
-    await sleep(50);
+    const waiting = waiter.acquire('killed', { timeout: EVENT_BOUND_MS });
+    await sleep(250); // the claim reaching etcd
+    const lag = watchEventLoop();
     const killedAt = performance.now();
     victim.signal('SIGKILL');
     const guard = await waiting;
     const elapsed = performance.now() - killedAt;
-    t.diagnostic(`re-acquired ${Math.round(elapsed)} ms after SIGKILL (TTL ${TTL}, bound ${waiter.capabilities.recoveryBoundMs})`);
-    assert.ok(elapsed <= TTL + waiter.capabilities.recoveryBoundMs, `took ${Math.round(elapsed)} ms`);
+    lag.stop();
+    t.diagnostic(`re-acquired ${Math.round(elapsed)} ms after SIGKILL (TTL ${TTL}, bound ${waiter.capabilities.recoveryBoundMs}, event loop up to ${lag.maxLagMs} ms late)`);
+    assert.ok(elapsed <= TTL + waiter.capabilities.recoveryBoundMs + lag.slackMs(), `took ${Math.round(elapsed)} ms`);
     assert.ok(guard.token > BigInt(held.token));
     assert.equal(guard.predecessor?.outcome, 'expired');
     assert.equal(guard.predecessor?.token, BigInt(held.token));
@@ -110,12 +120,12 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
 
   test('break: the displaced holder aborts with reason "broken", the next holder reads the record', async () => {
     const namespace = freshNamespace();
-    const holder = Worker.spawn({ task: 'hold', url: etcd.url, namespace, ttl: TTL, name: 'stuck' });
+    const holder = Worker.spawn({ task: 'hold', url: etcd.url, namespace, ttl: STEADY_TTL_MS, name: 'stuck' });
     const held = await holder.next('held');
     const operator = await open(namespace);
     const waiter = await open(namespace);
-    const waiting = waiter.acquire('stuck', { timeout: 5_000 });
-    await sleep(50);
+    const waiting = waiter.acquire('stuck', { timeout: EVENT_BOUND_MS });
+    await sleep(250); // the claim reaching etcd
 
     const displaced = await operator.break('stuck', { reason: 'stuck in a test', by: 'ops@test' });
     assert.equal(displaced.length, 1);
@@ -123,7 +133,7 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
     assert.equal(displaced[0]!.owner.pid, holder.pid);
     assert.ok(displaced[0]!.expiresAt instanceof Date);
 
-    const aborted = await holder.next('aborted', 5_000);
+    const aborted = await holder.next('aborted', EVENT_BOUND_MS);
     assert.equal(aborted.reason, 'broken');
     assert.match(aborted.message, /stuck in a test/);
     const guard = await waiting;
@@ -139,11 +149,11 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
 
   test('an engine restarted under a held lock: the lock survives, tokens keep increasing, a waiter still gets it', async () => {
     const namespace = freshNamespace();
-    const holder = await open(namespace, 5_000);
-    const waiter = await open(namespace, 5_000);
+    const holder = await open(namespace);
+    const waiter = await open(namespace);
     const guard = await holder.acquire('restart');
-    const waiting = waiter.acquire('restart', { timeout: 15_000 });
-    await sleep(50);
+    const waiting = waiter.acquire('restart', { timeout: EVENT_BOUND_MS });
+    await sleep(250); // the claim reaching etcd
     await etcd.members[0]!.restart();
     await sleep(300); // watches reconnect and re-verify their keys
     assert.equal(guard.signal.aborted, false, `lost across the restart: ${String(guard.signal.reason)}`);
@@ -178,7 +188,7 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
     const guard = await c.acquire('by-hand');
     const prefix = `${namespace}/locks/by-hand/`;
     await etcdRequest(etcd.endpoints[0]!, '/v3/kv/deleterange', { key: b64(prefix), range_end: b64(`${namespace}/locks/by-hand0`) });
-    await waitFor(() => guard.signal.aborted, 2_000);
+    await waitFor(() => guard.signal.aborted, EVENT_BOUND_MS);
     assert.ok(guard.signal.reason instanceof LockLostError);
     assert.equal((guard.signal.reason as LockLostError).reason, 'deleted');
     await guard.release();
@@ -217,11 +227,11 @@ describe('etcd driver', { skip: server.available ? false : server.reason }, () =
       await etcdRequest(endpoint, '/v3/auth/user/grant', { user: 'root', role: 'root' });
       await etcdRequest(endpoint, '/v3/auth/enable', {});
       await assert.rejects(
-        connect(secured.url, { connectTimeout: 2_000, driverOptions: { auth: { username: 'root', password: 'wrong' } } }),
+        connect(secured.url, { connectTimeout: CONNECT_TIMEOUT_MS, driverOptions: { auth: { username: 'root', password: 'wrong' } } }),
         (e: unknown) => (e as { code?: string }).code === 'DEADBOLT_BACKEND' && /credentials/.test((e as Error).message),
       );
       const url = secured.url.replace('etcd://', 'etcd://root:right@');
-      const c = await connect(url, { ttl: TTL, connectTimeout: 2_000 });
+      const c = await connect(url, STEADY_CONNECT);
       const guard = await c.acquire('authed');
       await guard.release();
       await c.close();
