@@ -23,7 +23,7 @@ import {
 import { schemaSql } from '../../src/drivers/postgres/index.js';
 import { freePort, requireServer, startPostgres, type PostgresHandle } from '../harness/index.js';
 import { startOldServer } from './fixtures/postgres-old-server.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { CONNECT_TIMEOUT_MS, EVENT_BOUND_MS, HANG_GUARD_MS, STEADY_TTL_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('postgres', { suite: 'postgres driver' });
 
@@ -59,8 +59,8 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     await Promise.allSettled(opened.map((c) => c.close()));
     await server?.stop();
   });
-  const open = async (url: string, ttl = 5_000, ns = `driver-${process.pid}-${++namespaces}`): Promise<Coordinator> => {
-    const c = await connect(url, { ttl, namespace: ns });
+  const open = async (url: string, ttl = STEADY_TTL_MS, ns = `driver-${process.pid}-${++namespaces}`): Promise<Coordinator> => {
+    const c = await connect(url, { ttl, namespace: ns, connectTimeout: CONNECT_TIMEOUT_MS });
     opened.push(c);
     return c;
   };
@@ -77,7 +77,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     const b = await open(server.url, LONG_LEASE, ns);
     const held = await a.acquire('t');
     const waiting = b.acquire('t');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the claim reaching the server
     const started = performance.now();
     const terminated = await server.psql(`SELECT pg_terminate_backend(backend_pid) FROM deadbolt.sessions WHERE id = ${a.session.id}`);
     assert.equal(terminated, 't');
@@ -100,7 +100,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     const b = await open(server.url, LONG_LEASE, ns);
     const held = await a.acquire('t');
     const waiting = b.acquire('t');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the claim reaching the server
     const started = performance.now();
     await server.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'deadbolt ${a.owner.id}'`);
     const next = await waiting;
@@ -110,7 +110,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
   });
 
   test('wrong credentials: a clear BackendError at once, not a timeout', async () => {
-    const err = await connect(withUser('alice', 'wrong'), { connectTimeout: 10_000 }).then(
+    const err = await connect(withUser('alice', 'wrong'), { connectTimeout: CONNECT_TIMEOUT_MS }).then(
       () => assert.fail('connected'),
       (e: unknown) => e,
     );
@@ -119,7 +119,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     assert.match(err.message, /password/);
     assert.doesNotMatch(err.message, /wrong/, 'the password is not shown');
     assert.match(err.message, /alice:\*\*\*@/); // a BackendError, not the BackendUnavailableError of a timeout
-    const none = await connect(withUser('alice')).then(() => assert.fail('connected'), (e: unknown) => e);
+    const none = await connect(withUser('alice'), { connectTimeout: CONNECT_TIMEOUT_MS }).then(() => assert.fail('connected'), (e: unknown) => e);
     assert.ok(none instanceof BackendError, String(none));
     assert.match((none as Error).message, /asks for a password/);
     const right = await open(withUser('alice', 'right', '?schema=alice_locks'));
@@ -129,7 +129,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
   test('a server older than PostgreSQL 12: UnsupportedError naming the version', async () => {
     const old = await startOldServer('9.6.24', 90_624);
     try {
-      const err = await connect(`postgres://postgres@127.0.0.1:${old.port}/postgres`).then(() => assert.fail('connected'), (e: unknown) => e);
+      const err = await connect(`postgres://postgres@127.0.0.1:${old.port}/postgres`, { connectTimeout: CONNECT_TIMEOUT_MS }).then(() => assert.fail('connected'), (e: unknown) => e);
       assert.ok(err instanceof UnsupportedError, String(err));
       assert.match(err.message, /9\.6\.24/);
       assert.match(err.message, /server_version_num 90624/);
@@ -141,7 +141,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
 
   test('a user who may not create the schema: the error names the SQL to run, which then works', async () => {
     const url = withUser('bob', undefined, '?schema=bob_locks');
-    const err = await connect(url).then(() => assert.fail('connected'), (e: unknown) => e);
+    const err = await connect(url, { connectTimeout: CONNECT_TIMEOUT_MS }).then(() => assert.fail('connected'), (e: unknown) => e);
     assert.ok(err instanceof BackendError, String(err));
     const sql = 'CREATE SCHEMA "bob_locks" AUTHORIZATION "bob";';
     assert.ok(err.message.includes(sql), err.message);
@@ -163,7 +163,7 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
 
   test('schema: ?schema= and driverOptions.schema choose it (created on first use); a bad one is refused', async () => {
     const viaUrl = await open(`${server.url}?schema=locks_a`);
-    const viaOptions = await connect(server.url, { namespace: 'x', driverOptions: { schema: 'locks_b' } });
+    const viaOptions = await connect(server.url, { namespace: 'x', connectTimeout: CONNECT_TIMEOUT_MS, driverOptions: { schema: 'locks_b' } });
     opened.push(viaOptions);
     await (await viaUrl.acquire('s')).release();
     await (await viaOptions.acquire('s')).release();
@@ -183,8 +183,9 @@ describe('postgres: driver', { skip: requirement.available ? false : requirement
     const held = await holder.acquire('r');
     const done = waiters.map((w) => w.acquire('r').then((g) => g.release()));
     const queued = async (): Promise<number> => Number(await server.psql(`SELECT count(*) FROM deadbolt.claims WHERE namespace = '${ns}' AND token IS NULL`));
-    for (let i = 0; (await queued()) < waiters.length; i++) {
-      assert.ok(i < 200, 'waiters queued');
+    const deadline = performance.now() + EVENT_BOUND_MS;
+    while ((await queued()) < waiters.length) {
+      assert.ok(performance.now() < deadline, 'waiters queued'); // a hang guard
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const sent = countQueries();

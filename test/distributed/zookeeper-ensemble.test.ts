@@ -15,9 +15,9 @@ import type { DistributedGuard } from '../../src/distributed/guard.js';
 import { record } from '../conformance/harness.js';
 import { requireServer, startZooKeeper, type ZooKeeperHandle } from '../harness/index.js';
 import { ZkProxy } from './fixtures/zookeeper-proxy.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { CONNECT_TIMEOUT_MS, EVENT_BOUND_MS, HANG_GUARD_MS, STEADY_TTL_MS } from '../harness/bounds.js';
 
-const TTL = 4_000;
+const TTL = STEADY_TTL_MS; // the largest session the harness allows: a starved client still renews it
 const server = requireServer('zookeeper', { suite: 'zookeeper ensemble' });
 
 describe('zookeeper ensemble', { skip: server.available ? false : server.reason, timeout: HANG_GUARD_MS }, () => {
@@ -25,7 +25,7 @@ describe('zookeeper ensemble', { skip: server.available ? false : server.reason,
   const opened: Coordinator[] = [];
   const proxies: ZkProxy[] = [];
   const open = async (url: string, namespace: string): Promise<Coordinator> => {
-    const c = await connect(url, { ttl: TTL, namespace, connectTimeout: 10_000 });
+    const c = await connect(url, { ttl: TTL, namespace, connectTimeout: CONNECT_TIMEOUT_MS });
     opened.push(c);
     return c;
   };
@@ -63,7 +63,7 @@ describe('zookeeper ensemble', { skip: server.available ? false : server.reason,
     assert.equal(lost.length, 0, 'the session was never lost');
     assert.equal(guard.signal.aborted, false);
     assert.ok(reconnected.length <= 1);
-    const other = await c.acquire('still-works', { timeout: 2_000 });
+    const other = await c.acquire('still-works', { timeout: EVENT_BOUND_MS });
     await other.release();
     await guard.release();
     paused.resume();
