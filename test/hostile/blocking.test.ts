@@ -27,7 +27,7 @@ import {
   within,
   type AttackerLock,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (blocking)');
 const box = skip ? undefined : sandbox('block');
@@ -100,19 +100,19 @@ async function withReaderOnCounter(label: string, body: (dir: string, pending: (
   } finally {
     await attacker?.release();
     // With the reader gone, a wait that ignored its cancellation finishes: give back what it got.
-    for (const p of promises) await within(p.then((g) => g?.release()), 2000);
+    for (const p of promises) await within(p.then((g) => g?.release()), EVENT_BOUND_MS);
   }
 }
 
-/** Resolves once someone waits in the kernel for the counter (or after a second, if the wait is not a kernel wait). */
-const counterWaiter = (dir: string) => eventually(() => hasKernelWaiter(join(dir, '.deadbolt-tokens')), 1000);
+/** Resolves once someone waits in the kernel for the counter (or after 10 s, if the wait is not a kernel wait: the tests pass either way). */
+const counterWaiter = (dir: string) => eventually(() => hasKernelWaiter(join(dir, '.deadbolt-tokens')), 10_000);
 
 test('7: a reader holding a shared lock on the token counter: acquire with `timeout` still rejects in time', T, async () => {
   await withReaderOnCounter('reader-timeout', async (dir, pending) => {
     const p = new LockDirectory(dir).acquire('job', { timeout: 300 });
     pending(p);
-    // The reader never lets go: only the timeout can end the wait (the 10 s bound is a hang guard).
-    const r = await within(p, 10_000);
+    // The reader never lets go: only the timeout can end the wait (the bound is a hang guard).
+    const r = await within(p, EVENT_BOUND_MS);
     assert.equal(r.pending, undefined, 'the token wait ignored the timeout');
     assert.equal(code(r.error), 'DEADBOLT_TIMEOUT', String(r.error ?? 'granted'));
   });
@@ -125,7 +125,7 @@ test('7: … acquire with `signal` rejects promptly when it aborts', T, async ()
     pending(p);
     await counterWaiter(dir);
     controller.abort(new Error('operator gave up'));
-    const r = await within(p, 10_000);
+    const r = await within(p, EVENT_BOUND_MS);
     assert.equal(r.pending, undefined, 'the token wait ignored the signal');
     assert.equal((r.error as Error)?.message, 'operator gave up');
   });
@@ -138,7 +138,7 @@ test('7: … LockDirectory.close() rejects the token waiter with DEADBOLT_CLOSED
     pending(p);
     await counterWaiter(dir);
     locks.close();
-    const r = await within(p, 10_000);
+    const r = await within(p, EVENT_BOUND_MS);
     assert.equal(r.pending, undefined, 'close() left the token waiter waiting');
     assert.equal(code(r.error), 'DEADBOLT_CLOSED', String(r.error ?? 'granted'));
   });
@@ -148,7 +148,7 @@ test('7: … tryAcquire never waits on the reader', T, async () => {
   await withReaderOnCounter('reader-try', async (dir, pending) => {
     const p = new LockDirectory(dir).tryAcquire('job');
     pending(p);
-    const r = await within(p, 2000);
+    const r = await within(p, EVENT_BOUND_MS);
     assert.equal(r.pending, undefined, 'tryAcquire waited for the counter');
   });
 });
@@ -156,14 +156,14 @@ test('7: … tryAcquire never waits on the reader', T, async () => {
 test('7: … a waiting `deadbolt run` ends on SIGTERM with exit 143; `--timeout` ends with 124', T, async () => {
   await withReaderOnCounter('reader-cli', async (dir) => {
     let child: ChildProcess | undefined;
-    const run = deadbolt(['run', '--lock-path', dir, 'job', '--', 'true'], { timeoutMs: 6000, onSpawn: (c) => (child = c) });
+    const run = deadbolt(['run', '--lock-path', dir, 'job', '--', 'true'], { timeoutMs: EVENT_BOUND_MS, onSpawn: (c) => (child = c) });
     await counterWaiter(dir);
     child!.kill('SIGTERM');
     const r = await run;
     assert.equal(r.timedOut, false, 'deadbolt run ignored SIGTERM while waiting for a token');
     assert.ok(r.code === 143 || r.signal === 'SIGTERM', `exit ${r.code ?? r.signal}`);
 
-    const timed = await deadbolt(['run', '--lock-path', dir, '--timeout', '300ms', 'job', '--', 'true'], { timeoutMs: 6000 });
+    const timed = await deadbolt(['run', '--lock-path', dir, '--timeout', '300ms', 'job', '--', 'true'], { timeoutMs: EVENT_BOUND_MS });
     assert.equal(timed.timedOut, false, '--timeout ignored');
     assert.equal(timed.code, 124, timed.stderr);
   });

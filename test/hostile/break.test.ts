@@ -28,7 +28,7 @@ import {
   startProcess,
   victimProcess,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (break)');
 const box = skip ? undefined : sandbox('break');
@@ -87,7 +87,7 @@ test('4: a FIFO at .deadbolt-audit.log: break ends on its own (refused or report
   const dir = await makeLockDirectory(join(box!.path, 'audit-fifo'), 0o1777);
   await plantAudit(dir, 'fifo', '');
   await startHolder(dir, 'job');
-  const r = await deadbolt(['break', '--lock-path', dir, 'job', '--yes', '--grace', '300ms'], { timeoutMs: 8000 });
+  const r = await deadbolt(['break', '--lock-path', dir, 'job', '--yes', '--grace', '300ms'], { timeoutMs: EVENT_BOUND_MS });
   assert.equal(r.timedOut, false, 'break hung on the FIFO');
 });
 

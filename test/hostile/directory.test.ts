@@ -27,7 +27,7 @@ import {
   snapshot,
   standInEtc,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (directories)');
 const box = skip ? undefined : sandbox('dir');
@@ -210,7 +210,7 @@ test('2: the attacker swaps the directory and a symlink in a loop while root cle
   const swaps = 400;
   const swapper = runBounded(
     [...AS_NOBODY, 'sh', '-c', `cd '${parent}'; i=0; while [ $i -lt ${swaps} ]; do mv locks locks.real && ln -s '${etc}' locks && rm locks && mv locks.real locks; i=$((i+1)); done`],
-    { timeoutMs: 25_000 },
+    { timeoutMs: EVENT_BOUND_MS },
   );
   let done = false;
   void swapper.then(() => (done = true));

@@ -26,7 +26,7 @@ import {
   standInEtc,
   within,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (files)');
 const box = skip ? undefined : sandbox('files');
@@ -122,7 +122,7 @@ test('8: --prefix .deadbolt (and any prefix starting with ".") is refused: exit 
     ['break', '--prefix', '.deadbolt', 'tokens', '--yes'],
     ['clean', '--prefix', '.deadbolt'],
   ]) {
-    const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: 5000 });
+    const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: EVENT_BOUND_MS });
     assert.equal(r.timedOut, false, `${args.join(' ')} hung (the counter locked against itself?)`);
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
     assert.deepEqual(snapshot(dir), before, `${args.join(' ')} changed a bookkeeping file`);
@@ -149,7 +149,7 @@ test('8: a FIFO planted at .deadbolt-audit.log (1777): ls and show end on their 
   if (!existsSync(join(dir, '.deadbolt-audit.log'))) await nobodySh(`mkfifo '${dir}/.deadbolt-audit.log'`);
   await (await new LockDirectory(dir, { cleanup: 'never' }).acquire('job')).release();
   for (const args of [['ls'], ['ls', '--json'], ['show', 'job'], ['show', 'job', '--json']]) {
-    const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: 5000 });
+    const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: EVENT_BOUND_MS });
     assert.equal(r.timedOut, false, `${args.join(' ')} hung reading the FIFO`);
   }
 });
@@ -159,14 +159,14 @@ test('8: a FIFO at .deadbolt-tokens (group layout: a member replaced root\'s cou
   await (await new LockDirectory(dir).acquire('seed')).release();
   await nobodySh(`cd '${dir}'; rm -f .deadbolt-tokens; mkfifo .deadbolt-tokens`);
   const locks = new LockDirectory(dir);
-  const r = await within(locks.acquire('job', { timeout: 2000 }), 4000);
+  const r = await within(locks.acquire('job', { timeout: 2000 }), EVENT_BOUND_MS);
   assert.equal(r.pending, undefined, 'acquire hung on the FIFO');
   if (r.value !== undefined) await r.value.release();
   assert.ok(r.error instanceof Error, 'acquire must fail');
   assert.equal(code(r.error), 'DEADBOLT_UNSAFE', `${code(r.error)}: ${(r.error as Error).message}`);
   assert.doesNotMatch((r.error as Error).message, /ESPIPE/);
   assert.match((r.error as Error).message, /\.deadbolt-tokens/, 'names the file');
-  const cli = await deadbolt(['run', '--lock-path', dir, 'job', '--', 'true'], { timeoutMs: 5000 });
+  const cli = await deadbolt(['run', '--lock-path', dir, 'job', '--', 'true'], { timeoutMs: EVENT_BOUND_MS });
   assert.equal(cli.timedOut, false);
   assert.notEqual(cli.code, 0);
   assert.doesNotMatch(cli.stderr, /ESPIPE/);
@@ -187,12 +187,12 @@ for (const kind of ['symlink', 'fifo', 'hardlink'] as const) {
         const g = await locks.acquire('job', { timeout: 2000 });
         await g.release();
       })(),
-      4000,
+      EVENT_BOUND_MS,
     );
     assert.equal(r.pending, undefined, 'hung');
     assert.ok(['DEADBOLT_UNSAFE', 'DEADBOLT_CONFIG'].includes(code(r.error) as string), `a planted marker must be refused, got ${String(r.error ?? 'success')}`);
     assert.deepEqual(snapshot(etc), before);
-    const cli = await deadbolt(['clean', '--lock-path', dir], { timeoutMs: 5000 });
+    const cli = await deadbolt(['clean', '--lock-path', dir], { timeoutMs: EVENT_BOUND_MS });
     assert.equal(cli.timedOut, false);
     assert.notEqual(cli.code, 0);
     assert.deepEqual(snapshot(etc), before);

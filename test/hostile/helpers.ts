@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { CLI, cliEnv } from '../cli/helpers.js';
 import { repoRoot, spawnWorker, type Worker } from '../file/helpers.js';
 import { isCI } from '../harness/require-server.js';
+import { EVENT_BOUND_MS } from '../harness/bounds.js';
 
 export { CLI };
 
@@ -147,7 +148,7 @@ export function runBounded(
       // A grandchild may keep the pipes open: do not wait for them.
       child.stdout!.destroy();
       child.stderr!.destroy();
-    }, options.timeoutMs ?? 8000);
+    }, options.timeoutMs ?? EVENT_BOUND_MS); // a hang guard: a CLI's Node start-up alone can take seconds on a loaded machine
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);

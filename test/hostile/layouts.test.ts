@@ -30,7 +30,7 @@ import {
   standInEtc,
   victimProcess,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (layouts)');
 const box = skip ? undefined : sandbox('layout');
@@ -87,7 +87,7 @@ for (const layout of LAYOUTS) {
       ['run', '--no-wait', 'fifo', '--', 'true'],
     ];
     for (const args of commands) {
-      const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: 6000 });
+      const r = await deadbolt([args[0]!, '--lock-path', dir, ...args.slice(1)], { timeoutMs: EVENT_BOUND_MS });
       const what = args.join(' ');
       assert.equal(r.timedOut, false, `${what} hung`);
       assert.deepEqual(snapshot(etc), before, `${what} touched /etc's stand-in: ${r.stdout}${r.stderr}`);

@@ -19,7 +19,7 @@ import { basename, join } from 'node:path';
 import { connect, DeadboltError, LockDirectory, isInvalidArgument, type Coordinator } from '../../src/index.js';
 import { blockedInKernel, fixture, untilBlocked } from '../file/helpers.js';
 import { closedPort, eventually, hostileFixture, killAll, runBounded, startProcess, within } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const root = mkdtempSync(join(tmpdir(), 'deadbolt-hostile-names-'));
 let seq = 0;
@@ -137,10 +137,10 @@ for (const mode of ['exclusive', 'shared'] as const) {
       await untilBlocked('self', 1);
       locks.close();
       // The holder keeps the lock: only close() can end this wait (how fast: kernel-waits' diagnostics).
-      const r = await within(waiting, 10_000);
+      const r = await within(waiting, EVENT_BOUND_MS);
       assert.equal(r.pending, undefined, 'close() did not reject the waiter blocked in the kernel');
       assert.equal(code(r.error), 'DEADBOLT_CLOSED', String(r.error ?? 'granted'));
-      assert.ok(await eventually(() => blockedInKernel('self') === 0, 5_000), 'a thread of ours is still blocked in the kernel');
+      assert.ok(await eventually(() => blockedInKernel('self') === 0, EVENT_BOUND_MS), 'a thread of ours is still blocked in the kernel');
       await assert.rejects(locks.acquire('other'), (e: unknown) => code(e) === 'DEADBOLT_CLOSED');
       holder.child.stdin!.write('release\n');
       await holder.exited;
@@ -154,7 +154,7 @@ for (const mode of ['exclusive', 'shared'] as const) {
       }
     } finally {
       holder.child.kill('SIGKILL');
-      await within(waiting.then((g) => g.release()), 2000);
+      await within(waiting.then((g) => g.release()), EVENT_BOUND_MS);
     }
   });
 }
@@ -171,15 +171,15 @@ test('14: list() and clean() of a path that is a file: a DeadboltError DEADBOLT_
 });
 
 for (const scheme of ['etcd', 'redis', 'zookeeper', 'postgres'] as const) {
-  test(`14: connect('${scheme}://127.0.0.1:<closed port>') fails with DEADBOLT_BACKEND_UNAVAILABLE naming ECONNREFUSED, long before connectTimeout (30 s)`, T, async () => {
+  test(`14: connect('${scheme}://127.0.0.1:<closed port>') fails with DEADBOLT_BACKEND_UNAVAILABLE naming ECONNREFUSED, long before connectTimeout`, T, async () => {
     const port = await closedPort();
     const path = scheme === 'redis' ? '/0' : scheme === 'postgres' ? '/db' : '';
-    const r = await runBounded([process.execPath, hostileFixture('connect-probe'), `${scheme}://127.0.0.1:${port}${path}`, JSON.stringify({ connectTimeout: 30_000 })], { timeoutMs: 10_000 });
-    assert.equal(r.timedOut, false, 'connect() was still waiting after 10 s');
+    const r = await runBounded([process.execPath, hostileFixture('connect-probe'), `${scheme}://127.0.0.1:${port}${path}`, JSON.stringify({ connectTimeout: 4 * EVENT_BOUND_MS })], { timeoutMs: EVENT_BOUND_MS });
+    assert.equal(r.timedOut, false, `connect() was still waiting after ${EVENT_BOUND_MS} ms`);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; code: string; message: string; ms: number };
     assert.equal(result.ok, false);
     assert.equal(result.code, 'DEADBOLT_BACKEND_UNAVAILABLE', result.message);
-    assert.match(result.message, /ECONNREFUSED/); // ended by the refusal, not by the 30 s connectTimeout
+    assert.match(result.message, /ECONNREFUSED/); // ended by the refusal, not by the connectTimeout
   });
 }
 
@@ -190,6 +190,6 @@ test('first use: 6 processes starting at once on a directory that does not exist
     for (let i = 0; i < 20; i++) await locks.run('n' + (i % 3), () => undefined, { timeout: 5000 });
     console.log('ok');
   })`;
-  const runs = await Promise.all(Array.from({ length: 6 }, () => runBounded([process.execPath, '-e', script, dir], { timeoutMs: 12_000 })));
+  const runs = await Promise.all(Array.from({ length: 6 }, () => runBounded([process.execPath, '-e', script, dir], { timeoutMs: EVENT_BOUND_MS })));
   for (const r of runs) assert.equal(r.stdout.trim(), 'ok', `${r.code ?? r.signal}: ${r.stderr}`);
 });

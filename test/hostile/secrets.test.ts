@@ -27,7 +27,7 @@ import {
   secondAccount,
   startProcess,
 } from './helpers.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (secrets in holder records)');
 const box = sandbox('secrets');
@@ -120,7 +120,7 @@ const leaks = (text: string) => ['hunter2', 'S3CRET', 'hu/n#t'].filter((s) => te
 
 /** connect(url) in its own process (killed after 12 s): how it failed. */
 async function probe(url: string, options: object): Promise<{ ok?: boolean; code?: string; message?: string; inspected?: string; published?: string[]; ms?: number; timedOut: boolean; raw: string }> {
-  const r = await runBounded([process.execPath, hostileFixture('connect-probe'), url, JSON.stringify(options)], { timeoutMs: 12_000 });
+  const r = await runBounded([process.execPath, hostileFixture('connect-probe'), url, JSON.stringify(options)], { timeoutMs: EVENT_BOUND_MS });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return { ...(JSON.parse(line) as object), timedOut: r.timedOut, raw: r.stdout + r.stderr };
@@ -155,8 +155,8 @@ test('11: the CLI never echoes a malformed --backend / DEADBOLT_BACKEND, nor a p
   ];
   const runs = await Promise.all(
     values.flatMap((value) => [
-      deadbolt(['ls', '--backend', value], { timeoutMs: 12_000 }).then((r) => ({ r, how: `--backend ${value}` })),
-      deadbolt(['ls'], { env: { DEADBOLT_BACKEND: value }, timeoutMs: 12_000 }).then((r) => ({ r, how: `DEADBOLT_BACKEND=${value}` })),
+      deadbolt(['ls', '--backend', value], { timeoutMs: EVENT_BOUND_MS }).then((r) => ({ r, how: `--backend ${value}` })),
+      deadbolt(['ls'], { env: { DEADBOLT_BACKEND: value }, timeoutMs: EVENT_BOUND_MS }).then((r) => ({ r, how: `DEADBOLT_BACKEND=${value}` })),
     ]),
   );
   for (const { r, how } of runs) {

@@ -34,7 +34,7 @@ import {
   type Outcome,
 } from './helpers.js';
 import { LockDirectory } from '../../src/index.js';
-import { HANG_GUARD_MS } from '../harness/bounds.js';
+import { EVENT_BOUND_MS, HANG_GUARD_MS } from '../harness/bounds.js';
 
 const skip = secondAccount('hostile-user suite (untrusted text)');
 const box = skip ? undefined : sandbox('text');
@@ -174,7 +174,7 @@ test('9: run\'s waiting line on a terminal describes the holder escaped (its own
   const { dir } = await setup();
   // script(1) gives deadbolt a pseudo-terminal and copies everything written to it, raw.
   const command = `exec ${process.execPath} ${CLI} run --lock-path ${dir} --timeout 1500ms forged-cmd -- true`;
-  const r = await runBounded(['script', '-qfec', command, '/dev/null'], { timeoutMs: 8000, env: { ...process.env, NO_COLOR: '1', TERM: 'dumb' } });
+  const r = await runBounded(['script', '-qfec', command, '/dev/null'], { timeoutMs: EVENT_BOUND_MS, env: { ...process.env, NO_COLOR: '1', TERM: 'dumb' } });
   assert.equal(r.timedOut, false);
   assert.match(r.stdout, /waiting for forged-cmd/, 'the waiting line was shown');
   const own = r.stdout.replaceAll('\r\x1b[2K', '\n').replaceAll('\r\n', '\n');
