@@ -72,7 +72,15 @@ export function workerClient(kind: 'threads' | 'navigator'): Promise<RemoteClien
  * manager allows steal unless `allowSteal: false`.
  */
 export function processClient(directory: string, options: { allowSteal?: boolean } = {}): Promise<RemoteClient> {
-  const config = { kind: 'directory', directory, allowSteal: options.allowSteal !== false };
+  return childClient({ kind: 'directory', directory, allowSteal: options.allowSteal !== false });
+}
+
+/** A remote client in a child process: a coordinator of its own on `url` (a real engine: another host, as far as it can tell). */
+export function processCoordinatorClient(url: string, ttl: number, namespace: string): Promise<RemoteClient> {
+  return childClient({ kind: 'coordinator', url, ttl, namespace });
+}
+
+function childClient(config: object): Promise<RemoteClient> {
   const child: ChildProcess = fork(FIXTURE, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return start({
