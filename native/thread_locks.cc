@@ -155,17 +155,32 @@ Napi::Value Request_(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r->held ? r->id : -r->id);
 }
 
-// tlRelease(id) -> how many events of the caller are ready to drain.
+// The caller's events as a JS array (taken out of the table: the caller dispatches them now).
+Napi::Value TakeEvents(Napi::Env env, std::vector<double>& events) {
+  Napi::Array out = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, events[i]));
+  return out;
+}
+
+// tlRelease(id) -> 0 when the caller has no events, else its events (as tlDrain
+// returns them): a release that hands the lock to a request of the same thread
+// (the queued path) then costs one call into the addon, not two.
 Napi::Value Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double id = info[0].As<Napi::Number>().DoubleValue();
   Client* self = Self(info);
   Table& t = T();
-  std::lock_guard<std::mutex> lock(t.mu);
-  auto it = t.requests.find(id);
-  // Unknown: already released, or stolen (the holder learns that from its event).
-  if (it != t.requests.end() && it->second->held && it->second->client == self) Remove(t, it->second, self);
-  return Napi::Number::New(env, Ready(self));
+  std::vector<double> events;
+  {
+    std::lock_guard<std::mutex> lock(t.mu);
+    auto it = t.requests.find(id);
+    // Unknown: already released, or stolen (the holder learns that from its event).
+    if (it != t.requests.end() && it->second->held && it->second->client == self) Remove(t, it->second, self);
+    if (self->events.empty()) return Napi::Number::New(env, 0);
+    events.swap(self->events);
+    self->woken = false;
+  }
+  return TakeEvents(env, events);
 }
 
 // tlCancel(id) -> -1 when it was not waiting (granted meanwhile, or unknown), else
@@ -192,9 +207,7 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
     events.swap(self->events);
     self->woken = false;
   }
-  Napi::Array out = Napi::Array::New(env, events.size());
-  for (size_t i = 0; i < events.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, events[i]));
-  return out;
+  return TakeEvents(env, events);
 }
 
 // tlQuery(prefix) -> [key, weight == capacity, clientId, held] for every request whose key starts with prefix.

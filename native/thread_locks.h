@@ -13,9 +13,9 @@
 //   blocks while holding it except napi_call_threadsafe_function in
 //   non-blocking mode.
 // - Grants and steals for a client (one env) are appended to its event list.
-//   The caller's own events are drained synchronously (release() says how many
-//   are ready); another client is woken by its thread-safe function, called
-//   once per empty -> non-empty transition of its list (no polling).
+//   The caller's own events are returned synchronously (release() hands them
+//   back in the same call); another client is woken by its thread-safe function,
+//   called once per empty -> non-empty transition of its list (no polling).
 // - A client that goes away (env cleanup hook: thread exit or termination)
 //   leaves the table under the mutex: its held requests are released (waiters
 //   elsewhere are granted), its pending ones withdrawn. The hook is

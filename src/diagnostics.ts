@@ -58,6 +58,8 @@ export const channels = {
   fileCleaned: 'deadbolt:file:cleaned',
   /** Someone else deleted or replaced a lock file we hold: {@link ProtocolViolationMessage}. */
   fileProtocolViolation: 'deadbolt:file:protocol-violation',
+  /** A Web Locks steal request in a lock directory was not proven, so the holder kept its lock: {@link StealRefusedMessage}. */
+  webLocksStealRefused: 'deadbolt:web-locks:steal-refused',
 } as const;
 
 /**
@@ -184,6 +186,21 @@ export interface ProtocolViolationMessage {
   path: string;
   /** What was found at the lock path instead of our file. */
   found: 'missing' | 'replaced' | 'unlinked';
+}
+
+/**
+ * Fields of `deadbolt:web-locks:steal-refused`: which lock's steal request was
+ * ignored, and why (deadbolt's words; the request's text is never repeated).
+ *
+ * @example
+ * ```ts
+ * const m: StealRefusedMessage = { directory: '/run/locks', name: 'jobs', why: "it is owned by uid 65534, neither the holder's uid nor root" };
+ * ```
+ */
+export interface StealRefusedMessage {
+  directory: string;
+  name: string;
+  why: string;
 }
 
 type ChannelName = (typeof channels)[keyof typeof channels];

@@ -25,6 +25,7 @@ export {
   type SessionMessage,
   type FileCleanedMessage,
   type ProtocolViolationMessage,
+  type StealRefusedMessage,
 } from './diagnostics.js';
 export { type Guard, LocalGuard } from './local/guard.js';
 export { Semaphore, MAX_PERMITS, type SemaphoreAcquireOptions } from './local/semaphore.js';

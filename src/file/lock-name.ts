@@ -46,6 +46,9 @@ export const AUDIT_FILE = '.deadbolt-audit.log';
 /** The folder of shared holders' record files (holder-record.ts). */
 export const SHARED_RECORDS = '.deadbolt-shared';
 
+/** The folder of Web Locks steal requests (steal-request.ts). */
+export const STEAL_REQUESTS = '.deadbolt-steal';
+
 /**
  * Whether a directory entry is deadbolt's own bookkeeping, not a lock file.
  *

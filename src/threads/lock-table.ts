@@ -73,7 +73,8 @@ export class LockTable {
   /** Give held request `id` back; waiters (here or on other threads) are granted. */
   release(id: number): void {
     this.#stolen.delete(id);
-    if (this.#native.tlRelease(id) > 0) this.#drain();
+    const events = this.#native.tlRelease(id);
+    if (events !== 0) this.#dispatch(events);
   }
 
   /**
@@ -94,7 +95,11 @@ export class LockTable {
   }
 
   #drain(): void {
-    for (const event of this.#native.tlDrain()) {
+    this.#dispatch(this.#native.tlDrain());
+  }
+
+  #dispatch(events: number[]): void {
+    for (const event of events) {
       if (event > 0) {
         const onGrant = this.#waiting.get(event);
         this.#forget(event);

@@ -14,7 +14,7 @@
  *
  * @module
  */
-export { LockManager, type LockOptions, type LockGrantedCallback, type StealOptions } from './lock-manager.js';
+export { LockManager, type LockOptions, type LockGrantedCallback, type StealOptions, type DirectoryStealOptions } from './lock-manager.js';
 export { Lock, FencedLock, type LockMode } from './lock.js';
 export type { LockInfo, LockManagerSnapshot } from './scope.js';
 export { installNavigatorLocks } from './navigator.js';

@@ -59,6 +59,26 @@ export interface StealOptions {
   allowSteal?: boolean;
 }
 
+/**
+ * Options of {@link LockManager.forDirectory}.
+ *
+ * @example
+ * ```ts
+ * LockManager.forDirectory(new LockDirectory('/run/myapp/locks'), { allowSteal: true, stealTimeout: 5000 });
+ * ```
+ */
+export interface DirectoryStealOptions extends StealOptions {
+  /**
+   * With `allowSteal`: how long (ms) a steal waits for a holder in another
+   * process to give the lock up before it fails with a LockTimeoutError that
+   * names `deadbolt break` (default 10 000). `allowSteal` also makes this
+   * manager's holders give their locks up to a proven steal request.
+   */
+  stealTimeout?: number;
+}
+
+const DEFAULT_STEAL_TIMEOUT_MS = 10_000;
+
 const MODES: readonly string[] = ['exclusive', 'shared'];
 
 /**
@@ -104,8 +124,8 @@ export class LockManager {
    * await locks.request('migrate', (lock) => migrate((lock as FencedLock).token));
    * ```
    */
-  static forDirectory(lockDirectory: LockDirectory, options?: StealOptions): LockManager {
-    return new LockManager(new DirectoryScope(lockDirectory, options?.allowSteal === true));
+  static forDirectory(lockDirectory: LockDirectory, options?: DirectoryStealOptions): LockManager {
+    return new LockManager(new DirectoryScope(lockDirectory, options?.allowSteal === true, stealTimeout(options?.stealTimeout)));
   }
 
   /**
@@ -249,6 +269,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 let threadManager: LockManager | undefined;
+
+function stealTimeout(ms: unknown): number {
+  if (ms === undefined) return DEFAULT_STEAL_TIMEOUT_MS;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+    throw new RangeError(`options.stealTimeout: expected a positive number of milliseconds, got ${typeof ms === 'number' ? ms : typeof ms}`);
+  }
+  return ms;
+}
 
 /** The specification's argument conversion and checks, in its order. */
 function convert(name: unknown, options: unknown, callback: unknown): PendingRequest {

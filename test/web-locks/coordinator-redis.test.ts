@@ -11,7 +11,7 @@ if (requirement.available) {
     redis = await startRedis();
   });
   after(() => redis?.stop());
-  coordinatorConformance('redis', () => redis!.url, 1_000);
+  coordinatorConformance('redis', () => redis!.url, 1_000, true);
 } else {
   test('web locks on redis', { skip: requirement.reason }, () => {});
 }

@@ -8,12 +8,15 @@ import assert from 'node:assert/strict';
 import { connect } from '../../src/distributed/connect.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
 import { LockManager, type FencedLock } from '../../src/web-locks/index.js';
-import { managerClient } from './remote.js';
+import { managerClient, processCoordinatorClient } from './remote.js';
 import { webLocksConformance, type LockManagerLike } from './suite.js';
 import { HANG_GUARD_MS } from '../harness/bounds.js';
 
-/** Register the suite for coordinators on `url()` with session `ttl`. */
-export function coordinatorConformance(label: string, url: () => string, ttl: number): void {
+/**
+ * Register the suite for coordinators on `url()` with session `ttl`; with
+ * `crossProcess` (a real engine), also a steal from a holder in another process.
+ */
+export function coordinatorConformance(label: string, url: () => string, ttl: number, crossProcess = false): void {
   const namespace = `web-locks-${process.pid}`;
   const open = () => connect(url(), { ttl, namespace });
   // Connected on first use, inside a test: the engine's own before() hook has run by then.
@@ -86,4 +89,23 @@ export function coordinatorConformance(label: string, url: () => string, ttl: nu
       await Promise.all([a.close(), b.close()]);
     }
   });
+
+  if (crossProcess) {
+    test(`hosts (${label}): steal from a holder in another process is a break: its signal aborts, its request() rejects with AbortError`, { timeout: 60_000 }, async () => {
+      const other = await processCoordinatorClient(url(), ttl, namespace);
+      try {
+        const theirs = other.hold('cross-process');
+        const lock = await theirs.granted;
+        const { locks } = await first();
+        const token = await locks.request('cross-process', { steal: true }, (l) => (l as FencedLock).token);
+        const settled = await theirs.settled;
+        assert.equal(settled.outcome, 'AbortError');
+        assert.equal(settled.signalAborted, true);
+        assert.ok(token > BigInt(lock!.token!));
+        theirs.release();
+      } finally {
+        await other.close();
+      }
+    });
+  }
 }

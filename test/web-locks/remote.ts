@@ -12,6 +12,8 @@ export type Command =
   | { op: 'hold'; id: number; name: string; options: { mode?: 'exclusive' | 'shared'; steal?: boolean; ifAvailable?: boolean } }
   | { op: 'release'; id: number }
   | { op: 'query'; id: number }
+  /** Block the event loop for good (a hung holder): only kill() ends it. */
+  | { op: 'hang' }
   | { op: 'exit' };
 
 /** What it answers. */
@@ -19,7 +21,9 @@ export type Reply =
   | { id: number; event: 'ready' }
   | { id: number; event: 'granted'; lock: { name: string; mode: string; token: string | undefined } | null }
   | { id: number; event: 'settled'; outcome: string; signalAborted: boolean }
-  | { id: number; event: 'query'; snapshot: unknown };
+  | { id: number; event: 'query'; snapshot: unknown }
+  /** A steal request it did not honour (deadbolt:web-locks:steal-refused). */
+  | { id: -1; event: 'steal-refused'; name: string; why: string };
 
 /** One request of a remote client, held until `release()`. */
 export interface RemoteHold {
@@ -36,6 +40,10 @@ export interface RemoteClient {
   query(): Promise<{ held: { name: string; mode: string; clientId: string }[]; pending: { name: string; mode: string; clientId: string }[] }>;
   /** Ends it the hard way (worker.terminate(), SIGKILL): whatever it held must be released. */
   kill(): Promise<void>;
+  /** Resolves with the next steal request it refused (processes only). */
+  nextRefusal(): Promise<{ name: string; why: string }>;
+  /** Block its event loop for good (processes only): a holder that never answers. */
+  hang(): void;
   close(): Promise<void>;
 }
 
@@ -59,9 +67,21 @@ export function workerClient(kind: 'threads' | 'navigator'): Promise<RemoteClien
   });
 }
 
-/** A remote client in a child process, on lock directory `directory`. */
-export function processClient(directory: string): Promise<RemoteClient> {
-  const child: ChildProcess = fork(FIXTURE, [JSON.stringify({ kind: 'directory', directory })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/**
+ * A remote client in a child process, on lock directory `directory`; its
+ * manager allows steal unless `allowSteal: false`.
+ */
+export function processClient(directory: string, options: { allowSteal?: boolean } = {}): Promise<RemoteClient> {
+  return childClient({ kind: 'directory', directory, allowSteal: options.allowSteal !== false });
+}
+
+/** A remote client in a child process: a coordinator of its own on `url` (a real engine: another host, as far as it can tell). */
+export function processCoordinatorClient(url: string, ttl: number, namespace: string): Promise<RemoteClient> {
+  return childClient({ kind: 'coordinator', url, ttl, namespace });
+}
+
+function childClient(config: object): Promise<RemoteClient> {
+  const child: ChildProcess = fork(FIXTURE, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return start({
     send: (c) => child.send(c),
@@ -77,6 +97,14 @@ async function start(channel: Channel): Promise<RemoteClient> {
   let next = 1;
   const waiting = new Map<number, (reply: Reply) => void>();
   const ready = new Promise<void>((resolve) => waiting.set(0, () => resolve()));
+  const refusals: Array<{ name: string; why: string }> = [];
+  const refusalWaiters: Array<(r: { name: string; why: string }) => void> = [];
+  waiting.set(-1, (reply) => {
+    const { name, why } = reply as Extract<Reply, { event: 'steal-refused' }>;
+    const waiter = refusalWaiters.shift();
+    if (waiter !== undefined) waiter({ name, why });
+    else refusals.push({ name, why });
+  });
   channel.onReply((reply) => waiting.get(reply.id)?.(reply));
   await ready;
   let dead = false;
@@ -112,6 +140,11 @@ async function start(channel: Channel): Promise<RemoteClient> {
       if (!dead) await channel.kill();
       dead = true;
     },
+    nextRefusal() {
+      const queued = refusals.shift();
+      return queued !== undefined ? Promise.resolve(queued) : new Promise((resolve) => refusalWaiters.push(resolve));
+    },
+    hang: () => channel.send({ op: 'hang' }),
   };
 }
 
@@ -137,5 +170,9 @@ export function managerClient(locks: { request: Function; query(): Promise<unkno
     query: () => locks.query() as never,
     kill: close,
     close,
+    nextRefusal: () => new Promise(() => {}),
+    hang: () => {
+      throw new Error('managerClient: a manager in this process cannot hang alone');
+    },
   };
 }
