@@ -313,7 +313,7 @@ function breakForm(row: Row): HTMLFormElement | undefined {
       renderDetail();
     };
     show('breaking…', false);
-    void postBreak(row.backend, row.name, first.token, reason.value).then(
+    void postBreak(row.backend, row.name, row.holders.map((h) => h.token), reason.value).then(
       (text) => show(text, false),
       (err: Error) => {
         show(err.message, true);
@@ -324,11 +324,12 @@ function breakForm(row: Row): HTMLFormElement | undefined {
   return form;
 }
 
-async function postBreak(backend: string, name: string, token: string, reason: string): Promise<string> {
+/** Sends every token the form showed: the server breaks only if the holders are still exactly those. */
+async function postBreak(backend: string, name: string, tokens: string[], reason: string): Promise<string> {
   const response = await fetch('/api/break', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${state.accessToken}` },
-    body: JSON.stringify({ backend, name, confirm: name, token, reason }),
+    body: JSON.stringify({ backend, name, confirm: name, token: tokens[0], tokens, reason }),
   });
   const body = (await response.json()) as { error?: string; broken?: boolean; detail?: string };
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.error ?? 'refused'}`);
