@@ -46,7 +46,36 @@ export interface ApiContext {
  * ```
  */
 export function getConfig(ctx: ApiContext, response: ServerResponse): void {
-  answer(response, 200, { allowBreak: ctx.token !== undefined, warnAfterMs: ctx.warnAfterMs, intervalMs: ctx.intervalMs, now: Date.now() });
+  answer(response, 200, pageConfig(ctx));
+}
+
+/**
+ * What `GET /api/config` answers (also inlined in the page).
+ *
+ * @example
+ * ```ts
+ * const { allowBreak } = pageConfig(ctx);
+ * ```
+ */
+export function pageConfig(ctx: ApiContext): { allowBreak: boolean; warnAfterMs: number; intervalMs: number; now: number } {
+  return { allowBreak: ctx.token !== undefined, warnAfterMs: ctx.warnAfterMs, intervalMs: ctx.intervalMs, now: Date.now() };
+}
+
+/**
+ * One page of the snapshot's held locks, as `GET /api/locks` answers it (also
+ * inlined in the page for its first paint).
+ *
+ * @example
+ * ```ts
+ * const first = locksPage(ctx, { backend: null, q: '', offset: 0, limit: 100 });
+ * ```
+ */
+export function locksPage(ctx: ApiContext, { backend, q, offset, limit }: { backend: string | null; q: string; offset: number; limit: number }) {
+  const { monitor } = ctx;
+  let rows: readonly LockRow[] = monitor.rows;
+  if (backend !== null && backend !== '') rows = rows.filter((r) => r.backend === backend);
+  if (q !== '') rows = rows.filter((r) => r.name.includes(q));
+  return { version: monitor.version, now: Date.now(), total: rows.length, offset, limit, locks: rows.slice(offset, offset + limit), backends: monitor.backends };
 }
 
 /**
@@ -65,19 +94,7 @@ export function getLocks(ctx: ApiContext, url: URL, response: ServerResponse): v
   if (offset === undefined || limit === undefined || limit > MAX_LIMIT) {
     return answer(response, 400, { error: `offset and limit must be integers ≥ 0 (limit at most ${MAX_LIMIT})` });
   }
-  const { monitor } = ctx;
-  let rows: readonly LockRow[] = monitor.rows;
-  if (backend !== null && backend !== '') rows = rows.filter((r) => r.backend === backend);
-  if (q !== '') rows = rows.filter((r) => r.name.includes(q));
-  answer(response, 200, {
-    version: monitor.version,
-    now: Date.now(),
-    total: rows.length,
-    offset,
-    limit,
-    locks: rows.slice(offset, offset + limit),
-    backends: monitor.backends,
-  });
+  answer(response, 200, locksPage(ctx, { backend, q, offset, limit }));
 }
 
 /**

@@ -90,6 +90,38 @@ async function getJson<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
+interface LocksPage {
+  version: number;
+  now: number;
+  total: number;
+  locks: Row[];
+  backends: Backend[];
+}
+
+/** Show a page of rows as the API gave it. */
+function applyRows(data: LocksPage): void {
+  state.version = Math.max(state.version, data.version);
+  state.skew = data.now - Date.now();
+  state.rows = data.locks;
+  state.total = data.total;
+  renderBackends(data.backends);
+  renderRows();
+}
+
+/**
+ * The config and the first page of rows the server put in the document (a
+ * JSON data block, see html.ts): painted at once, before any request.
+ */
+function inlined(): { config: typeof state.config; locks: LocksPage } | undefined {
+  const block = document.getElementById('first');
+  if (block?.textContent == null || block.textContent === '') return undefined;
+  try {
+    return JSON.parse(block.textContent) as { config: typeof state.config; locks: LocksPage };
+  } catch {
+    return undefined; // then the page asks the API, as it does for every later page
+  }
+}
+
 /** Fetch the page of rows shown; a change arriving meanwhile triggers one more fetch. */
 async function loadRows(): Promise<void> {
   if (state.loading) {
@@ -101,17 +133,12 @@ async function loadRows(): Promise<void> {
     do {
       state.again = false;
       const params = new URLSearchParams({ offset: String(state.offset), limit: String(PAGE_SIZE), q: state.q });
-      const data = await getJson<{ version: number; now: number; total: number; locks: Row[]; backends: Backend[] }>(`/api/locks?${params}`);
-      state.version = Math.max(state.version, data.version);
-      state.skew = data.now - Date.now();
-      state.rows = data.locks;
-      state.total = data.total;
+      const data = await getJson<LocksPage>(`/api/locks?${params}`);
       if (state.offset > 0 && state.offset >= data.total) {
         state.offset = Math.max(0, Math.floor((data.total - 1) / PAGE_SIZE) * PAGE_SIZE);
         state.again = true;
       }
-      renderBackends(data.backends);
-      renderRows();
+      applyRows(data);
     } while (state.again);
   } finally {
     state.loading = false;
@@ -374,8 +401,15 @@ function listen(): void {
 
 async function start(): Promise<void> {
   // The first rows do not wait for the config (or the event stream): they are what the first paint is for.
-  const first = loadRows();
-  state.config = await getJson('/api/config');
+  const page = inlined();
+  let first: Promise<void> = Promise.resolve();
+  if (page === undefined) {
+    first = loadRows();
+    state.config = await getJson('/api/config');
+  } else {
+    state.config = page.config;
+    applyRows(page.locks);
+  }
   $<HTMLInputElement>('#filter').addEventListener('input', (event) => {
     state.q = (event.target as HTMLInputElement).value;
     state.offset = 0;
