@@ -11,6 +11,11 @@
  * the CLI's median, and, to tell start-up from the engine's work, the median
  * of `survey()` (what ls reads) on an open coordinator in this process.
  *
+ * The CLI's fixed cost is measured beside it, on the same engine: the same
+ * command over an empty namespace (start-up, loading the driver, connect,
+ * session, close), and, once per run of the benchmark, `node -e 0` (Node's own
+ * start-up) and `deadbolt --version` (Node plus loading the CLI's modules).
+ *
  * With GNU time installed, the CLI's CPU time (user + system) is shown too:
  * on a machine shared with other work, wall time grows with the load, CPU
  * time much less. Targets (issue 12, judged on the wall-time median): ≤ 1 s
@@ -76,9 +81,14 @@ const CPU_LINE = /^DEADBOLT_BENCH_CPU (\S+) (\S+)$/m;
 
 /** One `deadbolt ls --json` run: its wall time and CPU time in ms and the number of locks it listed. */
 function runLs(url, namespace) {
+  return runNode([CLI, 'ls', '--json', '--backend', url, '--namespace', namespace, '--connect-timeout', '30s'], (out) => JSON.parse(out).locks.length);
+}
+
+/** Wall and CPU time of `node ...args`; `listed` is `parse(stdout)`. */
+function runNode(nodeArgs, parse = () => null) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const argv = [process.execPath, CLI, 'ls', '--json', '--backend', url, '--namespace', namespace, '--connect-timeout', '30s'];
+    const argv = [process.execPath, ...nodeArgs];
     const [command, ...rest] = GNU_TIME ? [GNU_TIME, '-f', 'DEADBOLT_BENCH_CPU %U %S', ...argv] : argv;
     const child = spawn(command, rest, {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,9 +101,9 @@ function runLs(url, namespace) {
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = performance.now() - started;
-      if (code !== 0) return reject(new Error(`deadbolt ls exited ${code}: ${err}`));
+      if (code !== 0) return reject(new Error(`${nodeArgs.join(' ')} exited ${code}: ${err}`));
       const cpu = CPU_LINE.exec(err);
-      resolve({ ms, cpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : null, listed: JSON.parse(Buffer.concat(out).toString()).locks.length });
+      resolve({ ms, cpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : null, listed: parse(Buffer.concat(out).toString()) });
     });
   });
 }
@@ -111,7 +121,11 @@ async function benchEngine(name) {
     const cli = [];
     const cpu = [];
     const inProcess = [];
+    const empty = [];
     for (let r = 0; r < RUNS; r++) {
+      const none = await runLs(server.url, `${namespace}-empty`);
+      if (none.listed !== 0) throw new Error(`${name}: ls of an empty namespace listed ${none.listed} locks`);
+      empty.push(none.ms);
       const { ms, cpuMs, listed } = await runLs(server.url, namespace);
       if (listed !== LOCKS) throw new Error(`${name}: ls listed ${listed} locks, expected ${LOCKS}`);
       cli.push(ms);
@@ -128,6 +142,7 @@ async function benchEngine(name) {
       cliMedianMs: cliMedian,
       cliMaxMs: Math.max(...cli),
       cliCpuMedianMs: cpu.length > 0 ? median(cpu) : null,
+      emptyMedianMs: median(empty),
       listMedianMs: median(inProcess),
       targetMs: engine.target,
       ratio: cliMedian / engine.target,
@@ -141,6 +156,19 @@ async function benchEngine(name) {
   }
 }
 
+/** Node's start-up, and Node plus the CLI's own modules, before any engine. */
+async function fixedCosts() {
+  const node = [];
+  const version = [];
+  for (let r = 0; r < RUNS; r++) {
+    node.push((await runNode(['-e', '0'])).ms);
+    version.push((await runNode([CLI, '--version'])).ms);
+  }
+  return { nodeMedianMs: median(node), versionMedianMs: median(version) };
+}
+
+const fixed = await fixedCosts();
+process.stderr.write(`node -e 0: median ${Math.round(fixed.nodeMedianMs)} ms; deadbolt --version: median ${Math.round(fixed.versionMedianMs)} ms\n`);
 const rows = [];
 for (const name of ONLY) {
   if (!(name in ENGINES)) throw new Error(`unknown engine ${name}; known: ${Object.keys(ENGINES).join(', ')}`);
@@ -157,6 +185,7 @@ const columns = [
   { key: 'cliMedianMs', title: 'deadbolt ls --json (median)', format: ms },
   { key: 'cliMaxMs', title: 'slowest run', format: ms },
   { key: 'cliCpuMedianMs', title: 'its CPU time (median)', format: (v) => (v === null ? 'n/a' : ms(v)) },
+  { key: 'emptyMedianMs', title: 'ls of an empty namespace (median)', format: ms },
   { key: 'listMedianMs', title: 'survey() in-process (median)', format: ms },
   { key: 'targetMs', title: 'target', format: ms },
   { key: 'ratio', title: 'median / target', format: formatRatio },
@@ -164,10 +193,13 @@ const columns = [
 ];
 console.log(`deadbolt ls --json over ${LOCKS} held locks, ${RUNS} runs each (wall time of the whole command; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
 console.log(renderTable(columns, rows));
+console.log(`\nfixed costs: node -e 0 ${ms(fixed.nodeMedianMs)} (Node's start-up), deadbolt --version ${ms(fixed.versionMedianMs)} (Node + the CLI's modules); the empty-namespace column adds the driver, connect and close`);
+for (const r of rows) console.log(`${r.engine}: ${ms(r.cliMedianMs)} vs target ${ms(r.targetMs)} — ${r.met ? 'met' : 'MISSED'} (ratio ${formatRatio(r.ratio)})`);
 if (args.markdown) console.log(`\n${renderMarkdownTable(columns, rows)}`);
 printJsonLine('BENCH_JSON', {
   benchmark: 'ls',
   env: { date: new Date().toISOString(), node: process.version, loadavg: loadavg() },
   params: { locks: LOCKS, runs: RUNS },
+  fixed,
   scenarios: { ls: { title: `deadbolt ls --json over ${LOCKS} held locks`, rows: Object.fromEntries(rows.map((r) => [r.engine, r])) } },
 });

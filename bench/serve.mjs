@@ -92,8 +92,10 @@ async function commandsPerPoll(browser, serveUrl, feed, serverAddrs, pages) {
   for (let i = 0; i < pages; i++) {
     const page = await (await browser.newContext()).newPage();
     await page.goto(serveUrl);
-    await page.waitForFunction(() => performance.getEntriesByName('deadbolt:rows-painted').length > 0, undefined, { timeout: 60_000 });
+    // Polled on a timer, not on animation frames: Chromium does not run those for a page that is not in front.
+    await page.waitForFunction(() => document.querySelector('#live')?.textContent === 'live', undefined, { timeout: 60_000, polling: 100 });
     open.push(page);
+    if ((i + 1) % 10 === 0) progress(`(b) ${i + 1} of ${pages} pages open, each following the event stream`);
   }
   let commands = 0;
   const count = (_time, _args, source) => {

@@ -47,6 +47,8 @@ export const ErrorCodes = {
   UNSAFE: 'DEADBOLT_UNSAFE',
   /** The platform or driver cannot do what was asked. */
   UNSUPPORTED: 'DEADBOLT_UNSUPPORTED',
+  /** A conditional `break(name, { expect })` found other holders than expected: nothing was broken. */
+  HOLDER_CHANGED: 'DEADBOLT_HOLDER_CHANGED',
   /** An argument was invalid (carried by `TypeError` / `RangeError`). */
   INVALID_ARGUMENT: 'DEADBOLT_INVALID_ARGUMENT',
 } as const;
@@ -331,6 +333,36 @@ export class UnsafeFileError extends DeadboltError {
 export class UnsupportedError extends DeadboltError {
   constructor(message: string, options?: DeadboltErrorOptions) {
     super(ErrorCodes.UNSUPPORTED, message, options);
+  }
+}
+
+/**
+ * A conditional break (`coordinator.break(name, { expect })`) found the lock
+ * held by other tokens than the ones expected — released, or granted to
+ * someone else since the operator looked. The engine compared and refused in
+ * one atomic step: nothing was broken, the current holders keep the lock.
+ *
+ * @example
+ * ```ts
+ * try { await coordinator.break('jobs', { reason: 'stuck', expect: [41n] }); }
+ * catch (err) { if (err instanceof HolderChangedError) console.error(`now held by ${err.found.join(', ') || 'nobody'}`); }
+ * ```
+ */
+export class HolderChangedError extends DeadboltError {
+  /** The holders' tokens the caller expected, ascending. */
+  readonly expected: readonly bigint[];
+  /** The holders' tokens the engine had, ascending (empty: nobody held it). */
+  readonly found: readonly bigint[];
+
+  constructor(lockName: string, expected: readonly bigint[], found: readonly bigint[], options?: DeadboltErrorOptions) {
+    const list = (tokens: readonly bigint[]): string => (tokens.length === 0 ? 'none' : tokens.join(', '));
+    super(
+      ErrorCodes.HOLDER_CHANGED,
+      `lock "${lockName}" changed hands: expected holder token(s) ${list(expected)}, found ${list(found)}; nothing was broken (look at its holders again before breaking it)`,
+      options,
+    );
+    this.expected = [...expected];
+    this.found = [...found];
   }
 }
 

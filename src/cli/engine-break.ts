@@ -5,23 +5,23 @@
  * Order: read the holders and show exactly who will be displaced (host, pid,
  * command, token, held for, lease left, whether its session still renews);
  * ask (or `--yes`, which needs `--reason`: the engine and the audit log keep
- * it); read the holders again and refuse (exit 1) if their tokens changed
- * meanwhile — the operator confirmed those holders, not whoever came next;
- * open the local audit log (a log that cannot be written safely stops the
- * break); `coordinator.break()`, which revokes the claims on the engine and
- * stores who, when and why in the engine's break record (the displaced
- * holders' `guard.signal` fires, with that record); append the audit record.
+ * it); open the local audit log (a log that cannot be written safely stops the
+ * break); `coordinator.break(name, { expect })` with the tokens shown, which
+ * the engine compares with the holders in the same atomic step as it revokes
+ * their claims — the operator confirmed those holders, not whoever came next,
+ * so if they changed nothing is broken (exit 1) — and stores who, when and
+ * why in the engine's break record (the displaced holders' `guard.signal`
+ * fires, with that record); append the audit record.
  *
  * Unlike a lock directory's break, no process is signalled: the engine takes
  * the lock away and tells the holder, whose own code must stop (deadbolt run
- * does: it stops its command). A holder that took the lock between the second
- * read and the break (a window of one round trip) would be displaced too:
- * the result names every displaced token, and warns when one was not confirmed.
+ * does: it stops its command).
  *
  * @module
  */
 import { redact } from '../distributed/connect-url.js';
 import type { Coordinator } from '../distributed/coordinator.js';
+import { HolderChangedError } from '../errors.js';
 import type { LockInfo } from '../local/fenced-guard.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
@@ -73,36 +73,27 @@ export async function breakEngineLock(coordinator: Coordinator, target: EngineTa
       throw new CliError(ExitCode.NOT_BROKEN, 'not confirmed: nothing was done');
     }
   }
-  // The lock may have changed hands while the operator read the prompt.
-  const now = await coordinator.holders(name);
-  if (tokens(now) !== tokens(seen)) {
-    throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands meanwhile (tokens ${tokens(seen) || 'none'} → ${tokens(now) || 'none'}): nothing was broken`, {
-      hint: 'Run the command again to see its holders now.',
-    });
-  }
   const log = openEngineAudit(auditLogPath(options.auditLog, process.env));
   let displaced: LockInfo[];
   const by = operator();
   try {
-    displaced = await coordinator.break(name, { reason, by: `${by.sudoUser ?? by.user}@${by.host}` });
+    // The lock may have changed hands while the operator read the prompt: the engine compares, atomically.
+    displaced = await coordinator.break(name, { reason, by: `${by.sudoUser ?? by.user}@${by.host}`, expect: seen.map((h) => h.token) });
   } catch (err) {
     log.close();
+    if (err instanceof HolderChangedError) {
+      throw new CliError(ExitCode.NOT_BROKEN, `lock "${name}" changed hands meanwhile (tokens ${err.expected.join(',')} → ${err.found.join(',') || 'none'}): nothing was broken`, {
+        hint: 'Run the command again to see its holders now.',
+      });
+    }
     throw err;
   }
   const record = engineBreakRecord({ backend, namespace, name, reason, by, displaced });
   log.append(record);
-  const unconfirmed = displaced.filter((d) => !seen.some((s) => s.token === d.token));
-  if (unconfirmed.length > 0) {
-    io.err(io.errColor.yellow(`deadbolt: warning: also displaced token(s) ${unconfirmed.map((d) => d.token).join(', ')}, granted between the last check and the break`));
-  }
   if (options.json) io.json(record);
   else if (displaced.length === 0) io.out(escapeText(`lock "${name}" was released before the break: nothing displaced (recorded in ${log.path})`));
   else io.out(escapeText(`lock "${name}" broken: displaced token ${displaced.map((d) => d.token).join(', ')}; recorded by the engine and in ${log.path}`));
   return displaced.length === 0 ? ExitCode.NOT_BROKEN : ExitCode.OK;
-}
-
-function tokens(infos: readonly LockInfo[]): string {
-  return infos.map((i) => i.token).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join(',');
 }
 
 /** Who will be displaced, for the operator. Every field but the numbers is from the engine: escaped. */

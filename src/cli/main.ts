@@ -10,6 +10,10 @@
  * command are never parsed as deadbolt's; and every error, ours or the
  * library's, becomes one line on stderr and a documented exit code.
  *
+ * Each command's module is imported only when that command runs: `ls
+ * --backend redis://…` never loads the lock-directory code, the native addon
+ * or the HTTP server (what start-up costs is in docs/performance.md).
+ *
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -24,16 +28,11 @@ import {
   isInvalidArgument,
 } from '../errors.js';
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
-import { breakCommand } from './break.js';
-import { cleanCommand } from './clean.js';
 import { durationOption } from './durations.js';
 import { addEngineOptions } from './engine-options.js';
 import { escapeLines, escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
-import { listCommand } from './ls.js';
 import { createOutput, type Output } from './output.js';
-import { runCommand } from './run.js';
-import { showCommand } from './show.js';
 import { packageVersion } from './version.js';
 import { addServeCommand } from '../serve/command.js';
 
@@ -90,6 +89,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .addHelpText('after', RUN_HELP)
     .action(async (name: string, options) => {
       if (!options.wait && options.timeout !== undefined) throw usageError('--no-wait and --timeout contradict each other: give one');
+      const { runCommand } = await import('./run.js');
       done(await runCommand(name, command, options, io));
     });
 
@@ -98,14 +98,14 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--watch', 'redraw the listing in place on a terminal until Ctrl-C')
     .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').argParser(durationOption(MAX_TIMEOUT_MS)).default(2_000, '2s'))
     .addHelpText('after', LS_HELP)
-    .action(async (options) => done(await listCommand(options, io)));
+    .action(async (options) => done(await (await import('./ls.js')).listCommand(options, io)));
 
   subcommand(program, 'show', 'deadbolt show [options] NAME', 'show one lock in detail')
     .argument('<name>', 'the lock name')
     .option('--json', 'print JSON (schema in docs/cli.md)')
     .option('--audit-log <file>', 'engines: the local audit log whose breaks of NAME are shown (default: $DEADBOLT_AUDIT_LOG, else ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', SHOW_HELP)
-    .action(async (name: string, options) => done(await showCommand(name, options, io)));
+    .action(async (name: string, options) => done(await (await import('./show.js')).showCommand(name, options, io)));
 
   subcommand(program, 'clean', 'deadbolt clean [options]', 'remove unused lock files, safely while services run', false)
     .addOption(new Option('--older-than <duration>', 'only files unused for at least this long').argParser(durationOption(MAX_TIMEOUT_MS)))
@@ -113,7 +113,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--trust-directory', 'act even when others could write the directory or a parent (root only; docs/security.md)')
     .option('--json', 'print JSON (schema in docs/cli.md)')
     .addHelpText('after', CLEAN_HELP)
-    .action(async (options) => done(await cleanCommand(options, io)));
+    .action(async (options) => done(await (await import('./clean.js')).cleanCommand(options, io)));
 
   subcommand(program, 'break', 'deadbolt break [options] NAME', 'stop the holder of a local lock (SIGTERM, then SIGKILL), or revoke it on an engine, with an audit record')
     .argument('<name>', 'the lock name')
@@ -124,7 +124,7 @@ function buildProgram(io: Output, command: string[], done: (code: number) => voi
     .option('--json', 'print the audit record as JSON')
     .option('--audit-log <file>', 'engines: the local audit log to append to (default: $DEADBOLT_AUDIT_LOG, else $XDG_STATE_HOME/deadbolt/audit.log or ~/.local/state/deadbolt/audit.log)')
     .addHelpText('after', BREAK_HELP)
-    .action(async (name: string, options) => done(await breakCommand(name, options, io)));
+    .action(async (name: string, options) => done(await (await import('./break.js')).breakCommand(name, options, io)));
 
   addServeCommand(program, io, done);
   return program;

@@ -192,22 +192,27 @@ export class Coordinator implements AsyncDisposable {
    * Displace the holders of `name` (the operator's tool). The engine stores who
    * broke it, when and why; the next holder reads that in `guard.predecessor`.
    * Resolves with the holders displaced. Publishes `deadbolt:lock:broken`.
+   * With `expect` (the tokens `holders()` showed), the engine breaks only those
+   * holders, atomically; if the holders changed meanwhile nothing is broken and
+   * it rejects with HolderChangedError.
    *
    * @example
    * ```ts
    * const displaced = await coordinator.break('ledger', { reason: 'holder hung in GC for 10 min' });
+   * const seen = await coordinator.holders('ledger');
+   * await coordinator.break('ledger', { reason: 'still hung', expect: seen.map((h) => h.token) });
    * ```
    */
   break(name: string, options: BreakOptions): Promise<LockInfo[]> {
     checkLockName(name);
-    const { reason, by } = checkBreakOptions(options, this.owner);
+    const { reason, by, expect } = checkBreakOptions(options, this.owner);
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
     if (!this.capabilities.breakable) return Promise.reject(new UnsupportedError(`the ${this.backend} driver cannot break locks`));
-    return this.#break(name, reason, by);
+    return this.#break(name, reason, by, expect);
   }
 
-  async #break(name: string, reason: string, by: string): Promise<LockInfo[]> {
-    const displaced = serialisableAll(await this.#driver.break(name, { reason, by, at: new Date() }));
+  async #break(name: string, reason: string, by: string, expect: readonly bigint[] | undefined): Promise<LockInfo[]> {
+    const displaced = serialisableAll(await this.#driver.break(name, { reason, by, at: new Date() }, expect));
     // Our own displaced guards learn it here even if the driver cannot notify them.
     for (const guard of this.#held) {
       if (guard.name === name && displaced.some((info) => info.token === guard.token)) {

@@ -222,8 +222,12 @@ export interface Driver {
   /**
    * Displace the current holders of `name` (revoke their lease or delete their
    * claim), store `record` so the next holder can read it, and return who was displaced.
+   * With `expect` (ascending tokens), only if the holders are exactly those,
+   * compared in the same atomic step as the deletion (a transaction's compare,
+   * a script, a row lock, node versions); otherwise reject with
+   * HolderChangedError (`assertExpectedHolders`) and change nothing.
    */
-  break(name: string, record: BreakRecord): Promise<LockInfo[]>;
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]>;
   /** Close the client connection. Sessions were revoked before this is called. */
   close(): Promise<void>;
 }

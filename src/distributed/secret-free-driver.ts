@@ -78,8 +78,8 @@ class SecretFreeDriver implements Driver {
     return async (prefix: string) => this.#secrets.scrub(await this.#clean(inner.survey!(prefix)));
   }
 
-  async break(name: string, record: BreakRecord): Promise<LockInfo[]> {
-    return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record)));
+  async break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record, expect)));
   }
 
   close(): Promise<void> {

@@ -16,6 +16,8 @@ import { BreakRefused } from './sources.js';
 const MAX_LIMIT = 1000;
 /** The largest request body accepted (a break request is a few hundred bytes). */
 const MAX_BODY = 16 * 1024;
+/** The most holders a break request may name (a shared lock's holders, as the page shows them). */
+const MAX_TOKENS = 1000;
 /** The longest reason accepted, as in `Coordinator.break()`. */
 const MAX_REASON = 1024;
 
@@ -44,7 +46,36 @@ export interface ApiContext {
  * ```
  */
 export function getConfig(ctx: ApiContext, response: ServerResponse): void {
-  answer(response, 200, { allowBreak: ctx.token !== undefined, warnAfterMs: ctx.warnAfterMs, intervalMs: ctx.intervalMs, now: Date.now() });
+  answer(response, 200, pageConfig(ctx));
+}
+
+/**
+ * What `GET /api/config` answers (also inlined in the page).
+ *
+ * @example
+ * ```ts
+ * const { allowBreak } = pageConfig(ctx);
+ * ```
+ */
+export function pageConfig(ctx: ApiContext): { allowBreak: boolean; warnAfterMs: number; intervalMs: number; now: number } {
+  return { allowBreak: ctx.token !== undefined, warnAfterMs: ctx.warnAfterMs, intervalMs: ctx.intervalMs, now: Date.now() };
+}
+
+/**
+ * One page of the snapshot's held locks, as `GET /api/locks` answers it (also
+ * inlined in the page for its first paint).
+ *
+ * @example
+ * ```ts
+ * const first = locksPage(ctx, { backend: null, q: '', offset: 0, limit: 100 });
+ * ```
+ */
+export function locksPage(ctx: ApiContext, { backend, q, offset, limit }: { backend: string | null; q: string; offset: number; limit: number }) {
+  const { monitor } = ctx;
+  let rows: readonly LockRow[] = monitor.rows;
+  if (backend !== null && backend !== '') rows = rows.filter((r) => r.backend === backend);
+  if (q !== '') rows = rows.filter((r) => r.name.includes(q));
+  return { version: monitor.version, now: Date.now(), total: rows.length, offset, limit, locks: rows.slice(offset, offset + limit), backends: monitor.backends };
 }
 
 /**
@@ -63,19 +94,7 @@ export function getLocks(ctx: ApiContext, url: URL, response: ServerResponse): v
   if (offset === undefined || limit === undefined || limit > MAX_LIMIT) {
     return answer(response, 400, { error: `offset and limit must be integers ≥ 0 (limit at most ${MAX_LIMIT})` });
   }
-  const { monitor } = ctx;
-  let rows: readonly LockRow[] = monitor.rows;
-  if (backend !== null && backend !== '') rows = rows.filter((r) => r.backend === backend);
-  if (q !== '') rows = rows.filter((r) => r.name.includes(q));
-  answer(response, 200, {
-    version: monitor.version,
-    now: Date.now(),
-    total: rows.length,
-    offset,
-    limit,
-    locks: rows.slice(offset, offset + limit),
-    backends: monitor.backends,
-  });
+  answer(response, 200, locksPage(ctx, { backend, q, offset, limit }));
 }
 
 /**
@@ -112,9 +131,11 @@ export function getHistory(ctx: ApiContext, url: URL, response: ServerResponse):
 }
 
 /**
- * `POST /api/break` with `{ backend, name, confirm, token, reason }`: break
- * lock `name` if its holder's token is still `token`; `confirm` must repeat
- * the name (typed by the operator).
+ * `POST /api/break` with `{ backend, name, confirm, token, tokens?, reason }`:
+ * break lock `name` if its holder's token is still `token` — on an engine, if
+ * its holders are still exactly `tokens` (default `[token]`), compared by the
+ * engine atomically with the break; `confirm` must repeat the name (typed by
+ * the operator).
  *
  * @example
  * ```ts
@@ -129,12 +150,12 @@ export async function postBreak(ctx: ApiContext, request: IncomingMessage, respo
   if (typeof body === 'string') return answer(response, 400, { error: body });
   const problem = checkBreakRequest(body);
   if (problem !== undefined) return answer(response, 400, { error: problem });
-  const { backend, name, token, reason } = body as { backend: string; name: string; token: string; reason: string };
+  const { backend, name, token, tokens, reason } = body as { backend: string; name: string; token: string; tokens?: string[]; reason: string };
   const source = ctx.monitor.source(backend);
   if (source === undefined) return answer(response, 404, { error: `no backend "${backend}"` });
   try {
     const client = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-    const outcome = await source.break(name, { expectToken: token, reason, by: client });
+    const outcome = await source.break(name, { expectToken: token, expectTokens: tokens ?? [token], reason, by: client });
     await ctx.monitor.recordHistory(backend);
     ctx.monitor.pollSoon(backend);
     answer(response, 200, outcome);
@@ -150,6 +171,13 @@ function checkBreakRequest(body: unknown): string | undefined {
   for (const key of ['backend', 'name', 'confirm', 'token', 'reason']) if (typeof b[key] !== 'string') return `"${key}" must be a string`;
   if (b.confirm !== b.name) return '"confirm" must repeat the lock\'s name exactly: type it to confirm';
   if (!/^[0-9]+$/.test(b.token as string)) return '"token" must be the holder\'s fencing token as a decimal string';
+  if (b.tokens !== undefined) {
+    const tokens = b.tokens;
+    if (!Array.isArray(tokens) || tokens.length === 0 || tokens.length > MAX_TOKENS || !tokens.every((t) => typeof t === 'string' && /^[0-9]+$/.test(t))) {
+      return `"tokens", when sent, must list every holder's token as decimal strings (1 to ${MAX_TOKENS})`;
+    }
+    if (!tokens.includes(b.token)) return '"tokens" must include "token"';
+  }
   const reason = (b.reason as string).trim();
   if (reason.length === 0 || reason.length > MAX_REASON) return `"reason" must say why, in 1 to ${MAX_REASON} characters`;
   return undefined;

@@ -20,10 +20,8 @@ import { addEngineOptions, type EngineOptions } from '../cli/engine-options.js';
 import { escapeText } from '../cli/escape.js';
 import { CliError, ExitCode, usageError } from '../cli/exit-codes.js';
 import type { Output } from '../cli/output.js';
-import { readAccessToken, type AccessToken } from './access-token.js';
-import { Monitor } from './monitor.js';
-import { startServer } from './server.js';
-import { openSources, type LockSource } from './sources.js';
+import type { AccessToken } from './access-token.js';
+import type { LockSource } from './sources.js';
 
 /**
  * Options of `deadbolt serve`, as parsed.
@@ -86,7 +84,14 @@ export function addServeCommand(program: Command, io: Output, done: (code: numbe
 export async function serveCommand(options: ServeOptions, io: Output): Promise<number> {
   const urls = backendUrls(options);
   const listen = parseListen(options.listen);
-  const token = accessToken(options);
+  // Imported here, not at the top: every other deadbolt command loads this module for its options only.
+  const [{ readAccessToken }, { Monitor }, { startServer }, { openSources }] = await Promise.all([
+    import('./access-token.js'),
+    import('./monitor.js'),
+    import('./server.js'),
+    import('./sources.js'),
+  ]);
+  const token = accessToken(options, readAccessToken);
   let sources: LockSource[];
   try {
     sources = await openSources(urls, { grace: options.grace, engine: options, auditLog: auditLogPath(options.auditLog, process.env), io });
@@ -123,7 +128,7 @@ function backendUrls(options: ServeOptions): string[] {
   return urls;
 }
 
-function accessToken(options: ServeOptions): AccessToken | undefined {
+function accessToken(options: ServeOptions, readAccessToken: (file: string) => AccessToken): AccessToken | undefined {
   if (options.tokenFile !== undefined && !options.allowBreak) throw usageError('--token-file is only for --allow-break: add --allow-break, or drop --token-file');
   if (!options.allowBreak) return undefined;
   if (options.tokenFile === undefined) {

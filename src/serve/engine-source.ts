@@ -5,20 +5,21 @@
  * `break(name, { reason, by })` to displace a holder (the engine stores its
  * break record and the holder's `guard.signal` fires).
  *
- * "Changed hands" is checked by comparing tokens right before the break: the
- * Coordinator has no conditional break, so a new holder granted in the few
- * milliseconds between the check and the break would be displaced too (and is
- * listed as displaced in the answer and the audit record).
+ * "Changed hands" is checked by the engine: `break(name, { expect })` with the
+ * tokens the operator saw compares them with the holders in the same atomic
+ * step as the break, so a holder granted after the page showed the lock is
+ * never displaced (409, nothing done).
  *
  * @module
  */
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { BreakRecord } from '../distributed/driver.js';
+import { HolderChangedError } from '../errors.js';
 import type { LockInfo } from '../local/fenced-guard.js';
 import { engineBreakRecord, openEngineAudit, operator, readEngineAuditAll, type EngineBreakAuditRecord } from '../cli/engine-audit.js';
 import { CliError, ExitCode } from '../cli/exit-codes.js';
 import type { HistoryEntry, HolderRow, LockRow } from './lock-row.js';
-import { BreakRefused, type BreakOutcome, type LockSource } from './sources.js';
+import { BreakRefused, type BreakOutcome, type BreakRequest, type LockSource } from './sources.js';
 
 /** Where breaks are recorded: the CLI's engine audit log (`auditLogPath`), shared with `deadbolt break --backend`. */
 export interface AuditLogPlace {
@@ -62,19 +63,16 @@ export class EngineSource implements LockSource {
     return groupByName(this.id, await this.coordinator.holders(name), (info, now) => this.#holderRow(info, now))[0];
   }
 
-  async break(name: string, { expectToken, reason, by }: { expectToken: string; reason: string; by: string }): Promise<BreakOutcome> {
-    const holders = await this.coordinator.holders(name);
-    if (holders.length === 0) throw new BreakRefused(409, `lock "${name}" is not held: nothing to break`);
-    if (!holders.some((h) => h.token.toString() === expectToken)) {
-      throw new BreakRefused(409, `lock "${name}" changed hands: its holder's token is now ${holders.map((h) => h.token).join(', ')}, not ${expectToken}; nothing was done`);
-    }
+  async break(name: string, { expectToken, expectTokens, reason, by }: BreakRequest): Promise<BreakOutcome> {
+    const expect = (expectTokens ?? [expectToken]).map((t) => BigInt(t));
     const log = openLog(this.auditLog); // proven writable before anything is broken
     const operatorNow = { ...operator(), via: 'deadbolt serve' as const, client: by };
     let displaced: LockInfo[];
     try {
-      displaced = await this.coordinator.break(name, { reason, by: `${operatorNow.sudoUser ?? operatorNow.user}@${operatorNow.host} via deadbolt serve (${by})` });
+      displaced = await this.coordinator.break(name, { reason, by: `${operatorNow.sudoUser ?? operatorNow.user}@${operatorNow.host} via deadbolt serve (${by})`, expect });
     } catch (err) {
       log.close();
+      if (err instanceof HolderChangedError) throw refusal(name, err);
       throw err;
     }
     const record = engineBreakRecord({ backend: this.url, namespace: this.namespace, name, reason, by: operatorNow, displaced });
@@ -138,6 +136,12 @@ export class EngineSource implements LockSource {
     }
     return toHolderRow(info, state);
   }
+}
+
+/** The engine found other holders than the page showed: 409, as before any break. */
+function refusal(name: string, err: HolderChangedError): BreakRefused {
+  if (err.found.length === 0) return new BreakRefused(409, `lock "${name}" is not held: nothing to break`);
+  return new BreakRefused(409, `lock "${name}" changed hands: its holder's token is now ${err.found.join(', ')}, not ${err.expected.join(', ')}; nothing was done`);
 }
 
 /** The audit log, opened before the break; its refusals become the page's answers. */

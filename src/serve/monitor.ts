@@ -22,6 +22,17 @@ import type { LockSource } from './sources.js';
 const EXPIRY_SLACK_MS = 1000;
 
 /**
+ * For the change fingerprint only: a lease's expiry to the whole second. An
+ * engine that gives the time left (Redis: PTTL) yields an expiry that moves by
+ * a few ms from poll to poll with nothing changed; counting that as a change
+ * made every open page fetch and redraw its rows at every poll. A renewal moves
+ * the expiry by a third of the TTL and is still seen.
+ */
+function wholeSecondExpiry(key: string, value: unknown): unknown {
+  return key === 'expiresAt' && typeof value === 'number' ? Math.round(value / 1000) : value;
+}
+
+/**
  * How one backend is doing, for the page's header, the API and /metrics.
  *
  * @example
@@ -217,7 +228,7 @@ export class Monitor {
   }
 
   #setRows(id: string, rows: LockRow[]): void {
-    const fingerprint = JSON.stringify(rows);
+    const fingerprint = JSON.stringify(rows, wholeSecondExpiry);
     if (this.#fingerprints.get(id) === fingerprint) return;
     this.#fingerprints.set(id, fingerprint);
     this.#rows.set(id, rows);

@@ -8,6 +8,9 @@
  * `switch`. Every answer carries request-guard.ts's headers, and every request
  * passes its Host check first.
  *
+ * The page (`/`) carries its style, its script and the first page of rows
+ * inline (page/html.ts), so its first paint costs one request.
+ *
  * Server-sent events (`GET /api/events`) carry only "something changed"
  * (`version`) and each backend's status; a page then fetches the rows it
  * shows from the snapshot. Viewers never cause a backend request.
@@ -17,11 +20,14 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getConfig, getHistory, getLock, getLocks, postBreak, type ApiContext } from './api.js';
+import { getConfig, getHistory, getLock, getLocks, locksPage, pageConfig, postBreak, type ApiContext } from './api.js';
 import { renderMetrics } from './metrics.js';
-import { PAGE_HTML } from './page/html.js';
+import { pageShell } from './page/html.js';
 import { PAGE_CSS } from './page/style.js';
 import { allowedHosts, answer, checkHost, SECURITY_HEADERS } from './request-guard.js';
+
+/** Rows inlined in the page for its first paint: the page's own page size (app.ts). */
+const FIRST_PAGE = 100;
 
 /** How often an idle event stream gets a comment line (so proxies and browsers keep it open). */
 const HEARTBEAT_MS = 15_000;
@@ -54,6 +60,7 @@ export interface RunningServer {
  */
 export async function startServer(ctx: ApiContext, listen: { host: string; port: number }): Promise<RunningServer> {
   const script = readFileSync(new URL('./page/app.js', import.meta.url), 'utf8');
+  const shell = pageShell(PAGE_CSS, script);
   const streams = new Set<ServerResponse>();
   let hosts = new Set<string>();
   const server: Server = createServer((request, response) => {
@@ -72,7 +79,8 @@ export async function startServer(ctx: ApiContext, listen: { host: string; port:
     if (request.method !== 'GET' && request.method !== 'HEAD') return answer(response, 405, { error: `${request.method} is not allowed here` }, { Allow: 'GET, HEAD' });
     switch (path) {
       case '/':
-        return asset(response, 'text/html; charset=utf-8', PAGE_HTML);
+        // The first page of rows travels with the document: the first paint waits for no API request.
+        return asset(response, 'text/html; charset=utf-8', shell.html({ config: pageConfig(ctx), locks: locksPage(ctx, { backend: null, q: '', offset: 0, limit: FIRST_PAGE }) }), shell.csp);
       case '/app.js':
         return asset(response, 'text/javascript; charset=utf-8', script);
       case '/app.css':
@@ -134,8 +142,10 @@ export async function startServer(ctx: ApiContext, listen: { host: string; port:
   };
 }
 
-function asset(response: ServerResponse, type: string, body: string): void {
-  response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+function asset(response: ServerResponse, type: string, body: string, csp?: string): void {
+  const headers: Record<string, string> = { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) };
+  if (csp !== undefined) headers['Content-Security-Policy'] = csp;
+  response.writeHead(200, headers);
   response.end(body);
 }
 

@@ -60,6 +60,24 @@ export class BreakRefused extends Error {
 }
 
 /**
+ * What `POST /api/break` asks of a backend, checked.
+ *
+ * @example
+ * ```ts
+ * const request: BreakRequest = { expectToken: '7', expectTokens: ['7'], reason: 'hung', by: '127.0.0.1:50122' };
+ * ```
+ */
+export interface BreakRequest {
+  /** The token of the holder the operator saw first (the one a lock directory proves). */
+  expectToken: string;
+  /** Every holder token the operator saw (a shared lock has several); includes `expectToken`. */
+  expectTokens?: string[];
+  reason: string;
+  /** The client, as `address:port`. */
+  by: string;
+}
+
+/**
  * One backend, as the server sees it.
  *
  * @example
@@ -78,8 +96,13 @@ export interface LockSource {
   list(): Promise<LockRow[]>;
   /** One lock, or undefined when it is not held. */
   show(name: string): Promise<LockRow | undefined>;
-  /** Displace the holder of `name`, only if its token is still `expectToken`. Rejects with BreakRefused when it refuses. */
-  break(name: string, request: { expectToken: string; reason: string; by: string }): Promise<BreakOutcome>;
+  /**
+   * Displace the holder of `name`, only if its token is still `expectToken`
+   * (and, on an engine, only if its holders are exactly `expectTokens`, which
+   * defaults to `[expectToken]`: compared atomically with the break). Rejects
+   * with BreakRefused when it refuses.
+   */
+  break(name: string, request: BreakRequest): Promise<BreakOutcome>;
   /** Breaks recorded by the backend's audit log (newest last). */
   history(): Promise<HistoryEntry[]>;
   close(): Promise<void>;

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { channels, type LockAcquireFailedMessage } from '../../src/diagnostics.js';
 import {
   ClosedError,
+  HolderChangedError,
   LockLostError,
   LockTimeoutError,
   SessionLostError,
@@ -422,6 +423,52 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       await held.release(); // after loss: no error, and the new holder keeps its lock
       assert.deepEqual((await ops.holders('broken')).map((i) => i.token), [next.token]);
       await next.release();
+    });
+
+    it('break with expect: stale tokens are refused atomically and the current holder keeps its lock; the right ones break it', async (t, env) => {
+      const a = await env.connect();
+      if (!needs(t, a, 'breakable')) return;
+      const broken = record(t, channels.lockBroken);
+      const ops = await env.connect();
+      const first = await a.acquire('conditional');
+      const stale = [first.token];
+      await first.release();
+      const current = await a.acquire('conditional'); // granted after the operator looked
+      const refused = await ops.break('conditional', { reason: 'stale view', expect: stale }).then(
+        () => assert.fail('a break expecting a released holder must be refused'),
+        (err: unknown) => err,
+      );
+      assert.ok(refused instanceof HolderChangedError, String(refused));
+      assert.equal(refused.code, 'DEADBOLT_HOLDER_CHANGED');
+      assert.deepEqual(refused.expected, stale);
+      assert.deepEqual(refused.found, [current.token]);
+      assert.match(refused.message, /changed hands.*nothing was broken/);
+      // The engine was not touched: the holder is still listed, its guard not aborted, nothing published.
+      assert.deepEqual((await ops.holders('conditional')).map((i) => i.token), [current.token]);
+      assert.equal(current.signal.aborted, false);
+      assert.equal(broken.length, 0);
+      const displaced = await ops.break('conditional', { reason: 'right view', by: 'tester', expect: [current.token] });
+      assert.deepEqual(displaced.map((i) => i.token), [current.token]);
+      if (options.observesBreak ?? true) assert.ok((await whenAborted(current.signal, 5_000, 'displaced guard aborted')) instanceof LockLostError);
+      assert.equal(broken.length, 1);
+      // Nobody holds it now: expecting someone is refused, with nobody found.
+      const gone = await ops.break('conditional', { reason: 'again', expect: [current.token] }).catch((err: unknown) => err);
+      assert.ok(gone instanceof HolderChangedError && gone.found.length === 0, String(gone));
+      assert.throws(() => ops.break('conditional', { reason: 'x', expect: [] }), TypeError);
+      assert.throws(() => ops.break('conditional', { reason: 'x', expect: ['1' as unknown as bigint] }), TypeError);
+      await current.release();
+      if (!a.capabilities.shared) return;
+      // Shared holders: the whole set must be expected, in any order.
+      const b = await env.connect();
+      const r1 = await a.acquire('conditional-shared', { mode: 'shared' });
+      const r2 = await b.acquire('conditional-shared', { mode: 'shared' });
+      const partial = await ops.break('conditional-shared', { reason: 'one of two', expect: [r1.token] }).catch((err: unknown) => err);
+      assert.ok(partial instanceof HolderChangedError, String(partial));
+      assert.equal(r1.signal.aborted || r2.signal.aborted, false);
+      const both = await ops.break('conditional-shared', { reason: 'both', expect: [r2.token, r1.token] });
+      assert.deepEqual(both.map((i) => i.token).sort(), [r1.token, r2.token].sort());
+      await r1.release();
+      await r2.release();
     });
 
     it('survey(): holders, waiters in queue order and the kept break record, read only; undefined when the engine cannot tell', async (t, env) => {

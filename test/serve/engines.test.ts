@@ -39,7 +39,7 @@ async function scrape(serve: Serve): Promise<Family[]> {
   return parsePrometheusTextFormat(await response.text()) as Family[];
 }
 
-function breakRequest(serve: Serve, token: string, body: Record<string, string>): Promise<Response> {
+function breakRequest(serve: Serve, token: string, body: Record<string, string | string[]>): Promise<Response> {
   return fetch(`${serve.url}api/break`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 }
 
@@ -87,8 +87,15 @@ for (const [name, start, ttl] of ENGINES) {
       const stale = await breakRequest(serve, token.token, { ...request, token: String(BigInt(holder.token) + 1n) });
       assert.equal(stale.status, 409);
       assert.equal(holder.child.exitCode, null);
+      // The page sends every holder token it showed: a set that is not exactly the holders is refused by the engine.
+      const extra = await breakRequest(serve, token.token, { ...request, token: holder.token, tokens: [holder.token, String(BigInt(holder.token) + 1n)] });
+      assert.equal(extra.status, 409, await extra.clone().text());
+      assert.match(((await extra.json()) as { error: string }).error, /changed hands/);
+      assert.equal(holder.child.exitCode, null);
+      const malformed = await breakRequest(serve, token.token, { ...request, token: holder.token, tokens: ['not-a-token'] });
+      assert.equal(malformed.status, 400);
 
-      const broken = await breakRequest(serve, token.token, { ...request, token: holder.token });
+      const broken = await breakRequest(serve, token.token, { ...request, token: holder.token, tokens: [holder.token] });
       const outcome = (await broken.json()) as { broken: boolean; displaced: Array<{ token: string }> };
       assert.equal(broken.status, 200, JSON.stringify(outcome));
       assert.equal(outcome.broken, true);

@@ -15,6 +15,7 @@ test('every error class has its stable code, its name and keeps the cause', () =
     [new deadbolt.BackendError('b', { cause }), 'DEADBOLT_BACKEND'],
     [new deadbolt.NativeError('n', { errno: 'EMFILE' }, { cause }), 'DEADBOLT_NATIVE'],
     [new deadbolt.UnsupportedError('u', { cause }), 'DEADBOLT_UNSUPPORTED'],
+    [new deadbolt.HolderChangedError('n', [1n], [2n], { cause }), 'DEADBOLT_HOLDER_CHANGED'],
   ];
   for (const [err, code] of cases) {
     assert.ok(err instanceof deadbolt.DeadboltError);

@@ -8,7 +8,10 @@
  * share one revision, a displaced holder that sees its key's DELETE finds its
  * token in the record ("broken"), and so does the next holder when it reports
  * on its predecessor. If the holders changed between the read and the
- * transaction (released, next one granted), it is read again.
+ * transaction (released, next one granted), it is read again. A conditional
+ * break (`expect`) compares the holders read with the expected tokens before
+ * the transaction, which then deletes only those keys if still unchanged:
+ * together, only the expected holders can ever be displaced.
  *
  * The record is the last break of that name: a later break replaces it; it is
  * not attached to a lease, so it stays until overwritten or deleted by hand.
@@ -17,6 +20,7 @@
  * @module
  */
 import { BackendError } from '../../errors.js';
+import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import { describe, readQueues } from './holders.js';
@@ -37,11 +41,13 @@ const ATTEMPTS = 10;
  * const displaced = await breakLock(ctx, 'jobs', { reason: 'stuck', by: 'ops@host', at: new Date() });
  * ```
  */
-export async function breakLock(ctx: LockContext, name: string, record: BreakRecord): Promise<LockInfo[]> {
+export async function breakLock(ctx: LockContext, name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
   const brokenKey = Buffer.from(ctx.keys.broken(name));
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const holders = holdersOf((await readQueues(ctx, ctx.keys.queue(name))).get(name) ?? []);
-    if (holders.length === 0) return [];
+    if (holders.length === 0 && expect === undefined) return [];
+    // The txn below is guarded by these very keys' create revisions (the tokens): a holder granted after this read is never deleted.
+    assertExpectedHolders(name, expect, holders.map((h) => h.revision));
     const displaced = await describe(ctx, holders);
     let succeeded: boolean;
     try {

@@ -19,6 +19,7 @@ import type {
   LockSurvey,
   PredecessorReport,
 } from '../../distributed/driver.js';
+import { assertExpectedHolders } from '../../distributed/break-options.js';
 import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
 import { Claim, type Lease, type MemorySpace } from './space.js';
@@ -189,8 +190,11 @@ export class MemoryDriver implements Driver {
     return mergeSurvey(await this.list(prefix), queues);
   }
 
-  async break(name: string, record: BreakRecord): Promise<LockInfo[]> {
-    return this.#space.break(this.#prefix + name, record, (claim) => this.#info(claim));
+  async break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    // One synchronous turn: nothing can be granted between the compare and the break.
+    const key = this.#prefix + name;
+    assertExpectedHolders(name, expect, this.#space.holders((k) => k === key).map((claim) => this.#info(claim).token));
+    return this.#space.break(key, record, (claim) => this.#info(claim));
   }
 
   async close(): Promise<void> {

@@ -10,16 +10,25 @@
  * once, without losing its session or its other locks), stores who/when/why
  * with the displaced holders in the name's `tokens` row for the next holder's
  * predecessor report, and grants the next waiters, all in one transaction.
+ * A conditional break (`expect`) runs in an explicit transaction on one pooled
+ * connection: take the name's row lock (which every grant and release of the
+ * name takes too), read its holders, and call `break` only if they are exactly
+ * the expected tokens; else roll back and refuse. Nobody can be granted the
+ * name between that read and the break.
  *
  * @internal
  * @module
  */
+import type { PoolClient, QueryConfig } from 'pg';
+import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
 import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { PgContext } from './context.js';
 import { decodeBreakRecord, ownerFrom } from './grant.js';
-import { runStatement } from './statements.js';
+import { withTimeout } from './connection.js';
+import { mapError } from './map-error.js';
+import { runStatement, type Statement } from './statements.js';
 
 interface HolderRow {
   name?: string;
@@ -101,15 +110,43 @@ export async function surveyLocks(ctx: PgContext, prefix: string): Promise<LockS
  * const displaced = await breakLock(ctx, 'jobs', { reason: 'stuck', by: 'ops@host', at: new Date() });
  * ```
  */
-export async function breakLock(ctx: PgContext, name: string, record: BreakRecord): Promise<LockInfo[]> {
-  const res = await runStatement(
-    ctx.pool,
-    ctx.statements.breakLock,
-    [ctx.namespace, name, record.reason, record.by, record.at.getTime()],
-    ctx.config.requestTimeout,
-    `breaking "${name}"`,
-  );
-  return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+export async function breakLock(ctx: PgContext, name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+  const values = [ctx.namespace, name, record.reason, record.by, record.at.getTime()];
+  if (expect === undefined) {
+    const res = await runStatement(ctx.pool, ctx.statements.breakLock, values, ctx.config.requestTimeout, `breaking "${name}"`);
+    return (res.rows as HolderRow[]).map((row) => toInfo(name, row));
+  }
+  const doing = `breaking "${name}"`;
+  const client = await withTimeout(ctx.pool.connect(), ctx.config.requestTimeout, doing).catch((error: unknown) => {
+    throw mapError(error, doing);
+  });
+  let broken: unknown;
+  try {
+    await query(client, 'BEGIN', [], ctx, doing);
+    await query(client, ctx.statements.lockName, [ctx.namespace, name], ctx, doing);
+    const found = (await query(client, ctx.statements.holders, [ctx.namespace, name], ctx, doing)).map((row) => BigInt(row.token));
+    assertExpectedHolders(name, expect, found);
+    const rows = await query(client, ctx.statements.breakLock, values, ctx, doing);
+    await query(client, 'COMMIT', [], ctx, doing);
+    return rows.map((row) => toInfo(name, row));
+  } catch (error) {
+    broken = error;
+    // A failed ROLLBACK leaves the connection in an unknown state: it is then destroyed, not reused.
+    await client.query('ROLLBACK').then(() => (broken = undefined), () => undefined);
+    throw error;
+  } finally {
+    client.release(broken !== undefined);
+  }
+}
+
+async function query(client: PoolClient, statement: Statement | string, values: unknown[], ctx: PgContext, doing: string): Promise<HolderRow[]> {
+  const config = typeof statement === 'string' ? { text: statement } : { name: statement.name, text: statement.text };
+  try {
+    const res = await client.query<HolderRow>({ ...config, values, query_timeout: ctx.config.requestTimeout } as unknown as QueryConfig);
+    return res.rows;
+  } catch (error) {
+    throw mapError(error, doing);
+  }
 }
 
 function toInfo(name: string, row: HolderRow): LockInfo {

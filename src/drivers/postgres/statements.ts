@@ -42,6 +42,8 @@ export interface Statements {
   readonly poll: Statement;
   readonly release: Statement;
   readonly breakLock: Statement;
+  /** Take the name's row lock (the one every queue change takes), for a conditional break's compare. */
+  readonly lockName: Statement;
   readonly breakRecord: Statement;
   readonly holders: Statement;
   readonly list: Statement;
@@ -79,6 +81,7 @@ export function makeStatements(schema: string): Statements {
       name: `${schema}_break`,
       text: `SELECT mode, token::text AS token, owner, since_ms::float8, expires_ms::float8 FROM ${s}.break($1, $2, $3, $4, $5)`,
     },
+    lockName: { name: `${schema}_lock_name`, text: `SELECT ${s}.lock_name($1, $2)` },
     breakRecord: { name: `${schema}_broken`, text: `SELECT broken FROM ${s}.tokens WHERE namespace = $1 AND name = $2` },
     holders: { name: `${schema}_holders`, text: holders('c.name = $2') },
     list: { name: `${schema}_list`, text: holders('starts_with(c.name, $2)') },

@@ -5,7 +5,9 @@
  * exactly those tokens, deletes their records, stores the break record as the
  * name's last outcome (`broken|<token>|<record>`), publishes `b|<claim>` to each
  * holder's session, and wakes the next waiter. The holders' sessions are left
- * alone: a displaced process loses this lock, not its other locks. A holder
+ * alone: a displaced process loses this lock, not its other locks. A
+ * conditional break (`expect`) refuses when the holders read differ from the
+ * expected tokens; the script's own compare then covers the gap until it runs. A holder
  * that missed the message learns it from its next keepalive, which finds its
  * token in the break record. If the holders changed in between, read again.
  *
@@ -13,6 +15,7 @@
  * @module
  */
 import { BackendError } from '../../errors.js';
+import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { RedisContext } from './context.js';
@@ -32,10 +35,12 @@ const ATTEMPTS = 10;
  * const displaced = await breakLock(ctx, 'jobs', { reason: 'stuck', by: 'ops@host', at: new Date() });
  * ```
  */
-export async function breakLock(ctx: RedisContext, name: string, record: BreakRecord): Promise<LockInfo[]> {
+export async function breakLock(ctx: RedisContext, name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const holders = await nameHolders(ctx, name);
-    if (holders.length === 0) return [];
+    if (holders.length === 0 && expect === undefined) return [];
+    // The script deletes only if the holders are still exactly these tokens.
+    assertExpectedHolders(name, expect, holders.map((h) => h.token));
     let done: unknown;
     try {
       const tokens = holders.map((holder) => holder.token.toString());

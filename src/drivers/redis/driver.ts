@@ -68,8 +68,8 @@ export class RedisDriver implements Driver {
     return surveyLocks(this.#ctx, prefix);
   }
 
-  break(name: string, record: BreakRecord): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record);
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    return breakLock(this.#ctx, name, record, expect);
   }
 
   close(): Promise<void> {

@@ -8,7 +8,9 @@
  * lock. Because record and deletion are one transaction, a displaced holder
  * whose watch reports the deletion finds its token in the departure ("broken"),
  * and so does the next holder. If the holders changed between the read and the
- * transaction (released, next one granted), it reads again.
+ * transaction (released, next one granted), it reads again. A conditional
+ * break (`expect`) refuses when the holders read differ from the expected
+ * tokens; the versioned removes then cover the gap until the multi runs.
  *
  * The record is the last break of that name: a later break replaces it.
  *
@@ -16,6 +18,7 @@
  * @module
  */
 import { BackendError } from '../../errors.js';
+import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
 import type { LockInfo } from '../../local/fenced-guard.js';
 import type { ZkClient, ZkOp } from './client.js';
@@ -36,12 +39,14 @@ const ATTEMPTS = 10;
  * const displaced = await breakLock(client, paths, 'jobs', { reason: 'stuck', by: 'ops@host', at: new Date() });
  * ```
  */
-export async function breakLock(client: ZkClient, paths: ZkPaths, name: string, record: BreakRecord): Promise<LockInfo[]> {
+export async function breakLock(client: ZkClient, paths: ZkPaths, name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
   const recordPath = paths.broken(name);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const holders = await readHolders(client, paths, name);
-    if (holders.length === 0) return [];
+    if (holders.length === 0 && expect === undefined) return [];
     const displaced = holders.map((h) => h.info);
+    // The multi removes these nodes at these versions only: nobody granted after this read is removed.
+    assertExpectedHolders(name, expect, displaced.map((d) => d.token));
     const data = encodeBreak(record, displaced);
     const recordExists = (await client.exists(recordPath).catch((error: unknown) => {
       throw mapError(error, `breaking "${name}"`);

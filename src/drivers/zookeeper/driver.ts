@@ -149,8 +149,8 @@ export class ZooKeeperDriver implements Driver {
     return surveyLocks(this.#client(), this.#paths, prefix);
   }
 
-  break(name: string, record: BreakRecord): Promise<LockInfo[]> {
-    return breakLock(this.#client(), this.#paths, name, record);
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    return breakLock(this.#client(), this.#paths, name, record, expect);
   }
 
   async close(): Promise<void> {

@@ -90,6 +90,38 @@ async function getJson<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
+interface LocksPage {
+  version: number;
+  now: number;
+  total: number;
+  locks: Row[];
+  backends: Backend[];
+}
+
+/** Show a page of rows as the API gave it. */
+function applyRows(data: LocksPage): void {
+  state.version = Math.max(state.version, data.version);
+  state.skew = data.now - Date.now();
+  state.rows = data.locks;
+  state.total = data.total;
+  renderBackends(data.backends);
+  renderRows();
+}
+
+/**
+ * The config and the first page of rows the server put in the document (a
+ * JSON data block, see html.ts): painted at once, before any request.
+ */
+function inlined(): { config: typeof state.config; locks: LocksPage } | undefined {
+  const block = document.getElementById('first');
+  if (block?.textContent == null || block.textContent === '') return undefined;
+  try {
+    return JSON.parse(block.textContent) as { config: typeof state.config; locks: LocksPage };
+  } catch {
+    return undefined; // then the page asks the API, as it does for every later page
+  }
+}
+
 /** Fetch the page of rows shown; a change arriving meanwhile triggers one more fetch. */
 async function loadRows(): Promise<void> {
   if (state.loading) {
@@ -101,17 +133,12 @@ async function loadRows(): Promise<void> {
     do {
       state.again = false;
       const params = new URLSearchParams({ offset: String(state.offset), limit: String(PAGE_SIZE), q: state.q });
-      const data = await getJson<{ version: number; now: number; total: number; locks: Row[]; backends: Backend[] }>(`/api/locks?${params}`);
-      state.version = Math.max(state.version, data.version);
-      state.skew = data.now - Date.now();
-      state.rows = data.locks;
-      state.total = data.total;
+      const data = await getJson<LocksPage>(`/api/locks?${params}`);
       if (state.offset > 0 && state.offset >= data.total) {
         state.offset = Math.max(0, Math.floor((data.total - 1) / PAGE_SIZE) * PAGE_SIZE);
         state.again = true;
       }
-      renderBackends(data.backends);
-      renderRows();
+      applyRows(data);
     } while (state.again);
   } finally {
     state.loading = false;
@@ -140,11 +167,27 @@ function holderText(h: Holder | undefined, more: number): string {
   return `pid ${h.pid}@${h.host} ${h.command}${more > 0 ? ` (+${more})` : ''}`;
 }
 
+/** The rows on screen and their cells that change with time, for {@link tick}. */
+let shown: Array<{ row: Row; tr: HTMLElement; held: HTMLElement; lease: HTMLElement; state: HTMLElement }> = [];
+
+function heldText(row: Row, t: number): string {
+  const first = row.holders[0];
+  return first === undefined ? '' : duration(t - first.since);
+}
+
+function leaseText(row: Row, t: number): string {
+  const first = row.holders[0];
+  return first?.expiresAt == null ? '—' : duration(first.expiresAt - t);
+}
+
 function renderRows(): void {
   const t = now();
   const body = $('#locks tbody');
-  const rows = state.rows.map((row) => {
+  shown = state.rows.map((row) => {
     const first = row.holders[0];
+    const held = el('td', {}, heldText(row, t));
+    const lease = el('td', {}, leaseText(row, t));
+    const stateCell = badges(row);
     const tr = el(
       'tr',
       { class: rowClass(row), data: { backend: row.backend, name: row.name } },
@@ -152,17 +195,17 @@ function renderRows(): void {
       el('td', { title: row.name }, row.name),
       el('td', {}, row.mode),
       el('td', { title: holderText(first, row.holders.length - 1) }, holderText(first, row.holders.length - 1)),
-      el('td', {}, first === undefined ? '' : duration(t - first.since)),
+      held,
       el('td', {}, row.holders.map((h) => h.token).join(', ')),
-      el('td', {}, first?.expiresAt == null ? '—' : duration(first.expiresAt - t)),
+      lease,
       el('td', {}, row.waiters === null ? '—' : String(row.waiters)),
-      badges(row),
+      stateCell,
     );
     if (state.selected?.backend === row.backend && state.selected.name === row.name) tr.classList.add('selected');
     tr.addEventListener('click', () => select(row.backend, row.name));
-    return tr;
+    return { row, tr, held, lease, state: stateCell };
   });
-  body.replaceChildren(...rows);
+  body.replaceChildren(...shown.map((s) => s.tr));
   const last = Math.min(state.offset + PAGE_SIZE, state.total);
   $('#page').textContent = state.total === 0 ? 'no locks held' : `${state.offset + 1}–${last} of ${state.total}`;
   $<HTMLButtonElement>('#prev').disabled = state.offset === 0;
@@ -172,6 +215,31 @@ function renderRows(): void {
     state.painted = true;
     // For bench/serve.mjs: when the first rows are on screen.
     requestAnimationFrame(() => performance.mark('deadbolt:rows-painted'));
+  }
+  if (state.selected !== undefined) renderDetail();
+}
+
+/**
+ * Every second: only the cells that change with time (held for, lease left,
+ * and a row's warning once it crosses --warn-after). Rebuilding the whole
+ * table each second cost every open page CPU in proportion to its rows.
+ */
+function tick(): void {
+  const t = now();
+  for (const s of shown) {
+    const held = heldText(s.row, t);
+    if (s.held.textContent !== held) s.held.textContent = held;
+    const lease = leaseText(s.row, t);
+    if (s.lease.textContent !== lease) s.lease.textContent = lease;
+    const cls = rowClass(s.row);
+    const selected = s.tr.classList.contains('selected');
+    if (s.tr.className.replace(/\bselected\b/, '').trim() !== cls) {
+      s.tr.className = cls;
+      if (selected) s.tr.classList.add('selected');
+      const cell = badges(s.row);
+      s.state.replaceWith(cell);
+      s.state = cell;
+    }
   }
   if (state.selected !== undefined) renderDetail();
 }
@@ -313,7 +381,7 @@ function breakForm(row: Row): HTMLFormElement | undefined {
       renderDetail();
     };
     show('breaking…', false);
-    void postBreak(row.backend, row.name, first.token, reason.value).then(
+    void postBreak(row.backend, row.name, row.holders.map((h) => h.token), reason.value).then(
       (text) => show(text, false),
       (err: Error) => {
         show(err.message, true);
@@ -324,11 +392,12 @@ function breakForm(row: Row): HTMLFormElement | undefined {
   return form;
 }
 
-async function postBreak(backend: string, name: string, token: string, reason: string): Promise<string> {
+/** Sends every token the form showed: the server breaks only if the holders are still exactly those. */
+async function postBreak(backend: string, name: string, tokens: string[], reason: string): Promise<string> {
   const response = await fetch('/api/break', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${state.accessToken}` },
-    body: JSON.stringify({ backend, name, confirm: name, token, reason }),
+    body: JSON.stringify({ backend, name, confirm: name, token: tokens[0], tokens, reason }),
   });
   const body = (await response.json()) as { error?: string; broken?: boolean; detail?: string };
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.error ?? 'refused'}`);
@@ -373,8 +442,15 @@ function listen(): void {
 
 async function start(): Promise<void> {
   // The first rows do not wait for the config (or the event stream): they are what the first paint is for.
-  const first = loadRows();
-  state.config = await getJson('/api/config');
+  const page = inlined();
+  let first: Promise<void> = Promise.resolve();
+  if (page === undefined) {
+    first = loadRows();
+    state.config = await getJson('/api/config');
+  } else {
+    state.config = page.config;
+    applyRows(page.locks);
+  }
   $<HTMLInputElement>('#filter').addEventListener('input', (event) => {
     state.q = (event.target as HTMLInputElement).value;
     state.offset = 0;
@@ -399,7 +475,7 @@ async function start(): Promise<void> {
   });
   listen();
   await first;
-  setInterval(renderRows, 1000);
+  setInterval(tick, 1000);
 }
 
 void start();

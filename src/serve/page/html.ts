@@ -1,28 +1,68 @@
 /**
- * The page's HTML: a static shell with no data in it. Everything shown is
- * added by app.ts as text nodes; the Content-Security-Policy allows only this
- * server's /app.js and /app.css (no inline script or style).
+ * The page's HTML, built once per request from a static shell: the style and
+ * the script inlined (allowed by their SHA-256 in the Content-Security-Policy,
+ * no other inline script or style runs), and the first page of rows as a JSON
+ * data block (never executed), so the first paint needs this one request and
+ * no API round trip, whatever the number of locks. Everything shown is still
+ * added by app.ts as text nodes; the data block is escaped so that no lock
+ * name can end it (`<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes).
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 
 /**
- * The document served at `/`.
+ * What the page is built from: its style and script, inlined.
  *
  * @example
  * ```ts
- * response.end(PAGE_HTML);
+ * const shell = pageShell(PAGE_CSS, readFileSync(new URL('./page/app.js', import.meta.url), 'utf8'));
+ * response.writeHead(200, { 'Content-Security-Policy': shell.csp }).end(shell.html({ locks: [] }));
  * ```
  */
-export const PAGE_HTML = `<!doctype html>
+export interface PageShell {
+  /** The Content-Security-Policy of the document: the inlined style and script by hash, nothing else inline. */
+  readonly csp: string;
+  /** The document, with `first` (the first page of rows and the config, as the API gives them) as its data block. */
+  html(first: unknown): string;
+}
+
+/**
+ * Build the shell once (hashes computed at start-up).
+ *
+ * @example
+ * ```ts
+ * const shell = pageShell('body{margin:0}', 'console.log(1)');
+ * ```
+ */
+export function pageShell(css: string, script: string): PageShell {
+  if (/<\/(script|style)/i.test(script + css)) throw new Error('the page script or style contains a closing tag: it cannot be inlined');
+  const hash = (text: string): string => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+  const csp =
+    `default-src 'none'; script-src 'self' ${hash(script)}; style-src 'self' ${hash(css)}; img-src 'self'; connect-src 'self'; ` +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  const [before, after] = PAGE_TEMPLATE.replace('<style></style>', () => `<style>${css}</style>`).replace('<script type="module"></script>', () => `<script type="module">${script}</script>`).split(DATA_SLOT) as [string, string];
+  return { csp, html: (first) => `${before}${dataBlock(first)}${after}` };
+}
+
+/** `value` as JSON that cannot end the `<script type="application/json">` holding it, nor be read as markup. */
+export function dataBlock(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const DATA_SLOT = '@@FIRST@@';
+
+/** The document's shell; the style, the script and the data block go into their slots. */
+const PAGE_TEMPLATE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>deadbolt locks</title>
-<link rel="stylesheet" href="/app.css">
-<script type="module" src="/app.js"></script>
+<style></style>
+<script type="application/json" id="first">@@FIRST@@</script>
+<script type="module"></script>
 </head>
 <body>
 <header>

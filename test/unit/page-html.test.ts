@@ -1,0 +1,35 @@
+/**
+ * The page's document (src/serve/page/html.ts): the style and script inlined
+ * under their CSP hashes, and the first rows as a data block no lock name can
+ * break out of.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { dataBlock, pageShell } from '../../src/serve/page/html.js';
+
+const sha = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+
+test('the script and style are inlined and allowed by their hashes only', () => {
+  const shell = pageShell('body{margin:0}', 'console.log(1)');
+  assert.match(shell.csp, new RegExp(`script-src 'self' ${sha('console.log(1)').replace(/[+/]/g, '\\$&')};`));
+  assert.match(shell.csp, new RegExp(`style-src 'self' ${sha('body{margin:0}').replace(/[+/]/g, '\\$&')};`));
+  assert.doesNotMatch(shell.csp, /unsafe-inline/);
+  const html = shell.html({ locks: [] });
+  assert.ok(html.includes('<style>body{margin:0}</style>'));
+  assert.ok(html.includes('<script type="module">console.log(1)</script>'));
+  assert.ok(html.includes('<script type="application/json" id="first">{"locks":[]}</script>'));
+});
+
+test('a lock name cannot end the data block or be read as markup; the JSON reads back exactly', () => {
+  const name = '</script><script>alert(1)</script>&amp;\u2028<!--';
+  const block = dataBlock({ locks: [{ name }] });
+  assert.doesNotMatch(block, /[<>&\u2028\u2029]/);
+  assert.deepEqual(JSON.parse(block), { locks: [{ name }] });
+  const html = pageShell('', '').html({ locks: [{ name }] });
+  assert.equal(html.match(/<\/script>/g)?.length, 2, 'only the data block and the module script close');
+});
+
+test('a script or style that would end its own element is refused', () => {
+  assert.throws(() => pageShell('', 'const s = "</script>";'), /closing tag/);
+});
