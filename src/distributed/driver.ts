@@ -15,7 +15,7 @@
  * @module
  */
 import type { LossReason } from '../errors.js';
-import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
 import type { ProbeTarget } from './reachability.js';
 
 /**

@@ -15,7 +15,7 @@
  * @module
  */
 import type { LossReason } from '../errors.js';
-import { BaseFencedGuard, type FencedGuard } from '../local/fenced-guard.js';
+import { BaseFencedGuard, type FencedGuard } from '../contracts/fenced-guard.js';
 import type { Guard } from '../local/guard.js';
 import type { DriverLock, PredecessorReport } from './driver.js';
 import type { Session } from './session.js';

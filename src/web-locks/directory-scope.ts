@@ -26,7 +26,7 @@ import type { FileLockGuard } from '../file/file-guard.js';
 import type { LockDirectory } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
 import { processIdentity } from '../internal/identity.js';
-import type { BaseFencedGuard } from '../local/fenced-guard.js';
+import type { BaseFencedGuard } from '../contracts/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
 import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';

@@ -18,7 +18,7 @@
  */
 import { BackendError } from '../../errors.js';
 import type { BreakRecord } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import { describe, readQueues } from './holders.js';
 import type { LockContext } from './lock.js';
 import { mapError } from './map-error.js';

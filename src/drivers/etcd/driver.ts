@@ -15,7 +15,7 @@ import type {
   LockRequest,
   LockSurvey,
 } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 import { breakLock } from './break.js';
 import type { EtcdClient } from './client.js';
 import { listHolders, nameHolders, surveyLocks } from './holders.js';

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { UnsupportedError, type LossReason } from '../../errors.js';
 import type { Capabilities, Driver, DriverLock, DriverSession, LockRequest } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { FileLockGuard } from '../../file/file-guard.js';
 import type { LockDirectory, OwnedAcquireOptions } from '../../file/lock-directory.js';
 

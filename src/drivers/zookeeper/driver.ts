@@ -9,7 +9,7 @@
  */
 import { ConfigurationError, UnsupportedError } from '../../errors.js';
 import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 import { breakLock } from './break.js';
 import { ZkClient } from './client.js';
 import type { ZooKeeperConfig } from './config.js';
