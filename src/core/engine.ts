@@ -57,11 +57,18 @@ export interface EngineClaim {
  *
  * @example
  * ```ts
- * const request: ClaimRequest<EtcdSession> = { session, name: 'jobs', mode: 'exclusive', owner };
+ * const request: ClaimRequest<EtcdSession> = { session, id: engine.claimId(session), name: 'jobs', mode: 'exclusive', owner };
  * ```
  */
 export interface ClaimRequest<S extends DriverSession> {
   readonly session: S;
+  /**
+   * This attempt's identity, minted by the engine's `claimId` before anything
+   * is written (etcd: part of the key; ZooKeeper: the GUID in the node name;
+   * SQL: a column). It lets a retried create find its claim again, and lets
+   * `withdrawUnconfirmed` remove a claim whose create was never answered.
+   */
+  readonly id: string;
   readonly name: string;
   readonly mode: ClaimMode;
   readonly owner: LockOwner;
@@ -136,6 +143,9 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
   /** Open a lease of at least `ttlMs`; `S.keepAlive()` renews it, `S.revoke()` ends it. */
   openLease(ttlMs: number, owner: LockOwner): Promise<S>;
 
+  /** A fresh claim identity on `session`, never reused (see `ClaimRequest.id`). Synchronous, local. */
+  claimId(session: S): string;
+
   /**
    * Create a claim for `request`, ordered by the engine. Safe to repeat after
    * an error whose answer was lost (the engine finds its own claim again). The
@@ -170,6 +180,14 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
    * a transient failure in the background (reaper.ts) until it succeeds.
    */
   deleteClaim(request: ClaimRequest<S>, claim: C): Promise<void>;
+
+  /**
+   * Delete the claim made with `request.id` on `request.session`, if one exists
+   * (its create failed or was never answered, so the core has no claim object).
+   * Conditional on our session, so it never removes anyone else's claim. The
+   * core calls it through its reaper, retried with its backoff until it resolves.
+   */
+  withdrawUnconfirmed(request: ClaimRequest<S>): Promise<void>;
 
   /**
    * Our claim vanished while we waited. Reject (SessionLostError, mapped) when
