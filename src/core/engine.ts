@@ -169,8 +169,11 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
   /**
    * Watch `target` (a claim ahead of ours, or our own) and call `onEvent` when it
    * is gone or the watch became uncertain. `at` is the position of the read
-   * that saw it exist (watch from `at + 1` where the engine allows). At most
-   * one `'gone'` per watch; the core cancels it once it has answered.
+   * that saw it exist (watch from `at + 1` where the engine allows; `undefined`:
+   * from the target's creation). A deletion after that read must be reported
+   * even if it happened before the watch was set (an engine without positions
+   * checks existence as it sets the watch, as ZooKeeper's `exists` does). The
+   * core ignores everything after the first event and cancels the watch.
    */
   watchClaim(request: ClaimRequest<S>, target: C, at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch;
 
@@ -198,8 +201,14 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
   /** Why our held claim is gone (after its watch said `'gone'`), as a loss reason and a sentence. */
   diagnoseLoss(request: ClaimRequest<S>, own: C): Promise<[LossReason, string]>;
 
-  /** How the claim we waited on (`waited`) let go, from the read that saw it gone. */
-  predecessor(request: ClaimRequest<S>, waited: C, read: R): Promise<PredecessorReport>;
+  /**
+   * How the claim we waited on (`waited`) let go. `read` is the re-check that
+   * follows its deletion, still in flight: the core asks for the report
+   * alongside it, so an engine can look up the predecessor's lease in parallel
+   * and await `read` only for what it carries (a break record). A rejection
+   * becomes `'unknown'`.
+   */
+  predecessor(request: ClaimRequest<S>, waited: C, read: Promise<R | undefined>): Promise<PredecessorReport>;
 
   /**
    * Optional: called once a waited-for claim is granted (etcd stamps the grant
