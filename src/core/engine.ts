@@ -160,6 +160,9 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
    */
   claimIfFree?(request: ClaimRequest<S>): Promise<C | undefined>;
 
+  /** The modes `claimIfFree` handles (default: both); other modes take the core's path. */
+  readonly fastTryModes?: readonly ClaimMode[];
+
   /**
    * Read the claims ahead of `own`. Resolves `undefined` when `own` no longer
    * exists (the re-check after every wake: Jepsen's etcd finding).

@@ -61,7 +61,7 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
   async tryAcquire(request: LockRequest<S>): Promise<DriverLock | undefined> {
     const attempt = this.#ctx.attempt(request);
     const { engine } = this;
-    if (engine.claimIfFree === undefined) {
+    if (engine.claimIfFree === undefined || !(engine.fastTryModes ?? [request.mode]).includes(request.mode)) {
       const outcome = await new Waiter(this.#ctx, attempt).run(undefined, false);
       return outcome === 'vanished' ? undefined : outcome;
     }

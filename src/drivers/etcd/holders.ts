@@ -14,7 +14,7 @@ import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driv
 import { mergeSurvey } from '../../distributed/survey.js';
 import type { LockInfo } from '../../contracts/fenced-guard.js';
 import { encodeName, rangeEnd } from './keys.js';
-import type { LockContext } from './lock.js';
+import type { LockContext } from './context.js';
 import { mapError } from './map-error.js';
 import { holdersOf, toQueue, type QueueEntry } from './queue.js';
 import { decodeBreak, decodeHolder } from './record.js';
