@@ -29,8 +29,18 @@ import { FUNCTIONS_REVISION, SCHEMA_VERSION, objectsSql, schemaSql } from './sql
  */
 export async function ensureSchema(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
   const { version, functions } = await installed(client, config, server);
-  // Same tables: replace the functions only if ours are newer (an older process keeps working with newer ones).
-  if (version === SCHEMA_VERSION && functions >= FUNCTIONS_REVISION) return;
+  if (version === SCHEMA_VERSION) {
+    if (functions >= FUNCTIONS_REVISION) return;
+    // Same tables, older functions (an older process keeps working with newer ones): replace them
+    // if we may. A schema managed by a DBA, where we may not, keeps the older ones: correct, only
+    // slower (docs/drivers/postgres.md says to re-run schemaSql()).
+    try {
+      await install(client, config, server);
+    } catch (error) {
+      if (!(error instanceof BackendError && isPermissionDenied(error.cause))) throw error;
+    }
+    return;
+  }
   if (version !== undefined && version > SCHEMA_VERSION) {
     throw new ConfigurationError(
       `schema "${config.schema}" at ${config.display} was created by a newer deadbolt (schema version ${version}; ` +
