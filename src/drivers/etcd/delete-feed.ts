@@ -46,7 +46,7 @@ export class DeleteFeed {
   readonly #fallback: Watches;
   readonly #subscribers = new Map<string, Set<Subscriber>>();
   #watcher: Watcher | undefined;
-  /** The first revision the feed is known to deliver (0n: not yet acknowledged). */
+  /** The first revision the feed is known to deliver (-1n: not acknowledged yet, or reconnecting). */
   #covers = -1n;
   #closed = false;
 
@@ -56,9 +56,19 @@ export class DeleteFeed {
     this.#fallback = fallback;
   }
 
+  /**
+   * Open the feed, from etcd's current revision on: a watch that starts past
+   * etcd's revision is served by its fast path (one that starts at an older
+   * revision waits for a catch-up loop that runs every 100 ms). Called when the
+   * driver is created, so it is live before the first claim.
+   */
+  start(): void {
+    if (this.#watcher === undefined && !this.#closed) this.#open();
+  }
+
   /** Watch `key` for deletion from `from` on. */
   onDelete(key: Buffer, from: bigint, handlers: DeleteWatchHandlers): DeleteWatch {
-    if (this.#watcher === undefined && !this.#closed) this.#open(from);
+    this.start();
     // the feed serves only what it is known to cover; an older read gets a watch of its own
     if (this.#covers < 0n || from < this.#covers) return this.#fallback.onDelete(key, from, handlers);
     const id = key.toString('latin1');
@@ -87,8 +97,8 @@ export class DeleteFeed {
     this.#subscribers.clear();
   }
 
-  #open(from: bigint): void {
-    const watcher = this.#etcd.watch().prefix(this.#prefix).only('delete').startRevision(from.toString()).watcher();
+  #open(): void {
+    const watcher = this.#etcd.watch().prefix(this.#prefix).only('delete').watcher();
     this.#watcher = watcher;
     let disconnected = false;
     watcher.on('delete', (kv: IKeyValue) => this.#deleted(kv));
@@ -99,8 +109,7 @@ export class DeleteFeed {
     watcher.on('connected', (res: IWatchResponse) => {
       const at = BigInt(res.header.revision);
       if (this.#covers === -1n && !disconnected) {
-        // first acknowledgement: from here on the feed is live (past `from` if etcd was at it)
-        this.#covers = at + 1n > from ? at + 1n : from;
+        this.#covers = at + 1n; // first acknowledgement: every DELETE after `at` reaches us
         return;
       }
       if (!disconnected) return;

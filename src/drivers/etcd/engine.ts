@@ -85,6 +85,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
     this.#ctx = { client, keys };
     this.#watches = new Watches(client.etcd, keys.anchor);
     this.#feed = new DeleteFeed(client.etcd, keys.locksRoot, this.#watches);
+    this.#feed.start();
   }
 
   /** Watches of their own (a read older than the feed); the feed itself is not counted. */
