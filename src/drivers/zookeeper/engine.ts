@@ -230,7 +230,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
     const stat = this.#waited.get(request);
     if (stat === undefined) return { outcome: 'unknown' };
     const token = zxid(stat.czxid);
-    const alive = client.exists(this.#paths.session(sessionHex(stat.ephemeralOwner))).then((s) => s !== null);
+    // asked alongside the re-check; never left to reject unobserved (an answer lost with the connection: 'unknown')
+    const alive = client.exists(this.#paths.session(sessionHex(stat.ephemeralOwner))).then((s) => s !== null, () => undefined);
     const dir = (await read)?.dir;
     if (dir !== undefined && zxid(dir.mzxid) > (this.#own.get(request) ?? 0n)) {
       const [data, record] = await Promise.all([
@@ -241,7 +242,9 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
         return record === undefined ? { outcome: 'broken', token } : { outcome: 'broken', token, breakRecord: record };
       }
     }
-    return { outcome: (await alive) ? 'released' : 'expired', token };
+    const lives = await alive;
+    if (lives === undefined) return { outcome: 'unknown', token };
+    return { outcome: lives ? 'released' : 'expired', token };
   }
 
   isTransient(error: unknown): boolean {
