@@ -94,6 +94,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
   readonly #armed = new WeakMap<ZkClaim, Router>();
   /** Creates tried per attempt: a retried one first looks for its GUID. */
   readonly #tried = new WeakSet<ZkRequest>();
+  /** Attempts whose create was retried: a duplicate of their claim may appear, and is removed with it. */
+  readonly #retried = new WeakSet<ZkRequest>();
   /** Per attempt: our token, and the stat of the claim we last waited on. */
   readonly #own = new WeakMap<ZkRequest, bigint>();
   readonly #waited = new WeakMap<ZkRequest, ZkStat>();
@@ -114,6 +116,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
   async createClaim(request: ZkRequest): Promise<Created<ZkClaim, ZkRead>> {
     const client = request.session.client;
     const dir = this.#paths.lockDir(request.name);
+    if (this.#tried.has(request)) this.#retried.add(request);
     const path = (this.#tried.has(request) && (await this.#findByGuid(request))) || (await this.#create(request, dir));
     const own = router();
     const [names, stat] = await Promise.all([client.getChildren(dir), client.exists(path, own.watcher)]);
@@ -184,7 +187,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
     const client = request.session.client;
     if (client.closed || client.expired) return; // the session took our node with it
     await client.remove(claim.path, claim.version).catch(ignoreGone);
-    if (this.#tried.has(request)) void this.withdrawUnconfirmed(request).catch(() => {}); // a recovered create's duplicate
+    if (this.#retried.has(request)) void this.withdrawUnconfirmed(request).catch(() => {}); // a recovered create's duplicate
   }
 
   async withdrawUnconfirmed(request: ZkRequest): Promise<void> {
