@@ -15,7 +15,9 @@
  *   (d) lease expiry: how long after a lease's TTL etcd deletes its key (the
  *       driver's recoveryBoundMs)
  *
- * Usage: npm run etcd [-- --quick] [-- --only=a,b,c,d] [-- --rounds=N] [-- --markdown]
+ * Usage: npm run etcd [-- --quick] [-- --only=a,b,c,d] [-- --rounds=N] [-- --markdown] [-- --alt=DIR]
+ * --alt=DIR adds a second deadbolt (another checkout's built dist/, e.g. main
+ * before issue 13) to (a), (b) and (c), in the same run: before/after ratios.
  * Needs an etcd binary (PATH or DEADBOLT_ETCD_BIN).
  * Prints one table per scenario, ratios against the floor, and a BENCH_JSON line.
  */
@@ -34,7 +36,7 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
-const KNOWN = ['quick', 'only', 'rounds', 'cycles', 'markdown', 'help'];
+const KNOWN = ['quick', 'only', 'rounds', 'cycles', 'markdown', 'alt', 'help'];
 const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
 if (args.help || unknown.length > 0) {
   if (unknown.length > 0) console.error(`unknown option(s): ${unknown.map((k) => `--${k}`).join(' ')}`);
@@ -51,6 +53,10 @@ const { connect } = await import('deadbolt').catch((error) => {
   console.error(`Cannot load deadbolt (${error.message}).\nBuild it first: (cd .. && npm install && npm run build), then npm install here.`);
   process.exit(1);
 });
+/** `--alt=DIR`: the same public API from another build, measured side by side. */
+const alt = typeof args.alt === 'string'
+  ? { label: `alt (${args.alt.split('/').filter(Boolean).pop()}) connect()`, connect: (await import(new URL(`file://${args.alt.replace(/\/$/, '')}/dist/index.js`).href)).connect }
+  : undefined;
 const { Etcd3 } = await import('etcd3').catch(() => {
   // not yet a dependency of bench/: fall back to the root's devDependency
   return createRequire(new URL('../../package.json', import.meta.url))('etcd3');
@@ -93,12 +99,14 @@ printJsonLine('BENCH_JSON', report);
 // ---------------------------------------------------------------- (a)
 async function uncontended() {
   const coordinator = await connect(etcd.url, { ttl: 15_000, namespace: 'bench-a' });
+  const altCoordinator = alt && (await alt.connect(etcd.url, { ttl: 15_000, namespace: 'bench-a-alt' }));
   const raw = new Etcd3({ hosts });
   const lease = await rawLease(raw, 600); // no keepalives in the floor: long enough for the whole scenario
   const rawKey = Buffer.from('bench-a-raw/locks/a/1');
   const lockClient = new Etcd3({ hosts });
   const candidates = [
     { name: 'deadbolt connect()', cycle: async () => (await coordinator.acquire('a')).release() },
+    ...(alt ? [{ name: alt.label, cycle: async () => (await altCoordinator.acquire('a')).release() }] : []),
     { name: 'floor: raw txn + txn', cycle: () => rawCycle(raw, lease, rawKey) },
     {
       name: 'etcd3 Lock',
@@ -124,6 +132,7 @@ async function uncontended() {
     }
   }
   await coordinator.close();
+  await altCoordinator?.close();
   await raw.leaseClient.leaseRevoke({ ID: lease });
   raw.close();
   lockClient.close();
@@ -141,6 +150,9 @@ async function uncontended() {
     { key: 'requests', title: 'requests/cycle', format: (v) => v.toFixed(2) },
     { key: 'detail', title: 'by method (LeaseKeepAlive left out)', align: 'left' },
   ]);
+  log(`target: deadbolt ≤ 1.3× the floor: ${rows[0].ratio <= 1.3 ? 'met' : 'MISSED'} (${formatRatio(rows[0].ratio)})`);
+  if (alt) log(`before/after: ${alt.label} ${ms(rows[1].median)} → deadbolt ${ms(rows[0].median)} (${formatRatio(rows[0].median / rows[1].median)} of before)`);
+  log('');
   report.scenarios.a = { title: 'uncontended acquire + release (ms, requests per cycle)', rows: toRows(rows, ['median', 'p99', 'ratio', 'requests']) };
 }
 
@@ -149,6 +161,7 @@ async function handoff() {
   const WAITERS = 10;
   const candidates = [
     { name: 'deadbolt connect()', run: () => deadboltChain(WAITERS, 'bench-b', 15_000) },
+    ...(alt ? [{ name: alt.label, run: () => deadboltChain(WAITERS, 'bench-b-alt', 15_000, false, alt.connect) }] : []),
     { name: 'floor: raw watch', run: () => rawChain(WAITERS, 'bench-b-raw') },
     { name: 'etcd3 Lock, retry every 10 ms', run: () => etcd3PollChain(WAITERS, 'bench-b-etcd3', 10) },
   ];
@@ -173,7 +186,9 @@ async function handoff() {
     { key: 'n', title: 'hand-offs' },
   ]);
   const target = rows[0].median <= 10;
-  log(`target: deadbolt hand-off p50 ≤ 10 ms: ${target ? 'met' : 'MISSED'} (${ms(rows[0].median)})\n`);
+  log(`target: deadbolt hand-off p50 ≤ 10 ms: ${target ? 'met' : 'MISSED'} (${ms(rows[0].median)})`);
+  if (alt) log(`before/after: ${alt.label} ${ms(rows[1].median)} → deadbolt ${ms(rows[0].median)} (${formatRatio(rows[0].median / rows[1].median)} of before)`);
+  log('');
   report.scenarios.b = { title: `hand-off with ${WAITERS} waiters (ms)`, rows: toRows(rows, ['median', 'p99', 'ratio']) };
 }
 
@@ -183,6 +198,7 @@ async function requestsPerHandoff() {
   for (const waiters of [10, 100]) {
     for (const [name, run] of [
       ['deadbolt connect()', () => deadboltChain(waiters, `bench-c${waiters}`, 30_000, true)],
+      ...(alt ? [[alt.label, () => deadboltChain(waiters, `bench-c${waiters}-alt`, 30_000, true, alt.connect)]] : []),
       ['floor: raw watch', () => rawChain(waiters, `bench-c${waiters}-raw`, true)],
     ]) {
       const { counts, setup } = await run();
@@ -250,8 +266,8 @@ async function leaseExpiry() {
  * A holder and `waiters` coordinators queued behind it, then the chain: each
  * waiter releases as soon as it is granted. Hand-off = release() call → next grant.
  */
-async function deadboltChain(waiters, namespace, ttl, count = false) {
-  const coordinators = await Promise.all(Array.from({ length: waiters + 1 }, () => connect(etcd.url, { ttl, namespace })));
+async function deadboltChain(waiters, namespace, ttl, count = false, connectFn = connect) {
+  const coordinators = await Promise.all(Array.from({ length: waiters + 1 }, () => connectFn(etcd.url, { ttl, namespace })));
   try {
     const before = count ? await receivedByMethod(etcd.endpoint) : undefined;
     const holder = await coordinators[0].acquire('h');

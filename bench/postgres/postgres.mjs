@@ -17,8 +17,13 @@
  *       waiter's release, divided by the releases (n waiters: n handoffs, n + 1
  *       releases); it must not grow with the number of waiters.
  *
+ * With --alt=DIR (a checkout with its dist/ built, e.g. the baseline of a
+ * change), that build runs as "deadbolt (before)" in every scenario of the
+ * same run, on a schema of its own (so it keeps its own SQL functions), and
+ * each scenario prints after/before ratios (medians of per-round ratios).
+ *
  * Usage: npm run postgres [-- --url=postgres://…] [-- --rounds=N] [-- --ops=N]
- *        [-- --only=a,b,c] [-- --quick] [-- --markdown]
+ *        [-- --only=a,b,c] [-- --quick] [-- --markdown] [-- --alt=DIR]
  * Prints a table per scenario and one `BENCH_JSON {...}` line with everything.
  */
 import { createRequire } from 'node:module';
@@ -46,7 +51,7 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
-const KNOWN = ['url', 'rounds', 'ops', 'only', 'quick', 'markdown', 'help'];
+const KNOWN = ['url', 'rounds', 'ops', 'only', 'quick', 'markdown', 'alt', 'help'];
 const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
 if (args.help || unknown.length > 0) {
   if (unknown.length > 0) console.error(`unknown option(s): ${unknown.map((k) => `--${k}`).join(' ')}`);
@@ -54,6 +59,19 @@ if (args.help || unknown.length > 0) {
   process.exit(args.help && unknown.length === 0 ? 0 : 2);
 }
 const quick = Boolean(args.quick);
+/** The build to compare with (--alt=DIR): its own copy of deadbolt, on its own schema. */
+let before;
+if (typeof args.alt === 'string') {
+  const entry = `${args.alt.replace(/\/$/, '')}/dist/index.js`;
+  try {
+    before = { deadbolt: await import(entry), dir: args.alt, schema: 'deadbolt_before' };
+  } catch (error) {
+    console.error(`Cannot load the --alt build ${entry} (${error.message}): build it first (npm install && npm run build there).`);
+    process.exit(2);
+  }
+}
+const OURS = before ? 'deadbolt postgres:// (after)' : 'deadbolt postgres://';
+const BEFORE = 'deadbolt postgres:// (before)';
 const only = new Set(String(args.only ?? 'a,b,c').split(','));
 const ROUNDS = Number(args.rounds ?? (quick ? 3 : 9));
 const OPS = Number(args.ops ?? (quick ? 100 : 400));
@@ -77,6 +95,7 @@ function countQueries(Client) {
 countQueries(pg.Client);
 // deadbolt loads its own copy of pg (the root package's devDependency / the application's).
 countQueries(createRequire(fileURLToPath(import.meta.resolve('deadbolt')))('pg').Client);
+if (before) countQueries(createRequire(`${before.dir.replace(/\/$/, '')}/package.json`)('pg').Client);
 function snapshot() {
   return { total: counter.total, byKind: new Map(counter.byKind) };
 }
@@ -121,12 +140,20 @@ const report = { benchmark: 'postgres', env: { ...env, postgres: serverVersion }
 const peerFactory = advisoryLockPeer();
 let namespaces = 0;
 
-/** A deadbolt coordinator on its own namespace (or `namespace`). */
-const coordinator = (namespace = `bench-${++namespaces}`) => deadbolt.connect(server.url, { ttl: TTL, namespace });
+/** A deadbolt coordinator on its own namespace (or `namespace`); `build` is `before` for the --alt build. */
+const coordinator = (namespace = `bench-${++namespaces}`, build = undefined) =>
+  build
+    ? build.deadbolt.connect(server.url, { ttl: TTL, namespace, driverOptions: { schema: build.schema } })
+    : deadbolt.connect(server.url, { ttl: TTL, namespace });
 
-/** How many deadbolt claims wait for `name` in `namespace`. */
-const deadboltWaiting = (namespace, name) => async () =>
-  Number((await monitor.query('SELECT count(*) AS n FROM deadbolt.claims WHERE namespace = $1 AND name = $2 AND token IS NULL', [namespace, name])).rows[0].n);
+/** How many deadbolt claims wait for `name` in `namespace` (in `schema`). */
+const deadboltWaiting = (namespace, name, schema = 'deadbolt') => async () =>
+  Number((await monitor.query(`SELECT count(*) AS n FROM "${schema}".claims WHERE namespace = $1 AND name = $2 AND token IS NULL`, [namespace, name])).rows[0].n);
+
+/** The after/before line of a scenario, when --alt was given. */
+function printBeforeAfter(what, ratio) {
+  if (before) console.log(`after/before (${what}): ${formatRatio(ratio)} (below 1.00x: faster than the --alt build)`);
+}
 
 /** How many sessions wait for the advisory lock of `name`. */
 const advisoryWaiting = (name) => {
@@ -151,6 +178,7 @@ try {
 // ---------------------------------------------------------------- (a) uncontended
 async function uncontended() {
   const c = await coordinator();
+  const cBefore = before && (await coordinator(undefined, before));
   const floor = await floorClient(server.url);
   const raw = await rawAdvisoryClient(server.url);
   const peer = peerFactory && (await peerFactory(server.url));
@@ -166,13 +194,25 @@ async function uncontended() {
   const candidates = [
     { name: 'floor (raw SQL, same guarantees)', sample: () => cycleTimes(OPS, async () => floor.release('u', await floor.acquire('u'))) },
     {
-      name: 'deadbolt postgres://',
+      name: OURS,
       sample: () =>
         cycleTimes(OPS, async () => {
           const guard = await c.acquire('u');
           await guard.release();
         }),
     },
+    ...(cBefore
+      ? [
+          {
+            name: BEFORE,
+            sample: () =>
+              cycleTimes(OPS, async () => {
+                const guard = await cBefore.acquire('u');
+                await guard.release();
+              }),
+          },
+        ]
+      : []),
     { name: 'pg_advisory_lock (raw, reference)', sample: () => cycleTimes(OPS, async () => (await raw.acquire('u'))()) },
     ...(peer ? [{ name: 'advisory-lock (npm)', sample: () => cycleTimes(PEER_OPS, async () => (await peer.acquire('u-peer'))()) }] : []),
   ];
@@ -190,8 +230,17 @@ async function uncontended() {
     { key: 'vsFloor', title: 'vs floor', format: formatRatio },
   ]);
   report.scenarios.a = { title: 'uncontended acquire+release', rows: Object.fromEntries(rows.map(({ name, ...r }) => [name, r])) };
-  console.log(`target: deadbolt within 1.30x of the floor: ${rows[1].vsFloor <= 1.3 ? 'met' : 'MISSED'} (${formatRatio(rows[1].vsFloor)})\n`);
+  console.log(`target: deadbolt within 1.30x of the floor: ${rows[1].vsFloor <= 1.3 ? 'met' : 'MISSED'} (${formatRatio(rows[1].vsFloor)})`);
+  if (before) {
+    const ours = results.get(OURS).metrics.medianNs;
+    const theirs = results.get(BEFORE).metrics.medianNs;
+    const ratio = median(ours.map((v, i) => v / theirs[i]));
+    report.scenarios.a.afterBefore = ratio;
+    printBeforeAfter('uncontended cycle', ratio);
+  }
+  console.log('');
   await c.close();
+  await cBefore?.close();
   await floor.close();
   await raw.close();
 }
@@ -231,28 +280,30 @@ async function chain({ holder, waiters, acquire, queued, name }) {
 /** The three kinds of client, each able to run a chain of `n` waiters. */
 async function chainCandidates(n, tag) {
   const candidates = [];
-  // deadbolt: one coordinator (session) per client, all on one namespace.
-  const namespace = `handoff-${tag}-${++namespaces}`;
-  const clients = [];
-  for (let i = 0; i <= n; i++) clients.push(await coordinator(namespace));
+  // deadbolt: one coordinator (session) per client, all on one namespace (and the --alt build's, on its schema).
   let round = 0;
-  candidates.push({
-    name: 'deadbolt postgres://',
-    run: () => {
-      const name = `h${++round}`;
-      return chain({
-        holder: clients[0],
-        waiters: clients.slice(1),
-        name,
-        acquire: async (c, lockName) => {
-          const guard = await c.acquire(lockName);
-          return () => guard.release();
-        },
-        queued: deadboltWaiting(namespace, name),
-      });
-    },
-    close: () => Promise.all(clients.map((c) => c.close())),
-  });
+  for (const build of before ? [undefined, before] : [undefined]) {
+    const namespace = `handoff-${tag}-${++namespaces}`;
+    const clients = [];
+    for (let i = 0; i <= n; i++) clients.push(await coordinator(namespace, build));
+    candidates.push({
+      name: build ? BEFORE : OURS,
+      run: () => {
+        const name = `h${++round}`;
+        return chain({
+          holder: clients[0],
+          waiters: clients.slice(1),
+          name,
+          acquire: async (c, lockName) => {
+            const guard = await c.acquire(lockName);
+            return () => guard.release();
+          },
+          queued: deadboltWaiting(namespace, name, build?.schema),
+        });
+      },
+      close: () => Promise.all(clients.map((c) => c.close())),
+    });
+  }
   // raw pg_advisory_lock: one connection per client.
   const raws = [];
   for (let i = 0; i <= n; i++) raws.push(await rawAdvisoryClient(server.url));
@@ -323,6 +374,12 @@ async function handoff10() {
   console.log(`target: deadbolt p50 ≤ 2 ms: ${ours.p50Ns <= 2e6 ? 'met' : 'MISSED'} (${formatDuration(ours.p50Ns)})`);
   // judged on the per-round ratio (both measured seconds apart), like every ratio here
   if (peer) console.log(`target: deadbolt handoff faster than advisory-lock: ${ours.vsPeer < 1 ? 'met' : 'MISSED'} (${formatRatio(ours.vsPeer)} of its p50, per round)`);
+  if (before) {
+    const theirs = results.get(BEFORE).metrics.p50Ns;
+    const ratio = median(results.get(OURS).metrics.p50Ns.map((v, i) => v / theirs[i]));
+    report.scenarios.b.afterBefore = ratio;
+    printBeforeAfter('handoff p50, 10 waiters', ratio);
+  }
   console.log('');
   for (const c of candidates) await c.close();
 }
@@ -352,8 +409,16 @@ async function requestsPerHandoff() {
     { key: 'kinds', title: 'by statement (last round)', align: 'left' },
   ]);
   report.scenarios.c = { title: 'requests per handoff', rows: Object.fromEntries(rows.map(({ name, kinds, ...r }) => [name, r])) };
-  const ours = rows.filter((r) => r.name.startsWith('deadbolt'));
-  console.log(`target: deadbolt's requests per handoff do not grow with waiters: ${ours[1].perHandoff <= ours[0].perHandoff + 0.05 ? 'met' : 'MISSED'}\n`);
+  const ours = rows.filter((r) => r.name.startsWith(`${OURS},`));
+  console.log(`target: deadbolt's requests per handoff do not grow with waiters: ${ours[1].perHandoff <= ours[0].perHandoff + 0.05 ? 'met' : 'MISSED'}`);
+  // flat with waiters: the handoff p50 at 100 waiters over that at 10
+  console.log(`handoff p50, 100 waiters / 10 waiters: ${formatRatio(ours[1].p50Ns / ours[0].p50Ns)} (flat: about 1.00x)`);
+  if (before) {
+    const theirs = rows.filter((r) => r.name.startsWith(`${BEFORE},`));
+    console.log(`before: handoff p50, 100 waiters / 10 waiters: ${formatRatio(theirs[1].p50Ns / theirs[0].p50Ns)}`);
+    for (const [i, n] of [10, 100].entries()) printBeforeAfter(`handoff p50, ${n} waiters, median of rounds`, ours[i].p50Ns / theirs[i].p50Ns);
+  }
+  console.log('');
 }
 
 function print(title, rows, columns) {

@@ -2,7 +2,7 @@
  * The PostgreSQL the benchmark runs against: `--url=postgres://…` if given,
  * else a throwaway server of our own: `initdb` (trust auth) into a temporary
  * directory (under /dev/shm when it exists, so fsync costs what tmpfs makes it
- * cost), `postgres` on a free loopback port with `max_connections=400` (the
+ * cost), `postgres` on a free loopback port with `max_connections=800` (the
  * 100-waiter scenario opens one session connection per coordinator, and the
  * peer one connection per waiter), stdin from /dev/null and output to a log file.
  * As root, both run as the `postgres` user (PostgreSQL refuses root).
@@ -76,7 +76,7 @@ export async function startServer(url) {
   const log = openSync(join(dir, 'postgres.log'), 'a');
   const settings = {
     listen_addresses: '127.0.0.1',
-    max_connections: 400,
+    max_connections: 800, // --alt runs two builds' coordinators side by side
     shared_buffers: '64MB',
     unix_socket_directories: dir,
   };

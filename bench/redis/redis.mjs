@@ -12,7 +12,10 @@
  *       deadbolt must not grow with waiters
  *
  * Usage: npm run redis [-- --rounds=N] [-- --ops=N] [-- --only=a,b,c] [-- --quick]
- *        [-- --url=redis://127.0.0.1:6379] [-- --peerRetryDelay=2]
+ *        [-- --url=redis://127.0.0.1:6379] [-- --peerRetryDelay=2] [-- --alt=DIR]
+ * --alt=DIR: another build (a checkout with dist/ built, e.g. the baseline of a
+ * change) runs as "deadbolt (before)" in every scenario of the same run, and
+ * (a) and (b) print after/before (median of per-round ratios).
  * Without --url it starts a redis-server of its own (no persistence). Prints
  * medians, p99 and ratios per scenario, the targets (met / MISSED), and one
  * `BENCH_JSON {...}` line.
@@ -40,7 +43,7 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
-const KNOWN = ['quick', 'only', 'rounds', 'ops', 'url', 'peerRetryDelay', 'help'];
+const KNOWN = ['quick', 'only', 'rounds', 'ops', 'url', 'peerRetryDelay', 'alt', 'help'];
 const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
 if (args.help || unknown.length > 0) {
   if (unknown.length > 0) console.error(`unknown option(s): ${unknown.map((k) => `--${k}`).join(' ')}`);
@@ -48,6 +51,18 @@ if (args.help || unknown.length > 0) {
   process.exit(args.help && unknown.length === 0 ? 0 : 2);
 }
 const quick = Boolean(args.quick);
+/** The build to compare with (--alt=DIR), loaded from its own dist/. */
+let before;
+if (typeof args.alt === 'string') {
+  const entry = `${args.alt.replace(/\/$/, '')}/dist/index.js`;
+  try {
+    before = await import(entry);
+  } catch (error) {
+    console.error(`Cannot load the --alt build ${entry} (${error.message}): build it first (npm install && npm run build there).`);
+    process.exit(2);
+  }
+}
+const BEFORE = 'deadbolt (before)';
 const only = new Set(String(args.only ?? 'a,b,c').split(','));
 const ROUNDS = Number(args.rounds ?? (quick ? 3 : 11));
 const OPS = Number(args.ops ?? (quick ? 200 : 1000));
@@ -70,8 +85,8 @@ const toClose = [];
 let namespaces = 0;
 
 /** A deadbolt contender: one coordinator (a session, two connections), as a separate process would have. */
-async function deadboltClient(namespace, ttl) {
-  const coordinator = await deadbolt.connect(server.url, { ttl, namespace });
+async function deadboltClient(namespace, ttl, build = deadbolt) {
+  const coordinator = await build.connect(server.url, { ttl, namespace });
   toClose.push(() => coordinator.close());
   return {
     tryAcquire: (name) => coordinator.tryAcquire(name),
@@ -110,6 +125,10 @@ function candidates(ttl = TTL) {
     { name: 'floor (raw ioredis)', floor: true, client: () => track(floorClient(server.url)), queued: (redis, n) => waitFor(async () => (await redis.llen('floor:queue:handoff')) >= n) },
     { name: 'deadbolt', client: () => deadboltClient(ns, ttl), queued: (redis, n) => waitFor(async () => (await redis.zcard(`${ns}:queue:handoff`)) >= n) },
   ];
+  if (before) {
+    const nsBefore = `${ns}before`;
+    list.push({ name: BEFORE, client: () => deadboltClient(nsBefore, ttl, before), queued: (redis, n) => waitFor(async () => (await redis.zcard(`${nsBefore}:queue:handoff`)) >= n) });
+  }
   for (const peer of peers) {
     list.push({ name: peer.name, client: () => track(peer.client(server.url)), queued: () => sleep(5 * PEER_RETRY_DELAY + 20) });
   }
@@ -271,6 +290,7 @@ function summarize(key, list, rounds, latencies) {
     };
   });
   results.scenarios[key] = rows;
+
   const title = key === 'a' ? '(a) uncontended acquire + release, per op' : `(b) hand-off, ${HANDOFF_WAITERS} waiters queued: release() call → next grant`;
   console.log(`\n${title} — medians of ${ROUNDS} interleaved rounds; p99 over every op\n`);
   console.log(
@@ -284,6 +304,12 @@ function summarize(key, list, rounds, latencies) {
       rows,
     ),
   );
+  if (before) {
+    const theirs = rounds.get(BEFORE).metrics.median;
+    const afterBefore = median(rounds.get('deadbolt').metrics.median.map((m, i) => m / theirs[i]));
+    results.scenarios[`${key}AfterBefore`] = afterBefore;
+    console.log(`after/before (${key === 'a' ? 'uncontended cycle' : 'hand-off p50'}): ${formatRatio(afterBefore)} (below 1.00x: faster than the --alt build)`);
+  }
   return rows;
 }
 

@@ -19,7 +19,7 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { LockInfo } from '../local/fenced-guard.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { isoTime } from './format.js';
 

@@ -22,7 +22,7 @@
 import { redact } from '../distributed/connect-url.js';
 import type { Coordinator } from '../distributed/coordinator.js';
 import { HolderChangedError } from '../errors.js';
-import type { LockInfo } from '../local/fenced-guard.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
 import { confirm } from './confirm.js';
 import { formatDuration } from './durations.js';
 import { auditLogPath, engineBreakRecord, openEngineAudit, operator } from './engine-audit.js';

@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import type { Coordinator } from '../distributed/coordinator.js';
 import { MAX_TIMEOUT_MS } from '../internal/validate.js';
 import { checkLockName } from '../internal/lock-name.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 import type { CredentialOptions } from './credentials.js';
 import { durationOption } from './durations.js';
 import { openEngine } from './engine.js';

@@ -12,7 +12,7 @@
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../distributed/driver.js';
 import { mergeSurvey } from '../distributed/survey.js';
-import type { LockInfo } from '../local/fenced-guard.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
 import { isoTime } from './format.js';
 
 /**

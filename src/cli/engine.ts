@@ -33,7 +33,7 @@ import { BackendError, BackendUnavailableError, ConfigurationError, UnsupportedE
 import { redact, SCHEMES } from '../distributed/connect-url.js';
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { ConnectOptions } from '../distributed/driver.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 import { readCredentials, type CredentialOptions, type Credentials } from './credentials.js';
 import { CliError, ExitCode } from './exit-codes.js';
 

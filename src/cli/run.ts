@@ -25,7 +25,7 @@ import type { FileLockGuard } from '../file/file-guard.js';
 import { LockDirectory, type OwnedAcquireOptions } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
 import { clipCommand, processIdentity } from '../internal/identity.js';
-import type { FencedGuard, LockOwner } from '../local/fenced-guard.js';
+import type { FencedGuard, LockOwner } from '../contracts/fenced-guard.js';
 import { formatDuration } from './durations.js';
 import { escapeText } from './escape.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';

@@ -6,7 +6,7 @@
  */
 import { HolderChangedError, invalidRange, invalidType } from '../errors.js';
 import { checkKnownOptions } from '../internal/validate.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 
 /**
  * Options of `Coordinator.break()`.

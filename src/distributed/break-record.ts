@@ -6,8 +6,8 @@
  * @internal
  * @module
  */
-import type { LockInfo } from '../local/fenced-guard.js';
-import { lockInfoToJSON, serialisable, type LockInfoJSON } from '../local/lock-info-json.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
+import { lockInfoToJSON, serialisable, type LockInfoJSON } from '../contracts/lock-info-json.js';
 import type { BreakRecord } from './driver.js';
 
 /** A break record as stored: tokens as decimal strings (scripts may look for `"token":"<t>"`). */

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { ConfigurationError, invalidRange, invalidType } from '../errors.js';
 import { processIdentity } from '../internal/identity.js';
 import { checkKnownOptions, MAX_TIMEOUT_MS } from '../internal/validate.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 import type { SchemeEntry } from './connect-url.js';
 import type { Capabilities, CapabilityName, ConnectOptions } from './driver.js';
 

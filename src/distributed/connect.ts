@@ -25,6 +25,7 @@ import type { ConnectOptions, Driver, DriverFactory, DriverOptions } from './dri
 import { Reachability, refusedError } from './reachability.js';
 import { withoutSecrets } from './secret-free-driver.js';
 import { Secrets } from './secrets.js';
+import { loadDriverModule } from './driver-table.js';
 import { Session } from './session.js';
 
 /** Where drivers come from; tests substitute their own. @internal */
@@ -34,15 +35,11 @@ export interface DriverSource {
   load(driver: string): Promise<unknown>;
 }
 
-/** The real source: `src/drivers/<name>/index.js`, imported only when its scheme is used. */
+/** The real source: the static driver table, each module imported only when its scheme is used. */
 const builtinDrivers: DriverSource = {
   schemes: SCHEMES,
-  load: (driver) => import(driverModuleUrl(driver)),
+  load: loadDriverModule,
 };
-
-function driverModuleUrl(driver: string): string {
-  return new URL(`../drivers/${driver}/index.js`, import.meta.url).href;
-}
 
 const ignore = (): void => {};
 

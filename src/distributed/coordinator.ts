@@ -21,9 +21,9 @@ import { channels, publish } from '../diagnostics.js';
 import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
 import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import { checkAcquireOptions, checkFunction, checkModeOptions, type CheckedAcquireOptions } from '../internal/validate.js';
-import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
 import { runHolding, type Guard } from '../local/guard.js';
-import { serialisable } from '../local/lock-info-json.js';
+import { serialisable } from '../contracts/lock-info-json.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
@@ -378,7 +378,7 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   clearTimeout(timer);
 }
 
-/** Listings leave the coordinator JSON-serialisable, whatever the driver built (src/local/lock-info-json.ts). */
+/** Listings leave the coordinator JSON-serialisable, whatever the driver built (src/contracts/lock-info-json.ts). */
 function serialisableAll(infos: LockInfo[]): LockInfo[] {
   return infos.map(serialisable);
 }

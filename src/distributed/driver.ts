@@ -15,7 +15,7 @@
  * @module
  */
 import type { LossReason } from '../errors.js';
-import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
 import type { ProbeTarget } from './reachability.js';
 
 /**
@@ -151,9 +151,13 @@ export interface LockSurvey {
   lastBreak?: BreakRecord;
 }
 
-/** A request for a lock, as the coordinator hands it to the driver. @internal */
-export interface LockRequest {
-  readonly session: DriverSession;
+/**
+ * A request for a lock, as the coordinator hands it to the driver, typed by
+ * the driver's own session class `S` (the one its `openSession` returned).
+ * @internal
+ */
+export interface LockRequest<S extends DriverSession = DriverSession> {
+  readonly session: S;
   /** The lock name as the user gave it (the driver applies the namespace and any encoding). */
   readonly name: string;
   readonly mode: 'exclusive' | 'shared';
@@ -171,7 +175,16 @@ export interface DriverLock {
   /** How the previous holder let go, when the engine knows. */
   readonly predecessor?: PredecessorReport;
   /**
-   * The coordinator sets this right after the grant (in the same turn as the
+   * Aborted, with a LockLostError naming the reason, when the driver observes
+   * that this lock is gone (key deleted, broken, lease expired as seen by a
+   * watch). A signal keeps its state, so a loss seen before anyone listens is
+   * never dropped. Drivers on the recipe core (src/core/) provide it; the
+   * guard combines it with the session's signal. Drivers that do not provide
+   * it call `onLost` instead.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Legacy loss hook of drivers not yet on the recipe core. The coordinator sets this right after the grant (in the same turn as the
    * `acquire` promise settles, so a driver never resolves with a lock it already
    * knows is gone); the driver calls it (at most once) when it observes that this
    * particular lock is gone: key deleted, broken, lease expired as seen by a watch.
@@ -191,21 +204,21 @@ export interface DriverLock {
  *
  * @internal
  */
-export interface Driver {
+export interface Driver<S extends DriverSession = DriverSession> {
   /** `'memory'`, `'file'`, `'etcd'`, … */
   readonly backend: string;
   readonly capabilities: Capabilities;
   /** Grant a lease of `ttlMs` (the driver may round up to the engine's granularity). */
-  openSession(ttlMs: number, owner: LockOwner): Promise<DriverSession>;
+  openSession(ttlMs: number, owner: LockOwner): Promise<S>;
   /**
    * Claim `name` and wait until it is ours, woken by the engine (one waiter per
    * release, no herd). After waking, re-check that our own claim still exists.
    * On abort: withdraw the claim, then reject with `signal.reason`. Never leaves
    * a claim behind on any failure.
    */
-  acquire(request: LockRequest, signal: AbortSignal): Promise<DriverLock>;
+  acquire(request: LockRequest<S>, signal: AbortSignal): Promise<DriverLock>;
   /** Claim `name` only if it can be granted at once; else withdraw and resolve `undefined`. */
-  tryAcquire(request: LockRequest): Promise<DriverLock | undefined>;
+  tryAcquire(request: LockRequest<S>): Promise<DriverLock | undefined>;
   /** Every current holder of every lock whose name starts with `prefix`. */
   list(prefix: string): Promise<LockInfo[]>;
   /** The current holders of `name`. */

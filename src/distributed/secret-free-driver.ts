@@ -13,7 +13,7 @@
  * @module
  */
 import type { LossReason } from '../errors.js';
-import type { LockInfo, LockOwner } from '../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
 import type { BreakRecord, Driver, DriverLock, DriverSession, LockRequest, PredecessorReport } from './driver.js';
 import type { Secrets } from './secrets.js';
 

@@ -32,7 +32,7 @@ import { channels, publish } from '../diagnostics.js';
 import { BackendUnavailableError, ClosedError, SessionLostError } from '../errors.js';
 import { systemClock, type Clock, type ClockTimer } from './clock.js';
 import type { Driver, DriverSession } from './driver.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 
 /**
  * Where a session stands. `lost` and `closed` are final.

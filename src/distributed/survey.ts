@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import type { LockInfo } from '../local/fenced-guard.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
 import type { BreakRecord, LockSurvey, WaiterInfo } from './driver.js';
 
 /**

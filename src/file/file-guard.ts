@@ -9,7 +9,7 @@
  */
 import { channels, publish } from '../diagnostics.js';
 import type { Guard } from '../local/guard.js';
-import { BaseFencedGuard, type FencedGuard } from '../local/fenced-guard.js';
+import { BaseFencedGuard, type FencedGuard } from '../contracts/fenced-guard.js';
 import type { ReleaseFinding } from './grant.js';
 
 /**

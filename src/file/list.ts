@@ -10,8 +10,8 @@
  * @module
  */
 import { hostname } from 'node:os';
-import type { LockInfo } from '../local/fenced-guard.js';
-import { serialisable } from '../local/lock-info-json.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
+import { serialisable } from '../contracts/lock-info-json.js';
 import type { DirectoryHandle } from './directory-handle.js';
 import { readRecord, readSharedRecords, type HolderRecord, type SharedRecordFile } from './holder-record.js';
 import { isLockFileName, nameFromFileName } from './lock-name.js';

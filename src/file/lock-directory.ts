@@ -25,7 +25,7 @@ import { checkAcquireOptions, checkFunction, checkKnownOptions, checkModeOptions
 import { runHolding, type Guard } from '../local/guard.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
-import type { LockOwner } from '../local/fenced-guard.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
 import { checkCleanOptions, cleanDirectory, type CleanOptions, type CleanReport } from './clean.js';
 import { DirectoryHandle } from './directory-handle.js';
 import { FileGuard, type FileLockGuard, type KernelRelease } from './file-guard.js';

@@ -15,7 +15,7 @@
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { BreakRecord } from '../distributed/driver.js';
 import { HolderChangedError } from '../errors.js';
-import type { LockInfo } from '../local/fenced-guard.js';
+import type { LockInfo } from '../contracts/fenced-guard.js';
 import { engineBreakRecord, openEngineAudit, operator, readEngineAuditAll, type EngineBreakAuditRecord } from '../cli/engine-audit.js';
 import { CliError, ExitCode } from '../cli/exit-codes.js';
 import type { HistoryEntry, HolderRow, LockRow } from './lock-row.js';

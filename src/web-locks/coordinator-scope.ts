@@ -27,7 +27,7 @@
 import { threadId } from 'node:worker_threads';
 import type { Coordinator } from '../distributed/coordinator.js';
 import type { DistributedGuard } from '../distributed/guard.js';
-import type { BaseFencedGuard } from '../local/fenced-guard.js';
+import type { BaseFencedGuard } from '../contracts/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
 import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';

@@ -35,7 +35,7 @@ import type { LockDirectory } from '../file/lock-directory.js';
 import { lockFileName } from '../file/lock-name.js';
 import { removeStealRequest, uidOfProcess, writeStealRequest, type StealRequest } from '../file/steal-request.js';
 import { processIdentity } from '../internal/identity.js';
-import type { BaseFencedGuard, LockInfo as HolderInfo } from '../local/fenced-guard.js';
+import type { BaseFencedGuard, LockInfo as HolderInfo } from '../contracts/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
 import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockInfo, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';

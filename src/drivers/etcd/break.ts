@@ -22,9 +22,9 @@
 import { BackendError } from '../../errors.js';
 import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import { describe, readQueues } from './holders.js';
-import type { LockContext } from './lock.js';
+import type { LockContext } from './context.js';
 import { mapError } from './map-error.js';
 import { holdersOf } from './queue.js';
 import { encodeBreak } from './record.js';

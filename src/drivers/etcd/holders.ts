@@ -12,9 +12,9 @@
  */
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
 import { mergeSurvey } from '../../distributed/survey.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import { encodeName, rangeEnd } from './keys.js';
-import type { LockContext } from './lock.js';
+import type { LockContext } from './context.js';
 import { mapError } from './map-error.js';
 import { holdersOf, toQueue, type QueueEntry } from './queue.js';
 import { decodeBreak, decodeHolder } from './record.js';

@@ -3,22 +3,19 @@
  * `<namespace>/locks/<name>/`, ordered by `create_revision` (the order in which
  * etcd accepted the claims, which is also their fencing token).
  *
- * Who holds, who blocks whom (etcd's RWMutex recipe):
- * - an exclusive claim is granted when no claim is older than it;
- * - a shared claim is granted when no *exclusive* claim is older than it;
- * so the holders are the oldest claim if it is exclusive, else the run of
- * shared claims before the oldest exclusive one. A waiter waits for the one
- * claim that blocks it most recently (its predecessor): that is the only key it
- * watches, so a release wakes only the waiters it unblocks.
+ * Who holds and who blocks whom is the recipe core's rule (src/core/blocker.ts),
+ * on these entries' `order`.
  *
  * @internal
  * @module
  */
 import type { IKeyValue } from 'etcd3';
+import { holdersOf as coreHoldersOf } from '../../core/blocker.js';
+import type { EngineClaim } from '../../core/engine.js';
 import type { KeyLayout } from './keys.js';
 
-/** One claim in the queue. */
-export interface QueueEntry {
+/** One claim in the queue (the core's EngineClaim: order and token are its `create_revision`). */
+export interface QueueEntry extends EngineClaim {
   readonly key: Buffer;
   readonly name: string;
   readonly mode: 'exclusive' | 'shared';
@@ -43,11 +40,14 @@ export function toQueue(keys: KeyLayout, kvs: readonly IKeyValue[]): QueueEntry[
   for (const kv of kvs) {
     const parsed = keys.parseClaim(kv.key.toString('utf8'));
     if (parsed === undefined) continue;
+    const revision = BigInt(kv.create_revision);
     entries.push({
+      order: revision,
+      token: revision,
       key: kv.key,
       name: parsed.name,
       mode: parsed.mode,
-      revision: BigInt(kv.create_revision),
+      revision,
       lease: BigInt(kv.lease),
       value: kv.value.length > 0 ? kv.value : undefined,
     });
@@ -56,28 +56,11 @@ export function toQueue(keys: KeyLayout, kvs: readonly IKeyValue[]): QueueEntry[
 }
 
 /**
- * The claim that keeps a claim of `mode` at `revision` waiting: the youngest
- * older claim (exclusive), or the youngest older exclusive claim (shared).
- * `undefined` means granted.
+ * The claims that hold the lock now (queue oldest first): the core's rule.
+ *
+ * @example
+ * ```ts
+ * const holders = holdersOf(toQueue(keys, kvs));
+ * ```
  */
-export function blocker(queue: readonly QueueEntry[], revision: bigint, mode: 'exclusive' | 'shared'): QueueEntry | undefined {
-  let found: QueueEntry | undefined;
-  for (const entry of queue) {
-    if (entry.revision >= revision) break;
-    if (mode === 'exclusive' || entry.mode === 'exclusive') found = entry;
-  }
-  return found;
-}
-
-/** The claims that hold the lock now (queue oldest first). */
-export function holdersOf(queue: readonly QueueEntry[]): QueueEntry[] {
-  const first = queue[0];
-  if (first === undefined) return [];
-  if (first.mode === 'exclusive') return [first];
-  const holders: QueueEntry[] = [];
-  for (const entry of queue) {
-    if (entry.mode === 'exclusive') break;
-    holders.push(entry);
-  }
-  return holders;
-}
+export const holdersOf: (queue: readonly QueueEntry[]) => QueueEntry[] = coreHoldersOf;

@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 import type { BreakRecord } from '../../distributed/driver.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 

@@ -16,9 +16,9 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { UnsupportedError, type LossReason } from '../../errors.js';
+import { LockLostError, UnsupportedError } from '../../errors.js';
 import type { Capabilities, Driver, DriverLock, DriverSession, LockRequest } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { FileLockGuard } from '../../file/file-guard.js';
 import type { LockDirectory, OwnedAcquireOptions } from '../../file/lock-directory.js';
 
@@ -62,11 +62,21 @@ class ProcessSession implements DriverSession {
 class FileDriverLock implements DriverLock {
   readonly token: bigint;
   readonly since = new Date();
-  onLost?: (reason: LossReason, detail: string) => void;
+  readonly #lost = new AbortController();
 
   constructor(private readonly guard: FileLockGuard) {
     this.token = guard.token;
-    guard.signal.addEventListener('abort', () => this.onLost?.('deleted', (guard.signal.reason as Error).message), { once: true });
+    const lost = (): void => {
+      const detail = (guard.signal.reason as Error).message;
+      this.#lost.abort(new LockLostError(detail, { lockName: guard.name, token: guard.token, reason: 'deleted' }));
+    };
+    if (guard.signal.aborted) lost();
+    else guard.signal.addEventListener('abort', lost, { once: true });
+  }
+
+  /** The lock file's own loss signal, as the recipe core's locks carry one. */
+  get signal(): AbortSignal {
+    return this.#lost.signal;
   }
 
   release(): Promise<void> {

@@ -21,7 +21,7 @@ import type {
 } from '../../distributed/driver.js';
 import { assertExpectedHolders } from '../../distributed/break-options.js';
 import { mergeSurvey } from '../../distributed/survey.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 import { Claim, type Lease, type MemorySpace } from './space.js';
 
 const SEPARATOR = '\u0000';

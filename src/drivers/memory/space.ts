@@ -22,7 +22,7 @@
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { Clock, ClockTimer } from '../../distributed/clock.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 
 /** One lease (a session) in the engine. @internal */
 export class Lease {

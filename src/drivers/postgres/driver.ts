@@ -9,7 +9,7 @@
  */
 import type { Pool } from 'pg';
 import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
 import type { PostgresConfig } from './config.js';
 import type { ServerInfo } from './connection.js';
 import type { PgContext } from './context.js';

@@ -13,7 +13,7 @@
  * @module
  */
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/lock-info.js';
 
 /**
  * How the previous holder departed, as the server recorded it.

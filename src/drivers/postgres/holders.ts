@@ -23,7 +23,7 @@ import type { PoolClient, QueryConfig } from 'pg';
 import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
 import { mergeSurvey } from '../../distributed/survey.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { PgContext } from './context.js';
 import { decodeBreakRecord, ownerFrom } from './grant.js';
 import { withTimeout } from './connection.js';

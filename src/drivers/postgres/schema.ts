@@ -16,7 +16,7 @@ import { BackendError, ConfigurationError } from '../../errors.js';
 import type { PostgresConfig } from './config.js';
 import { withTimeout, type ServerInfo } from './connection.js';
 import { isPermissionDenied, mapError } from './map-error.js';
-import { SCHEMA_VERSION, objectsSql, schemaSql } from './sql.js';
+import { FUNCTIONS_REVISION, SCHEMA_VERSION, objectsSql, schemaSql } from './sql.js';
 
 /**
  * Make sure the schema exists at this deadbolt's version, creating or
@@ -28,8 +28,19 @@ import { SCHEMA_VERSION, objectsSql, schemaSql } from './sql.js';
  * ```
  */
 export async function ensureSchema(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
-  const version = await installedVersion(client, config, server);
-  if (version === SCHEMA_VERSION) return;
+  const { version, functions } = await installed(client, config, server);
+  if (version === SCHEMA_VERSION) {
+    if (functions >= FUNCTIONS_REVISION) return;
+    // Same tables, older functions (an older process keeps working with newer ones): replace them
+    // if we may. A schema managed by a DBA, where we may not, keeps the older ones: correct, only
+    // slower (docs/drivers/postgres.md says to re-run schemaSql()).
+    try {
+      await install(client, config, server);
+    } catch (error) {
+      if (!(error instanceof BackendError && isPermissionDenied(error.cause))) throw error;
+    }
+    return;
+  }
   if (version !== undefined && version > SCHEMA_VERSION) {
     throw new ConfigurationError(
       `schema "${config.schema}" at ${config.display} was created by a newer deadbolt (schema version ${version}; ` +
@@ -39,15 +50,21 @@ export async function ensureSchema(client: Client, config: PostgresConfig, serve
   await install(client, config, server);
 }
 
-/** The version in `meta`, or `undefined` when the schema or its tables are missing. */
-async function installedVersion(client: Client, config: PostgresConfig, server: ServerInfo): Promise<number | undefined> {
+/**
+ * The schema version and functions revision in `meta` (`version` undefined when
+ * the schema or its tables are missing; `functions` 1 when not recorded: the
+ * first revision did not record it).
+ */
+async function installed(client: Client, config: PostgresConfig, server: ServerInfo): Promise<{ version: number | undefined; functions: number }> {
   const doing = `reading the version of schema "${config.schema}"`;
   try {
     const present = await withTimeout(client.query('SELECT to_regclass($1) IS NOT NULL AS present', [`"${config.schema}".meta`]), config.requestTimeout, doing);
-    if (present.rows[0]?.present !== true) return undefined;
-    const row = await withTimeout(client.query(`SELECT value FROM "${config.schema}".meta WHERE key = 'version'`), config.requestTimeout, doing);
-    const value = Number(row.rows[0]?.value);
-    return Number.isInteger(value) ? value : undefined;
+    if (present.rows[0]?.present !== true) return { version: undefined, functions: 0 };
+    const res = await withTimeout(client.query(`SELECT key, value FROM "${config.schema}".meta WHERE key IN ('version', 'functions')`), config.requestTimeout, doing);
+    const value = (key: string): number => Number((res.rows as Array<{ key: string; value: string }>).find((row) => row.key === key)?.value);
+    const version = value('version');
+    const functions = value('functions');
+    return { version: Number.isInteger(version) ? version : undefined, functions: Number.isInteger(functions) ? functions : 1 };
   } catch (error) {
     if (isPermissionDenied(error)) throw noRights(config, server, error, true);
     throw mapError(error, doing);

@@ -19,7 +19,7 @@
  */
 import { BackendUnavailableError, SessionLostError } from '../../errors.js';
 import type { DriverSession } from '../../distributed/driver.js';
-import type { LockOwner } from '../../local/fenced-guard.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
 import type { PgContext } from './context.js';
 import { parseMessage, type Grant } from './grant.js';
 import { sessionChannel } from './sql.js';

@@ -33,6 +33,19 @@
 export const SCHEMA_VERSION = 1;
 
 /**
+ * The revision of the functions below, stored in `meta` as `functions`. The
+ * tables are those of {@link SCHEMA_VERSION}; a newer revision only replaces
+ * functions (same signatures, same tables), so a process that knows an older
+ * revision still works against it, and connecting installs a newer one.
+ *
+ * @example
+ * ```ts
+ * if (installedRevision < FUNCTIONS_REVISION) await client.query(objectsSql(schema));
+ * ```
+ */
+export const FUNCTIONS_REVISION = 2;
+
+/**
  * Schema names deadbolt accepts: lower-case SQL identifiers that need no quoting, short enough for a channel name.
  *
  * @example
@@ -80,8 +93,26 @@ export function schemaSql(schema: string): string {
  * ```
  */
 export function objectsSql(schema: string): string {
-  return [tablesSql(schema), functionsSql(schema), `INSERT INTO "${schema}".meta (key, value) VALUES ('version', '${SCHEMA_VERSION}')
+  return [tablesSql(schema), dropChecksSql(schema), functionsSql(schema), `INSERT INTO "${schema}".meta (key, value) VALUES ('version', '${SCHEMA_VERSION}'), ('functions', '${FUNCTIONS_REVISION}')
   ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;`].join('\n\n');
+}
+
+/**
+ * No CHECK constraints: PostgreSQL parses a table's CHECK expressions anew in
+ * every statement that writes the table, and acquire + release write `claims`
+ * once and `tokens` twice (measured with perf: the constraint parsing was a
+ * visible part of the backend's time per cycle). Only the functions below
+ * write these tables, with literal values (`departed_how`) or values the
+ * client validated (`mode`, `ttl_ms`). Schemas made before functions
+ * revision 2 had them: they are dropped.
+ */
+function dropChecksSql(schema: string): string {
+  const s = `"${schema}"`;
+  return [
+    `ALTER TABLE ${s}.sessions DROP CONSTRAINT IF EXISTS sessions_ttl_ms_check;`,
+    `ALTER TABLE ${s}.tokens DROP CONSTRAINT IF EXISTS tokens_departed_how_check;`,
+    `ALTER TABLE ${s}.claims DROP CONSTRAINT IF EXISTS claims_mode_check;`,
+  ].join('\n');
 }
 
 /** The tables. */
@@ -96,7 +127,7 @@ function tablesSql(schema: string): string {
 CREATE TABLE IF NOT EXISTS ${s}.sessions (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   owner       jsonb NOT NULL,
-  ttl_ms      integer NOT NULL CHECK (ttl_ms > 0),
+  ttl_ms      integer NOT NULL,
   expires_at  timestamptz NOT NULL,
   backend_pid integer NOT NULL DEFAULT pg_backend_pid(),
   opened_at   timestamptz NOT NULL DEFAULT now()
@@ -111,7 +142,7 @@ CREATE TABLE IF NOT EXISTS ${s}.tokens (
   name         text COLLATE "C" NOT NULL,
   last         bigint NOT NULL DEFAULT 0,
   departed     bigint,
-  departed_how text CHECK (departed_how IN ('released', 'expired', 'broken')),
+  departed_how text, -- 'released', 'expired' or 'broken'
   departed_at  timestamptz,
   broken       jsonb,
   PRIMARY KEY (namespace, name)
@@ -126,7 +157,7 @@ CREATE TABLE IF NOT EXISTS ${s}.claims (
   name       text COLLATE "C" NOT NULL,
   session_id bigint NOT NULL,
   seq        bigint NOT NULL,
-  mode       text NOT NULL CHECK (mode IN ('exclusive', 'shared')),
+  mode       text NOT NULL, -- 'exclusive' or 'shared'
   token      bigint,
   claimed_at timestamptz NOT NULL DEFAULT now(),
   granted_at timestamptz,
@@ -187,22 +218,37 @@ END $$;
 
 -- Grant the head of the queue: one exclusive claim, or a run of shared ones,
 -- each with the next token, and tell each grantee's session (one NOTIFY per
--- grant, to that session only). Caller holds the name lock and reaped it.
+-- grant, to that session only). Caller holds the name lock.
+-- Holders always come before waiters in queue order (a claim is granted at once
+-- only when nobody waits, and waiters are granted oldest first), so the oldest
+-- claim says whether anyone holds the name: with no holder this reads one row,
+-- however many wait, where counting the holders read the whole queue. A waiter
+-- whose lease ran out is never granted: it is deleted (a reaper's work) and
+-- the next one looked at.
 CREATE OR REPLACE FUNCTION ${s}.grant_next(p_ns text, p_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   w record;
-  v_exclusive boolean;
-  v_held boolean;
+  v_exclusive boolean := false;
+  v_held boolean := false;
   v_sent text;
 BEGIN
-  SELECT coalesce(bool_or(mode = 'exclusive'), false), count(*) > 0 INTO v_exclusive, v_held
-    FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND token IS NOT NULL;
+  SELECT token IS NOT NULL INTO v_held FROM ${s}.claims WHERE namespace = p_ns AND name = p_name ORDER BY id LIMIT 1;
+  IF coalesce(v_held, false) THEN
+    SELECT coalesce(bool_or(mode = 'exclusive'), false), count(*) > 0 INTO v_exclusive, v_held
+      FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND token IS NOT NULL;
+  ELSE
+    v_held := false;
+  END IF;
   IF v_exclusive THEN RETURN; END IF;
   FOR w IN
     SELECT id, session_id, seq, mode FROM ${s}.claims
      WHERE namespace = p_ns AND name = p_name AND token IS NULL ORDER BY id
   LOOP
+    IF NOT EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = w.session_id AND v.expires_at > now()) THEN
+      DELETE FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND id = w.id;
+      CONTINUE;
+    END IF;
     EXIT WHEN w.mode = 'exclusive' AND v_held;
     -- the next token, the grant and the grantee's notification, in one statement
     WITH t AS (
@@ -382,7 +428,11 @@ BEGIN
     END IF;
   END IF;
   IF v_others THEN
-    PERFORM ${s}.reap_name(p_ns, p_name);
+    -- Reaping reads the whole queue: only when some lease ran out (an index probe),
+    -- so that a release costs the same with 100 waiters as with one.
+    IF EXISTS (SELECT 1 FROM ${s}.sessions WHERE expires_at <= now()) THEN
+      PERFORM ${s}.reap_name(p_ns, p_name);
+    END IF;
     PERFORM ${s}.grant_next(p_ns, p_name);
   END IF;
   RETURN v_deleted > 0;

@@ -17,7 +17,7 @@
 import { BackendError } from '../../errors.js';
 import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { RedisContext } from './context.js';
 import { nameHolders } from './holders.js';
 import { mapError } from './map-error.js';

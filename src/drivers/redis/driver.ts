@@ -15,7 +15,7 @@ import type {
   LockRequest,
   LockSurvey,
 } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
 import { breakLock } from './break.js';
 import { acquireClaim } from './claim.js';
 import type { RedisClient } from './client.js';

@@ -11,7 +11,7 @@
 import { breakFromJson } from '../../distributed/break-record.js';
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
 import { mergeSurvey } from '../../distributed/survey.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 import type { RedisContext } from './context.js';
 import { mapError } from './map-error.js';
 import { decodeRecord } from './record.js';

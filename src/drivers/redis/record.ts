@@ -10,7 +10,7 @@
  */
 import type { PredecessorReport } from '../../distributed/driver.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
-import type { LockOwner } from '../../local/fenced-guard.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
 
 /**
  * A holder record, decoded.

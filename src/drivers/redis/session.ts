@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { BackendError, SessionLostError, type LossReason } from '../../errors.js';
 import type { DriverSession } from '../../distributed/driver.js';
-import type { LockOwner } from '../../local/fenced-guard.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
 import { sessionKeys, type RedisContext } from './context.js';
 import { mapError } from './map-error.js';
 import type { ChannelRoute } from './notifications.js';

@@ -20,7 +20,7 @@
 import { BackendError } from '../../errors.js';
 import { assertExpectedHolders } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { ZkClient, ZkOp } from './client.js';
 import { readHolders } from './holders.js';
 import { mapError, ZkCode, zkCode } from './map-error.js';

@@ -15,7 +15,7 @@
  */
 import type { BreakRecord, LockSurvey, WaiterInfo } from '../../distributed/driver.js';
 import { mergeSurvey } from '../../distributed/survey.js';
-import type { LockInfo } from '../../local/fenced-guard.js';
+import type { LockInfo } from '../../contracts/fenced-guard.js';
 import { zxid, type ZkClient, type ZkStat } from './client.js';
 import { mapError, ZkCode, zkCode } from './map-error.js';
 import { decodeName, type ZkPaths } from './paths.js';

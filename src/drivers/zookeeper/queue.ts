@@ -46,24 +46,6 @@ export function toQueue(children: readonly string[]): QueueEntry[] {
 }
 
 /**
- * The claim that keeps `mine` waiting: the next lower claim (write), or the
- * next lower write claim (read). `undefined` means granted.
- *
- * @example
- * ```ts
- * const pred = blocker(queue, mine); // undefined: granted
- * ```
- */
-export function blocker(queue: readonly QueueEntry[], mine: QueueEntry): QueueEntry | undefined {
-  let found: QueueEntry | undefined;
-  for (const entry of queue) {
-    if (entry.seq >= mine.seq) break;
-    if (mine.mode === 'exclusive' || entry.mode === 'exclusive') found = entry;
-  }
-  return found;
-}
-
-/**
  * Whether a new claim of `mode` would be granted at once (for tryAcquire's pre-check).
  *
  * @example

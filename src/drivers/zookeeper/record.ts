@@ -13,7 +13,7 @@
  */
 import type { BreakRecord } from '../../distributed/driver.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
-import type { LockInfo, LockOwner } from '../../local/fenced-guard.js';
+import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
 
 /**
  * The data of a claim node.

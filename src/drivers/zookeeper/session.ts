@@ -25,7 +25,6 @@ import type { DriverSession } from '../../distributed/driver.js';
 import type { ZkClient } from './client.js';
 import { isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
 import type { ZkPaths } from './paths.js';
-import { Reaper } from './reaper.js';
 
 /**
  * One ZooKeeper session.
@@ -39,13 +38,10 @@ import { Reaper } from './reaper.js';
  */
 export class ZkSession implements DriverSession {
   readonly client: ZkClient;
-  /** Retries withdrawals of claims that could not be confirmed. */
-  readonly reaper: Reaper;
   onLost?: (cause: unknown) => void;
 
   private constructor(client: ZkClient) {
     this.client = client;
-    this.reaper = new Reaper(client);
     client.onExpired((error) => this.onLost?.(error));
   }
 
@@ -87,7 +83,6 @@ export class ZkSession implements DriverSession {
   }
 
   async revoke(): Promise<void> {
-    this.reaper.close();
     await this.client.close(Math.min(1_000, this.ttlMs / 2));
   }
 }

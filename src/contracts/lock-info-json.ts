@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { LockInfo } from './fenced-guard.js';
+import type { LockInfo } from './lock-info.js';
 
 /**
  * What `JSON.stringify` makes of a {@link LockInfo}.

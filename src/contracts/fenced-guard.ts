@@ -7,11 +7,16 @@
  * assume another may hold the lock; writes carrying `token` will be rejected by
  * a fenced resource (see Fence) once a later grant's token has been admitted.
  *
+ * Lives in src/contracts/ (not src/local/): nothing in-process uses it; lock
+ * directories and coordinators both build on it.
+ *
  * @module
  */
 import { publish, channels } from '../diagnostics.js';
 import { LockLostError, type LossReason } from '../errors.js';
-import type { Guard } from './guard.js';
+import type { Guard } from '../local/guard.js';
+
+export type { LockInfo, LockOwner } from './lock-info.js';
 
 /**
  * A held named lock with a fencing token and a loss signal.
@@ -32,52 +37,6 @@ export interface FencedGuard extends Guard {
   readonly token: bigint;
   /** Aborted, with a LockLostError as reason, the moment the lock can no longer be trusted. */
   readonly signal: AbortSignal;
-}
-
-/**
- * Who holds a lock, as its holder describes itself. Informative only: never
- * used to decide who holds a lock.
- *
- * @example
- * ```ts
- * const owner: LockOwner = { id: 'a1b2…', host: 'web-3', pid: 4242, command: 'node worker.js' };
- * ```
- */
-export interface LockOwner {
-  /** A unique id of the holding process or session. */
-  id: string;
-  /** The host name of the holder. */
-  host: string;
-  /** The holder's process id on that host. */
-  pid: number;
-  /** The holder's command line, when known. */
-  command?: string;
-}
-
-/**
- * One holder of a named lock, as `list()` and `holders()` report it.
- *
- * @example
- * ```ts
- * for (const info of await locks.list()) console.log(info.name, info.mode, info.owner.pid, info.since);
- * ```
- */
-export interface LockInfo {
-  name: string;
-  mode: 'exclusive' | 'shared';
-  token: bigint;
-  owner: LockOwner;
-  since: Date;
-  /** When the holder's lease runs out unless renewed (distributed locks). */
-  expiresAt?: Date;
-  /**
-   * The TTL the holder's lease was granted with, in ms, when the engine tells
-   * (etcd, PostgreSQL, ZooKeeper, memory; not Redis). A holder renews every
-   * third of it, so a lease with less than two thirds left has missed a renewal.
-   */
-  ttlMs?: number;
-  /** `'file'`, `'memory'`, `'etcd'`, … */
-  backend: string;
 }
 
 /**

@@ -1,0 +1,235 @@
+/**
+ * The engine contract: the few primitives a coordination engine (etcd,
+ * ZooKeeper, Redis, PostgreSQL, memory) provides so that the recipe core
+ * (src/core/) can build locks on it. This is Curator's split: the core owns
+ * queue order, the blocker rule, waiting, re-checking, withdrawing, backoff,
+ * reaping and loss; an engine owns only how a claim is written, read, watched
+ * and deleted on its wire.
+ *
+ * Ordering. Every claim of a name has an `order` the engine assigned when it
+ * accepted the claim (etcd: `create_revision`; ZooKeeper: the sequence suffix;
+ * Redis / PostgreSQL: a counter or sequence bumped in the claiming script or
+ * transaction). Smaller is older. The core never invents order: it only
+ * compares the `order` keys the engine returned.
+ *
+ * What "held" means. A claim is granted when no older claim blocks it (see
+ * blocker.ts: an exclusive claim waits for every earlier claim, a shared claim
+ * for earlier exclusive ones), and stays held while the engine keeps it with
+ * its token. Loss (the claim gone, the session gone) is reported through
+ * `watchClaim` on our own claim and through the lease; the core turns both into
+ * the held lock's one signal (held-lock.ts).
+ *
+ * Typing. An engine is generic in its session type `S`, its claim type `C` and
+ * its read type `R`: the core hands back exactly the objects the engine made,
+ * so no engine ever downcasts (`instanceof`) what it receives.
+ *
+ * @internal
+ * @module
+ */
+import type { LossReason } from '../errors.js';
+import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
+import type { BreakRecord, Capabilities, DriverSession, LockSurvey, PredecessorReport } from '../distributed/driver.js';
+
+/** Lock modes, in Web Locks' words. */
+export type ClaimMode = 'exclusive' | 'shared';
+
+/**
+ * One claim as the engine keeps it. Engines extend it with what they need to
+ * address the claim again (a key, a node path, a row id).
+ *
+ * @example
+ * ```ts
+ * interface EtcdClaim extends EngineClaim { readonly key: Buffer; readonly lease: bigint }
+ * ```
+ */
+export interface EngineClaim {
+  /** The engine-assigned place in the name's queue: smaller is older. */
+  readonly order: bigint;
+  /** The fencing token of this claim (often equal to `order`). */
+  readonly token: bigint;
+  readonly mode: ClaimMode;
+}
+
+/**
+ * What a claim is made for: the session `S` it lives on (the one `openLease`
+ * returned), the lock name as the user gave it (the engine applies its
+ * namespace and encoding), the mode and the owner record to store.
+ *
+ * @example
+ * ```ts
+ * const request: ClaimRequest<EtcdSession> = { session, id: engine.claimId(session), name: 'jobs', mode: 'exclusive', owner };
+ * ```
+ */
+export interface ClaimRequest<S extends DriverSession> {
+  readonly session: S;
+  /**
+   * This attempt's identity, minted by the engine's `claimId` before anything
+   * is written (etcd: part of the key; ZooKeeper: the GUID in the node name;
+   * SQL: a column). It lets a retried create find its claim again, and lets
+   * `withdrawUnconfirmed` remove a claim whose create was never answered.
+   */
+  readonly id: string;
+  readonly name: string;
+  readonly mode: ClaimMode;
+  readonly owner: LockOwner;
+}
+
+/**
+ * A read of the claims ahead of ours, in engine order (oldest first). Engines
+ * may extend it with what they read in the same round trip (a position to
+ * watch from, a break record for the predecessor report).
+ *
+ * @example
+ * ```ts
+ * const read: ClaimsRead<MemoryClaim> = { ahead: [older], at: 42n };
+ * ```
+ */
+export interface ClaimsRead<C extends EngineClaim> {
+  /**
+   * Claims of the name older than ours, oldest first. An engine may return
+   * only a suffix (etcd reads the one claim just before an exclusive claim):
+   * it must contain every claim the blocker rule could pick, that is the
+   * youngest older claim for an exclusive claim and every older exclusive
+   * claim's youngest for a shared one.
+   */
+  readonly ahead: readonly C[];
+  /** An engine position the read was made at (etcd: the revision), handed back to `watchClaim`. */
+  readonly at?: bigint;
+}
+
+/**
+ * The result of creating a claim: the claim, and (when the engine read it in
+ * the same round trip) the claims ahead of it, which saves a request when the
+ * claim is granted at once.
+ *
+ * @example
+ * ```ts
+ * return { claim, read: { ahead: [], at: revision } };
+ * ```
+ */
+export interface Created<C extends EngineClaim, R extends ClaimsRead<C>> {
+  readonly claim: C;
+  readonly read?: R;
+}
+
+/**
+ * What a watch reports: `'gone'` the watched claim no longer exists;
+ * `'uncertain'` the engine may have missed events (reconnection, compaction):
+ * the core re-reads and watches again.
+ */
+export type WatchEvent = 'gone' | 'uncertain';
+
+/** A watch the core can stop. Cancelling twice is harmless. */
+export interface ClaimWatch {
+  cancel(): void;
+}
+
+/**
+ * The engine's primitives under the recipe core. Every method that talks to
+ * the engine may reject; the core asks `isTransient` which errors to retry
+ * (with its one backoff, for at most one TTL) and maps the rest with `mapError`.
+ *
+ * @example
+ * ```ts
+ * const driver = new RecipeDriver(new EtcdEngine(client, namespace));
+ * const coordinator = new Coordinator(driver, await Session.open(driver, ttl, owner), owner);
+ * ```
+ */
+export interface Engine<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C> = ClaimsRead<C>> {
+  /** `'etcd'`, `'zookeeper'`, … */
+  readonly backend: string;
+  readonly capabilities: Capabilities;
+
+  /** Open a lease of at least `ttlMs`; `S.keepAlive()` renews it, `S.revoke()` ends it. */
+  openLease(ttlMs: number, owner: LockOwner): Promise<S>;
+
+  /** A fresh claim identity on `session`, never reused (see `ClaimRequest.id`). Synchronous, local. */
+  claimId(session: S): string;
+
+  /**
+   * Create a claim for `request`, ordered by the engine. Safe to repeat after
+   * an error whose answer was lost (the engine finds its own claim again). The
+   * claim must be attached to the session's lease, so that it goes with it.
+   */
+  createClaim(request: ClaimRequest<S>): Promise<Created<C, R>>;
+
+  /**
+   * Optional fast path for `tryAcquire`: claim only if nothing blocks a claim of
+   * this mode now, writing nothing otherwise, in one round trip. Without it the
+   * core creates, reads, and withdraws when blocked.
+   */
+  claimIfFree?(request: ClaimRequest<S>): Promise<C | undefined>;
+
+  /** The modes `claimIfFree` handles (default: both); other modes take the core's path. */
+  readonly fastTryModes?: readonly ClaimMode[];
+
+  /**
+   * Read the claims ahead of `own`. Resolves `undefined` when `own` no longer
+   * exists (the re-check after every wake: Jepsen's etcd finding).
+   */
+  readAhead(request: ClaimRequest<S>, own: C): Promise<R | undefined>;
+
+  /**
+   * Watch `target` (a claim ahead of ours, or our own) and call `onEvent` when it
+   * is gone or the watch became uncertain. `at` is the position of the read
+   * that saw it exist (watch from `at + 1` where the engine allows; `undefined`:
+   * from the target's creation). A deletion after that read must be reported
+   * even if it happened before the watch was set (an engine without positions
+   * checks existence as it sets the watch, as ZooKeeper's `exists` does). The
+   * core ignores everything after the first event and cancels the watch.
+   */
+  watchClaim(request: ClaimRequest<S>, target: C, at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch;
+
+  /**
+   * Delete `claim` if and only if it is still the one with its token (never a
+   * blind delete: etcd issue 22082). Already gone is success. The core retries
+   * a transient failure in the background (reaper.ts) until it succeeds.
+   */
+  deleteClaim(request: ClaimRequest<S>, claim: C): Promise<void>;
+
+  /**
+   * Delete the claim made with `request.id` on `request.session`, if one exists
+   * (its create failed or was never answered, so the core has no claim object).
+   * Conditional on our session, so it never removes anyone else's claim. The
+   * core calls it through its reaper, retried with its backoff until it resolves.
+   */
+  withdrawUnconfirmed(request: ClaimRequest<S>): Promise<void>;
+
+  /**
+   * Our claim vanished while we waited. Reject (SessionLostError, mapped) when
+   * the session is gone with it; resolve when the claim should simply be made again.
+   */
+  claimVanished(request: ClaimRequest<S>, own: C): Promise<void>;
+
+  /** Why our held claim is gone (after its watch said `'gone'`), as a loss reason and a sentence. */
+  diagnoseLoss(request: ClaimRequest<S>, own: C): Promise<[LossReason, string]>;
+
+  /**
+   * How the claim we waited on (`waited`) let go. `read` is the re-check that
+   * follows its deletion, still in flight: the core asks for the report
+   * alongside it, so an engine can look up the predecessor's lease in parallel
+   * and await `read` only for what it carries (a break record). A rejection
+   * becomes `'unknown'`.
+   */
+  predecessor(request: ClaimRequest<S>, waited: C, read: Promise<R | undefined>): Promise<PredecessorReport>;
+
+  /**
+   * Optional: called once a waited-for claim is granted (etcd stamps the grant
+   * time into the holder record). Best effort: the core ignores its failure.
+   */
+  granted?(request: ClaimRequest<S>, own: C): Promise<void>;
+
+  /** Whether `error` is worth retrying (engine unreachable, leader change). */
+  isTransient(error: unknown): boolean;
+  /** Turn an engine error into a DeadboltError saying what we were `doing`. */
+  mapError(error: unknown, doing: string): Error;
+
+  /** Listing, survey and break: engine reads the core does not interpret. */
+  list(prefix: string): Promise<LockInfo[]>;
+  holders(name: string): Promise<LockInfo[]>;
+  survey?(prefix: string): Promise<LockSurvey[]>;
+  /** Break `name`; with `expect`, atomically and only if its holders' tokens are exactly those (HolderChangedError otherwise). */
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]>;
+  /** Close the client (sessions were revoked before). */
+  close(): Promise<void>;
+}

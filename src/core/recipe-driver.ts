@@ -1,0 +1,100 @@
+/**
+ * The Driver the Coordinator sees, for every engine on the recipe core: lock
+ * requests go to the core (waiter.ts, held-lock.ts), listings and breaks go
+ * straight to the engine. `acquire` and `tryAcquire` are separate paths:
+ * `tryAcquire` uses the engine's one-round-trip `claimIfFree` when it has one
+ * and never waits.
+ *
+ * @internal
+ * @module
+ */
+import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
+import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../distributed/driver.js';
+import { retrying } from './backoff.js';
+import { CoreContext } from './context.js';
+import type { ClaimsRead, EngineClaim, Engine } from './engine.js';
+import { HeldLock } from './held-lock.js';
+import { OwnWatch } from './own-watch.js';
+import { Waiter } from './waiter.js';
+
+/**
+ * A Driver built from an Engine's primitives.
+ *
+ * @example
+ * ```ts
+ * export const createDriver: DriverFactory = async (url, options) =>
+ *   new RecipeDriver(new EtcdEngine(await openClient(parseEtcdUrl(url, options), options.signal), options.namespace));
+ * ```
+ */
+export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C>> implements Driver<S> {
+  readonly backend: string;
+  readonly capabilities: Capabilities;
+  readonly engine: Engine<S, C, R>;
+  readonly #ctx: CoreContext<S, C, R>;
+
+  constructor(engine: Engine<S, C, R>) {
+    this.engine = engine;
+    this.backend = engine.backend;
+    this.capabilities = engine.capabilities;
+    this.#ctx = new CoreContext(engine);
+  }
+
+  /** Claims the reaper is still deleting (for tests: nothing should stay behind). */
+  get reaping(): number {
+    return this.#ctx.reaper.pending;
+  }
+
+  openSession(ttlMs: number, owner: LockOwner): Promise<S> {
+    return this.engine.openLease(ttlMs, owner);
+  }
+
+  /** Claim and wait; a claim that vanished while its session lives is made again. */
+  async acquire(request: LockRequest<S>, signal: AbortSignal): Promise<DriverLock> {
+    signal.throwIfAborted();
+    for (;;) {
+      const outcome = await new Waiter(this.#ctx, this.#ctx.attempt(request)).run(signal, true);
+      if (outcome !== 'vanished' && outcome !== undefined) return outcome;
+    }
+  }
+
+  /** Claim only if granted at once; never waits, leaves nothing behind. */
+  async tryAcquire(request: LockRequest<S>): Promise<DriverLock | undefined> {
+    const attempt = this.#ctx.attempt(request);
+    const { engine } = this;
+    if (engine.claimIfFree === undefined || !(engine.fastTryModes ?? [request.mode]).includes(request.mode)) {
+      const outcome = await new Waiter(this.#ctx, attempt).run(undefined, false);
+      return outcome === 'vanished' ? undefined : outcome;
+    }
+    let claim: C | undefined;
+    try {
+      claim = await retrying(engine, request.session.ttlMs, undefined, `claiming "${request.name}"`, () => engine.claimIfFree!(attempt));
+    } catch (error) {
+      this.#ctx.reapUnconfirmed(attempt); // the claim may have been written
+      throw error;
+    }
+    if (claim === undefined) return undefined;
+    return new HeldLock(this.#ctx, attempt, claim, new OwnWatch(engine, attempt, claim, undefined, () => {}));
+  }
+
+  list(prefix: string): Promise<LockInfo[]> {
+    return this.engine.list(prefix);
+  }
+
+  holders(name: string): Promise<LockInfo[]> {
+    return this.engine.holders(name);
+  }
+
+  get survey(): ((prefix: string) => Promise<LockSurvey[]>) | undefined {
+    const engine = this.engine;
+    return engine.survey === undefined ? undefined : (prefix) => engine.survey!(prefix);
+  }
+
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    return this.engine.break(name, record, expect);
+  }
+
+  async close(): Promise<void> {
+    this.#ctx.reaper.close();
+    await this.engine.close();
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The etcd engine under the recipe core: etcd's `concurrency.Mutex` recipe
+ * (and RWMutex for shared mode) as primitives, with the corrections its
+ * history taught (Jepsen's re-check, issue 22082's conditional delete).
+ *
+ * Ordering. A claim is a key `<ns>/locks/<name>/<lease>-<n>-<mode>` attached to
+ * the session's lease, created by one transaction
+ * `if create_revision(key) == 0 then put(key, holder record, lease) + read the
+ * claim before it, else get(key)` (safe to repeat: a retried claim finds its
+ * key). Its `create_revision` is its place in the queue and its fencing token:
+ * etcd's revisions only grow and survive restarts with the data directory.
+ * A claim granted at once therefore costs one transaction, and its release one
+ * more: no watch request either way (delete-feed.ts).
+ *
+ * What "held" means. The core grants a claim no older claim blocks; it stays
+ * held while its key exists with that `create_revision`. Re-reads are one
+ * transaction guarded by `create_revision(own key) == token`, so a claim whose
+ * key is gone is never mistaken for granted. Watches start at read revision + 1
+ * (etcd's watch fast path).
+ *
+ * How loss is detected. Our key's DELETE on the feed; the reason is read right
+ * after: our token in the name's break record means "broken", our lease gone
+ * "expired", else "deleted". The Session's local deadline covers an etcd that
+ * cannot be reached.
+ *
+ * @internal
+ * @module
+ */
+import type { IKeyValue, IRangeRequest } from 'etcd3';
+import type { LossReason } from '../../errors.js';
+import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
+import type { BreakRecord, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import { breakLock } from './break.js';
+import type { EtcdClient } from './client.js';
+import type { LockContext } from './context.js';
+import { DeleteFeed } from './delete-feed.js';
+import { ETCD_CAPABILITIES } from './capabilities.js';
+import { listHolders, nameHolders, surveyLocks } from './holders.js';
+import { KeyLayout, encodeName, rangeEnd } from './keys.js';
+import { isTransient, mapError } from './map-error.js';
+import { toQueue, type QueueEntry } from './queue.js';
+import { decodeBreak, displacedToken, encodeHolder } from './record.js';
+import { EtcdSession } from './session.js';
+import { Watches } from './watch.js';
+
+/** A read of the claims ahead of ours, with the name's break record read in the same transaction. */
+export interface EtcdRead extends ClaimsRead<QueueEntry> {
+  readonly at: bigint;
+  readonly broken?: IKeyValue | undefined;
+}
+
+type EtcdRequest = ClaimRequest<EtcdSession>;
+
+/**
+ * How many times a waiter re-reads and watches again when etcd acknowledged
+ * its watch late (writes came in between): past that, the slow path (≤ 100 ms)
+ * is accepted rather than adding load to a busy etcd.
+ */
+const MAX_REWATCHES = 3;
+
+/** The longest we wait to learn why a lock was lost. */
+const DIAGNOSIS_BOUND_MS = 1_000;
+
+/**
+ * etcd's primitives for the recipe core.
+ *
+ * @example
+ * ```ts
+ * const driver = new RecipeDriver(new EtcdEngine(client, 'deadbolt'));
+ * ```
+ */
+export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
+  readonly backend = 'etcd';
+  readonly capabilities = ETCD_CAPABILITIES;
+  readonly fastTryModes = ['exclusive'] as const;
+  readonly #ctx: LockContext;
+  readonly #watches: Watches;
+  readonly #feed: DeleteFeed;
+  /** Late-acknowledged watches replaced so far, per claim attempt. */
+  readonly #rewatches = new WeakMap<EtcdRequest, number>();
+
+  constructor(client: EtcdClient, namespace: string) {
+    const keys = new KeyLayout(namespace);
+    this.#ctx = { client, keys };
+    this.#watches = new Watches(client.etcd, keys.anchor);
+    this.#feed = new DeleteFeed(client.etcd, keys.locksRoot, this.#watches);
+    this.#feed.start();
+  }
+
+  /** Watches of their own (a read older than the feed); the feed itself is not counted. */
+  get openWatches(): number {
+    return this.#watches.size;
+  }
+
+  openLease(ttlMs: number, _owner: LockOwner): Promise<EtcdSession> {
+    return EtcdSession.grant(this.#ctx.client, ttlMs);
+  }
+
+  claimId(session: EtcdSession): string {
+    return session.nextClaim().toString();
+  }
+
+  async createClaim(request: EtcdRequest): Promise<Created<QueueEntry, EtcdRead>> {
+    const key = this.#key(request);
+    const limit = request.mode === 'exclusive' ? 2 : 0; // ours and the one before it
+    const res = await this.#ctx.client.etcd.kv.txn({
+      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [
+        { request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } },
+        { request_range: { ...this.#queue(request.name), limit } },
+      ],
+      failure: [{ request_range: { key } }],
+    });
+    if (!res.succeeded) {
+      // a retried claim whose first attempt was applied: our key exists already
+      return { claim: this.#entry(request, key, BigInt(res.responses[0]!.response_range.kvs[0]!.create_revision)) };
+    }
+    const revision = BigInt(res.header.revision);
+    const claim = this.#entry(request, key, revision);
+    const ahead = toQueue(this.#ctx.keys, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
+    return { claim, read: { ahead, at: revision } };
+  }
+
+  /** Exclusive only: `if no key of the queue exists then put`, one transaction that writes nothing when taken. */
+  async claimIfFree(request: EtcdRequest): Promise<QueueEntry | undefined> {
+    const prefix = Buffer.from(this.#ctx.keys.queue(request.name));
+    const key = this.#key(request);
+    const res = await this.#ctx.client.etcd.kv.txn({
+      compare: [{ key: prefix, range_end: rangeEnd(prefix), target: 'Version', result: 'Equal', version: 0 }],
+      success: [{ request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
+      failure: [],
+    });
+    return res.succeeded ? this.#entry(request, key, BigInt(res.header.revision)) : undefined;
+  }
+
+  async readAhead(request: EtcdRequest, own: QueueEntry): Promise<EtcdRead | undefined> {
+    const limit = request.mode === 'exclusive' ? 1 : 0;
+    const res = await this.#ctx.client.etcd.kv.txn({
+      compare: [{ key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() }],
+      success: [
+        { request_range: { ...this.#queue(request.name), limit, max_create_revision: (own.token - 1n).toString() } },
+        { request_range: { key: Buffer.from(this.#ctx.keys.broken(request.name)) } },
+      ],
+      failure: [],
+    });
+    if (!res.succeeded) return undefined;
+    return {
+      ahead: toQueue(this.#ctx.keys, res.responses[0]!.response_range.kvs),
+      at: BigInt(res.header.revision),
+      broken: res.responses[1]!.response_range.kvs[0],
+    };
+  }
+
+  watchClaim(request: EtcdRequest, target: QueueEntry, at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch {
+    const own = target.key.equals(this.#key(request));
+    return this.#feed.onDelete(target.key, (at ?? target.revision) + 1n, {
+      onDelete: () => onEvent('gone'),
+      onUncertain: () => onEvent('uncertain'),
+      // on etcd's slow path a waiter's wake-up could come ~100 ms late: read and watch again, a few times
+      onStale: () => {
+        if (own) return;
+        const n = this.#rewatches.get(request) ?? 0;
+        if (n < MAX_REWATCHES) {
+          this.#rewatches.set(request, n + 1);
+          onEvent('uncertain');
+        }
+      },
+    });
+  }
+
+  async deleteClaim(_request: EtcdRequest, claim: QueueEntry): Promise<void> {
+    await this.#ctx.client.etcd.kv.txn({
+      compare: [{ key: claim.key, target: 'Create', result: 'Equal', create_revision: claim.token.toString() }],
+      success: [{ request_delete_range: { key: claim.key } }],
+      failure: [],
+    });
+  }
+
+  async withdrawUnconfirmed(request: EtcdRequest): Promise<void> {
+    const key = this.#key(request);
+    await this.#ctx.client.etcd.kv.txn({
+      // only while it is still ours; a missing key compares unequal and is left alone
+      compare: [{ key, target: 'Lease', result: 'Equal', lease: request.session.lease.toString() }],
+      success: [{ request_delete_range: { key } }],
+      failure: [],
+    });
+  }
+
+  async claimVanished(request: EtcdRequest): Promise<void> {
+    const ttl = await EtcdSession.timeToLive(this.#ctx.client, request.session.lease);
+    if (ttl === undefined) throw mapError(new Error('etcdserver: requested lease not found'), `waiting for "${request.name}"`);
+  }
+
+  async diagnoseLoss(request: EtcdRequest, own: QueueEntry): Promise<[LossReason, string]> {
+    const client = this.#ctx.client;
+    const [broken, ttl] = await Promise.all([
+      client.etcd.kv.range({ key: Buffer.from(this.#ctx.keys.broken(request.name)) }, client.deadline(DIAGNOSIS_BOUND_MS)),
+      EtcdSession.timeToLive(client, request.session.lease),
+    ]);
+    const record = decodeBreak(broken.kvs[0]?.value);
+    if (record !== undefined && displacedToken(record, own.token)) {
+      return ['broken', `broken by ${record.by} at ${record.at.toISOString()}: ${record.reason}`];
+    }
+    if (ttl === undefined) return ['expired', `session lease ${request.session.id} expired on etcd`];
+    return ['deleted', 'the claim key was deleted on etcd by someone else'];
+  }
+
+  /**
+   * Broken if the name's break record lists its token; released if its lease
+   * still lives (it deleted its key itself); expired if its lease is gone. A
+   * holder that released and then closed its session at once may be reported as expired.
+   */
+  async predecessor(_request: EtcdRequest, waited: QueueEntry, read: Promise<EtcdRead | undefined>): Promise<PredecessorReport> {
+    const lease = EtcdSession.timeToLive(this.#ctx.client, waited.lease).catch(() => 'unknown' as const);
+    const record = decodeBreak((await read)?.broken?.value);
+    if (record !== undefined && displacedToken(record, waited.revision)) {
+      return { outcome: 'broken', token: waited.revision, breakRecord: record };
+    }
+    const ttl = await lease;
+    if (ttl === 'unknown') return { outcome: 'unknown', token: waited.revision };
+    return { outcome: ttl === undefined ? 'expired' : 'released', token: waited.revision };
+  }
+
+  /** The holder record says when the claim was made; a waiter's grant is later: write it, conditionally, on our lease. */
+  async granted(request: EtcdRequest, own: QueueEntry): Promise<void> {
+    await this.#ctx.client.etcd.kv.txn({
+      compare: [{ key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() }],
+      success: [{ request_put: { key: own.key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
+      failure: [],
+    });
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransient(error);
+  }
+
+  mapError(error: unknown, doing: string): Error {
+    return mapError(error, doing);
+  }
+
+  list(prefix: string): Promise<LockInfo[]> {
+    return listHolders(this.#ctx, prefix);
+  }
+
+  holders(name: string): Promise<LockInfo[]> {
+    return nameHolders(this.#ctx, name);
+  }
+
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.#ctx, prefix);
+  }
+
+  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
+    return breakLock(this.#ctx, name, record, expect);
+  }
+
+  async close(): Promise<void> {
+    this.#feed.close();
+    this.#watches.closeAll();
+    this.#ctx.client.close();
+  }
+
+  /** The claim key of this attempt (the id is the session's claim counter). */
+  #key(request: EtcdRequest): Buffer {
+    encodeName(request.name); // a clear error for a name etcd cannot hold
+    return Buffer.from(this.#ctx.keys.claim(request.name, request.session.lease, Number(request.id), request.mode));
+  }
+
+  #entry(request: EtcdRequest, key: Buffer, revision: bigint): QueueEntry {
+    return { key, name: request.name, mode: request.mode, order: revision, token: revision, revision, lease: request.session.lease, value: undefined };
+  }
+
+  #queue(name: string): IRangeRequest {
+    const prefix = Buffer.from(this.#ctx.keys.queue(name));
+    return { key: prefix, range_end: rangeEnd(prefix), sort_order: 'Descend', sort_target: 'Create', keys_only: true };
+  }
+}

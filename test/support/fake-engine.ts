@@ -1,0 +1,207 @@
+/**
+ * A deterministic in-memory engine for the recipe core's unit tests: claims
+ * ordered by a counter, watches fired on a microtask, and hooks to make the
+ * engine misbehave (transient failures, claims deleted behind our back,
+ * uncertain watches, lost sessions). It counts every request, so a test can
+ * say how many round trips a cycle costs.
+ */
+import { BackendUnavailableError, SessionLostError, type LossReason } from '../../src/errors.js';
+import type { LockInfo, LockOwner } from '../../src/contracts/lock-info.js';
+import type { BreakRecord, Capabilities, DriverSession, PredecessorReport } from '../../src/distributed/driver.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, EngineClaim, WatchEvent } from '../../src/core/engine.js';
+import { blocker } from '../../src/core/blocker.js';
+
+export class FakeSession implements DriverSession {
+  readonly ttlMs = 10_000;
+  onLost?: (cause: unknown) => void;
+  alive = true;
+  #ids = 0;
+  constructor(readonly id: string) {}
+  nextId(): string {
+    return `${this.id}-${++this.#ids}`;
+  }
+  async keepAlive(): Promise<void> {
+    if (!this.alive) throw new SessionLostError(`fake session ${this.id} is gone`);
+  }
+  async revoke(): Promise<void> {
+    this.alive = false;
+  }
+}
+
+export interface FakeClaim extends EngineClaim {
+  readonly name: string;
+  readonly id: string;
+  readonly session: FakeSession;
+}
+
+type Method = 'createClaim' | 'readAhead' | 'deleteClaim' | 'withdrawUnconfirmed' | 'claimIfFree';
+
+const capabilities: Capabilities = {
+  shared: true,
+  durableTokens: false,
+  serverLease: true,
+  waitNotifications: true,
+  breakable: false,
+  minTtlMs: 1,
+  recoveryBoundMs: 0,
+  notes: [],
+};
+
+export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<FakeClaim>> {
+  readonly backend = 'fake';
+  readonly capabilities = capabilities;
+  readonly claims = new Map<string, FakeClaim[]>();
+  /** Requests made, by method. */
+  readonly calls: Record<string, number> = {};
+  /** Open watches: which claim each watches. */
+  readonly watches = new Map<symbol, { target: FakeClaim; onEvent: (e: WatchEvent) => void }>();
+  /** Errors to throw from the next calls of a method (transient unless said otherwise). */
+  readonly failures = new Map<Method, unknown[]>();
+  /** The reason `diagnoseLoss` gives. */
+  lossReason: LossReason = 'deleted';
+  /** Whether createClaim reads the queue in the same round trip. */
+  readOnCreate = true;
+  /** Whether tryAcquire has the one-round-trip path. */
+  #order = 0n;
+  #sessions = 0;
+
+  constructor(options: { claimIfFree?: boolean } = {}) {
+    if (options.claimIfFree === false) this.claimIfFree = undefined;
+  }
+
+  session(): FakeSession {
+    return new FakeSession(`s${++this.#sessions}`);
+  }
+
+  async openLease(): Promise<FakeSession> {
+    return this.session();
+  }
+
+  claimId(session: FakeSession): string {
+    return session.nextId();
+  }
+
+  failNext(method: Method, ...errors: unknown[]): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), ...errors]);
+  }
+
+  #enter(method: Method): void {
+    this.calls[method] = (this.calls[method] ?? 0) + 1;
+    const error = this.failures.get(method)?.shift();
+    if (error !== undefined) throw error;
+  }
+
+  queue(name: string): FakeClaim[] {
+    return this.claims.get(name) ?? [];
+  }
+
+  async createClaim(request: ClaimRequest<FakeSession>): Promise<Created<FakeClaim, ClaimsRead<FakeClaim>>> {
+    this.#enter('createClaim');
+    if (!request.session.alive) throw new SessionLostError('fake session gone');
+    const existing = this.queue(request.name).find((c) => c.id === request.id);
+    const claim = existing ?? this.#add(request);
+    return this.readOnCreate ? { claim, read: { ahead: this.#ahead(claim) } } : { claim };
+  }
+
+  claimIfFree? = async (request: ClaimRequest<FakeSession>): Promise<FakeClaim | undefined> => {
+    this.#enter('claimIfFree');
+    const probe = { order: this.#order + 1n, mode: request.mode };
+    if (blocker(this.queue(request.name), probe) !== undefined) return undefined;
+    return this.#add(request);
+  };
+
+  async readAhead(request: ClaimRequest<FakeSession>, own: FakeClaim): Promise<ClaimsRead<FakeClaim> | undefined> {
+    this.#enter('readAhead');
+    if (!this.queue(request.name).includes(own)) return undefined;
+    return { ahead: this.#ahead(own) };
+  }
+
+  watchClaim(_request: ClaimRequest<FakeSession>, target: FakeClaim, _at: bigint | undefined, onEvent: (e: WatchEvent) => void): ClaimWatch {
+    const id = Symbol('watch');
+    this.watches.set(id, { target, onEvent });
+    if (!this.queue(target.name).includes(target)) queueMicrotask(() => this.#fire(id, 'gone'));
+    return { cancel: () => void this.watches.delete(id) };
+  }
+
+  async deleteClaim(_request: ClaimRequest<FakeSession>, claim: FakeClaim): Promise<void> {
+    this.#enter('deleteClaim');
+    this.remove(claim);
+  }
+
+  async withdrawUnconfirmed(request: ClaimRequest<FakeSession>): Promise<void> {
+    this.#enter('withdrawUnconfirmed');
+    const claim = this.queue(request.name).find((c) => c.id === request.id);
+    if (claim !== undefined) this.remove(claim);
+  }
+
+  async claimVanished(request: ClaimRequest<FakeSession>): Promise<void> {
+    if (!request.session.alive) throw new SessionLostError(`fake session ${request.session.id} is gone`);
+  }
+
+  async diagnoseLoss(): Promise<[LossReason, string]> {
+    return [this.lossReason, `fake: ${this.lossReason}`];
+  }
+
+  async predecessor(_request: ClaimRequest<FakeSession>, waited: FakeClaim): Promise<PredecessorReport> {
+    return { outcome: waited.session.alive ? 'released' : 'expired', token: waited.token };
+  }
+
+  isTransient(error: unknown): boolean {
+    return error instanceof BackendUnavailableError;
+  }
+
+  mapError(error: unknown): Error {
+    return error as Error;
+  }
+
+  async list(): Promise<LockInfo[]> {
+    return [];
+  }
+  async holders(): Promise<LockInfo[]> {
+    return [];
+  }
+  async break(_name: string, _record: BreakRecord): Promise<LockInfo[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+
+  /** Delete a claim (as its owner, an operator or a lease expiry would) and fire its watches. */
+  remove(claim: FakeClaim): void {
+    const queue = this.queue(claim.name);
+    const at = queue.indexOf(claim);
+    if (at < 0) return;
+    queue.splice(at, 1);
+    if (queue.length === 0) this.claims.delete(claim.name);
+    for (const [id, w] of this.watches) if (w.target === claim) queueMicrotask(() => this.#fire(id, 'gone'));
+  }
+
+  /** Tell every watch of `claim` that events may have been missed. */
+  uncertain(claim: FakeClaim): void {
+    for (const [id, w] of this.watches) if (w.target === claim) queueMicrotask(() => this.#fire(id, 'uncertain'));
+  }
+
+  /** The claims being watched now. */
+  watched(): FakeClaim[] {
+    return [...this.watches.values()].map((w) => w.target);
+  }
+
+  #fire(id: symbol, event: WatchEvent): void {
+    const w = this.watches.get(id);
+    if (w === undefined) return;
+    this.watches.delete(id);
+    w.onEvent(event);
+  }
+
+  #add(request: ClaimRequest<FakeSession>): FakeClaim {
+    const order = ++this.#order;
+    const claim: FakeClaim = { order, token: order, mode: request.mode, name: request.name, id: request.id, session: request.session };
+    this.claims.set(request.name, [...this.queue(request.name), claim]);
+    return claim;
+  }
+
+  #ahead(own: FakeClaim): FakeClaim[] {
+    return this.queue(own.name).filter((c) => c.order < own.order);
+  }
+}
+
+export const owner: LockOwner = { id: 'test', host: 'localhost', pid: process.pid };
