@@ -1,4 +1,5 @@
 /** Web Locks over coordinators on the memory engine. */
 import { coordinatorConformance } from './coordinator-target.js';
+import { STEADY_TTL_MS } from '../harness/bounds.js';
 
-coordinatorConformance('memory://', () => 'memory://web-locks', 1_000);
+coordinatorConformance('memory://', () => 'memory://web-locks', STEADY_TTL_MS);

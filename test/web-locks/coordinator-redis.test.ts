@@ -2,6 +2,7 @@
 import { after, before, test } from 'node:test';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
 import { coordinatorConformance } from './coordinator-target.js';
+import { STEADY_TTL_MS } from '../harness/bounds.js';
 
 const requirement = requireServer('redis', { suite: 'web locks on redis' });
 
@@ -11,7 +12,7 @@ if (requirement.available) {
     redis = await startRedis();
   });
   after(() => redis?.stop());
-  coordinatorConformance('redis', () => redis!.url, 1_000, true);
+  coordinatorConformance('redis', () => redis!.url, STEADY_TTL_MS, true);
 } else {
   test('web locks on redis', { skip: requirement.reason }, () => {});
 }
