@@ -89,7 +89,7 @@ test('acquire options: an unknown key throws synchronously on every lock', async
     assert.throws(() => locks.clean({ olderthan: 5 } as never), unknown('olderthan', 'olderThan, dryRun'));
     const coordinator = await connect(`file://${dir}`);
     assert.throws(() => coordinator.tryAcquire('a', { signal: undefined, wait: 1 } as never), unknown('wait', 'mode'));
-    assert.throws(() => coordinator.break('a', { reason: 'x', force: true } as never), unknown('force', 'reason, by'));
+    assert.throws(() => coordinator.break('a', { reason: 'x', force: true } as never), unknown('force', 'reason, by, expect'));
     await coordinator.close();
     await locks.close();
   } finally {
