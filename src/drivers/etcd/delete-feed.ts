@@ -20,11 +20,24 @@
  * reconnection every subscriber is told its watch is uncertain (etcd3 may skip
  * events in flight then) and re-reads.
  *
+ * Deletions already dispatched. The feed runs ahead of the answers to our own
+ * requests: a claim's transaction may read a blocker at revision 46, and the
+ * blocker's deletion at 47 reach the feed (and be dispatched to nobody) before
+ * the transaction's answer, so before the waiter subscribes from 47. Two
+ * processes each waiting for a deletion the other had already seen was a
+ * deadlock (found by the three-member cluster test under load). So the feed
+ * keeps the last deletions it dispatched (bounded: {@link RECENT_LIMIT} keys),
+ * answers a new subscription from them, and sends a subscription older than
+ * what it kept to a watch of its own.
+ *
  * @internal
  * @module
  */
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { DeleteWatch, DeleteWatchHandlers, Watches } from './watch.js';
+
+/** How many recently deleted keys the feed remembers (a subscription older than them gets its own watch). */
+export const RECENT_LIMIT = 4096;
 
 interface Subscriber {
   readonly from: bigint;
@@ -48,6 +61,9 @@ export class DeleteFeed {
   #watcher: Watcher | undefined;
   /** The first revision the feed is known to deliver (-1n: not acknowledged yet, or reconnecting). */
   #covers = -1n;
+  /** The last deletion dispatched per key, oldest first; every DELETE from `#recentFrom` on is here (or a later one of its key). */
+  readonly #recent = new Map<string, bigint>();
+  #recentFrom = -1n;
   #closed = false;
 
   constructor(etcd: Etcd3, locksRoot: string, fallback: Watches) {
@@ -70,12 +86,15 @@ export class DeleteFeed {
   onDelete(key: Buffer, from: bigint, handlers: DeleteWatchHandlers): DeleteWatch {
     this.start();
     // the feed serves only what it is known to cover; an older read gets a watch of its own
-    if (this.#covers < 0n || from < this.#covers) return this.#fallback.onDelete(key, from, handlers);
+    if (this.#covers < 0n || from < this.#covers || from < this.#recentFrom) return this.#fallback.onDelete(key, from, handlers);
     const id = key.toString('latin1');
     let subscriber: Subscriber = { from, handlers };
     let set = this.#subscribers.get(id);
     if (set === undefined) this.#subscribers.set(id, (set = new Set()));
     set.add(subscriber);
+    const deleted = this.#recent.get(id);
+    // dispatched before we subscribed: told now, after the caller has its handle (unless it cancelled)
+    if (deleted !== undefined && deleted >= from) queueMicrotask(() => set!.has(subscriber) && subscriber.handlers.onDelete(deleted));
     return {
       cancel: () => {
         set!.delete(subscriber);
@@ -95,6 +114,7 @@ export class DeleteFeed {
     this.#watcher?.cancel().catch(() => {});
     this.#watcher = undefined;
     this.#subscribers.clear();
+    this.#forgetRecent();
   }
 
   #open(): void {
@@ -110,26 +130,46 @@ export class DeleteFeed {
       const at = BigInt(res.header.revision);
       if (this.#covers === -1n && !disconnected) {
         this.#covers = at + 1n; // first acknowledgement: every DELETE after `at` reaches us
+        this.#forgetRecent();
         return;
       }
       if (!disconnected) return;
       disconnected = false;
       this.#covers = at + 1n;
+      this.#forgetRecent();
       this.#uncertainAll(new Error('watch stream reconnected'));
     });
     watcher.on('error', (error: unknown) => {
       // etcd cancelled the feed (compaction, …): every subscriber re-reads; the next claim opens a new one
       if (this.#watcher === watcher) this.#watcher = undefined;
       this.#covers = -1n;
+      this.#forgetRecent();
       this.#uncertainAll(error);
     });
   }
 
   #deleted(kv: IKeyValue): void {
-    const set = this.#subscribers.get(kv.key.toString('latin1'));
-    if (set === undefined) return;
+    const id = kv.key.toString('latin1');
     const revision = BigInt(kv.mod_revision);
+    this.#remember(id, revision);
+    const set = this.#subscribers.get(id);
+    if (set === undefined) return;
     for (const subscriber of [...set]) if (revision >= subscriber.from) subscriber.handlers.onDelete(revision);
+  }
+
+  #remember(id: string, revision: bigint): void {
+    this.#recent.delete(id); // re-inserted last: the map stays in revision order
+    this.#recent.set(id, revision);
+    if (this.#recent.size <= RECENT_LIMIT) return;
+    const [oldest, oldestRevision] = this.#recent.entries().next().value as [string, bigint];
+    this.#recent.delete(oldest);
+    this.#recentFrom = oldestRevision + 1n; // what was dropped no longer answers a subscription
+  }
+
+  /** The kept deletions start again from what the feed covers now (a reconnection may have skipped some). */
+  #forgetRecent(): void {
+    this.#recent.clear();
+    this.#recentFrom = this.#covers;
   }
 
   #uncertainAll(cause: unknown): void {
