@@ -29,6 +29,7 @@ import { Waiter } from './waiter.js';
 export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C>> implements Driver<S> {
   readonly backend: string;
   readonly capabilities: Capabilities;
+  /** @internal The backend's primitives; tests and tools of this package only. */
   readonly engine: Engine<S, C, R>;
   readonly #ctx: CoreContext<S, C, R>;
 
