@@ -13,6 +13,7 @@ export interface EngineHolder {
   readonly child: ChildProcess;
   /** The command's pid (the shell). */
   readonly commandPid: number;
+  /** Resolves once run exited and its stdout and stderr (the command's too) were read to the end. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout(): string;
   stderr(): string;
@@ -22,8 +23,9 @@ const started: ChildProcess[] = [];
 
 /**
  * The command of a holder: it prints `held <pid>`, and `got-term` when SIGTERM reaches it.
+ * Its `sleep` does not hold run's stdout, so the pipe closes when run and the shell are gone.
  */
-export const TRAPPING_COMMAND = ["sh", "-c", "trap 'echo got-term; kill $! 2>/dev/null; exit 0' TERM; echo held $$; sleep 60 & wait"];
+export const TRAPPING_COMMAND = ["sh", "-c", "trap 'echo got-term; kill $! 2>/dev/null; exit 0' TERM; echo held $$; sleep 60 >/dev/null 2>&1 & wait"];
 
 /** Start `deadbolt run ...args NAME -- CMD` and resolve once the command runs. */
 export async function startEngineRun(args: string[], name: string, command: string[] = TRAPPING_COMMAND, env: NodeJS.ProcessEnv = {}): Promise<EngineHolder> {
@@ -33,7 +35,8 @@ export async function startEngineRun(args: string[], name: string, command: stri
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': 'exit' can come before the last of the command's output was read (seen under load).
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
       if (l.startsWith('held ')) resolve(l);
@@ -49,7 +52,7 @@ export function spawnEngineRun(args: string[], name: string, command: string[]):
   started.push(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr: err }))) };
+  return { child, exited: new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr: err }))) };
 }
 
 /** Kill every process started here: for `after()`. */
