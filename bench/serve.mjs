@@ -3,7 +3,9 @@
  *
  * (a) first paint with 10 000 held locks: Chromium opens the page on a server
  *     over Redis holding 10 000 locks, and on one over an empty namespace
- *     (the baseline); per run, a fresh page; the figures are the browser's own
+ *     (the baseline), and a static page from node:http that only paints one
+ *     line and sets the same mark (the floor: what a fresh page costs this
+ *     browser on this machine); per run, a fresh page; the figures are the browser's own
  *     performance timeline: first-contentful-paint, and `deadbolt:rows-painted`
  *     (the first frame after the first rows were rendered). Medians of --runs.
  * (b) what one refresh costs the engine with 1, 10 and 50 pages open: Redis
@@ -17,6 +19,7 @@
  * Prints tables and one BENCH_JSON line.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,6 +79,18 @@ async function firstPaint(context, url) {
   return timing;
 }
 
+/**
+ * The floor for (a): a static page that paints one line and marks
+ * `deadbolt:rows-painted` on the next frame, as the real page does after its rows.
+ */
+async function staticPage() {
+  const html = '<!doctype html><meta charset="utf-8"><title>floor</title><p>floor</p>'
+    + "<script>requestAnimationFrame(() => performance.mark('deadbolt:rows-painted'));</script>";
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/`, stop: () => new Promise((resolve) => (server.close(resolve), server.closeAllConnections())) };
+}
+
 /** Redis clients (addresses) that belong to the serve process: those that appeared when it started. */
 async function clientAddresses(redis) {
   const list = await redis.client('LIST');
@@ -130,26 +145,31 @@ const admin = new Redis(redisServer.url);
 const beforeServe = await clientAddresses(admin);
 const [full, empty] = [await serve(redisServer.url, 'bench'), await serve(redisServer.url, 'empty')];
 await new Promise((resolve) => setTimeout(resolve, 4 * INTERVAL_MS));
+const floor = await staticPage();
 const serverAddrs = new Set([...(await clientAddresses(admin))].filter((a) => !beforeServe.has(a)));
 
 try {
   progress('(a) first paint');
   // (a) interleaved: one run on each server per round.
-  const samples = { [LOCKS]: [], 0: [] };
+  const samples = { [LOCKS]: [], 0: [], floor: [] };
   for (let i = 0; i < RUNS + 1; i++) {
     const a = await firstPaint(context, full.url);
     const b = await firstPaint(context, empty.url);
+    const c = await firstPaint(context, floor.url);
     if (i === 0) continue; // warm-up: the browser's first page
     samples[LOCKS].push(a);
     samples[0].push(b);
+    samples.floor.push(c);
   }
-  const paintRows = [LOCKS, 0].map((n) => ({
-    locks: n,
+  const paintRows = [LOCKS, 0, 'floor'].map((n) => ({
+    locks: n === 'floor' ? 'static page (node:http)' : n,
     fcp: median(samples[n].map((s) => s.fcp)),
     rows: median(samples[n].map((s) => s.rows)),
-    shown: samples[n][0].rowsShown,
+    shown: n === 'floor' ? 0 : samples[n][0].rowsShown,
   }));
   paintRows[0].ratio = paintRows[0].rows / paintRows[1].rows;
+  paintRows[0].vsFloor = paintRows[0].rows / paintRows[2].rows;
+  paintRows[1].vsFloor = paintRows[1].rows / paintRows[2].rows;
 
   const ms = (v) => `${v.toFixed(1)} ms`;
   console.log(`\n(a) first paint, median of ${RUNS} fresh pages (Chromium; Redis on loopback)\n`);
@@ -159,6 +179,7 @@ try {
     { key: 'fcp', title: 'first-contentful-paint', format: ms },
     { key: 'rows', title: 'rows painted', format: ms },
     { key: 'ratio', title: 'vs empty', format: (v) => (v === undefined ? '' : `${v.toFixed(2)}×`) },
+    { key: 'vsFloor', title: 'vs static page', format: (v) => (v === undefined ? '' : `${v.toFixed(2)}×`) },
   ], paintRows));
   const target = paintRows[0].rows < 200;
   console.log(`\ntarget: rows painted < 200 ms with ${LOCKS} locks: ${target ? 'met' : 'MISSED'} (${ms(paintRows[0].rows)})`);
@@ -187,7 +208,7 @@ try {
   ], pollRows));
   printJsonLine('BENCH_JSON', { bench: 'serve', env: await environment(), runs: RUNS, locks: LOCKS, intervalMs: INTERVAL_MS, firstPaint: paintRows, perRefresh: pollRows });
 } finally {
-  await Promise.all([full.stop(), empty.stop()]);
+  await Promise.all([full.stop(), empty.stop(), floor.stop()]);
   await browser.close();
   admin.disconnect();
   await holders.close();
