@@ -150,7 +150,7 @@ const serverAddrs = new Set([...(await clientAddresses(admin))].filter((a) => !b
 
 try {
   progress('(a) first paint');
-  // (a) interleaved: one run on each server per round.
+  // (a) interleaved: one run on each page per round.
   const samples = { [LOCKS]: [], 0: [], floor: [] };
   for (let i = 0; i < RUNS + 1; i++) {
     const a = await firstPaint(context, full.url);
@@ -165,21 +165,21 @@ try {
     locks: n === 'floor' ? 'static page (node:http)' : n,
     fcp: median(samples[n].map((s) => s.fcp)),
     rows: median(samples[n].map((s) => s.rows)),
-    shown: n === 'floor' ? 0 : samples[n][0].rowsShown,
+    shown: samples[n][0].rowsShown,
   }));
   paintRows[0].ratio = paintRows[0].rows / paintRows[1].rows;
-  paintRows[0].vsFloor = paintRows[0].rows / paintRows[2].rows;
-  paintRows[1].vsFloor = paintRows[1].rows / paintRows[2].rows;
+  for (const row of paintRows.slice(0, 2)) row.vsFloor = row.rows / paintRows[2].rows;
 
   const ms = (v) => `${v.toFixed(1)} ms`;
+  const times = (v) => (v === undefined ? '' : `${v.toFixed(2)}×`);
   console.log(`\n(a) first paint, median of ${RUNS} fresh pages (Chromium; Redis on loopback)\n`);
   console.log(renderTable([
     { key: 'locks', title: 'locks held' },
     { key: 'shown', title: 'rows rendered' },
     { key: 'fcp', title: 'first-contentful-paint', format: ms },
     { key: 'rows', title: 'rows painted', format: ms },
-    { key: 'ratio', title: 'vs empty', format: (v) => (v === undefined ? '' : `${v.toFixed(2)}×`) },
-    { key: 'vsFloor', title: 'vs static page', format: (v) => (v === undefined ? '' : `${v.toFixed(2)}×`) },
+    { key: 'ratio', title: 'vs empty', format: times },
+    { key: 'vsFloor', title: 'vs static page', format: times },
   ], paintRows));
   const target = paintRows[0].rows < 200;
   console.log(`\ntarget: rows painted < 200 ms with ${LOCKS} locks: ${target ? 'met' : 'MISSED'} (${ms(paintRows[0].rows)})`);
