@@ -43,7 +43,8 @@ export const ExitCode = {
   BUSY: 75,
   /**
    * `run` on an engine: the lock was lost while the command ran (its lease expired, or it was
-   * broken); the command was stopped (SIGTERM, then SIGKILL after `--grace`). EX_PROTOCOL's
+   * broken); the command was stopped (SIGTERM, then SIGKILL after `--grace`), or had ended
+   * before the loss was noticed (the message says which). EX_PROTOCOL's
    * number, otherwise unused by deadbolt, so a script can tell it from the command's own failures.
    */
   LOCK_LOST: 76,

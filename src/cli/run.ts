@@ -34,6 +34,7 @@ import type { Output } from './output.js';
 import { runOnEngine, type EngineRunOptions } from './engine-run.js';
 import { resolveAnyTarget, type TargetOptions } from './target.js';
 import { startWaitingLine } from './waiting-line.js';
+import { onAbort } from '../internal/on-abort.js';
 
 /**
  * Options of `deadbolt run`.
@@ -173,6 +174,7 @@ async function libraryCall<T>(call: () => Promise<T>): Promise<T> {
  */
 export async function runHolding(guard: FencedGuard, command: string[], signals: SignalRelay, io: Output, stopOnLoss?: { grace: number }): Promise<number> {
   let ended: { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
+  let stop: LossStop | undefined;
   const early = signals.waitSignal.reason;
   if (early instanceof Interrupted) {
     // Signalled between the grant and the start: the command never runs.
@@ -185,7 +187,7 @@ export async function runHolding(guard: FencedGuard, command: string[], signals:
       env: { ...process.env, DEADBOLT_TOKEN: guard.token.toString(), DEADBOLT_LOCK_NAME: guard.name },
     });
     signals.forwardTo(child);
-    const stop = stopOnLoss === undefined ? undefined : stopWhenLost(guard, child, stopOnLoss.grace, io);
+    stop = stopOnLoss === undefined ? undefined : stopWhenLost(guard, child, stopOnLoss.grace, io);
     ended = await new Promise((resolve) => {
       child.once('error', (error) => resolve({ error }));
       child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -196,7 +198,9 @@ export async function runHolding(guard: FencedGuard, command: string[], signals:
   }
   if (stopOnLoss !== undefined && guard.signal.aborted) {
     const why = escapeText((guard.signal.reason as Error).message);
-    throw new CliError(ExitCode.LOCK_LOST, `lock "${guard.name}" was lost while the command ran (${why}); the command was stopped`);
+    // Lost but not stopped: the loss was noticed only once the command had ended (at release).
+    const outcome = stop?.stopped === true ? 'the command was stopped' : 'the command had ended before the loss was noticed';
+    throw new CliError(ExitCode.LOCK_LOST, `lock "${guard.name}" was lost while the command ran (${why}); ${outcome}`);
   }
   if (guard.signal.aborted) {
     io.err(io.errColor.yellow(`deadbolt: warning: ${escapeText((guard.signal.reason as Error).message)}`));
@@ -206,23 +210,35 @@ export async function runHolding(guard: FencedGuard, command: string[], signals:
   return ended.code ?? ExitCode.SOFTWARE;
 }
 
+/** What {@link stopWhenLost} did: whether it stopped the command; `dispose` stops listening. */
+interface LossStop {
+  readonly stopped: boolean;
+  dispose(): void;
+}
+
 /**
  * When `guard`'s lock is lost: tell the operator, SIGTERM the command, and
  * SIGKILL it if it is still running `grace` ms later.
  */
-function stopWhenLost(guard: FencedGuard, child: ChildProcess, grace: number, io: Output): { dispose(): void } {
+
+function stopWhenLost(guard: FencedGuard, child: ChildProcess, grace: number, io: Output): LossStop {
   let killer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const signal = guard.signal; // read once: see onAbort
   const onLost = () => {
-    const why = escapeText((guard.signal.reason as Error).message);
+    const why = escapeText((signal.reason as Error).message);
     io.err(io.errColor.red(`deadbolt: lock "${escapeText(guard.name)}" lost (${why}): stopping the command (SIGTERM, then SIGKILL after ${formatDuration(grace)})`));
+    stopped = true;
     child.kill('SIGTERM');
     killer = setTimeout(() => child.kill('SIGKILL'), grace);
   };
-  if (guard.signal.aborted) onLost();
-  else guard.signal.addEventListener('abort', onLost, { once: true });
+  const stopListening = onAbort(signal, onLost);
   return {
+    get stopped() {
+      return stopped;
+    },
     dispose() {
-      guard.signal.removeEventListener('abort', onLost);
+      stopListening();
       clearTimeout(killer);
     },
   };

@@ -32,6 +32,7 @@ import { CoordinatorGuard, type DistributedGuard } from './guard.js';
 import { checkLockName, checkLockPrefix } from '../internal/lock-name.js';
 import type { Session } from './session.js';
 import { WaitSignal } from '../internal/wait-signal.js';
+import { onAbort } from '../internal/on-abort.js';
 
 export type { BreakOptions } from './break-options.js';
 
@@ -76,7 +77,7 @@ export class Coordinator implements AsyncDisposable {
     this.capabilities = Object.freeze({ ...driver.capabilities, notes: Object.freeze([...driver.capabilities.notes]) as string[] });
     this.session = session;
     this.owner = Object.freeze({ ...owner });
-    session.signal.addEventListener('abort', () => this.#sessionEnded(), { once: true });
+    onAbort(session.signal, () => this.#sessionEnded());
     // Every pending acquire listens to these two long-lived signals until it settles (WaitSignal
     // removes its listeners then), so many concurrent waits are normal, not a leak: without this,
     // an 11th concurrent acquire would print MaxListenersExceededWarning.

@@ -19,6 +19,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { BackendUnavailableError } from '../errors.js';
+import { onAbort } from '../internal/on-abort.js';
 
 /**
  * One endpoint a driver's client dials, and the TLS options it uses there.
@@ -94,8 +95,7 @@ export class Reachability {
 
   constructor(signal: AbortSignal) {
     this.#refused = new Promise((resolve) => (this.#settle = resolve));
-    if (signal.aborted) this.stop();
-    else signal.addEventListener('abort', () => this.stop(), { once: true });
+    onAbort(signal, () => this.stop());
   }
 
   /** Resolves once every probed endpoint has definitely refused; never if one answered, or none was probed. */

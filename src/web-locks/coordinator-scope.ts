@@ -31,6 +31,7 @@ import type { BaseFencedGuard } from '../contracts/fenced-guard.js';
 import { LocalQueue } from './local-queue.js';
 import { createFencedLock } from './lock.js';
 import { notSupported, report, stolenError, type GrantSink, type HeldLock, type LockManagerSnapshot, type LockScope, type ScopeRequest } from './scope.js';
+import { onAbort } from '../internal/on-abort.js';
 
 /** One local queue per coordinator, whichever managers use it. */
 const queues = new WeakMap<Coordinator, LocalQueue>();
@@ -81,20 +82,20 @@ export class CoordinatorScope implements LockScope {
   }
 
   #held(id: number, guard: DistributedGuard, sink: GrantSink): HeldLock {
-    const onLost = () => {
-      const why = (guard.signal.reason as Error | undefined)?.message ?? 'lost';
+    const signal = guard.signal; // read once: see onAbort
+    const stopListening = onAbort(signal, () => {
+      const why = (signal.reason as Error | undefined)?.message ?? 'lost';
       sink.displaced(new DOMException(`lock "${guard.name}" was lost: ${why}`, 'AbortError'));
-    };
-    guard.signal.addEventListener('abort', onLost, { once: true });
+    });
     this.#queue.onStolen(id, () => {
       (guard as unknown as BaseFencedGuard).markLost('broken', `lock "${guard.name}" was stolen (Web Locks steal)`);
       sink.displaced(stolenError(guard.name));
       void guard.release();
     });
     return {
-      lock: createFencedLock(guard.name, guard.mode, guard.token, guard.signal),
+      lock: createFencedLock(guard.name, guard.mode, guard.token, signal),
       release: () => {
-        guard.signal.removeEventListener('abort', onLost);
+        stopListening();
         this.#queue.leave(id);
         return guard.release();
       },

@@ -21,6 +21,7 @@ import type { Capabilities, Driver, DriverLock, DriverSession, LockRequest } fro
 import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { FileLockGuard } from '../../file/file-guard.js';
 import type { LockDirectory, OwnedAcquireOptions } from '../../file/lock-directory.js';
+import { onAbort } from '../../internal/on-abort.js';
 
 /**
  * What the file driver can guarantee.
@@ -66,12 +67,11 @@ class FileDriverLock implements DriverLock {
 
   constructor(private readonly guard: FileLockGuard) {
     this.token = guard.token;
-    const lost = (): void => {
-      const detail = (guard.signal.reason as Error).message;
+    const signal = guard.signal;
+    onAbort(signal, () => {
+      const detail = (signal.reason as Error).message;
       this.#lost.abort(new LockLostError(detail, { lockName: guard.name, token: guard.token, reason: 'deleted' }));
-    };
-    if (guard.signal.aborted) lost();
-    else guard.signal.addEventListener('abort', lost, { once: true });
+    });
   }
 
   /** The lock file's own loss signal, as the recipe core's locks carry one. */
