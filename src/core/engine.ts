@@ -8,9 +8,11 @@
  *
  * Ordering. Every claim of a name has an `order` the engine assigned when it
  * accepted the claim (etcd: `create_revision`; ZooKeeper: the sequence suffix;
- * Redis / PostgreSQL: a counter or sequence bumped in the claiming script or
- * transaction). Smaller is older. The core never invents order: it only
- * compares the `order` keys the engine returned.
+ * PostgreSQL: a sequence bumped in the claiming transaction). Smaller is older.
+ * The core never invents order: it only compares the `order` keys the engine
+ * returned. An engine whose server keeps the queue and grants by itself (Redis's
+ * scripts) reports a waiting claim behind the one obstacle the server saw, and
+ * the read that grants it hands the claim back with its token (`ClaimsRead.claim`).
  *
  * What "held" means. A claim is granted when no older claim blocks it (see
  * blocker.ts: an exclusive claim waits for every earlier claim, a shared claim
@@ -45,9 +47,20 @@ export type ClaimMode = 'exclusive' | 'shared';
 export interface EngineClaim {
   /** The engine-assigned place in the name's queue: smaller is older. */
   readonly order: bigint;
-  /** The fencing token of this claim (often equal to `order`). */
+  /**
+   * The fencing token of this claim (often equal to `order`). An engine that
+   * assigns tokens when it grants (Redis: `INCR` in the granting script) says
+   * `0n` until then, and hands the granted claim back in `ClaimsRead.claim`.
+   */
   readonly token: bigint;
   readonly mode: ClaimMode;
+  /**
+   * How the previous holder let go, when the engine learned it while granting
+   * this claim (Redis's granting script reads the name's tombstone). The held
+   * lock reports it when the core has no report of its own: a claim granted
+   * without waiting, or by `claimIfFree`.
+   */
+  readonly predecessor?: PredecessorReport;
 }
 
 /**
@@ -95,6 +108,13 @@ export interface ClaimsRead<C extends EngineClaim> {
   readonly ahead: readonly C[];
   /** An engine position the read was made at (etcd: the revision), handed back to `watchClaim`. */
   readonly at?: bigint;
+  /**
+   * Our own claim again, completed by this read: for an engine that decides the
+   * grant itself and fills in the token only then (Redis's scripts). The core
+   * holds, releases and reports this object from then on. Such a read must
+   * show nothing blocking (blocker.ts) exactly when it granted.
+   */
+  readonly claim?: C;
 }
 
 /**

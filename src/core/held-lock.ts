@@ -53,7 +53,8 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
     this.#request = request;
     this.#claim = claim;
     this.token = claim.token;
-    if (predecessor !== undefined) this.predecessor = predecessor;
+    const report = predecessor ?? claim.predecessor; // the wait's report, else what the grant itself saw
+    if (report !== undefined) this.predecessor = report;
     this.#own = own;
     own.route((event) => this.#onOwn(event));
     if (!own.active) void this.#verify(); // its last event arrived during the hand-over

@@ -4,7 +4,9 @@
  *
  * Ordering. The engine orders the claim when it creates it; the core only
  * compares order keys (blocker.ts). A claim granted at once costs the create
- * alone when the engine read the queue in the same round trip.
+ * alone when the engine read the queue in the same round trip. An engine that
+ * assigns the token at the grant hands the completed claim back with the read
+ * that granted it (`ClaimsRead.claim`): the held lock and its release use that one.
  *
  * Waiting. A waiter watches the one claim that blocks it (never the whole
  * queue: a release wakes only the waiters it unblocks), and our own claim.
@@ -70,6 +72,7 @@ export class Waiter<S extends DriverSession, C extends EngineClaim, R extends Cl
       let report: Promise<PredecessorReport> | undefined;
       for (;;) {
         if (read === undefined || this.#missed === 'vanished') return await this.#vanished();
+        if (read.claim !== undefined) this.#claim = read.claim; // completed at its grant (the token filled in)
         if (signal?.aborted) throw await this.#withdraw(signal.reason);
         const pred = blocker(read.ahead, this.#claim!);
         if (pred === undefined) break;

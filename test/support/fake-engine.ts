@@ -61,12 +61,18 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
   lossReason: LossReason = 'deleted';
   /** Whether createClaim reads the queue in the same round trip. */
   readOnCreate = true;
-  /** Whether tryAcquire has the one-round-trip path. */
+  /** Whether tokens are assigned at the grant (as Redis's scripts do) rather than at the claim. */
+  readonly tokenAtGrant: boolean;
   #order = 0n;
+  /** Grants made, for tokens assigned at the grant: they differ from the claims' order. */
+  #grants = 100n;
+  /** The last claim removed, for the report a grant that assigns the token makes of its predecessor. */
+  #lastGone: FakeClaim | undefined;
   #sessions = 0;
 
-  constructor(options: { claimIfFree?: boolean } = {}) {
+  constructor(options: { claimIfFree?: boolean; tokenAtGrant?: boolean } = {}) {
     if (options.claimIfFree === false) this.claimIfFree = undefined;
+    this.tokenAtGrant = options.tokenAtGrant ?? false;
   }
 
   session(): FakeSession {
@@ -100,32 +106,35 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
     if (!request.session.alive) throw new SessionLostError('fake session gone');
     const existing = this.queue(request.name).find((c) => c.id === request.id);
     const claim = existing ?? this.#add(request);
-    return this.readOnCreate ? { claim, read: { ahead: this.#ahead(claim) } } : { claim };
+    return this.readOnCreate ? { claim, read: this.#read(claim) } : { claim };
   }
 
   claimIfFree? = async (request: ClaimRequest<FakeSession>): Promise<FakeClaim | undefined> => {
     this.#enter('claimIfFree');
     const probe = { order: this.#order + 1n, mode: request.mode };
     if (blocker(this.queue(request.name), probe) !== undefined) return undefined;
-    return this.#add(request);
+    const claim = this.#add(request);
+    return this.tokenAtGrant ? this.#grant(claim) : claim;
   };
 
   async readAhead(request: ClaimRequest<FakeSession>, own: FakeClaim): Promise<ClaimsRead<FakeClaim> | undefined> {
     this.#enter('readAhead');
-    if (!this.queue(request.name).includes(own)) return undefined;
-    return { ahead: this.#ahead(own) };
+    const current = this.#current(own);
+    if (current === undefined) return undefined;
+    return this.#read(current);
   }
 
   watchClaim(_request: ClaimRequest<FakeSession>, target: FakeClaim, _at: bigint | undefined, onEvent: (e: WatchEvent) => void): ClaimWatch {
     const id = Symbol('watch');
     this.watches.set(id, { target, onEvent });
-    if (!this.queue(target.name).includes(target)) queueMicrotask(() => this.#fire(id, 'gone'));
+    if (this.#current(target) === undefined) queueMicrotask(() => this.#fire(id, 'gone'));
     return { cancel: () => void this.watches.delete(id) };
   }
 
   async deleteClaim(_request: ClaimRequest<FakeSession>, claim: FakeClaim): Promise<void> {
     this.#enter('deleteClaim');
-    this.remove(claim);
+    // conditional, as the contract says: only while the stored claim still has this token
+    if (this.#current(claim)?.token === claim.token) this.remove(claim);
   }
 
   async withdrawUnconfirmed(request: ClaimRequest<FakeSession>): Promise<void> {
@@ -168,16 +177,16 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
   /** Delete a claim (as its owner, an operator or a lease expiry would) and fire its watches. */
   remove(claim: FakeClaim): void {
     const queue = this.queue(claim.name);
-    const at = queue.indexOf(claim);
+    const at = queue.findIndex((c) => c.id === claim.id);
     if (at < 0) return;
-    queue.splice(at, 1);
+    this.#lastGone = queue.splice(at, 1)[0];
     if (queue.length === 0) this.claims.delete(claim.name);
-    for (const [id, w] of this.watches) if (w.target === claim) queueMicrotask(() => this.#fire(id, 'gone'));
+    for (const [id, w] of this.watches) if (w.target.id === claim.id) queueMicrotask(() => this.#fire(id, 'gone'));
   }
 
   /** Tell every watch of `claim` that events may have been missed. */
   uncertain(claim: FakeClaim): void {
-    for (const [id, w] of this.watches) if (w.target === claim) queueMicrotask(() => this.#fire(id, 'uncertain'));
+    for (const [id, w] of this.watches) if (w.target.id === claim.id) queueMicrotask(() => this.#fire(id, 'uncertain'));
   }
 
   /** The claims being watched now. */
@@ -194,13 +203,36 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
 
   #add(request: ClaimRequest<FakeSession>): FakeClaim {
     const order = ++this.#order;
-    const claim: FakeClaim = { order, token: order, mode: request.mode, name: request.name, id: request.id, session: request.session };
+    const token = this.tokenAtGrant ? 0n : order;
+    const claim: FakeClaim = { order, token, mode: request.mode, name: request.name, id: request.id, session: request.session };
     this.claims.set(request.name, [...this.queue(request.name), claim]);
     return claim;
   }
 
   #ahead(own: FakeClaim): FakeClaim[] {
     return this.queue(own.name).filter((c) => c.order < own.order);
+  }
+
+  /** The queue ahead of `own`; with tokens at the grant, an unblocked claim is granted by this very read. */
+  #read(own: FakeClaim): ClaimsRead<FakeClaim> {
+    const ahead = this.#ahead(own);
+    if (!this.tokenAtGrant || own.token !== 0n || blocker(ahead, own) !== undefined) return { ahead };
+    return { ahead, claim: this.#grant(own) };
+  }
+
+  /** Fill in the token of `claim` (and what the grant saw of its predecessor), in place in its queue. */
+  #grant(claim: FakeClaim): FakeClaim {
+    const gone = this.#lastGone;
+    const predecessor = gone === undefined ? {} : { predecessor: { outcome: 'released' as const, token: gone.token } };
+    const granted = { ...claim, token: ++this.#grants, ...predecessor };
+    const queue = this.queue(claim.name);
+    queue[queue.findIndex((c) => c.id === claim.id)] = granted;
+    return granted;
+  }
+
+  /** The claim stored under `claim`'s id (its granted form, once granted), if it still exists. */
+  #current(claim: FakeClaim): FakeClaim | undefined {
+    return this.queue(claim.name).find((c) => c.id === claim.id);
   }
 }
 

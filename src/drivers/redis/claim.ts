@@ -1,154 +1,73 @@
 /**
- * One claim, from the first request to its grant or withdrawal (protocol.ts
- * has the scripts and the ordering rules).
- *
- * Ordering. The acquire script grants at once or queues the claim (`try`
- * leaves nothing behind). A queued claim waits for the first of: a `w|<claim>`
- * message (the script that freed the name publishes it to the first waiter
- * only), the moment the lease in its way runs out (the script says how long;
- * capped at one TTL, which also covers a lost message), or the abort. Then it
- * runs the acquire script again, which re-checks its own entry: granted,
- * still behind someone, queued again if its entry vanished, or told the
- * session is gone. A message that arrives while a request is in flight makes
- * the next wait end at once.
- *
- * On abort the claim is withdrawn (and released, had it been granted unbeknown
- * to us). On any failure the claim is dropped from the session's known claims,
- * so the next keepalive withdraws whatever the lost request may have left.
+ * A claim on Redis as the recipe core sees it. Redis's scripts keep the queue
+ * and decide every grant on the server (protocol.ts), so the core sees a claim
+ * in one of two states: granted (nothing ahead; the token filled in by the
+ * granting script), or waiting behind one obstacle: the holder or earlier
+ * waiter the script found in the way, placed just ahead of our claim. The
+ * core's blocker rule then agrees with the script by construction, and the
+ * core watches the obstacle: on Redis, that is waiting for our wake message or
+ * for the lease in the way to run out.
  *
  * @internal
  * @module
  */
-import { SessionLostError } from '../../errors.js';
-import type { LockRequest } from '../../distributed/driver.js';
-import type { RedisContext } from './context.js';
-import { RedisHeldLock } from './held-lock.js';
-import { mapError } from './map-error.js';
-import { decodeLast, encodeOwner } from './record.js';
-import { RedisSession, type ClaimListener } from './session.js';
+import type { ClaimMode, EngineClaim } from '../../core/engine.js';
+import type { PredecessorReport } from '../../distributed/driver.js';
+import type { ModeCode } from './tracked-claim.js';
 
-/** After the lease in the way runs out, a little more: Redis expires a key once its time is strictly past. */
-const EXPIRY_SLACK_MS = 2;
-
-type Reply = ['granted', string, string] | ['waiting', number] | ['busy'] | ['lost'];
+/** Our claim's place for the core: only ever compared with an obstacle's, just ahead. */
+const OWN_ORDER = 1n;
 
 /**
- * Claim `request.name`; if `wait`, wait until granted. Resolves with the held
- * lock, or `undefined` when `wait` is false and the name is taken. On abort,
- * withdraws the claim and rejects with `signal.reason`.
+ * One claim: ours (`leaseLeftMs` absent), or the obstacle a waiting script
+ * reply stands for.
  *
  * @example
  * ```ts
- * const lock = await acquireClaim(ctx, request, signal, true);
- * await lock!.release();
+ * const own = ownClaim('3', 'exclusive', 17n);
+ * const obstacle = obstacleOf(own, 840); // the lease in the way runs out in 840 ms
  * ```
  */
-export async function acquireClaim(
-  ctx: RedisContext,
-  request: LockRequest,
-  signal: AbortSignal | undefined,
-  wait: boolean,
-): Promise<RedisHeldLock | undefined> {
-  const session = request.session;
-  if (!(session instanceof RedisSession)) throw new TypeError('redis driver: the session was not opened by this driver');
-  signal?.throwIfAborted();
-  const claim = session.nextClaim();
-  const mode = request.mode === 'exclusive' ? 'x' : 's';
-  const waiter = new Waiter();
-  session.register(claim, waiter);
-  const since = Date.now();
-  const args = [ctx.prefix, session.id, claim, mode, request.name, encodeOwner(request.owner), String(since), ''];
-  try {
-    for (let op = wait ? 'first' : 'try'; ; op = 'again') {
-      waiter.clear();
-      args[7] = op;
-      let reply: Reply;
-      try {
-        reply = (await ctx.client.run('acquire', args)) as Reply;
-      } catch (error) {
-        throw mapError(error, `claiming "${request.name}"`);
-      }
-      switch (reply[0]) {
-        case 'granted':
-          return new RedisHeldLock(ctx, session, {
-            name: request.name,
-            mode,
-            claim,
-            token: BigInt(reply[1]),
-            since: new Date(since),
-            predecessor: decodeLast(reply[2]),
-          });
-        case 'busy':
-          return undefined;
-        case 'lost':
-          throw new SessionLostError(`Redis: session ${session.id} is gone (expired or deleted) while claiming "${request.name}"`);
-      }
-      const why = await waiter.wait(waitMs(reply[1], session.ttlMs), signal);
-      if (why === 'aborted') {
-        await withdraw(ctx, [ctx.prefix, session.id, claim, mode, request.name]);
-        throw signal!.reason;
-      }
-    }
-  } finally {
-    session.unregister(claim, waiter);
-  }
+export interface RedisClaim extends EngineClaim {
+  /** Our claim number in its session (`sid|claim` in the scripts). */
+  readonly claim: string;
+  /** On an obstacle only: ms until the lease in the way runs out (negative: it has no expiry). */
+  readonly leaseLeftMs?: number;
 }
 
-/** How long to wait for a message before looking again: until the lease in the way runs out, at most one TTL. */
-function waitMs(leaseLeftMs: number, ttlMs: number): number {
-  return leaseLeftMs < 0 ? ttlMs : Math.min(leaseLeftMs + EXPIRY_SLACK_MS, ttlMs);
+/**
+ * Our claim numbered `claim`, with the token its grant gave it (`0n`: not
+ * granted yet) and the predecessor the granting script reported.
+ *
+ * @example
+ * ```ts
+ * ownClaim('3', 'shared', 0n).token; // 0n, waiting
+ * ```
+ */
+export function ownClaim(claim: string, mode: ClaimMode, token: bigint, predecessor?: PredecessorReport): RedisClaim {
+  return predecessor === undefined ? { order: OWN_ORDER, token, mode, claim } : { order: OWN_ORDER, token, mode, claim, predecessor };
 }
 
-/** Take the claim back; if Redis cannot confirm, the next keepalive does it (the claim is forgotten). */
-async function withdraw(ctx: RedisContext, args: string[]): Promise<void> {
-  await ctx.client.run('withdraw', args).catch(() => {});
+/**
+ * What keeps `own` waiting, as the script said: exclusive, so that it blocks a claim of either mode.
+ *
+ * @example
+ * ```ts
+ * blocker([obstacleOf(own, 120)], own); // the obstacle
+ * ```
+ */
+export function obstacleOf(own: RedisClaim, leaseLeftMs: number): RedisClaim {
+  return { order: OWN_ORDER - 1n, token: 0n, mode: 'exclusive', claim: own.claim, leaseLeftMs };
 }
 
-/** Why a wait ended. */
-type Wake = 'woken' | 'timer' | 'aborted';
-
-/** The waiting half of a claim: messages, a timer, the abort. */
-class Waiter implements ClaimListener {
-  #resolve: ((why: Wake) => void) | undefined;
-  /** A message that arrived while nobody was waiting. */
-  #woken = false;
-
-  /** Forget earlier messages: the request about to be sent answers them. */
-  clear(): void {
-    this.#woken = false;
-  }
-
-  wake(): void {
-    if (this.#resolve !== undefined) this.#resolve('woken');
-    else this.#woken = true;
-  }
-
-  renewal(): undefined {
-    return undefined;
-  }
-
-  broken(): void {
-    // only a held claim can be broken
-  }
-
-  lost(): void {
-    // only a held claim can be lost
-  }
-
-  wait(ms: number, signal: AbortSignal | undefined): Promise<Wake> {
-    if (signal?.aborted) return Promise.resolve('aborted');
-    if (this.#woken) return Promise.resolve('woken');
-    return new Promise<Wake>((resolve) => {
-      const done = (why: Wake): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#resolve = undefined;
-        resolve(why);
-      };
-      const onAbort = (): void => done('aborted');
-      const timer = setTimeout(() => done('timer'), ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#resolve = done;
-    });
-  }
+/**
+ * The scripts' mode letter.
+ *
+ * @example
+ * ```ts
+ * modeCode('shared'); // 's'
+ * ```
+ */
+export function modeCode(mode: ClaimMode): ModeCode {
+  return mode === 'exclusive' ? 'x' : 's';
 }

@@ -1,28 +1,18 @@
 /**
- * The redis driver: sessions are keys renewed by one keepalive script, locks
- * are holder records granted by Lua scripts (protocol.ts), waiters are woken
- * by pub/sub. This file wires the pieces to the Driver contract.
+ * The redis driver: the recipe core (src/core/) over Redis's primitives
+ * (engine.ts). Sessions are keys renewed by one keepalive script, locks are
+ * holder records granted by Lua scripts (protocol.ts), waiters are woken by
+ * pub/sub.
  *
  * @internal
  * @module
  */
-import type {
-  BreakRecord,
-  Capabilities,
-  Driver,
-  DriverLock,
-  DriverSession,
-  LockRequest,
-  LockSurvey,
-} from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
-import { breakLock } from './break.js';
-import { acquireClaim } from './claim.js';
+import type { Capabilities } from '../../distributed/driver.js';
+import { RecipeDriver } from '../../core/recipe-driver.js';
+import type { RedisClaim } from './claim.js';
 import type { RedisClient } from './client.js';
-import { keyPrefix, type RedisContext } from './context.js';
-import { listHolders, nameHolders, surveyLocks } from './holders.js';
-import { Notifications } from './notifications.js';
-import { RedisSession } from './session.js';
+import { RedisEngine, type RedisRead } from './engine.js';
+import type { RedisSession } from './session.js';
 
 /**
  * The Driver for `redis://` and `redis+sentinel://` URLs.
@@ -34,45 +24,8 @@ import { RedisSession } from './session.js';
  * const lock = await driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, signal);
  * ```
  */
-export class RedisDriver implements Driver {
-  readonly backend = 'redis';
-  readonly capabilities: Capabilities;
-  readonly #ctx: RedisContext;
-
+export class RedisDriver extends RecipeDriver<RedisSession, RedisClaim, RedisRead> {
   constructor(client: RedisClient, namespace: string, capabilities: Capabilities) {
-    this.capabilities = capabilities;
-    this.#ctx = { client, prefix: keyPrefix(namespace), notifications: new Notifications(client.subscriber) };
-  }
-
-  openSession(ttlMs: number, owner: LockOwner): Promise<DriverSession> {
-    return RedisSession.open(this.#ctx, ttlMs, owner);
-  }
-
-  async acquire(request: LockRequest, signal: AbortSignal): Promise<DriverLock> {
-    return (await acquireClaim(this.#ctx, request, signal, true))!;
-  }
-
-  tryAcquire(request: LockRequest): Promise<DriverLock | undefined> {
-    return acquireClaim(this.#ctx, request, undefined, false);
-  }
-
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#ctx, prefix);
-  }
-
-  holders(name: string): Promise<LockInfo[]> {
-    return nameHolders(this.#ctx, name);
-  }
-
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#ctx, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record, expect);
-  }
-
-  close(): Promise<void> {
-    return this.#ctx.client.close();
+    super(new RedisEngine(client, namespace, capabilities));
   }
 }

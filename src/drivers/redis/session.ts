@@ -6,10 +6,10 @@
  *
  * The timing of keepalives is the Session's (src/distributed/session.ts): this
  * file opens, renews once when asked, and revokes. It also keeps the claims
- * this process knows (waiting or held), routes the session channel's messages
- * to them, and lists them in every keepalive: held locks to renew, waiting
- * claims to keep (the server withdraws the session's others: requests whose
- * answer was lost).
+ * this process knows (waiting or held, tracked-claim.ts), routes the session
+ * channel's messages to them, and lists them in every keepalive: held locks to
+ * renew, waiting claims to keep (the server withdraws the session's others:
+ * requests whose answer was lost).
  *
  * @internal
  * @module
@@ -22,30 +22,7 @@ import { sessionKeys, type RedisContext } from './context.js';
 import { mapError } from './map-error.js';
 import type { ChannelRoute } from './notifications.js';
 import { encodeOwner } from './record.js';
-
-/**
- * A claim of this session, as the session's messages and keepalives reach it.
- *
- * @example
- * ```ts
- * session.register(claim, { renewal: () => undefined, wake: () => lookAgain(), broken() {}, lost() {} });
- * ```
- */
-export interface ClaimListener {
-  /** For a lock held: mode, claim, token and name, as the keepalive renews it; else `undefined`. */
-  renewal(): readonly string[] | undefined;
-  /** A waiting claim may be granted now: look again. */
-  wake(): void;
-  /** A held claim was broken (a `b|<claim>` message). */
-  broken(): void;
-  /** A held claim is no longer ours (found by a keepalive). */
-  lost(reason: LossReason, detail: string): void;
-}
-
-const LOSS_DETAIL: Record<string, string> = {
-  broken: 'it was broken (its token is in the break record)',
-  deleted: 'its record on Redis was deleted or replaced by someone else',
-};
+import { TrackedClaim, type ModeCode } from './tracked-claim.js';
 
 /**
  * One session on Redis.
@@ -62,7 +39,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
   readonly ttlMs: number;
   onLost?: (cause: unknown) => void;
   readonly #ctx: RedisContext;
-  readonly #claims = new Map<string, ClaimListener>();
+  readonly #claims = new Map<string, TrackedClaim>();
   #nextClaim = 0;
   /** Requests and messages held back while paused (test hook), in order. */
   #heldBack: (() => void)[] | undefined;
@@ -94,18 +71,20 @@ export class RedisSession implements DriverSession, ChannelRoute {
     return (++this.#nextClaim).toString(36);
   }
 
-  /** Route messages for `claim` to `listener`, and count the claim as known. */
-  register(claim: string, listener: ClaimListener): void {
-    this.#claims.set(claim, listener);
+  /** The claim numbered `claim`, known from now on (routed, listed by keepalives); made on first use. */
+  track(claim: string, code: ModeCode, name: string): TrackedClaim {
+    let tracked = this.#claims.get(claim);
+    if (tracked === undefined) this.#claims.set(claim, (tracked = new TrackedClaim(claim, code, name)));
+    return tracked;
   }
 
   /**
-   * Forget `claim` (if `listener` still has it). Whatever a lost request left of
-   * it goes too: the next keepalive withdraws it from its queue, and a grant no
-   * longer renewed lapses within one TTL.
+   * Forget `claim`. Whatever a lost request left of it goes too: the next
+   * keepalive withdraws it from its queue, and a grant no longer renewed
+   * lapses within one TTL.
    */
-  unregister(claim: string, listener: ClaimListener): void {
-    if (this.#claims.get(claim) === listener) this.#claims.delete(claim);
+  forget(claim: string): void {
+    this.#claims.delete(claim);
   }
 
   /** One renewal of the session and its locks; reports locks found gone to their listeners. */
@@ -129,16 +108,16 @@ export class RedisSession implements DriverSession, ChannelRoute {
   /** A message on the session's channel. */
   message(text: string): void {
     this.#deliver(() => {
-      const listener = this.#claims.get(text.slice(2));
-      if (text.startsWith('w|')) listener?.wake();
-      else if (text.startsWith('b|')) listener?.broken();
+      const tracked = this.#claims.get(text.slice(2));
+      if (text.startsWith('w|')) tracked?.wake();
+      else if (text.startsWith('b|')) tracked?.lose('broken');
     });
   }
 
   /** The pub/sub connection came back: every waiter looks again. */
   reconnected(): void {
     this.#deliver(() => {
-      for (const listener of this.#claims.values()) listener.wake();
+      for (const tracked of this.#claims.values()) tracked.reconnected();
     });
   }
 
@@ -160,8 +139,8 @@ export class RedisSession implements DriverSession, ChannelRoute {
 
   async #keepAlive(): Promise<void> {
     const held = this.#held();
-    // every other claim still known, so that the server keeps it if it is queued
-    const others = [...this.#claims].filter(([, listener]) => listener.renewal() === undefined).map(([claim]) => claim);
+    // the claims still waiting, so that the server keeps them queued
+    const others = [...this.#claims.values()].filter((tracked) => tracked.waiting).map((tracked) => tracked.claim);
     let reply: unknown;
     try {
       reply = await this.#ctx.client.run('keepAlive', [this.#ctx.prefix, this.id, this.ttlMs, held.length / 4, ...held, ...others]);
@@ -172,17 +151,14 @@ export class RedisSession implements DriverSession, ChannelRoute {
     if (fields[0] === 'gone') {
       throw new SessionLostError(`Redis: session ${this.id} is gone (its key expired or was deleted, or the server lost its data)`);
     }
-    for (let i = 1; i + 1 < fields.length; i += 2) {
-      const reason = fields[i + 1] as LossReason;
-      this.#claims.get(fields[i]!)?.lost(reason, LOSS_DETAIL[reason] ?? reason);
-    }
+    for (let i = 1; i + 1 < fields.length; i += 2) this.#claims.get(fields[i]!)?.lose(fields[i + 1] as LossReason);
   }
 
   /** (mode, claim, token, name) of every lock held, flat. */
   #held(): string[] {
     const held: string[] = [];
-    for (const listener of this.#claims.values()) {
-      const renewal = listener.renewal();
+    for (const tracked of this.#claims.values()) {
+      const renewal = tracked.renewal();
       if (renewal !== undefined) held.push(...renewal);
     }
     return held;

@@ -13,7 +13,7 @@ import { backoffMs } from '../../../src/core/backoff.js';
 import type { DriverLock } from '../../../src/distributed/driver.js';
 import { FakeEngine, owner, type FakeSession } from '../../support/fake-engine.js';
 
-function setup(options?: { claimIfFree?: boolean }) {
+function setup(options?: { claimIfFree?: boolean; tokenAtGrant?: boolean }) {
   const engine = new FakeEngine(options);
   const driver = new RecipeDriver(engine);
   const session = engine.session();
@@ -205,4 +205,61 @@ test('loss while held is not reported after release', async () => {
   engine.uncertain(lock as never);
   await settle();
   assert.equal(lock.signal?.aborted, false);
+});
+
+test('a token assigned at the grant: the lock holds the claim the granting read returned, and releases that one', async () => {
+  const { engine, driver, request, never } = setup({ tokenAtGrant: true });
+  const first = await driver.acquire(request('g'), never); // granted by the create's read
+  assert.equal(first.token, 101n);
+  const waiting = driver.acquire(request('g'), never);
+  assert.equal(await state(waiting), 'pending');
+  assert.equal(engine.queue('g')[1]!.token, 0n, 'a waiting claim has no token yet');
+  await first.release();
+  const next = await waiting; // granted by a re-check
+  assert.equal(next.token, 102n);
+  assert.equal(engine.queue('g')[0]!.token, 102n);
+  assert.equal(next.predecessor?.outcome, 'released');
+  await next.release();
+  assert.equal(engine.queue('g').length, 0, 'the release deleted the granted claim');
+  for (const claimIfFree of [true, false]) {
+    const t = setup({ tokenAtGrant: true, claimIfFree });
+    const got = await t.driver.tryAcquire(t.request('h'));
+    assert.equal(got?.token, 101n);
+    assert.equal(await t.driver.tryAcquire(t.request('h')), undefined);
+    await got!.release();
+    assert.equal(t.engine.queue('h').length, 0);
+  }
+});
+
+test('a token assigned at the grant: an abort right after the granting read releases the granted claim', async () => {
+  const { engine, driver, request, never } = setup({ tokenAtGrant: true });
+  const held = await driver.acquire(request('a'), never);
+  const abort = new AbortController();
+  const waiting = driver.acquire(request('a'), abort.signal);
+  assert.equal(await state(waiting), 'pending');
+  // the holder goes; the waiter's re-check grants, and the abort lands before the hand-over
+  const read = engine.readAhead.bind(engine);
+  engine.readAhead = async (r, own) => {
+    const result = await read(r, own);
+    abort.abort(new Error('gave up'));
+    return result;
+  };
+  await held.release();
+  await assert.rejects(waiting, /gave up/);
+  assert.equal(engine.queue('a').length, 0, 'the granted claim was deleted, not left to block the name');
+});
+
+test('a grant that saw its predecessor: reported for a claim granted without waiting, and by tryAcquire', async () => {
+  for (const claimIfFree of [true, false]) {
+    const { driver, request, never } = setup({ tokenAtGrant: true, claimIfFree });
+    const first = await driver.acquire(request('p'), never);
+    assert.equal(first.predecessor, undefined, 'nobody held it before');
+    await first.release();
+    const second = await driver.acquire(request('p'), never); // granted at once
+    assert.deepEqual(second.predecessor, { outcome: 'released', token: first.token });
+    await second.release();
+    const third = await driver.tryAcquire(request('p'));
+    assert.deepEqual(third?.predecessor, { outcome: 'released', token: second.token });
+    await third!.release();
+  }
 });
