@@ -12,7 +12,10 @@
  *       ns per request from the first enqueue to the last callback's end
  *   (c) cross-thread hand-off: two worker threads pass one exclusive lock back
  *       and forth (each queues behind the other, then the holder releases); the
- *       time from the release to the next holder's callback, p50 and p90
+ *       time from the release to the next holder's callback, p50 and p90. A holder
+ *       waits at most STALL_MS for the other thread to queue; a pass where it never does
+ *       (the lock was granted again to the thread that just released it, while the
+ *       other one was queued) is counted as a stall instead of hanging the run.
  *
  * Targets (issue 17): (a) ≥ 5× faster than navigator.locks, (b) ≥ 50×, (c) p50 ≤ 20 µs.
  *
@@ -59,12 +62,15 @@ async function queued(locks, n) {
   return Number(process.hrtime.bigint() - start) / n;
 }
 
-/** Two workers pass the lock `passes` times; resolves with every hand-off latency in ns. */
+/** How long a holder waits for the other thread to queue before it counts a stall. */
+const STALL_MS = 2_000;
+
+/** Two workers pass the lock `passes` times; resolves with every hand-off latency in ns and the stalls. */
 async function handoff(impl, passes) {
   const shared = new SharedArrayBuffer(64);
   const workers = [0, 1].map((me) => new Worker(SELF, { workerData: { role: 'handoff', impl, me, passes, shared } }));
   // Each worker posts its latencies and exits on its own (nothing is left waiting).
-  const latencies = await Promise.all(
+  const results = await Promise.all(
     workers.map(
       (w) =>
         new Promise((resolve, reject) => {
@@ -75,7 +81,7 @@ async function handoff(impl, passes) {
         }),
     ),
   );
-  return latencies.flat();
+  return { latencies: results.flatMap((r) => r.latencies), stalls: results.reduce((n, r) => n + r.stalls, 0) };
 }
 
 /**
@@ -92,10 +98,18 @@ async function handoffWorker({ impl, me, passes, shared }) {
   const stamp = new BigInt64Array(shared, 16, 1);
   const other = 1 - me;
   const latencies = [];
+  let stalls = 0;
   const hold = () => {
     const t = stamp[0];
     if (t !== 0n) latencies.push(Number(process.hrtime.bigint() - t));
-    while (Atomics.load(flags, other) === 0) Atomics.wait(flags, other, 0);
+    // Bounded: if the other side never queues (it waits for this very lock, granted to us out of
+    // order), give up after STALL_MS and count it instead of hanging the benchmark.
+    while (Atomics.load(flags, other) === 0) {
+      if (Atomics.wait(flags, other, 0, STALL_MS) === 'timed-out') {
+        stalls++;
+        break;
+      }
+    }
     Atomics.store(flags, other, 0);
     stamp[0] = process.hrtime.bigint();
   };
@@ -116,7 +130,7 @@ async function handoffWorker({ impl, me, passes, shared }) {
   Atomics.store(flags, me, 1);
   Atomics.notify(flags, me);
   clearInterval(keepAlive);
-  parentPort.postMessage(latencies);
+  parentPort.postMessage({ latencies, stalls });
 }
 
 async function sample(scenario, impl, params) {
@@ -190,8 +204,9 @@ function summarizeScenario(scenario, candidates, values) {
   const rows = candidates.map((c) => {
     const v = values.get(c.name);
     if (scenario === 'c') {
-      const all = v.flat();
-      return { name: c.name, baseline: c.baseline === true, p50: median(all), p90: percentile(all, 90) };
+      const all = v.flatMap((r) => r.latencies);
+      const stalls = v.reduce((n, r) => n + r.stalls, 0);
+      return { name: c.name, baseline: c.baseline === true, p50: median(all), p90: percentile(all, 90), stalls };
     }
     return { name: c.name, baseline: c.baseline === true, p50: median(v) };
   });
@@ -211,7 +226,7 @@ function print(results, { rounds, params }) {
     const columns = [
       { key: 'name', title: 'candidate', align: 'left' },
       { key: 'p50', title: s === 'c' ? 'p50' : 'median', format: formatDuration },
-      ...(s === 'c' ? [{ key: 'p90', title: 'p90', format: formatDuration }] : []),
+      ...(s === 'c' ? [{ key: 'p90', title: 'p90', format: formatDuration }, { key: 'stalls', title: `stalls (${STALL_MS / 1000} s)`, format: String }] : []),
       { key: 'ratio', title: 'navigator.locks ÷ this', format: formatRatio },
     ];
     console.log(renderTable(columns, results[s]));

@@ -6,18 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { dataBlock, pageShell } from '../../src/serve/page/html.js';
+import { classicScript, dataBlock, pageShell } from '../../src/serve/page/html.js';
 
 const sha = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
 test('the script and style are inlined and allowed by their hashes only', () => {
   const shell = pageShell('body{margin:0}', 'console.log(1)');
-  assert.match(shell.csp, new RegExp(`script-src 'self' ${sha('console.log(1)').replace(/[+/]/g, '\\$&')};`));
+  const script = classicScript('console.log(1)');
+  assert.match(shell.csp, new RegExp(`script-src 'self' ${sha(script).replace(/[+/]/g, '\\$&')};`));
   assert.match(shell.csp, new RegExp(`style-src 'self' ${sha('body{margin:0}').replace(/[+/]/g, '\\$&')};`));
   assert.doesNotMatch(shell.csp, /unsafe-inline/);
   const html = shell.html({ locks: [] });
   assert.ok(html.includes('<style>body{margin:0}</style>'));
-  assert.ok(html.includes('<script type="module">console.log(1)</script>'));
+  assert.ok(html.includes(`<script>${script}</script>\n</body>`), 'a classic script, the body\'s last element');
   assert.ok(html.includes('<script type="application/json" id="first">{"locks":[]}</script>'));
 });
 
@@ -27,7 +28,15 @@ test('a lock name cannot end the data block or be read as markup; the JSON reads
   assert.doesNotMatch(block, /[<>&\u2028\u2029]/);
   assert.deepEqual(JSON.parse(block), { locks: [{ name }] });
   const html = pageShell('', '').html({ locks: [{ name }] });
-  assert.equal(html.match(/<\/script>/g)?.length, 2, 'only the data block and the module script close');
+  assert.equal(html.match(/<\/script>/g)?.length, 2, 'only the data block and the page script close');
+});
+
+test('the compiled module becomes a strict classic script; other module syntax is refused', () => {
+  const script = classicScript("const a = 1;\nexport {};\n");
+  assert.doesNotMatch(script, /export/);
+  assert.throws(() => new Function(script.replace('const a = 1;', 'undeclared = 1;'))(), ReferenceError, 'strict: no implicit global');
+  assert.throws(() => classicScript("import x from './x.js';\nexport {};"), /module syntax/);
+  assert.throws(() => classicScript('export const b = 2;'), /module syntax/);
 });
 
 test('a script or style that would end its own element is refused', () => {
