@@ -220,7 +220,6 @@ interface LossStop {
  * When `guard`'s lock is lost: tell the operator, SIGTERM the command, and
  * SIGKILL it if it is still running `grace` ms later.
  */
-
 function stopWhenLost(guard: FencedGuard, child: ChildProcess, grace: number, io: Output): LossStop {
   let killer: NodeJS.Timeout | undefined;
   let stopped = false;

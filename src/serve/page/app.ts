@@ -229,7 +229,7 @@ const ROW_PX = 20;
  * The first paint: only the rows the window can show are built and drawn, the
  * rest of the page one frame later. In a fresh renderer, building, laying out
  * and shaping the text of all 100 rows delayed the first frame by ~110 ms, and
- * its raster took as long again (bench/serve.mjs, 10 000 locks); the rows below
+ * its raster took as long again (bench/serve.mjs's setup, 10 000 locks); the rows below
  * the fold are not seen in that frame anyway.
  */
 function paintFirstScreen(body: HTMLElement): void {

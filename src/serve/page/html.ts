@@ -51,8 +51,8 @@ export function pageShell(css: string, moduleScript: string): PageShell {
  * emits app.ts as one, with a trailing `export {};`) as a classic script, run
  * as the body's last element. Why: a module script runs only after the whole
  * document is parsed, and its first rows reached the screen a frame later,
- * ~100 ms (bench/serve.mjs, a page whose only script set the paint mark: 210 ms
- * as a module, 114 ms as a classic script). Wrapped in a strict function so
+ * ~100 ms (in bench/serve.mjs's setup, a page whose only script set the paint
+ * mark: 210 ms as a module, 114 ms as a classic script). Wrapped in a strict function so
  * that it keeps a module's strictness and defines no globals.
  *
  * @example
