@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/distributed/connect.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
-import { FUNCTIONS_REVISION } from '../../src/drivers/postgres/sql.js';
+import pg from 'pg';
+import { FUNCTIONS_REVISION, schemaSql } from '../../src/drivers/postgres/sql.js';
 import { requireServer, startPostgres, type PostgresHandle } from '../harness/index.js';
 
 const requirement = requireServer('postgres', { suite: 'postgres queue' });
@@ -82,6 +83,34 @@ describe('postgres: queue', { skip: requirement.available ? false : requirement.
     const guard = await writer;
     assert.ok(guard.token > second.token);
     await guard.release();
+  });
+
+  test('a process that waited for the install lock while another created the schema changes nothing (no DDL against tables in use)', async () => {
+    const schema = `race_${process.pid}`;
+    const other = new pg.Client({ connectionString: server.url });
+    await other.connect();
+    try {
+      // The other process: holds the install lock, the schema still missing.
+      await other.query('BEGIN');
+      await other.query("SELECT pg_advisory_xact_lock(hashtext('deadbolt'), hashtext($1))", [schema]);
+      const connecting = connect(`${server.url}?schema=${schema}`, { ttl: LONG_LEASE, namespace: 'race' });
+      connecting.then((c) => opened.push(c), () => {});
+      const deadline = performance.now() + 20_000;
+      while (Number(await server.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")) === 0) {
+        assert.ok(performance.now() < deadline, 'the connecting process queues on the install lock within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await other.query(schemaSql(schema));
+      // The rows it wrote carry its transaction id as their xmin.
+      const created = String((await other.query(`SELECT xmin::text AS xid FROM "${schema}".meta WHERE key = 'version'`)).rows[0].xid);
+      await other.query('COMMIT');
+      const coordinator = await connecting;
+      // Installing again would have rewritten meta (and replaced every function) in a newer transaction.
+      assert.equal(await server.psql(`SELECT xmin FROM "${schema}".meta WHERE key = 'version'`), created, 'meta was written once, by the other process');
+      await (await coordinator.acquire('r')).release();
+    } finally {
+      await other.end();
+    }
   });
 
   test('connecting installs a newer functions revision in place; a coordinator of the older one keeps working', async () => {

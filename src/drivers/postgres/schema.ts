@@ -2,8 +2,9 @@
  * deadbolt's schema is created on first use: at connect, the driver reads the
  * schema version from `<schema>.meta`; when the schema is missing or older, it
  * runs `schemaSql(schema)` (sql.ts) in one transaction, serialized between
- * processes that connect at the same moment by a transaction-scoped advisory
- * lock (two-int form, so it cannot meet an application's single-bigint keys).
+ * processes that connect at the same moment by an advisory lock (two-int form,
+ * so it cannot meet an application's single-bigint keys), under which the
+ * version is read again first.
  *
  * A user without the right to create it gets an error that names the SQL an
  * administrator should run.
@@ -12,7 +13,7 @@
  * @module
  */
 import type { Client } from 'pg';
-import { BackendError, ConfigurationError } from '../../errors.js';
+import { BackendError, ConfigurationError, DeadboltError } from '../../errors.js';
 import type { PostgresConfig } from './config.js';
 import { withTimeout, type ServerInfo } from './connection.js';
 import { isPermissionDenied, mapError } from './map-error.js';
@@ -71,19 +72,69 @@ async function installed(client: Client, config: PostgresConfig, server: ServerI
   }
 }
 
+/** How often an install that PostgreSQL chose as a deadlock's victim is tried again. */
+const DEADLOCK_RETRIES = 3;
+
 async function install(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
-  const lock = `SELECT pg_advisory_xact_lock(hashtext('deadbolt'), hashtext('${config.schema}'))`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await installOnce(client, config, server);
+    } catch (error) {
+      // A rolling upgrade replaces functions while other processes use the tables: PostgreSQL
+      // may break the lock cycle by aborting us. The transaction was rolled back; try again.
+      if (!isDeadlock(error)) throw error;
+      if (attempt > DEADLOCK_RETRIES) throw mapError(error, `creating schema "${config.schema}" (deadlocked ${attempt} times)`);
+    }
+  }
+}
+
+/**
+ * Under the install lock, re-read the version before changing anything.
+ * Processes that connect at the same moment all find the schema missing (or
+ * old) and queue on the lock; the first installs it. Had the others installed
+ * it again, their DDL would take exclusive locks on tables the first process
+ * was already using, in another order than its queries take them: PostgreSQL
+ * reported a deadlock and a worker failed to connect (seen in CI).
+ *
+ * The lock is a session-level advisory lock, not a transaction's: a re-read
+ * inside the transaction that waited would not see the schema created
+ * meanwhile (the backend's catalog cache still holds the name as missing, and
+ * an advisory lock does not refresh it); a statement of its own does.
+ */
+async function installOnce(client: Client, config: PostgresConfig, server: ServerInfo): Promise<void> {
+  const doing = `creating schema "${config.schema}"`;
+  const key = `hashtext('deadbolt'), hashtext('${config.schema}')`;
   // An administrator may have created the schema for us: creating it again, even
   // "IF NOT EXISTS", would need the right to create schemas in the database.
   const exists = await schemaExists(client, config);
-  const sql = exists ? objectsSql(config.schema) : schemaSql(config.schema);
   try {
-    await withTimeout(client.query(`BEGIN; ${lock}; ${sql}; COMMIT`), config.requestTimeout, `creating schema "${config.schema}"`);
+    await withTimeout(client.query(`SELECT pg_advisory_lock(${key})`), config.requestTimeout, doing);
+  } catch (error) {
+    throw mapError(error, doing);
+  }
+  try {
+    if (await isCurrent(client, config, server)) return;
+    await withTimeout(client.query(`BEGIN; ${exists ? objectsSql(config.schema) : schemaSql(config.schema)}; COMMIT`), config.requestTimeout, doing);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
+    if (isDeadlock(error)) throw error; // as it is: install() tries again
+    if (error instanceof DeadboltError) throw error; // already says what failed (the version read, a timeout)
     if (isPermissionDenied(error)) throw noRights(config, server, error, exists);
-    throw mapError(error, `creating schema "${config.schema}"`);
+    throw mapError(error, doing);
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(${key})`).catch(() => {});
   }
+}
+
+/** Whether the schema is at this deadbolt's version with functions at least as new. */
+async function isCurrent(client: Client, config: PostgresConfig, server: ServerInfo): Promise<boolean> {
+  const { version, functions } = await installed(client, config, server);
+  return version === SCHEMA_VERSION && functions >= FUNCTIONS_REVISION;
+}
+
+/** PostgreSQL's deadlock_detected (SQLSTATE 40P01). */
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === '40P01';
 }
 
 async function schemaExists(client: Client, config: PostgresConfig): Promise<boolean> {
