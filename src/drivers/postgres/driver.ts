@@ -75,7 +75,7 @@ export function postgresCapabilities(server: ServerInfo, schema: string): Capabi
 }
 
 /**
- * The Driver for `postgres://` URLs: the recipe core over {@link PostgresEngine}.
+ * The Driver for `postgres://` URLs: the recipe core over PostgreSQL's primitives (engine.ts).
  *
  * @example
  * ```ts

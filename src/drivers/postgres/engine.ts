@@ -110,12 +110,14 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     if (this.#tried.has(request)) await this.withdrawUnconfirmed(request);
     this.#tried.add(request);
     request.session.track(request.id); // a break NOTIFYed before the answer is kept
-    const read = await this.#acquire(request, ownClaim(request.id, request.mode, 0n), false).catch((error: unknown) => {
-      request.session.forget(request.id);
-      throw error;
-    });
+    let read: PgRead | undefined;
+    try {
+      read = await this.#acquire(request, ownClaim(request.id, request.mode, 0n), false);
+    } finally {
+      // not granted (busy, no lease, no answer): nothing of ours to hear about; a lost grant is withdrawn by the retry or the reaper
+      if (read?.claim === undefined) request.session.forget(request.id);
+    }
     if (read === undefined) throw sessionGone(request);
-    if (read.claim === undefined) request.session.forget(request.id); // busy: nothing was written
     return read.claim;
   }
 
