@@ -7,7 +7,6 @@
  */
 import type { Pool } from 'pg';
 import type { PostgresConfig } from './config.js';
-import type { Reaper } from './reaper.js';
 import type { SessionConnection } from './session-connection.js';
 import type { Statements } from './statements.js';
 
@@ -28,6 +27,4 @@ export interface PgContext {
   readonly config: PostgresConfig;
   /** The coordinator's namespace: a column of every row, so namespaces never meet. */
   readonly namespace: string;
-  /** Retries withdrawals that could not be confirmed. */
-  readonly reaper: Reaper;
 }

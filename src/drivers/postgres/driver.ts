@@ -1,24 +1,21 @@
 /**
- * The PostgreSQL driver: sessions are leases in a table, locks are claim rows
- * granted in FIFO order by the transaction that frees them (lock.ts, sql.ts),
- * waiters are woken by NOTIFY. This file wires the pieces to the Driver
- * contract and states what the driver guarantees.
+ * The PostgreSQL driver: the recipe core (src/core/) over PostgreSQL's
+ * primitives (engine.ts). Sessions are leases in a table, locks are claim rows
+ * granted in FIFO order by the transaction that frees them (sql.ts), waiters
+ * are woken by NOTIFY. This file states what the driver guarantees.
  *
  * @internal
  * @module
  */
 import type { Pool } from 'pg';
-import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
+import type { Capabilities } from '../../distributed/driver.js';
+import { RecipeDriver } from '../../core/recipe-driver.js';
+import type { PgClaim } from './claim.js';
 import type { PostgresConfig } from './config.js';
 import type { ServerInfo } from './connection.js';
-import type { PgContext } from './context.js';
-import { breakLock, listHolders, nameHolders, surveyLocks } from './holders.js';
-import { acquireLock } from './lock.js';
-import { Reaper } from './reaper.js';
+import { PostgresEngine, type PgRead } from './engine.js';
 import type { SessionConnection } from './session-connection.js';
-import { PostgresSession } from './session.js';
-import { makeStatements } from './statements.js';
+import type { PostgresSession } from './session.js';
 
 /**
  * The smallest TTL accepted, in ms: below it, scheduling jitter and commit latency eat the safety margin.
@@ -78,7 +75,7 @@ export function postgresCapabilities(server: ServerInfo, schema: string): Capabi
 }
 
 /**
- * The Driver for `postgres://` URLs.
+ * The Driver for `postgres://` URLs: the recipe core over PostgreSQL's primitives (engine.ts).
  *
  * @example
  * ```ts
@@ -87,70 +84,15 @@ export function postgresCapabilities(server: ServerInfo, schema: string): Capabi
  * const lock = await driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, signal);
  * ```
  */
-export class PostgresDriver implements Driver {
-  readonly backend = 'postgres';
-  readonly capabilities: Capabilities;
+export class PostgresDriver extends RecipeDriver<PostgresSession, PgClaim, PgRead> {
   /** What the server said at connect. */
   readonly server: ServerInfo;
-  readonly #ctx: PgContext;
+  /** The schema holding deadbolt's tables. */
+  readonly schema: string;
 
   constructor(pool: Pool, connection: SessionConnection, config: PostgresConfig, server: ServerInfo, namespace: string) {
-    const statements = makeStatements(config.schema);
+    super(new PostgresEngine(pool, connection, config, namespace, postgresCapabilities(server, config.schema)));
     this.server = server;
-    this.capabilities = postgresCapabilities(server, config.schema);
-    this.#ctx = {
-      pool,
-      connection,
-      statements,
-      config,
-      namespace,
-      reaper: new Reaper(pool, statements.release, config.requestTimeout),
-    };
-  }
-
-  /** The schema holding deadbolt's tables. */
-  get schema(): string {
-    return this.#ctx.config.schema;
-  }
-
-  async openSession(ttlMs: number, owner: LockOwner): Promise<DriverSession> {
-    return PostgresSession.open(this.#ctx, ttlMs, owner);
-  }
-
-  async acquire(request: LockRequest, signal: AbortSignal): Promise<DriverLock> {
-    return (await acquireLock(this.#ctx, request, signal, true))!;
-  }
-
-  tryAcquire(request: LockRequest): Promise<DriverLock | undefined> {
-    return acquireLock(this.#ctx, request, undefined, false);
-  }
-
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#ctx, prefix);
-  }
-
-  holders(name: string): Promise<LockInfo[]> {
-    return nameHolders(this.#ctx, name);
-  }
-
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#ctx, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record, expect);
-  }
-
-  async close(): Promise<void> {
-    this.#ctx.reaper.close();
-    const timeout = this.#ctx.config.requestTimeout;
-    // Idle connections do not keep the process alive; saying goodbye on them must, or a
-    // script ending in `await coordinator.close()` would exit before the sockets close.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    try {
-      await Promise.all([this.#ctx.connection.close(timeout), this.#ctx.pool.end().catch(() => {})]);
-    } finally {
-      clearInterval(keepAlive);
-    }
+    this.schema = config.schema;
   }
 }

@@ -7,7 +7,8 @@
  * file opens, renews once when asked, and revokes. A renewal never revives an
  * expired lease (others may already have taken its locks), and its answer
  * lists the claims the session holds, so a claim deleted behind our back is
- * noticed within one keepalive interval.
+ * noticed within one keepalive interval. It also keeps the claims this process
+ * knows (tracked-claim.ts) and routes the channel's NOTIFYs to them.
  *
  * The session is lost, beyond the lease running out, when its connection ends
  * (pg_terminate_backend of `sessions.backend_pid`, a server restart, a network
@@ -21,26 +22,10 @@ import { BackendUnavailableError, SessionLostError } from '../../errors.js';
 import type { DriverSession } from '../../distributed/driver.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { PgContext } from './context.js';
-import { parseMessage, type Grant } from './grant.js';
+import { parseMessage } from './grant.js';
 import { sessionChannel } from './sql.js';
 import { runIdempotent } from './statements.js';
-
-/**
- * What the session tells a claim of its own.
- *
- * @example
- * ```ts
- * session.register(seq, { granted: (grant) => resolve(grant) });
- * ```
- */
-export interface ClaimHandler {
-  /** The server granted it (NOTIFY). */
-  granted?(grant: Grant): void;
-  /** The server deleted it while held (NOTIFY from `break` or a reaper). */
-  lost?(reason: 'broken' | 'expired'): void;
-  /** A renewal sent at `sentAt` (performance.now()) did not list it as held. */
-  missing?(sentAt: number): void;
-}
+import { TrackedClaim } from './tracked-claim.js';
 
 /**
  * One lease in `<schema>.sessions`.
@@ -59,7 +44,7 @@ export class PostgresSession implements DriverSession {
   onLost?: (cause: unknown) => void;
   readonly #ctx: PgContext;
   readonly #channel: string;
-  readonly #claims = new Map<string, ClaimHandler>();
+  readonly #claims = new Map<string, TrackedClaim>();
   #seq = 0;
   #revoked = false;
   #unsubscribe: () => void = () => {};
@@ -98,14 +83,17 @@ export class PostgresSession implements DriverSession {
     return String(++this.#seq);
   }
 
-  /** Route this session's messages about claim `seq` to `handler` (replacing any before). */
-  register(seq: string, handler: ClaimHandler): void {
-    this.#claims.set(seq, handler);
+  /** The claim numbered `seq`, known from now on (its NOTIFYs routed to it, checked by keepalives); made on first use. */
+  track(seq: string): TrackedClaim {
+    let tracked = this.#claims.get(seq);
+    if (tracked === undefined) this.#claims.set(seq, (tracked = new TrackedClaim(seq)));
+    return tracked;
   }
 
-  /** Stop routing messages about claim `seq`, if `handler` is still the one registered. */
-  unregister(seq: string, handler: ClaimHandler): void {
-    if (this.#claims.get(seq) === handler) this.#claims.delete(seq);
+  /** Forget claim `seq` (released, withdrawn or lost): later NOTIFYs about it are ignored. */
+  forget(seq: string): void {
+    this.#claims.get(seq)?.letGo();
+    this.#claims.delete(seq);
   }
 
   /**
@@ -124,14 +112,16 @@ export class PostgresSession implements DriverSession {
       throw new SessionLostError(`PostgreSQL: the lease of session ${this.id} is gone (expired or revoked)`);
     }
     const listed = new Set(held);
-    for (const [seq, handler] of [...this.#claims]) {
-      if (!listed.has(seq)) handler.missing?.(sentAt);
+    for (const tracked of [...this.#claims.values()]) {
+      if (!listed.has(tracked.seq)) tracked.missing(sentAt);
     }
   }
 
   /** Delete the session and its claims (their waiters are granted); through the pool, since the session connection may be the thing that died. */
   async revoke(): Promise<void> {
     this.#revoked = true;
+    // the revocation deletes every claim: nothing is left to keep the process up for
+    for (const tracked of this.#claims.values()) tracked.letGo();
     this.#unsubscribe();
     this.#ctx.connection.forget(this.#channel);
     await runIdempotent(this.#ctx.pool, this.#ctx.statements.revoke, [this.id], this.#ctx.config.requestTimeout, `revoking session ${this.id}`);
@@ -140,9 +130,9 @@ export class PostgresSession implements DriverSession {
   #dispatch(payload: string): void {
     const message = parseMessage(payload);
     if (message === undefined) return;
-    const handler = this.#claims.get(message.seq);
-    if (message.kind === 'granted') handler?.granted?.(message.grant);
-    else handler?.lost?.(message.reason);
+    const tracked = this.#claims.get(message.seq);
+    if (message.kind === 'granted') tracked?.granted(message.grant);
+    else tracked?.lose(message.reason);
   }
 }
 

@@ -1,0 +1,130 @@
+/**
+ * The PostgreSQL engine's grant and loss routing, on a scripted pool and
+ * session connection (no server): the `acquire` answer and the grant's NOTIFY
+ * travel on two connections, so either may arrive first; a grant NOTIFYed
+ * before the answer must end the wait at once and cost no request (no `poll`).
+ * The protocol itself runs on a real server in test/conformance/postgres.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Client, Pool } from 'pg';
+import { LockLostError } from '../../src/errors.js';
+import type { PostgresConfig } from '../../src/drivers/postgres/config.js';
+import type { ServerInfo } from '../../src/drivers/postgres/connection.js';
+import { PostgresDriver } from '../../src/drivers/postgres/driver.js';
+import { SessionConnection } from '../../src/drivers/postgres/session-connection.js';
+import { owner } from '../support/fake-engine.js';
+
+const config: PostgresConfig = {
+  connectionString: 'postgres://127.0.0.1:1/db',
+  display: 'postgres://127.0.0.1:1/db',
+  schema: 'deadbolt',
+  poolSize: 1,
+  requestTimeout: 5_000,
+  connectTimeout: 5_000,
+  ttl: 60_000,
+  applicationName: 'deadbolt test',
+  clientConfig: {},
+};
+const server: ServerInfo = { versionNum: 150_000, version: '15.0', fsync: 'on', synchronousCommit: 'on', encoding: 'UTF8', user: 'app' };
+
+interface Call {
+  readonly name: string;
+  readonly values: readonly unknown[];
+  answer(rows: unknown[]): void;
+  fail(error: Error): void;
+}
+
+/** A pool whose statements the test answers, and a session connection the test NOTIFYs on (session id 5). */
+function scripted() {
+  const calls: Call[] = [];
+  const pool = {
+    query: ({ name, values }: { name: string; values: unknown[] }) =>
+      new Promise((resolve, reject) => calls.push({ name, values, answer: (rows) => resolve({ rows }), fail: reject })),
+    end: async () => {},
+  } as unknown as Pool;
+  const client = Object.assign(new EventEmitter(), {
+    query: async (text: string) => ({ rows: text.includes('open_session') ? [{ id: '5' }] : [] }),
+    ref: () => {},
+    unref: () => {},
+    end: async () => {},
+  }) as unknown as Client;
+  const notify = (payload: string) => client.emit('notification', { channel: 'deadbolt:5', payload });
+  const driver = new PostgresDriver(pool, new SessionConnection(client), config, server, 'ns');
+  return { driver, calls, notify };
+}
+
+/** Until call number `index` (0-based) is made. */
+async function next(calls: Call[], index: number): Promise<void> {
+  for (let i = 0; i < 1_000 && calls.length <= index; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(calls.length > index, `statement ${index + 1} was never sent`);
+}
+
+const waiting = (wakeInMs: number) => ({ status: 'waiting', token: null, since_ms: null, pred_token: null, pred_how: null, wake_in_ms: wakeInMs });
+const granted = (token: string, predHow: string | null, predToken: string | null) => ({
+  status: 'granted',
+  token,
+  since_ms: Date.now(),
+  pred_token: predToken,
+  pred_how: predHow,
+  wake_in_ms: null,
+});
+
+test('a grant NOTIFYed before the waiting answer ends the wait at once, without a poll', async () => {
+  const { driver, calls, notify } = scripted();
+  const session = await driver.openSession(60_000, owner);
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, new AbortController().signal);
+  await next(calls, 0);
+  assert.equal(calls[0]!.name, 'deadbolt_acquire');
+  const seq = String(calls[0]!.values[1]);
+  notify(`g ${seq} 42 ${Date.now()} released 41`); // the release's NOTIFY, ahead of our answer
+  calls[0]!.answer([waiting(50_000)]); // the lease ahead has long to run: only the kept grant can end this wait
+  const lock = await acquiring;
+  assert.equal(lock.token, 42n, 'the token the granting transaction assigned');
+  assert.deepEqual(lock.predecessor, { outcome: 'released', token: 41n });
+  assert.equal(calls.length, 1, 'the grant was trusted: no poll, no other request');
+  const releasing = lock.release();
+  await next(calls, 1);
+  assert.equal(calls[1]!.name, 'deadbolt_release');
+  assert.equal(calls[1]!.values[4], '42', 'released on its token');
+  calls[1]!.answer([{ released: true }]);
+  await releasing;
+});
+
+test('a waiter whose lease ahead runs out polls; the poll grants it', async () => {
+  const { driver, calls } = scripted();
+  const session = await driver.openSession(60_000, owner);
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, new AbortController().signal);
+  await next(calls, 0);
+  calls[0]!.answer([waiting(0)]);
+  await next(calls, 1);
+  assert.equal(calls[1]!.name, 'deadbolt_poll');
+  assert.equal(calls[1]!.values[1], calls[0]!.values[1], 'the same claim');
+  calls[1]!.answer([granted('9', 'expired', '8')]);
+  const lock = await acquiring;
+  assert.equal(lock.token, 9n);
+  assert.deepEqual(lock.predecessor, { outcome: 'expired', token: 8n });
+});
+
+test('a break NOTIFY for a held claim aborts its lock signal as broken; its release then deletes nothing', async () => {
+  const { driver, calls, notify } = scripted();
+  const session = await driver.openSession(60_000, owner);
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, new AbortController().signal);
+  await next(calls, 0);
+  calls[0]!.answer([granted('7', null, null)]);
+  const lock = await acquiring;
+  assert.equal(lock.predecessor, undefined, "a name's first grant has no predecessor");
+  notify(`l ${String(calls[0]!.values[1])} broken`);
+  for (let i = 0; i < 20 && !lock.signal!.aborted; i++) await new Promise((resolve) => setImmediate(resolve));
+  const reason = lock.signal!.reason as LockLostError;
+  assert.ok(reason instanceof LockLostError);
+  assert.equal(reason.reason, 'broken');
+  assert.equal(reason.token, 7n);
+  const releasing = lock.release();
+  await next(calls, 1);
+  // the server's answer for a claim already gone: SQLSTATE P0002, which is success here
+  calls[1]!.fail(Object.assign(new Error('deadbolt: the claim is not held'), { code: 'P0002' }));
+  await releasing;
+  assert.equal(driver.reaping, 0, 'nothing left to retry');
+});
