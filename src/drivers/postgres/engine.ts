@@ -36,6 +36,7 @@ import type { Pool } from 'pg';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, Capabilities, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import { watchUntil } from '../../core/kept-event.js';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
 import { obstacleOf, ownClaim, type PgClaim } from './claim.js';
 import type { PgContext } from './context.js';
@@ -136,23 +137,8 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     const tracked = request.session.track(request.id);
     if (target.wakeInMs === undefined) return tracked.watchLoss(onEvent);
     // the first of: our grant's NOTIFY (or one kept since the read), the earliest lease ahead running out
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    let grant: ClaimWatch | undefined;
-    const stop = (): void => {
-      done = true;
-      clearTimeout(timer);
-      grant?.cancel();
-    };
-    const fire = (event: WatchEvent): void => {
-      if (done) return;
-      stop();
-      onEvent(event);
-    };
-    grant = tracked.watchGrant(fire); // may fire at once: a grant kept since the read
-    // unref'd: the claim holds the session connection (ref'd) while it waits
-    if (!done) timer = setTimeout(() => fire('gone'), Math.min(Math.max(0, target.wakeInMs) + WAKE_SLACK_MS, MAX_TIMER_MS)).unref();
-    return { cancel: stop };
+    // (unref'd timer: the claim holds the session connection, ref'd, while it waits)
+    return watchUntil(tracked.granting, Math.min(Math.max(0, target.wakeInMs) + WAKE_SLACK_MS, MAX_TIMER_MS), onEvent);
   }
 
   /**

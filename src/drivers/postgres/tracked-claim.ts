@@ -21,6 +21,7 @@
  */
 import type { LossReason } from '../../errors.js';
 import type { ClaimWatch, WatchEvent } from '../../core/engine.js';
+import { KeptEvent } from '../../core/kept-event.js';
 import type { Grant } from './grant.js';
 
 /**
@@ -30,7 +31,7 @@ import type { Grant } from './grant.js';
  * ```ts
  * const tracked = session.track('3');
  * tracked.hold(connection.hold()); // while it waits
- * const watch = tracked.watchGrant((event) => console.log(event)); // 'gone' once granted
+ * const watch = tracked.granting.watch((event) => console.log(event)); // 'gone' once granted
  * ```
  */
 export class TrackedClaim {
@@ -39,8 +40,9 @@ export class TrackedClaim {
   /** When this process learned of the grant (performance.now()): renewals sent before cannot list it. */
   #knownAt = Infinity;
   #lost: LossReason | undefined;
-  #onGrant: ((event: WatchEvent) => void) | undefined;
-  #onLoss: ((event: WatchEvent) => void) | undefined;
+  /** The grant's arrival, for the watch on what is in the way (kept if it comes first). */
+  readonly granting = new KeptEvent({ sticky: true });
+  readonly #loss = new KeptEvent({ sticky: true });
   #letGo: (() => void) | undefined;
 
   constructor(seq: string) {
@@ -75,9 +77,7 @@ export class TrackedClaim {
     this.#grant = grant;
     this.#knownAt = performance.now();
     this.letGo();
-    const handler = this.#onGrant;
-    this.#onGrant = undefined;
-    handler?.('gone');
+    this.granting.emit();
   }
 
   /** A keepalive sent at `sentAt` (performance.now()) did not list the claim as held. */
@@ -89,28 +89,11 @@ export class TrackedClaim {
   lose(reason: LossReason): void {
     if (this.#lost !== undefined) return;
     this.#lost = reason;
-    const handler = this.#onLoss;
-    this.#onLoss = undefined;
-    handler?.('gone');
-  }
-
-  /** Report the grant (at once if it came already) to `onEvent`, once. */
-  watchGrant(onEvent: (event: WatchEvent) => void): ClaimWatch {
-    if (this.#grant !== undefined) {
-      onEvent('gone');
-      return { cancel: () => {} };
-    }
-    this.#onGrant = onEvent;
-    return { cancel: () => void (this.#onGrant === onEvent && (this.#onGrant = undefined)) };
+    this.#loss.emit();
   }
 
   /** Report the grant's loss (or the one already seen) to `onEvent`, once. */
   watchLoss(onEvent: (event: WatchEvent) => void): ClaimWatch {
-    if (this.#lost !== undefined) {
-      onEvent('gone');
-      return { cancel: () => {} };
-    }
-    this.#onLoss = onEvent;
-    return { cancel: () => void (this.#onLoss === onEvent && (this.#onLoss = undefined)) };
+    return this.#loss.watch(onEvent);
   }
 }

@@ -31,6 +31,7 @@
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, Capabilities, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import { watchUntil } from '../../core/kept-event.js';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
 import { breakLock } from './break.js';
 import { modeCode, obstacleOf, ownClaim, type RedisClaim } from './claim.js';
@@ -117,28 +118,7 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
     const tracked = this.#track(request);
     if (target.leaseLeftMs === undefined) return tracked.watchLoss(onEvent);
     // the first of: our wake message (or one kept since the read), the lease in the way running out
-    let timer: NodeJS.Timeout | undefined;
-    let wake: ClaimWatch | undefined;
-    const stop = (): void => {
-      clearTimeout(timer);
-      wake?.cancel();
-      timer = undefined;
-    };
-    let done = false;
-    const fire = (event: WatchEvent): void => {
-      if (done) return;
-      done = true;
-      stop();
-      onEvent(event);
-    };
-    wake = tracked.watchWake(fire); // may fire at once: a wake kept since the read
-    if (!done) timer = setTimeout(() => fire('gone'), waitMs(target.leaseLeftMs, request.session.ttlMs)).unref();
-    return {
-      cancel: () => {
-        done = true;
-        stop();
-      },
-    };
+    return watchUntil(tracked.wake, waitMs(target.leaseLeftMs, request.session.ttlMs), onEvent);
   }
 
   /** Release a grant (on its token), or withdraw a waiting claim (released too, had it been granted unbeknown to us). */

@@ -109,7 +109,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
   message(text: string): void {
     this.#deliver(() => {
       const tracked = this.#claims.get(text.slice(2));
-      if (text.startsWith('w|')) tracked?.wake();
+      if (text.startsWith('w|')) tracked?.wake.emit();
       else if (text.startsWith('b|')) tracked?.lose('broken');
     });
   }

@@ -19,6 +19,7 @@
  */
 import type { LossReason } from '../../errors.js';
 import type { ClaimWatch, WatchEvent } from '../../core/engine.js';
+import { KeptEvent } from '../../core/kept-event.js';
 
 /** `x` (exclusive) or `s` (shared), as the scripts write modes. */
 export type ModeCode = 'x' | 's';
@@ -41,10 +42,9 @@ export class TrackedClaim {
   #token: bigint | undefined;
   /** Why the grant is gone, once it is. */
   #lost: LossReason | undefined;
-  /** A wake that no watch took yet. */
-  #woken = false;
-  #onWake: ((event: WatchEvent) => void) | undefined;
-  #onLoss: ((event: WatchEvent) => void) | undefined;
+  /** The wait's wake (`w|` message, or a reconnection), kept until a watch or a request takes it. */
+  readonly wake = new KeptEvent({ sticky: false });
+  readonly #loss = new KeptEvent({ sticky: true });
 
   constructor(claim: string, code: ModeCode, name: string) {
     this.claim = claim;
@@ -75,53 +75,23 @@ export class TrackedClaim {
 
   /** A request is about to be sent for this claim: its answer covers every wake before it. */
   sent(): void {
-    this.#woken = false;
-  }
-
-  /** A `w|` message: the claim may be granted now. */
-  wake(): void {
-    this.#emitWake('gone');
+    this.wake.forget();
   }
 
   /** The pub/sub connection came back: messages may have been missed. */
   reconnected(): void {
-    this.#emitWake('uncertain');
+    this.wake.emit('uncertain');
   }
 
   /** A `b|` message, or a keepalive that found the grant gone. */
   lose(reason: LossReason): void {
     if (this.#lost !== undefined) return;
     this.#lost = reason;
-    const handler = this.#onLoss;
-    this.#onLoss = undefined;
-    handler?.('gone');
-  }
-
-  /** Report the next wake (or the one kept) to `onEvent`, once. */
-  watchWake(onEvent: (event: WatchEvent) => void): ClaimWatch {
-    if (this.#woken) {
-      this.#woken = false;
-      onEvent('gone');
-      return { cancel: () => {} };
-    }
-    this.#onWake = onEvent;
-    return { cancel: () => void (this.#onWake === onEvent && (this.#onWake = undefined)) };
+    this.#loss.emit();
   }
 
   /** Report the grant's loss (or the one already seen) to `onEvent`, once. */
   watchLoss(onEvent: (event: WatchEvent) => void): ClaimWatch {
-    if (this.#lost !== undefined) {
-      onEvent('gone');
-      return { cancel: () => {} };
-    }
-    this.#onLoss = onEvent;
-    return { cancel: () => void (this.#onLoss === onEvent && (this.#onLoss = undefined)) };
-  }
-
-  #emitWake(event: WatchEvent): void {
-    const handler = this.#onWake;
-    this.#onWake = undefined;
-    if (handler !== undefined) handler(event);
-    else this.#woken = true;
+    return this.#loss.watch(onEvent);
   }
 }
