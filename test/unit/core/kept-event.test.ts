@@ -57,8 +57,11 @@ test('watchUntil: the event or the timer, whichever is first, once', async () =>
   watchUntil(kept, 60_000, (e) => seen.push(e));
   assert.deepEqual(seen, ['uncertain'], 'a kept event ends it at once, no timer left');
   const later = new KeptEvent({ sticky: false });
+  // watchUntil's timer is unref'd (it must not keep a process up): hold the test's event loop open meanwhile
+  const holdOpen = setInterval(() => {}, 1_000);
   const timedOut = new Promise<WatchEvent>((resolve) => watchUntil(later, 1, resolve));
   assert.equal(await timedOut, 'gone');
+  clearInterval(holdOpen);
   later.emit();
   assert.equal(later.kept, true, 'the watch ended with the timer: the event is kept for the next one');
   const cancelled = new KeptEvent({ sticky: false });
