@@ -67,7 +67,8 @@ export class Coordinator implements AsyncDisposable {
   readonly #local = new KeyedRWLock<string>();
   readonly #held = new Set<CoordinatorGuard>();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #closing = new AbortController();
+  /** Aborted when the session ends or `close()` is called, with why: every wait listens to this one signal. */
+  readonly #ending = new AbortController();
   #closed: Promise<void> | undefined;
 
   /** @internal Use `connect()`. */
@@ -78,10 +79,10 @@ export class Coordinator implements AsyncDisposable {
     this.session = session;
     this.owner = Object.freeze({ ...owner });
     onAbort(session.signal, () => this.#sessionEnded());
-    // Every pending acquire listens to these two long-lived signals until it settles (WaitSignal
-    // removes its listeners then), so many concurrent waits are normal, not a leak: without this,
+    // Every pending acquire listens to this long-lived signal until it settles (WaitSignal
+    // removes its listener then), so many concurrent waits are normal, not a leak: without this,
     // an 11th concurrent acquire would print MaxListenersExceededWarning.
-    setMaxListeners(0, session.signal, this.#closing.signal);
+    setMaxListeners(0, this.#ending.signal);
   }
 
   /** The session's signal: aborted with SessionLostError on loss, ClosedError on close. */
@@ -257,12 +258,15 @@ export class Coordinator implements AsyncDisposable {
 
   async #acquire(name: string, { mode, signal, timeout }: CheckedAcquireOptions, started: number): Promise<DistributedGuard> {
     publish(channels.lockWaiting, { name, mode, backend: this.backend });
-    const wait = new WaitSignal([signal, this.session.signal, this.#closing.signal], timeout, `lock "${name}"`);
+    // Without a signal or a timeout of its own, only the coordinator's end can stop the wait, and
+    // its signal serves as it is: no controller and no listener per acquire.
+    const wait = signal === undefined && timeout === undefined ? undefined : new WaitSignal([signal, this.#ending.signal], timeout, `lock "${name}"`);
+    const waitSignal = wait?.signal ?? this.#ending.signal;
     try {
-      const local = await this.#local.acquire(name, { mode, signal: wait.signal });
+      const local = await this.#local.acquire(name, { mode, signal: waitSignal });
       let lock: DriverLock;
       try {
-        lock = await this.#driver.acquire(this.#request(name, mode), wait.signal);
+        lock = await this.#driver.acquire(this.#request(name, mode), waitSignal);
       } catch (err) {
         await local.release();
         throw err;
@@ -270,9 +274,9 @@ export class Coordinator implements AsyncDisposable {
       // The guard (and its onLost hook) is created in this same turn; the await only waits for a refusal.
       return await this.#grant(name, mode, lock, local, started);
     } catch (err) {
-      throw wait.explain(err);
+      throw waitSignal.aborted ? waitSignal.reason : err;
     } finally {
-      wait.dispose();
+      wait?.dispose();
     }
   }
 
@@ -304,7 +308,7 @@ export class Coordinator implements AsyncDisposable {
 
   /** Wrap a fresh grant in a guard, unless the coordinator closed or the session died meanwhile. */
   async #grant(name: string, mode: 'exclusive' | 'shared', lock: DriverLock, local: Guard, started: number): Promise<DistributedGuard> {
-    const refused = this.#closing.signal.aborted ? this.#closing.signal.reason : this.session.checkDeadline() ? undefined : this.session.signal.reason;
+    const refused = this.#ending.signal.aborted ? this.#ending.signal.reason : this.session.checkDeadline() ? undefined : this.session.signal.reason;
     if (refused !== undefined) {
       // Give the claim straight back (conditional on its token) rather than hand out a dead guard.
       await lock.release().catch(ignore);
@@ -353,6 +357,7 @@ export class Coordinator implements AsyncDisposable {
 
   #sessionEnded(): void {
     const reason = this.session.signal.reason;
+    this.#ending.abort(reason);
     if (reason instanceof ClosedError) return;
     for (const guard of [...this.#held]) {
       guard.markLost('session', `lock "${guard.name}" (token ${guard.token}) was lost with its session`, reason);
@@ -361,7 +366,7 @@ export class Coordinator implements AsyncDisposable {
 
   async #shutdown(): Promise<void> {
     const closed = this.#closedError();
-    this.#closing.abort(closed);
+    this.#ending.abort(closed);
     this.#local.close(closed);
     // Let aborted waits withdraw their claims; a driver that never settles is cut off
     // after one TTL, since revoking the session removes its claims anyway.
