@@ -128,3 +128,26 @@ test('a break NOTIFY for a held claim aborts its lock signal as broken; its rele
   await releasing;
   assert.equal(driver.reaping, 0, 'nothing left to retry');
 });
+
+test("a repeated claim that meets its first attempt's row (unique violation) reads it instead of failing", async () => {
+  const { driver, calls } = scripted();
+  const session = await driver.openSession(60_000, owner);
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, new AbortController().signal);
+  await next(calls, 0);
+  const seq = calls[0]!.values[1];
+  // the answer is lost, but the server goes on running the first attempt
+  calls[0]!.fail(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+  await next(calls, 1);
+  assert.equal(calls[1]!.name, 'deadbolt_poll', 'a repeat looks for its first attempt first');
+  calls[1]!.answer([{ ...waiting(0), status: 'gone' }]); // not committed yet
+  await next(calls, 2);
+  assert.equal(calls[2]!.name, 'deadbolt_acquire');
+  assert.equal(calls[2]!.values[1], seq, 'the same claim number');
+  // the first attempt commits while the repeat's INSERT waits on it
+  calls[2]!.fail(Object.assign(new Error('duplicate key value violates unique constraint "claims_session_id_seq_key"'), { code: '23505' }));
+  await next(calls, 3);
+  assert.equal(calls[3]!.name, 'deadbolt_poll', 'the claim is ours: read it');
+  calls[3]!.answer([granted('11', null, null)]);
+  const lock = await acquiring;
+  assert.equal(lock.token, 11n);
+});

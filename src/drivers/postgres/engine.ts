@@ -42,7 +42,7 @@ import { obstacleOf, ownClaim, type PgClaim } from './claim.js';
 import type { PgContext } from './context.js';
 import { decodeBreakRecord, displacedToken, grantFromRow, predecessorOf, type Grant, type GrantRow } from './grant.js';
 import { breakLock, listHolders, nameHolders, surveyLocks } from './holders.js';
-import { isClaimGone, isTransient, mapError } from './map-error.js';
+import { isClaimGone, isClaimTaken, isTransient, mapError } from './map-error.js';
 import type { PostgresConfig } from './config.js';
 import type { SessionConnection } from './session-connection.js';
 import { PostgresSession } from './session.js';
@@ -96,7 +96,11 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
       this.#tried.add(request);
       const own = ownClaim(request.id, request.mode, 0n);
       const found = repeat ? await this.#poll(request, own) : undefined;
-      const read = found ?? (await this.#acquire(request, own, true));
+      const read = found ?? (await this.#acquire(request, own, true).catch((error: unknown) => {
+        // the first attempt's claim committed while this repeat waited on it: it is ours, read it
+        if (repeat && isClaimTaken(error)) return this.#poll(request, own);
+        throw error;
+      }));
       if (read === undefined) throw sessionGone(request);
       return { claim: read.claim ?? own, read };
     } catch (error) {

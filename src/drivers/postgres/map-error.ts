@@ -79,8 +79,26 @@ export function isPermissionDenied(err: unknown): boolean {
  * ```
  */
 export function isClaimGone(err: unknown): boolean {
+  return hasSqlState(err, 'P0002');
+}
+
+/**
+ * Whether `err` (or its cause) is a unique violation (SQLSTATE 23505): a
+ * repeated `acquire` met the claim its first attempt wrote, which committed
+ * while the repeat waited on it (the `poll` before the repeat was too early to see it).
+ *
+ * @example
+ * ```ts
+ * const read = await acquire().catch((err) => (isClaimTaken(err) ? poll() : Promise.reject(err)));
+ * ```
+ */
+export function isClaimTaken(err: unknown): boolean {
+  return hasSqlState(err, '23505');
+}
+
+function hasSqlState(err: unknown, code: string): boolean {
   for (let e = err; e instanceof Error; e = e.cause) {
-    if ((e as { code?: unknown }).code === 'P0002') return true;
+    if ((e as { code?: unknown }).code === code) return true;
   }
   return false;
 }
