@@ -162,9 +162,10 @@ Napi::Value TakeEvents(Napi::Env env, std::vector<double>& events) {
   return out;
 }
 
-// tlRelease(id) -> 0 when the caller has no events, else its events (as tlDrain
-// returns them): a release that hands the lock to a request of the same thread
-// (the queued path) then costs one call into the addon, not two.
+// tlRelease(id) -> 0 when the caller has no events, the event itself when it
+// has one, else its events (as tlDrain returns them): a release that hands the
+// lock to a request of the same thread (the queued path) then costs one call
+// into the addon and no array, not two calls.
 Napi::Value Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double id = info[0].As<Napi::Number>().DoubleValue();
@@ -177,8 +178,13 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
     // Unknown: already released, or stolen (the holder learns that from its event).
     if (it != t.requests.end() && it->second->held && it->second->client == self) Remove(t, it->second, self);
     if (self->events.empty()) return Napi::Number::New(env, 0);
-    events.swap(self->events);
     self->woken = false;
+    if (self->events.size() == 1) {
+      double event = self->events.front();
+      self->events.clear();  // keeps its capacity: the next grant appends without allocating
+      return Napi::Number::New(env, event);
+    }
+    events.swap(self->events);
   }
   return TakeEvents(env, events);
 }

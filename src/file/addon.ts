@@ -99,8 +99,8 @@ export interface Addon {
   supported: boolean;
   // The process-wide thread-lock table (native/thread_locks.h; used by src/threads/lock-table.ts).
   tlRequest(key: string, capacity: number, weight: number, how: 0 | 1 | 2): number;
-  /** 0, or the caller's events (as tlDrain returns them). */
-  tlRelease(id: number): 0 | number[];
+  /** 0 (no events), the caller's one event, or its events (as tlDrain returns them). */
+  tlRelease(id: number): number | number[];
   tlCancel(id: number): number;
   tlDrain(): number[];
   tlQuery(prefix: string): [key: string, exclusive: boolean, clientId: number, held: boolean][];

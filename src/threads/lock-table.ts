@@ -30,6 +30,25 @@ export const How = {
 export type How = (typeof How)[keyof typeof How];
 
 /**
+ * What {@link LockTable.wait} calls on a grant and {@link LockTable.onStolen} on a
+ * steal: a function, or an object that is told which (the Web Locks queue passes
+ * its one object per request, so that 10 000 queued requests cost no closures).
+ *
+ * @internal
+ */
+export interface TableListener {
+  /** Request `id` was granted (`stolen` false) or, while held, stolen (`stolen` true). */
+  onTableEvent(id: number, stolen: boolean): void;
+}
+type Listener = (() => void) | TableListener;
+
+function notify(listener: Listener | undefined, id: number, stolen: boolean): void {
+  if (listener === undefined) return;
+  if (typeof listener === 'function') listener();
+  else listener.onTableEvent(id, stolen);
+}
+
+/**
  * The table as this thread uses it: requests, waits, releases and snapshots.
  *
  * @internal
@@ -43,8 +62,8 @@ export type How = (typeof How)[keyof typeof How];
  */
 export class LockTable {
   readonly #native: Addon;
-  readonly #waiting = new Map<number, () => void>();
-  readonly #stolen = new Map<number, () => void>();
+  readonly #waiting = new Map<number, Listener>();
+  readonly #stolen = new Map<number, Listener>();
   constructor(native: Addon) {
     this.#native = native;
     // Snapshots name a thread by its threadId, unique in the process (as Node's own navigator.locks does).
@@ -60,13 +79,13 @@ export class LockTable {
   }
 
   /** Call `onGrant` when queued request `id` is granted. Call once, right after {@link request}. */
-  wait(id: number, onGrant: () => void): void {
+  wait(id: number, onGrant: Listener): void {
     if (this.#waiting.size === 0) this.#native.tlKeepAlive(true);
     this.#waiting.set(id, onGrant);
   }
 
   /** Call `fn` if held request `id` is stolen (Web Locks' steal); only one handler per id. */
-  onStolen(id: number, fn: () => void): void {
+  onStolen(id: number, fn: Listener): void {
     this.#stolen.set(id, fn);
   }
 
@@ -74,7 +93,12 @@ export class LockTable {
   release(id: number): void {
     this.#stolen.delete(id);
     const events = this.#native.tlRelease(id);
-    if (events !== 0) this.#dispatch(events);
+    // One event (a release handing the lock on to a request of this thread) comes as a number.
+    if (typeof events === 'number') {
+      if (events !== 0) this.#event(events);
+    } else {
+      this.#dispatch(events);
+    }
   }
 
   /**
@@ -99,16 +123,19 @@ export class LockTable {
   }
 
   #dispatch(events: number[]): void {
-    for (const event of events) {
-      if (event > 0) {
-        const onGrant = this.#waiting.get(event);
-        this.#forget(event);
-        onGrant?.();
-      } else {
-        const stolen = this.#stolen.get(-event);
-        this.#stolen.delete(-event);
-        stolen?.();
-      }
+    for (const event of events) this.#event(event);
+  }
+
+  /** `+id` granted, `-id` stolen. */
+  #event(event: number): void {
+    if (event > 0) {
+      const onGrant = this.#waiting.get(event);
+      this.#forget(event);
+      notify(onGrant, event, false);
+    } else {
+      const stolen = this.#stolen.get(-event);
+      this.#stolen.delete(-event);
+      notify(stolen, -event, true);
     }
   }
 

@@ -162,7 +162,7 @@ export class LockManager {
     } catch (err) {
       return Promise.reject(err);
     }
-    const promise = new Promise((resolve, reject) => pending.settleWith(resolve, reject));
+    const promise = promiseOf(pending);
     this.#scope.acquire(pending, pending);
     return promise;
   }
@@ -183,7 +183,40 @@ export class LockManager {
 }
 
 const RESOLVED = Promise.resolve();
-const NO_OPTIONS: Record<string, unknown> = Object.freeze({});
+
+// `new Promise(capture)` with one shared executor instead of a closure per
+// request: `capturing` names the request whose promise is being made.
+let capturing: PendingRequest | undefined;
+function capture(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  capturing!.settleWith(resolve, reject);
+}
+
+/** The promise `request()` returns for `pending`. */
+function promiseOf(pending: PendingRequest): Promise<unknown> {
+  capturing = pending;
+  const promise = new Promise(capture);
+  capturing = undefined;
+  return promise;
+}
+
+/**
+ * Granted requests whose callbacks are due, oldest first. Each grant queues
+ * one microtask that runs the oldest due callback: microtasks run in order, so
+ * the k-th runs the k-th grant's, exactly as a closure per grant would, without
+ * the closure.
+ */
+const due: (PendingRequest | undefined)[] = [];
+let dueHead = 0;
+
+function invokeNext(): void {
+  const next = due[dueHead]!;
+  due[dueHead++] = undefined;
+  if (dueHead === due.length) {
+    due.length = 0;
+    dueHead = 0;
+  }
+  next.invoke();
+}
 
 /**
  * One request from `request()` to its promise's settlement: the checked
@@ -197,8 +230,8 @@ class PendingRequest implements ScopeRequest, GrantSink {
   readonly steal: boolean;
   readonly signal: AbortSignal | undefined;
   readonly #callback: LockGrantedCallback<unknown>;
-  #resolve: (value: unknown) => void = () => {};
-  #reject: (err: unknown) => void = () => {};
+  #resolve: ((value: unknown) => void) | undefined;
+  #reject: ((err: unknown) => void) | undefined;
   #held: HeldLock | null = null;
   #settled = false;
 
@@ -221,11 +254,12 @@ class PendingRequest implements ScopeRequest, GrantSink {
     this.#held = held;
     // Always after request() returned, in a microtask, like the specification's queued task.
     // (A resolved promise's then: Node's queueMicrotask costs an async resource per call.)
-    void RESOLVED.then(() => this.#invoke());
+    due.push(this);
+    void RESOLVED.then(invokeNext);
   }
 
   failed(err: unknown): void {
-    if (!this.#settled) this.#reject(err);
+    if (!this.#settled) this.#reject!(err);
     this.#settled = true;
   }
 
@@ -233,7 +267,8 @@ class PendingRequest implements ScopeRequest, GrantSink {
     this.failed(reason);
   }
 
-  #invoke(): void {
+  /** Run the callback (from {@link invokeNext}, once per grant). */
+  invoke(): void {
     let result: unknown;
     try {
       result = this.#callback(this.#held === null ? null : this.#held.lock);
@@ -254,12 +289,13 @@ class PendingRequest implements ScopeRequest, GrantSink {
   /** Release, then settle with the callback's outcome (or the release's failure). */
   #finish(ok: boolean, value: unknown): void {
     const released = this.#held?.release();
+    this.#held = null;
     if (released === undefined) this.#settle(ok, value);
     else released.then(() => this.#settle(ok, value), (err: unknown) => this.#settle(false, err));
   }
 
   #settle(ok: boolean, value: unknown): void {
-    if (!this.#settled) (ok ? this.#resolve : this.#reject)(value);
+    if (!this.#settled) (ok ? this.#resolve! : this.#reject!)(value);
     this.#settled = true;
   }
 }
@@ -285,7 +321,12 @@ function convert(name: unknown, options: unknown, callback: unknown): PendingReq
   if (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function') {
     throw new TypeError(`options: expected an object (LockOptions), got ${typeof options}`);
   }
-  const o = (options ?? NO_OPTIONS) as Record<string, unknown>;
+  // No options: WebIDL's empty dictionary, every member its default (and nothing read, not even Object.prototype's).
+  if (options === undefined || options === null) {
+    checkCallbackAndName(callback, lockName);
+    return new PendingRequest(lockName, 'exclusive', false, false, undefined, callback as LockGrantedCallback<unknown>);
+  }
+  const o = options as Record<string, unknown>;
   // WebIDL converts dictionary members in lexicographic order.
   const ifAvailable = Boolean(o.ifAvailable);
   const mode = o.mode === undefined ? 'exclusive' : String(o.mode);
@@ -293,11 +334,16 @@ function convert(name: unknown, options: unknown, callback: unknown): PendingReq
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal: expected an AbortSignal');
   const steal = Boolean(o.steal);
-  if (typeof callback !== 'function') throw new TypeError(`callback: expected a function (LockGrantedCallback), got ${callback === null ? 'null' : typeof callback}`);
-  if (lockName.startsWith('-')) throw notSupported(`lock names starting with "-" are reserved: "${lockName}"`);
+  checkCallbackAndName(callback, lockName);
   if (steal && ifAvailable) throw notSupported('steal and ifAvailable cannot both be true');
   if (steal && mode !== 'exclusive') throw notSupported('steal requires mode "exclusive"');
   if (signal !== undefined && (steal || ifAvailable)) throw notSupported('signal cannot be combined with steal or ifAvailable');
   if (signal?.aborted) throw signal.reason;
   return new PendingRequest(lockName, mode as LockMode, ifAvailable, steal, signal as AbortSignal | undefined, callback as LockGrantedCallback<unknown>);
+}
+
+/** The checks that come after the options', in the specification's order. */
+function checkCallbackAndName(callback: unknown, lockName: string): asserts callback is LockGrantedCallback<unknown> {
+  if (typeof callback !== 'function') throw new TypeError(`callback: expected a function (LockGrantedCallback), got ${callback === null ? 'null' : typeof callback}`);
+  if (lockName.startsWith('-')) throw notSupported(`lock names starting with "-" are reserved: "${lockName}"`);
 }
