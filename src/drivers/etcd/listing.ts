@@ -47,10 +47,10 @@ export interface EtcdListed extends ScannedClaim {
  */
 export async function scanClaims(etcd: Etcd3, keys: KeyLayout, scope: ScanScope): Promise<Scan<EtcdListed>> {
   const claimKeys = scope.exact ? keys.queue(scope.prefix) : keys.listPrefix(scope.prefix);
-  const brokenKeys = scope.prefix === '' ? keys.brokenRoot : `${keys.brokenRoot}${encodeName(scope.prefix, true)}`;
+  const brokenKeys = (): string => (scope.prefix === '' ? keys.brokenRoot : `${keys.brokenRoot}${encodeName(scope.prefix, true)}`);
   const [claims, broken] = await Promise.all([
     range(etcd, claimKeys, 'listing locks'),
-    scope.survey ? range(etcd, brokenKeys, 'reading break records') : [],
+    scope.survey ? range(etcd, brokenKeys(), 'reading break records') : [],
   ]);
   return { claims: claims.flatMap((kv) => listed(keys, kv)), breaks: broken.flatMap((kv) => kept(keys, kv)) };
 }
