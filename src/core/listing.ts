@@ -54,10 +54,13 @@ export function queues<P extends ScannedClaim>(claims: readonly P[], scope: Scan
   return [...byName.keys()].sort(compareNames).map((name) => split(name, byName.get(name)!.sort(byOrder)));
 }
 
-/** The server's verdict where the engine gives one, else the blocker rule on `order`. */
+/** The server's verdict where the engine gives one, else the blocker rule on `order` (`queue` is sorted, so the holders are its head). */
 function split<P extends ScannedClaim>(name: string, queue: P[]): NameQueue<P> {
-  const held = new Set(queue.some((claim) => claim.held !== undefined) ? queue.filter((claim) => claim.held === true) : holdersOf(queue));
-  return { name, holders: queue.filter((claim) => held.has(claim)), waiters: queue.filter((claim) => !held.has(claim)) };
+  if (queue.some((claim) => claim.held !== undefined)) {
+    return { name, holders: queue.filter((claim) => claim.held === true), waiters: queue.filter((claim) => claim.held !== true) };
+  }
+  const holders = holdersOf(queue);
+  return { name, holders, waiters: queue.slice(holders.length) };
 }
 
 /**
