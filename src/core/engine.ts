@@ -21,16 +21,22 @@
  * `watchClaim` on our own claim and through the lease; the core turns both into
  * the held lock's one signal (held-lock.ts).
  *
- * Typing. An engine is generic in its session type `S`, its claim type `C` and
- * its read type `R`: the core hands back exactly the objects the engine made,
- * so no engine ever downcasts (`instanceof`) what it receives.
+ * Typing. An engine is generic in its session type `S`, its claim type `C`, its
+ * read type `R` and its scanned-claim type `P` (scan.ts): the core hands back
+ * exactly the objects the engine made, so no engine ever downcasts
+ * (`instanceof`) what it receives.
+ *
+ * Listings. The engine only reads (`scan`) and, for a break, deletes exactly
+ * the holders the core chose (`breakHolders`); who holds, who waits, expiry
+ * and the survey are the core's (listing.ts, break-lock.ts).
  *
  * @internal
  * @module
  */
 import type { LossReason } from '../errors.js';
-import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
-import type { BreakRecord, Capabilities, DriverSession, LockSurvey, PredecessorReport } from '../distributed/driver.js';
+import type { LockOwner } from '../contracts/fenced-guard.js';
+import type { BreakRecord, Capabilities, DriverSession, PredecessorReport } from '../distributed/driver.js';
+import type { LeaseState, Scan, ScannedClaim, ScanScope } from './scan.js';
 
 /** Lock modes, in Web Locks' words. */
 export type ClaimMode = 'exclusive' | 'shared';
@@ -155,7 +161,7 @@ export interface ClaimWatch {
  * const coordinator = new Coordinator(driver, await Session.open(driver, ttl, owner), owner);
  * ```
  */
-export interface Engine<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C> = ClaimsRead<C>> {
+export interface Engine<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C> = ClaimsRead<C>, P extends ScannedClaim = ScannedClaim> {
   /** `'etcd'`, `'zookeeper'`, … */
   readonly backend: string;
   readonly capabilities: Capabilities;
@@ -244,12 +250,25 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
   /** Turn an engine error into a DeadboltError saying what we were `doing`. */
   mapError(error: unknown, doing: string): Error;
 
-  /** Listing, survey and break: engine reads the core does not interpret. */
-  list(prefix: string): Promise<LockInfo[]>;
-  holders(name: string): Promise<LockInfo[]>;
-  survey?(prefix: string): Promise<LockSurvey[]>;
-  /** Break `name`; with `expect`, atomically and only if its holders' tokens are exactly those (HolderChangedError otherwise). */
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]>;
+  /**
+   * Read the claims in `scope` (and, for a survey, the kept break records): the
+   * core's listings, surveys and breaks are built on this one read (listing.ts).
+   * Rejects with a mapped error.
+   */
+  scan(scope: ScanScope): Promise<Scan<P>>;
+
+  /** For claims that name a `lease` instead of an expiry: its time left; `undefined` when it is gone. */
+  leaseState?(lease: string): Promise<LeaseState | undefined>;
+
+  /**
+   * The engine's atomic step of a break (break-lock.ts): delete exactly
+   * `holders`, each only if it is still that claim (revision, version, token),
+   * and store `record` (its `displaced` filled in) for the next holder, in one
+   * transaction or script. Resolves `false`, changing nothing, when the holders
+   * changed since the scan; the core then reads again.
+   */
+  breakHolders(name: string, holders: readonly P[], record: BreakRecord): Promise<boolean>;
+
   /** Close the client (sessions were revoked before). */
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /**
  * The Driver the Coordinator sees, for every engine on the recipe core: lock
- * requests go to the core (waiter.ts, held-lock.ts), listings and breaks go
- * straight to the engine. `acquire` and `tryAcquire` are separate paths:
+ * requests go to the core (waiter.ts, held-lock.ts), listings, surveys and
+ * breaks too (listing.ts, break-lock.ts, on the engine's `scan` and `breakHolders`). `acquire` and `tryAcquire` are separate paths:
  * `tryAcquire` uses the engine's one-round-trip `claimIfFree` when it has one
  * and never waits.
  *
@@ -12,9 +12,12 @@ import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
 import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../distributed/driver.js';
 import { retrying } from './backoff.js';
 import { CoreContext } from './context.js';
+import { breakLock } from './break-lock.js';
 import type { ClaimsRead, EngineClaim, Engine } from './engine.js';
 import { HeldLock } from './held-lock.js';
+import { listHolders, nameHolders, surveyLocks } from './listing.js';
 import { OwnWatch } from './own-watch.js';
+import type { ScannedClaim } from './scan.js';
 import { Waiter } from './waiter.js';
 
 /**
@@ -26,14 +29,14 @@ import { Waiter } from './waiter.js';
  *   new RecipeDriver(new EtcdEngine(await openClient(parseEtcdUrl(url, options), options.signal), options.namespace));
  * ```
  */
-export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C>> implements Driver<S> {
+export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R extends ClaimsRead<C>, P extends ScannedClaim = ScannedClaim> implements Driver<S> {
   readonly backend: string;
   readonly capabilities: Capabilities;
   /** @internal The backend's primitives; tests and tools of this package only. */
-  readonly engine: Engine<S, C, R>;
+  readonly engine: Engine<S, C, R, P>;
   readonly #ctx: CoreContext<S, C, R>;
 
-  constructor(engine: Engine<S, C, R>) {
+  constructor(engine: Engine<S, C, R, P>) {
     this.engine = engine;
     this.backend = engine.backend;
     this.capabilities = engine.capabilities;
@@ -78,20 +81,19 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
   }
 
   list(prefix: string): Promise<LockInfo[]> {
-    return this.engine.list(prefix);
+    return listHolders(this.engine, prefix);
   }
 
   holders(name: string): Promise<LockInfo[]> {
-    return this.engine.holders(name);
+    return nameHolders(this.engine, name);
   }
 
-  get survey(): ((prefix: string) => Promise<LockSurvey[]>) | undefined {
-    const engine = this.engine;
-    return engine.survey === undefined ? undefined : (prefix) => engine.survey!(prefix);
+  survey(prefix: string): Promise<LockSurvey[]> {
+    return surveyLocks(this.engine, prefix);
   }
 
   break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return this.engine.break(name, record, expect);
+    return breakLock(this.engine, name, record, expect);
   }
 
   async close(): Promise<void> {

@@ -63,3 +63,16 @@ export function breakFromJson(text: string | undefined): BreakRecord | undefined
     return undefined; // not JSON, or a token that is not an integer
   }
 }
+
+/**
+ * Whether `record` displaced the holder with `token` (how a lost holder, or
+ * the next one, tells "broken" from "released" or "expired").
+ *
+ * @example
+ * ```ts
+ * if (displacedToken(record, lock.token)) reason = 'broken';
+ * ```
+ */
+export function displacedToken(record: BreakRecord | undefined, token: bigint): boolean {
+  return record?.displaced?.some((d) => d.token === token) ?? false;
+}

@@ -8,15 +8,15 @@ import assert from 'node:assert/strict';
 import { ConfigurationError } from '../../src/errors.js';
 import { parseZooKeeperUrl } from '../../src/drivers/zookeeper/config.js';
 import { decodeName, encodeName, parseClaim, ZkPaths } from '../../src/drivers/zookeeper/paths.js';
-import { holdersOf, toQueue, wouldGrant } from '../../src/drivers/zookeeper/queue.js';
-import { blocker as coreBlocker } from '../../src/core/blocker.js';
+import { toQueue } from '../../src/drivers/zookeeper/queue.js';
+import { blocker as coreBlocker, holdersOf as coreHoldersOf, wouldGrant as coreWouldGrant } from '../../src/core/blocker.js';
 import type { QueueEntry } from '../../src/drivers/zookeeper/queue.js';
 
-/** The recipe core's blocker rule on ZooKeeper's queue entries (order = sequence suffix). */
-const blocker = (queue: readonly QueueEntry[], mine: QueueEntry): QueueEntry | undefined => {
-  const withOrder = queue.map((e) => ({ ...e, order: BigInt(e.seq), token: 0n }));
-  return coreBlocker(withOrder, { order: BigInt(mine.seq), mode: mine.mode });
-};
+/** The recipe core's queue rules on ZooKeeper's queue entries (order = sequence suffix), as the engine and its scan apply them. */
+const withOrder = (queue: readonly QueueEntry[]) => queue.map((e) => ({ ...e, order: BigInt(e.seq), token: 0n }));
+const blocker = (queue: readonly QueueEntry[], mine: QueueEntry) => coreBlocker(withOrder(queue), { order: BigInt(mine.seq), mode: mine.mode });
+const holdersOf = (queue: readonly QueueEntry[]) => coreHoldersOf(withOrder(queue));
+const wouldGrant = (queue: readonly QueueEntry[], mode: 'exclusive' | 'shared') => coreWouldGrant(withOrder(queue), mode);
 import { decodeBreak, decodeHolder, departureOf, encodeBreak, encodeDeparture, encodeHolder } from '../../src/drivers/zookeeper/record.js';
 
 const guid = (n: number): string => `00000000-0000-4000-8000-${n.toString().padStart(12, '0')}`;

@@ -6,10 +6,11 @@
  * say how many round trips a cycle costs.
  */
 import { BackendUnavailableError, SessionLostError, type LossReason } from '../../src/errors.js';
-import type { LockInfo, LockOwner } from '../../src/contracts/lock-info.js';
+import type { LockOwner } from '../../src/contracts/lock-info.js';
 import type { BreakRecord, Capabilities, DriverSession, PredecessorReport } from '../../src/distributed/driver.js';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, EngineClaim, WatchEvent } from '../../src/core/engine.js';
-import { blocker } from '../../src/core/blocker.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../src/core/engine.js';
+import type { LeaseState, Scan, ScannedClaim, ScanScope } from '../../src/core/scan.js';
+import { blocker, holdersOf } from '../../src/core/blocker.js';
 
 export class FakeSession implements DriverSession {
   readonly ttlMs = 10_000;
@@ -28,13 +29,12 @@ export class FakeSession implements DriverSession {
   }
 }
 
-export interface FakeClaim extends EngineClaim {
-  readonly name: string;
+export interface FakeClaim extends ScannedClaim {
   readonly id: string;
   readonly session: FakeSession;
 }
 
-type Method = 'createClaim' | 'readAhead' | 'deleteClaim' | 'withdrawUnconfirmed' | 'claimIfFree';
+type Method = 'createClaim' | 'readAhead' | 'deleteClaim' | 'withdrawUnconfirmed' | 'claimIfFree' | 'scan' | 'leaseState' | 'breakHolders';
 
 const capabilities: Capabilities = {
   shared: true,
@@ -47,7 +47,7 @@ const capabilities: Capabilities = {
   notes: [],
 };
 
-export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<FakeClaim>> {
+export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<FakeClaim>, FakeClaim> {
   readonly backend = 'fake';
   readonly capabilities = capabilities;
   readonly claims = new Map<string, FakeClaim[]>();
@@ -59,6 +59,8 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
   readonly failures = new Map<Method, unknown[]>();
   /** The reason `diagnoseLoss` gives. */
   lossReason: LossReason = 'deleted';
+  /** Break records kept, by name (breakHolders writes them). */
+  readonly broken = new Map<string, BreakRecord>();
   /** Whether createClaim reads the queue in the same round trip. */
   readOnCreate = true;
   /** Whether tokens are assigned at the grant (as Redis's scripts do) rather than at the claim. */
@@ -163,15 +165,27 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
     return error as Error;
   }
 
-  async list(): Promise<LockInfo[]> {
-    return [];
+  async scan(scope: ScanScope): Promise<Scan<FakeClaim>> {
+    this.#enter('scan');
+    const claims = [...this.claims.values()].flat().filter((c) => (scope.exact ? c.name === scope.prefix : c.name.startsWith(scope.prefix)));
+    return { claims, breaks: scope.survey ? [...this.broken].map(([name, record]) => ({ name, record })) : [] };
   }
-  async holders(): Promise<LockInfo[]> {
-    return [];
+
+  async leaseState(lease: string): Promise<LeaseState | undefined> {
+    this.#enter('leaseState');
+    return lease.startsWith('s') ? { leftMs: 5_000, ttlMs: 10_000 } : undefined;
   }
-  async break(_name: string, _record: BreakRecord): Promise<LockInfo[]> {
-    return [];
+
+  /** Conditional, as the contract says: only if the holders are still exactly `holders`. */
+  async breakHolders(name: string, holders: readonly FakeClaim[], record: BreakRecord): Promise<boolean> {
+    this.#enter('breakHolders');
+    const now = holdersOf(this.queue(name));
+    if (now.length !== holders.length || now.some((c, i) => c.id !== holders[i]!.id || c.token !== holders[i]!.token)) return false;
+    for (const holder of holders) this.remove(holder);
+    this.broken.set(name, record);
+    return true;
   }
+
   async close(): Promise<void> {}
 
   /** Delete a claim (as its owner, an operator or a lease expiry would) and fire its watches. */
@@ -204,7 +218,8 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
   #add(request: ClaimRequest<FakeSession>): FakeClaim {
     const order = ++this.#order;
     const token = this.tokenAtGrant ? 0n : order;
-    const claim: FakeClaim = { order, token, mode: request.mode, name: request.name, id: request.id, session: request.session };
+    const { mode, name, id, session, owner } = request;
+    const claim: FakeClaim = { order, token, mode, name, id, session, owner, since: new Date(Number(order)), lease: session.id };
     this.claims.set(request.name, [...this.queue(request.name), claim]);
     return claim;
   }

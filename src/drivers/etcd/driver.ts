@@ -9,6 +9,7 @@
 import { RecipeDriver } from '../../core/recipe-driver.js';
 import type { EtcdClient } from './client.js';
 import { EtcdEngine, type EtcdRead } from './engine.js';
+import type { EtcdListed } from './listing.js';
 import type { QueueEntry } from './queue.js';
 import type { EtcdSession } from './session.js';
 
@@ -24,7 +25,7 @@ export { ETCD_CAPABILITIES, RECOVERY_BOUND_MS } from './capabilities.js';
  * const lock = await driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, signal);
  * ```
  */
-export class EtcdDriver extends RecipeDriver<EtcdSession, QueueEntry, EtcdRead> {
+export class EtcdDriver extends RecipeDriver<EtcdSession, QueueEntry, EtcdRead, EtcdListed> {
   constructor(client: EtcdClient, namespace: string) {
     super(new EtcdEngine(client, namespace));
   }

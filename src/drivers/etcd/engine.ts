@@ -28,19 +28,19 @@
  */
 import type { IKeyValue, IRangeRequest } from 'etcd3';
 import type { LossReason } from '../../errors.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
-import type { BreakRecord, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
+import { breakFromJson, displacedToken } from '../../distributed/break-record.js';
+import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
-import { breakLock } from './break.js';
+import type { LeaseState, Scan, ScanScope } from '../../core/scan.js';
 import type { EtcdClient } from './client.js';
-import type { LockContext } from './context.js';
 import { DeleteFeed } from './delete-feed.js';
 import { ETCD_CAPABILITIES } from './capabilities.js';
-import { listHolders, nameHolders, surveyLocks } from './holders.js';
 import { KeyLayout, encodeName, rangeEnd } from './keys.js';
+import { breakHolders, scanClaims, type EtcdListed } from './listing.js';
 import { isTransient, mapError } from './map-error.js';
 import { toQueue, type QueueEntry } from './queue.js';
-import { decodeBreak, displacedToken, encodeHolder } from './record.js';
+import { encodeHolder } from './record.js';
 import { EtcdSession } from './session.js';
 import { Watches } from './watch.js';
 
@@ -70,11 +70,12 @@ const DIAGNOSIS_BOUND_MS = 1_000;
  * const driver = new RecipeDriver(new EtcdEngine(client, 'deadbolt'));
  * ```
  */
-export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
+export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, EtcdListed> {
   readonly backend = 'etcd';
   readonly capabilities = ETCD_CAPABILITIES;
   readonly fastTryModes = ['exclusive'] as const;
-  readonly #ctx: LockContext;
+  readonly #client: EtcdClient;
+  readonly #keys: KeyLayout;
   readonly #watches: Watches;
   readonly #feed: DeleteFeed;
   /** Late-acknowledged watches replaced so far, per claim attempt. */
@@ -82,7 +83,8 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
 
   constructor(client: EtcdClient, namespace: string) {
     const keys = new KeyLayout(namespace);
-    this.#ctx = { client, keys };
+    this.#client = client;
+    this.#keys = keys;
     this.#watches = new Watches(client.etcd, keys.anchor);
     this.#feed = new DeleteFeed(client.etcd, keys.locksRoot, this.#watches);
     this.#feed.start();
@@ -94,7 +96,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
   }
 
   openLease(ttlMs: number, _owner: LockOwner): Promise<EtcdSession> {
-    return EtcdSession.grant(this.#ctx.client, ttlMs);
+    return EtcdSession.grant(this.#client, ttlMs);
   }
 
   claimId(session: EtcdSession): string {
@@ -104,7 +106,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
   async createClaim(request: EtcdRequest): Promise<Created<QueueEntry, EtcdRead>> {
     const key = this.#key(request);
     const limit = request.mode === 'exclusive' ? 2 : 0; // ours and the one before it
-    const res = await this.#ctx.client.etcd.kv.txn({
+    const res = await this.#client.etcd.kv.txn({
       compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [
         { request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } },
@@ -118,15 +120,15 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
     }
     const revision = BigInt(res.header.revision);
     const claim = this.#entry(request, key, revision);
-    const ahead = toQueue(this.#ctx.keys, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
+    const ahead = toQueue(this.#keys, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
     return { claim, read: { ahead, at: revision } };
   }
 
   /** Exclusive only: `if no key of the queue exists then put`, one transaction that writes nothing when taken. */
   async claimIfFree(request: EtcdRequest): Promise<QueueEntry | undefined> {
-    const prefix = Buffer.from(this.#ctx.keys.queue(request.name));
+    const prefix = Buffer.from(this.#keys.queue(request.name));
     const key = this.#key(request);
-    const res = await this.#ctx.client.etcd.kv.txn({
+    const res = await this.#client.etcd.kv.txn({
       compare: [{ key: prefix, range_end: rangeEnd(prefix), target: 'Version', result: 'Equal', version: 0 }],
       success: [{ request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
       failure: [],
@@ -136,17 +138,17 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
 
   async readAhead(request: EtcdRequest, own: QueueEntry): Promise<EtcdRead | undefined> {
     const limit = request.mode === 'exclusive' ? 1 : 0;
-    const res = await this.#ctx.client.etcd.kv.txn({
+    const res = await this.#client.etcd.kv.txn({
       compare: [{ key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() }],
       success: [
         { request_range: { ...this.#queue(request.name), limit, max_create_revision: (own.token - 1n).toString() } },
-        { request_range: { key: Buffer.from(this.#ctx.keys.broken(request.name)) } },
+        { request_range: { key: Buffer.from(this.#keys.broken(request.name)) } },
       ],
       failure: [],
     });
     if (!res.succeeded) return undefined;
     return {
-      ahead: toQueue(this.#ctx.keys, res.responses[0]!.response_range.kvs),
+      ahead: toQueue(this.#keys, res.responses[0]!.response_range.kvs),
       at: BigInt(res.header.revision),
       broken: res.responses[1]!.response_range.kvs[0],
     };
@@ -170,7 +172,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
   }
 
   async deleteClaim(_request: EtcdRequest, claim: QueueEntry): Promise<void> {
-    await this.#ctx.client.etcd.kv.txn({
+    await this.#client.etcd.kv.txn({
       compare: [{ key: claim.key, target: 'Create', result: 'Equal', create_revision: claim.token.toString() }],
       success: [{ request_delete_range: { key: claim.key } }],
       failure: [],
@@ -179,7 +181,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
 
   async withdrawUnconfirmed(request: EtcdRequest): Promise<void> {
     const key = this.#key(request);
-    await this.#ctx.client.etcd.kv.txn({
+    await this.#client.etcd.kv.txn({
       // only while it is still ours; a missing key compares unequal and is left alone
       compare: [{ key, target: 'Lease', result: 'Equal', lease: request.session.lease.toString() }],
       success: [{ request_delete_range: { key } }],
@@ -188,17 +190,17 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
   }
 
   async claimVanished(request: EtcdRequest): Promise<void> {
-    const ttl = await EtcdSession.timeToLive(this.#ctx.client, request.session.lease);
+    const ttl = await EtcdSession.timeToLive(this.#client, request.session.lease);
     if (ttl === undefined) throw mapError(new Error('etcdserver: requested lease not found'), `waiting for "${request.name}"`);
   }
 
   async diagnoseLoss(request: EtcdRequest, own: QueueEntry): Promise<[LossReason, string]> {
-    const client = this.#ctx.client;
+    const client = this.#client;
     const [broken, ttl] = await Promise.all([
-      client.etcd.kv.range({ key: Buffer.from(this.#ctx.keys.broken(request.name)) }, client.deadline(DIAGNOSIS_BOUND_MS)),
+      client.etcd.kv.range({ key: Buffer.from(this.#keys.broken(request.name)) }, client.deadline(DIAGNOSIS_BOUND_MS)),
       EtcdSession.timeToLive(client, request.session.lease),
     ]);
-    const record = decodeBreak(broken.kvs[0]?.value);
+    const record = breakFromJson(broken.kvs[0]?.value.toString('utf8'));
     if (record !== undefined && displacedToken(record, own.token)) {
       return ['broken', `broken by ${record.by} at ${record.at.toISOString()}: ${record.reason}`];
     }
@@ -212,8 +214,8 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
    * holder that released and then closed its session at once may be reported as expired.
    */
   async predecessor(_request: EtcdRequest, waited: QueueEntry, read: Promise<EtcdRead | undefined>): Promise<PredecessorReport> {
-    const lease = EtcdSession.timeToLive(this.#ctx.client, waited.lease).catch(() => 'unknown' as const);
-    const record = decodeBreak((await read)?.broken?.value);
+    const lease = EtcdSession.timeToLive(this.#client, waited.lease).catch(() => 'unknown' as const);
+    const record = breakFromJson((await read)?.broken?.value.toString('utf8'));
     if (record !== undefined && displacedToken(record, waited.revision)) {
       return { outcome: 'broken', token: waited.revision, breakRecord: record };
     }
@@ -224,7 +226,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
 
   /** The holder record says when the claim was made; a waiter's grant is later: write it, conditionally, on our lease. */
   async granted(request: EtcdRequest, own: QueueEntry): Promise<void> {
-    await this.#ctx.client.etcd.kv.txn({
+    await this.#client.etcd.kv.txn({
       compare: [{ key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() }],
       success: [{ request_put: { key: own.key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
       failure: [],
@@ -239,40 +241,38 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead> {
     return mapError(error, doing);
   }
 
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#ctx, prefix);
+  scan(scope: ScanScope): Promise<Scan<EtcdListed>> {
+    return scanClaims(this.#client.etcd, this.#keys, scope);
   }
 
-  holders(name: string): Promise<LockInfo[]> {
-    return nameHolders(this.#ctx, name);
+  /** etcd reports whole seconds, so an expiry may show up to a second early. */
+  async leaseState(lease: string): Promise<LeaseState | undefined> {
+    const state = await EtcdSession.leaseState(this.#client, BigInt(lease));
+    return state === undefined ? undefined : { leftMs: state.left * 1000, ttlMs: state.granted * 1000 };
   }
 
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#ctx, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record, expect);
+  breakHolders(name: string, holders: readonly EtcdListed[], record: BreakRecord): Promise<boolean> {
+    return breakHolders(this.#client.etcd, this.#keys, name, holders, record);
   }
 
   async close(): Promise<void> {
     this.#feed.close();
     this.#watches.closeAll();
-    this.#ctx.client.close();
+    this.#client.close();
   }
 
   /** The claim key of this attempt (the id is the session's claim counter). */
   #key(request: EtcdRequest): Buffer {
     encodeName(request.name); // a clear error for a name etcd cannot hold
-    return Buffer.from(this.#ctx.keys.claim(request.name, request.session.lease, Number(request.id), request.mode));
+    return Buffer.from(this.#keys.claim(request.name, request.session.lease, Number(request.id), request.mode));
   }
 
   #entry(request: EtcdRequest, key: Buffer, revision: bigint): QueueEntry {
-    return { key, name: request.name, mode: request.mode, order: revision, token: revision, revision, lease: request.session.lease, value: undefined };
+    return { key, name: request.name, mode: request.mode, order: revision, token: revision, revision, lease: request.session.lease };
   }
 
   #queue(name: string): IRangeRequest {
-    const prefix = Buffer.from(this.#ctx.keys.queue(name));
+    const prefix = Buffer.from(this.#keys.queue(name));
     return { key: prefix, range_end: rangeEnd(prefix), sort_order: 'Descend', sort_target: 'Create', keys_only: true };
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The waiters queue of one lock name, as read from etcd: every claim key under
+ * The queue of one lock name, as the wait path reads it from etcd (keys only): every claim key under
  * `<namespace>/locks/<name>/`, ordered by `create_revision` (the order in which
  * etcd accepted the claims, which is also their fencing token).
  *
@@ -10,7 +10,6 @@
  * @module
  */
 import type { IKeyValue } from 'etcd3';
-import { holdersOf as coreHoldersOf } from '../../core/blocker.js';
 import type { EngineClaim } from '../../core/engine.js';
 import type { KeyLayout } from './keys.js';
 
@@ -22,8 +21,6 @@ export interface QueueEntry extends EngineClaim {
   /** The claim's `create_revision`: its place in the queue and its fencing token. */
   readonly revision: bigint;
   readonly lease: bigint;
-  /** The value (holder record), when it was read. */
-  readonly value: Buffer | undefined;
 }
 
 /**
@@ -49,18 +46,8 @@ export function toQueue(keys: KeyLayout, kvs: readonly IKeyValue[]): QueueEntry[
       mode: parsed.mode,
       revision,
       lease: BigInt(kv.lease),
-      value: kv.value.length > 0 ? kv.value : undefined,
     });
   }
   return entries.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
 }
 
-/**
- * The claims that hold the lock now (queue oldest first): the core's rule.
- *
- * @example
- * ```ts
- * const holders = holdersOf(toQueue(keys, kvs));
- * ```
- */
-export const holdersOf: (queue: readonly QueueEntry[]) => QueueEntry[] = coreHoldersOf;

@@ -34,14 +34,16 @@
  */
 import type { Pool } from 'pg';
 import { SessionLostError, type LossReason } from '../../errors.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
-import type { BreakRecord, Capabilities, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
+import type { BreakRecord, Capabilities, PredecessorReport } from '../../distributed/driver.js';
 import { watchUntil } from '../../core/kept-event.js';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
+import { displacedToken } from '../../distributed/break-record.js';
 import { obstacleOf, ownClaim, type PgClaim } from './claim.js';
 import type { PgContext } from './context.js';
-import { decodeBreakRecord, displacedToken, grantFromRow, predecessorOf, type Grant, type GrantRow } from './grant.js';
-import { breakLock, listHolders, nameHolders, surveyLocks } from './holders.js';
+import { decodeBreakRecord, grantFromRow, predecessorOf, type Grant, type GrantRow } from './grant.js';
+import { breakHolders, scanClaims } from './listing.js';
 import { isClaimGone, isClaimTaken, isTransient, mapError } from './map-error.js';
 import type { PostgresConfig } from './config.js';
 import type { SessionConnection } from './session-connection.js';
@@ -129,8 +131,8 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   /** Waiting: the grant NOTIFYed, else `poll`. Granted (a held lock verifying itself): its holder row, read only. */
   async readAhead(request: PgRequest, own: PgClaim): Promise<PgRead | undefined> {
     if (own.token !== 0n) {
-      const holders = await nameHolders(this.#ctx, request.name);
-      return holders.some((holder) => holder.token === own.token) ? { ahead: [] } : undefined;
+      const { claims } = await scanClaims(this.#ctx, { prefix: request.name, exact: true, survey: false });
+      return claims.some((holder) => holder.token === own.token) ? { ahead: [] } : undefined;
     }
     const grant = request.session.track(request.id).grant;
     if (grant !== undefined) return { ahead: [], claim: await this.#granted(request, grant) };
@@ -199,20 +201,12 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     return mapError(error, doing);
   }
 
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#ctx, prefix);
+  scan(scope: ScanScope): Promise<Scan<ScannedClaim>> {
+    return scanClaims(this.#ctx, scope);
   }
 
-  holders(name: string): Promise<LockInfo[]> {
-    return nameHolders(this.#ctx, name);
-  }
-
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#ctx, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record, expect);
+  breakHolders(name: string, holders: readonly ScannedClaim[], record: BreakRecord): Promise<boolean> {
+    return breakHolders(this.#ctx, name, holders, record);
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import type { LockInfo } from '../../contracts/lock-info.js';
+import { ownerFrom } from '../../core/owner-record.js';
 
 /**
  * How the previous holder departed, as the server recorded it.
@@ -144,18 +145,6 @@ export function decodeBreakRecord(value: unknown): BreakRecord | undefined {
   return { reason: stored.reason, by: stored.by, at: new Date(Number(stored.at)), displaced };
 }
 
-/**
- * Whether `record` displaced the holder with `token`.
- *
- * @example
- * ```ts
- * if (displacedToken(record, lock.token)) reason = 'broken';
- * ```
- */
-export function displacedToken(record: BreakRecord | undefined, token: bigint): boolean {
-  return record?.displaced?.some((d) => d.token === token) ?? false;
-}
-
 function decodeDisplaced(value: unknown): LockInfo {
   const d = (value ?? {}) as { name?: unknown; mode?: unknown; token?: unknown; owner?: unknown; since?: unknown; expiresAt?: unknown };
   const info: LockInfo = {
@@ -168,24 +157,4 @@ function decodeDisplaced(value: unknown): LockInfo {
   };
   if (d.expiresAt !== undefined && d.expiresAt !== null) info.expiresAt = new Date(Number(d.expiresAt));
   return info;
-}
-
-/**
- * A holder's identity as stored in `sessions.owner`; placeholders for anything
- * not written by deadbolt, never an error.
- *
- * @example
- * ```ts
- * ownerFrom({ id: 'a1', host: 'web-1', pid: 42 }); // { id: 'a1', host: 'web-1', pid: 42 }
- * ```
- */
-export function ownerFrom(value: unknown): LockInfo['owner'] {
-  const o = (value ?? {}) as { id?: unknown; host?: unknown; pid?: unknown; command?: unknown };
-  const owner: LockInfo['owner'] = {
-    id: typeof o.id === 'string' ? o.id : '?',
-    host: typeof o.host === 'string' ? o.host : '?',
-    pid: typeof o.pid === 'number' ? o.pid : 0,
-  };
-  if (typeof o.command === 'string') owner.command = o.command;
-  return owner;
 }

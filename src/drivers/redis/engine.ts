@@ -29,15 +29,15 @@
  * @module
  */
 import { SessionLostError, type LossReason } from '../../errors.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
-import type { BreakRecord, Capabilities, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
+import type { BreakRecord, Capabilities, PredecessorReport } from '../../distributed/driver.js';
 import { watchUntil } from '../../core/kept-event.js';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
-import { breakLock } from './break.js';
+import type { Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { modeCode, obstacleOf, ownClaim, type RedisClaim } from './claim.js';
 import type { RedisClient } from './client.js';
 import { keyPrefix, type RedisContext } from './context.js';
-import { listHolders, nameHolders, surveyLocks } from './holders.js';
+import { breakHolders, scanClaims } from './listing.js';
 import { isTransient, mapError } from './map-error.js';
 import { Notifications } from './notifications.js';
 import { decodeLast, encodeOwner } from './record.js';
@@ -110,8 +110,8 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
   /** Waiting: the acquire script again. Granted (a held lock verifying itself): its holder record, read only. */
   async readAhead(request: RedisRequest, own: RedisClaim): Promise<RedisRead | undefined> {
     if (own.token === 0n) return this.#acquire(request, own, 'again');
-    const holders = await nameHolders(this.#ctx, request.name);
-    return holders.some((holder) => holder.token === own.token) ? { ahead: [] } : undefined;
+    const { claims } = await scanClaims(this.#ctx, { prefix: request.name, exact: true, survey: false });
+    return claims.some((holder) => holder.token === own.token) ? { ahead: [] } : undefined;
   }
 
   watchClaim(request: RedisRequest, target: RedisClaim, _at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch {
@@ -167,20 +167,12 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
     return mapError(error, doing);
   }
 
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#ctx, prefix);
+  scan(scope: ScanScope): Promise<Scan<ScannedClaim>> {
+    return scanClaims(this.#ctx, scope);
   }
 
-  holders(name: string): Promise<LockInfo[]> {
-    return nameHolders(this.#ctx, name);
-  }
-
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#ctx, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#ctx, name, record, expect);
+  breakHolders(name: string, holders: readonly ScannedClaim[], record: BreakRecord): Promise<boolean> {
+    return breakHolders(this.#ctx, name, holders, record);
   }
 
   close(): Promise<void> {

@@ -9,8 +9,9 @@
  * @module
  */
 import type { PredecessorReport } from '../../distributed/driver.js';
-import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
+import { breakFromJson } from '../../distributed/break-record.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
+import { jsonObject, ownerFrom } from '../../core/owner-record.js';
 
 /**
  * A holder record, decoded.
@@ -59,19 +60,7 @@ const encoded = new WeakMap<LockOwner, string>();
  */
 export function decodeRecord(text: string): HolderRecord {
   const [token = '0', sessionId = '?', claim = '?', since = '0', ...rest] = text.split('|');
-  let parsed: Partial<LockOwner> = {};
-  try {
-    parsed = JSON.parse(rest.join('|')) as Partial<LockOwner>;
-  } catch {
-    // not ours: show what we can
-  }
-  const owner: LockOwner = {
-    id: typeof parsed.id === 'string' ? parsed.id : '?',
-    host: typeof parsed.host === 'string' ? parsed.host : '?',
-    pid: typeof parsed.pid === 'number' ? parsed.pid : 0,
-  };
-  if (typeof parsed.command === 'string') owner.command = parsed.command;
-  return { token: toBigInt(token), sessionId, claim, since: new Date(Number(since) || 0), owner };
+  return { token: toBigInt(token), sessionId, claim, since: new Date(Number(since) || 0), owner: ownerFrom(jsonObject(rest.join('|'))) };
 }
 
 /**
@@ -90,33 +79,13 @@ export function decodeLast(text: string): PredecessorReport | undefined {
   if (outcome === 'broken') {
     const next = rest.indexOf('|');
     const report: PredecessorReport = { outcome: 'broken', token: toBigInt(next < 0 ? rest : rest.slice(0, next)) };
-    const record = next < 0 ? undefined : decodeBreak(rest.slice(next + 1));
+    const record = next < 0 ? undefined : breakFromJson(rest.slice(next + 1));
     if (record !== undefined) report.breakRecord = record;
     return report;
   }
   if (outcome === 'released' || outcome === 'expired') return { outcome, token: toBigInt(rest) };
   return { outcome: 'unknown' };
 }
-
-/**
- * The break record stored in the name's tombstone.
- *
- * @example
- * ```ts
- * encodeBreak({ reason: 'stuck', by: 'ops', at: new Date() }, displaced);
- * ```
- */
-export const encodeBreak = breakToJson;
-
-/**
- * Read a break record; `undefined` when unreadable.
- *
- * @example
- * ```ts
- * decodeBreak(encodeBreak(record, displaced))?.reason;
- * ```
- */
-export const decodeBreak = breakFromJson;
 
 function toBigInt(text: string): bigint {
   return /^\d+$/.test(text) ? BigInt(text) : 0n;

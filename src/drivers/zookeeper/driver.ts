@@ -13,6 +13,7 @@ import { RecipeDriver } from '../../core/recipe-driver.js';
 import { ZkClient } from './client.js';
 import type { ZooKeeperConfig } from './config.js';
 import { ZkEngine, type ZkClaim, type ZkRead, type ZkSessions } from './engine.js';
+import type { ZkListed } from './listing.js';
 import { isConnectionLoss, mapError, ZkCode, zkCode } from './map-error.js';
 import { ZkPaths } from './paths.js';
 import { ZkSession } from './session.js';
@@ -28,7 +29,7 @@ export { MIN_TTL_MS, RECOVERY_BOUND_MS, ZOOKEEPER_CAPABILITIES } from './capabil
  * const session = await driver.openSession(10_000, owner);
  * ```
  */
-export class ZooKeeperDriver extends RecipeDriver<ZkSession, ZkClaim, ZkRead> {
+export class ZooKeeperDriver extends RecipeDriver<ZkSession, ZkClaim, ZkRead, ZkListed> {
   private constructor(config: ZooKeeperConfig, namespace: string, client: ZkClient, ttlMs: number) {
     const paths = new ZkPaths(config.chroot, namespace);
     super(new ZkEngine(paths, new Clients(config, paths, client, ttlMs)));

@@ -26,15 +26,15 @@
  * @module
  */
 import { SessionLostError, type LossReason } from '../../errors.js';
-import type { LockInfo, LockOwner } from '../../contracts/lock-info.js';
-import type { BreakRecord, LockSurvey, PredecessorReport } from '../../distributed/driver.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
+import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import { randomUUID } from 'node:crypto';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { Scan, ScanScope } from '../../core/scan.js';
 import { wouldGrant } from '../../core/blocker.js';
-import { breakLock } from './break.js';
 import { sessionHex, zxid, ZkEventType, type ZkClient, type ZkEvent, type ZkStat } from './client.js';
 import { ZOOKEEPER_CAPABILITIES } from './capabilities.js';
-import { listHolders, readHolders, surveyLocks } from './holders.js';
+import { breakHolders, scanClaims, type ZkListed } from './listing.js';
 import { isConnectionLoss, isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
 import type { ZkPaths } from './paths.js';
 import { toQueue, type QueueEntry } from './queue.js';
@@ -85,7 +85,7 @@ function router(): Router {
  * const driver = new RecipeDriver(new ZkEngine(paths, sessions));
  * ```
  */
-export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
+export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   readonly backend = 'zookeeper';
   readonly capabilities = ZOOKEEPER_CAPABILITIES;
   readonly #paths: ZkPaths;
@@ -261,20 +261,12 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead> {
     return mapError(error, doing);
   }
 
-  list(prefix: string): Promise<LockInfo[]> {
-    return listHolders(this.#sessions.reader(), this.#paths, prefix);
+  scan(scope: ScanScope): Promise<Scan<ZkListed>> {
+    return scanClaims(this.#sessions.reader(), this.#paths, scope);
   }
 
-  async holders(name: string): Promise<LockInfo[]> {
-    return (await readHolders(this.#sessions.reader(), this.#paths, name)).map((holder) => holder.info);
-  }
-
-  survey(prefix: string): Promise<LockSurvey[]> {
-    return surveyLocks(this.#sessions.reader(), this.#paths, prefix);
-  }
-
-  break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
-    return breakLock(this.#sessions.reader(), this.#paths, name, record, expect);
+  breakHolders(name: string, holders: readonly ZkListed[], record: BreakRecord): Promise<boolean> {
+    return breakHolders(this.#sessions.reader(), this.#paths, name, holders, record);
   }
 
   close(): Promise<void> {

@@ -14,6 +14,7 @@
 import type { BreakRecord } from '../../distributed/driver.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
+import { jsonObject, ownerFrom } from '../../core/owner-record.js';
 
 /**
  * The data of a claim node.
@@ -64,14 +65,8 @@ export function encodeHolder(owner: LockOwner, ttlMs: number): Buffer {
  * ```
  */
 export function decodeHolder(data: Buffer | undefined): { owner: LockOwner; ttlMs: number | undefined } {
-  const parsed = parse(data) as Partial<HolderRecord>;
-  const owner: LockOwner = {
-    id: typeof parsed.id === 'string' ? parsed.id : '?',
-    host: typeof parsed.host === 'string' ? parsed.host : '?',
-    pid: typeof parsed.pid === 'number' ? parsed.pid : 0,
-  };
-  if (typeof parsed.command === 'string') owner.command = parsed.command;
-  return { owner, ttlMs: typeof parsed.ttlMs === 'number' ? parsed.ttlMs : undefined };
+  const parsed = jsonObject(data);
+  return { owner: ownerFrom(parsed), ttlMs: typeof parsed.ttlMs === 'number' ? parsed.ttlMs : undefined };
 }
 
 /**
@@ -95,7 +90,7 @@ export function encodeDeparture(departure: Departure): Buffer {
  * ```
  */
 export function departureOf(data: Buffer | undefined, token: bigint): 'broken' | undefined {
-  const parsed = parse(data) as Departure;
+  const parsed = jsonObject(data) as Departure;
   return Array.isArray(parsed.broken) && parsed.broken.includes(token.toString()) ? 'broken' : undefined;
 }
 
@@ -121,14 +116,4 @@ export function encodeBreak(record: BreakRecord, displaced: readonly LockInfo[])
  */
 export function decodeBreak(data: Buffer | undefined): BreakRecord | undefined {
   return breakFromJson(data?.toString('utf8'));
-}
-
-function parse(data: Buffer | undefined): Record<string, unknown> {
-  if (data === undefined || data.length === 0) return {};
-  try {
-    const value: unknown = JSON.parse(data.toString('utf8'));
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
 }

@@ -1,0 +1,110 @@
+/**
+ * etcd's side of the core's listings and breaks (src/core/listing.ts,
+ * break-lock.ts): one range read of the claim keys in scope (with their holder
+ * records), for a survey one more of `<ns>/broken/`; and the break's one
+ * transaction.
+ *
+ * The break transaction is guarded by every holder's `create_revision`: it
+ * writes the break record to `<ns>/broken/<name>` and deletes the holders'
+ * claim keys, or changes nothing. Their leases are left alone. Because record
+ * and deletion share one revision, a displaced holder that sees its key's
+ * DELETE finds its token in the record ("broken"), and so does the next holder
+ * when it reports on its predecessor. The record is not attached to a lease:
+ * it stays until a later break replaces it or someone deletes it by hand.
+ *
+ * @internal
+ * @module
+ */
+import type { Etcd3, IKeyValue } from 'etcd3';
+import type { KeptBreak, Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
+import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
+import type { BreakRecord } from '../../distributed/driver.js';
+import { encodeName, rangeEnd, type KeyLayout } from './keys.js';
+import { mapError } from './map-error.js';
+import { decodeHolder } from './record.js';
+
+/**
+ * A claim key as a scan reads it: the key is what a break deletes, `order`
+ * and `token` its `create_revision`, `lease` the owning lease in decimal.
+ *
+ * @example
+ * ```ts
+ * const { claims } = await scanClaims(etcd, keys, { prefix: 'jobs', exact: true, survey: false });
+ * claims[0]?.key; // Buffer of '<ns>/locks/jobs/694d-1-x'
+ * ```
+ */
+export interface EtcdListed extends ScannedClaim {
+  readonly key: Buffer;
+}
+
+/**
+ * The claims (and, for a survey, the break records) in `scope`.
+ *
+ * @example
+ * ```ts
+ * const scan = await scanClaims(etcd, keys, { prefix: 'billing/', exact: false, survey: true });
+ * ```
+ */
+export async function scanClaims(etcd: Etcd3, keys: KeyLayout, scope: ScanScope): Promise<Scan<EtcdListed>> {
+  const claimKeys = scope.exact ? keys.queue(scope.prefix) : keys.listPrefix(scope.prefix);
+  const brokenKeys = (): string => (scope.prefix === '' ? keys.brokenRoot : `${keys.brokenRoot}${encodeName(scope.prefix, true)}`);
+  const [claims, broken] = await Promise.all([
+    range(etcd, claimKeys, 'listing locks'),
+    scope.survey ? range(etcd, brokenKeys(), 'reading break records') : [],
+  ]);
+  return { claims: claims.flatMap((kv) => listed(keys, kv)), breaks: broken.flatMap((kv) => kept(keys, kv)) };
+}
+
+async function range(etcd: Etcd3, prefix: string, doing: string): Promise<IKeyValue[]> {
+  const key = Buffer.from(prefix);
+  try {
+    return (await etcd.kv.range({ key, range_end: rangeEnd(key) })).kvs;
+  } catch (error) {
+    throw mapError(error, doing);
+  }
+}
+
+/** A claim key-value as a scanned claim; none for keys deadbolt did not write. */
+function listed(keys: KeyLayout, kv: IKeyValue): EtcdListed[] {
+  const parsed = keys.parseClaim(kv.key.toString('utf8'));
+  if (parsed === undefined) return [];
+  const revision = BigInt(kv.create_revision);
+  const { owner, since } = decodeHolder(kv.value);
+  return [{ key: kv.key, name: parsed.name, mode: parsed.mode, order: revision, token: revision, owner, since, lease: BigInt(kv.lease).toString() }];
+}
+
+/** A break record key-value; none for keys or values deadbolt did not write. */
+function kept(keys: KeyLayout, kv: IKeyValue): KeptBreak[] {
+  let name: string;
+  try {
+    name = decodeURIComponent(kv.key.toString('utf8').slice(keys.brokenRoot.length));
+  } catch {
+    return [];
+  }
+  const record = breakFromJson(kv.value.toString('utf8'));
+  return record === undefined ? [] : [{ name, record }];
+}
+
+/**
+ * The break's transaction: `false` when a holder's key changed since the scan.
+ *
+ * @example
+ * ```ts
+ * await breakHolders(etcd, keys, 'jobs', holders, { reason: 'stuck', by: 'ops', at: new Date(), displaced });
+ * ```
+ */
+export async function breakHolders(etcd: Etcd3, keys: KeyLayout, name: string, holders: readonly EtcdListed[], record: BreakRecord): Promise<boolean> {
+  try {
+    const { succeeded } = await etcd.kv.txn({
+      compare: holders.map((h) => ({ key: h.key, target: 'Create' as const, result: 'Equal' as const, create_revision: h.token.toString() })),
+      success: [
+        { request_put: { key: Buffer.from(keys.broken(name)), value: Buffer.from(breakToJson(record, record.displaced ?? [])) } },
+        ...holders.map((h) => ({ request_delete_range: { key: h.key } })),
+      ],
+      failure: [],
+    });
+    return succeeded;
+  } catch (error) {
+    throw mapError(error, `breaking "${name}"`);
+  }
+}
