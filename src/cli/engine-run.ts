@@ -25,7 +25,8 @@ import { escapeText } from './escape.js';
 import { engineLockName, openForCommand, type EngineOptions } from './engine-options.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
-import { Interrupted, runHolding, runOwner, SignalRelay } from './run.js';
+import { runHolding, runOwner } from './run-holding.js';
+import { Interrupted, SignalRelay } from './signal-relay.js';
 import type { EngineTarget } from './target.js';
 
 /** Default time between SIGTERM and SIGKILL when the lock is lost. */
