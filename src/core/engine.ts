@@ -36,38 +36,11 @@
 import type { LossReason } from '../errors.js';
 import type { LockOwner } from '../contracts/fenced-guard.js';
 import type { BreakRecord, Capabilities, DriverSession, PredecessorReport } from '../distributed/driver.js';
+import type { ClaimMode, EngineClaim } from './claim.js';
 import type { LeaseState, Scan, ScannedClaim, ScanScope } from './scan.js';
 
-/** Lock modes, in Web Locks' words. */
-export type ClaimMode = 'exclusive' | 'shared';
-
-/**
- * One claim as the engine keeps it. Engines extend it with what they need to
- * address the claim again (a key, a node path, a row id).
- *
- * @example
- * ```ts
- * interface EtcdClaim extends EngineClaim { readonly key: Buffer; readonly lease: bigint }
- * ```
- */
-export interface EngineClaim {
-  /** The engine-assigned place in the name's queue: smaller is older. */
-  readonly order: bigint;
-  /**
-   * The fencing token of this claim (often equal to `order`). An engine that
-   * assigns tokens when it grants (Redis: `INCR` in the granting script) says
-   * `0n` until then, and hands the granted claim back in `ClaimsRead.claim`.
-   */
-  readonly token: bigint;
-  readonly mode: ClaimMode;
-  /**
-   * How the previous holder let go, when the engine learned it while granting
-   * this claim (Redis's granting script reads the name's tombstone). The held
-   * lock reports it when the core has no report of its own: a claim granted
-   * without waiting, or by `claimIfFree`.
-   */
-  readonly predecessor?: PredecessorReport;
-}
+// The claim's shape is the contract's too: engines import it from here.
+export type { ClaimMode, EngineClaim };
 
 /**
  * What a claim is made for: the session `S` it lives on (the one `openLease`

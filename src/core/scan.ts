@@ -19,7 +19,7 @@
  */
 import type { LockOwner } from '../contracts/lock-info.js';
 import type { BreakRecord } from '../distributed/driver.js';
-import type { EngineClaim } from './engine.js';
+import type { EngineClaim } from './claim.js';
 
 /**
  * What to read: the names starting with `prefix`, or with `exact` only the
