@@ -10,7 +10,7 @@ import type { AccessToken } from './access-token.js';
 import type { LockRow } from './lock-row.js';
 import type { Monitor } from './monitor.js';
 import { answer, checkWrite } from './request-guard.js';
-import { BreakRefused } from './sources.js';
+import { BreakRefused } from './lock-source.js';
 
 /** The largest page of rows one request may ask for. */
 const MAX_LIMIT = 1000;

@@ -21,7 +21,7 @@ import { escapeText } from '../cli/escape.js';
 import { CliError, ExitCode, usageError } from '../cli/exit-codes.js';
 import type { Output } from '../cli/output.js';
 import type { AccessToken } from './access-token.js';
-import type { LockSource } from './sources.js';
+import type { LockSource } from './lock-source.js';
 
 /**
  * Options of `deadbolt serve`, as parsed.

@@ -19,7 +19,7 @@ import type { LockInfo } from '../contracts/fenced-guard.js';
 import { engineBreakRecord, openEngineAudit, operator, readEngineAuditAll, type EngineBreakAuditRecord } from '../cli/engine-audit.js';
 import { CliError, ExitCode } from '../cli/exit-codes.js';
 import type { HistoryEntry, HolderRow, LockRow } from './lock-row.js';
-import { BreakRefused, type BreakOutcome, type BreakRequest, type LockSource } from './sources.js';
+import { BreakRefused, type BreakOutcome, type BreakRequest, type LockSource } from './lock-source.js';
 
 /** Where breaks are recorded: the CLI's engine audit log (`auditLogPath`), shared with `deadbolt break --backend`. */
 export interface AuditLogPlace {

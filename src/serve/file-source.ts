@@ -23,7 +23,7 @@ import { listDirectory } from '../file/list.js';
 import { checkLockName, lockFileName } from '../file/lock-name.js';
 import { blockedRequests, isStopped } from './kernel-state.js';
 import type { HistoryEntry, HolderRow, LockRow } from './lock-row.js';
-import { BreakRefused, type BreakOutcome, type LockSource } from './sources.js';
+import { BreakRefused, type BreakOutcome, type LockSource } from './lock-source.js';
 
 /** How many audit records the history shows per directory. */
 const HISTORY_LIMIT = 200;

@@ -16,7 +16,7 @@
  */
 import { History } from './history.js';
 import type { LockRow } from './lock-row.js';
-import type { LockSource } from './sources.js';
+import type { LockSource } from './lock-source.js';
 
 /** An expiry seen this close to the moment a holder vanished still counts as one (etcd reports whole seconds). */
 const EXPIRY_SLACK_MS = 1000;
