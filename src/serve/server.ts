@@ -8,8 +8,9 @@
  * `switch`. Every answer carries request-guard.ts's headers, and every request
  * passes its Host check first.
  *
- * The page (`/`) carries its style, its script and the first page of rows
- * inline (page/html.ts), so its first paint costs one request.
+ * The page (`/`) carries its style, its script, the first page of rows
+ * inline (page/html.ts) and the first screen of them as table rows
+ * (page/row-html.ts), so its first paint costs one request and no script.
  *
  * Server-sent events (`GET /api/events`) carry only "something changed"
  * (`version`) and each backend's status; a page then fetches the rows it
@@ -23,11 +24,22 @@ import type { AddressInfo } from 'node:net';
 import { getConfig, getHistory, getLock, getLocks, locksPage, pageConfig, postBreak, type ApiContext } from './api.js';
 import { renderMetrics } from './metrics.js';
 import { pageShell } from './page/html.js';
+import { rowsHtml } from './page/row-html.js';
 import { PAGE_CSS } from './page/style.js';
 import { allowedHosts, answer, checkHost, SECURITY_HEADERS } from './request-guard.js';
 
 /** Rows inlined in the page for its first paint: the page's own page size (app.ts). */
 const FIRST_PAGE = 100;
+
+/**
+ * Of those, the rows written as HTML: what a maximised window on a 1080-pixel
+ * screen shows (rows start ~110 px down, ~22 px each: 40 fill 980 px; 37 are
+ * seen in bench/serve.mjs's 900-pixel window). The page adds the rest of the
+ * 100 itself, a frame later: every row in the first frame costs its style,
+ * layout, paint and raster before anything is on screen, ~1 ms of the
+ * renderer's CPU each (docs/performance.md, serve).
+ */
+const FIRST_SCREEN = 40;
 
 /** How often an idle event stream gets a comment line (so proxies and browsers keep it open). */
 const HEARTBEAT_MS = 15_000;
@@ -60,7 +72,8 @@ export interface RunningServer {
  */
 export async function startServer(ctx: ApiContext, listen: { host: string; port: number }): Promise<RunningServer> {
   const script = readFileSync(new URL('./page/app.js', import.meta.url), 'utf8');
-  const shell = pageShell(PAGE_CSS, script);
+  const rowView = { specifier: './row-view.js', code: readFileSync(new URL('./page/row-view.js', import.meta.url), 'utf8') };
+  const shell = pageShell(PAGE_CSS, script, [rowView]);
   const streams = new Set<ServerResponse>();
   let hosts = new Set<string>();
   const server: Server = createServer((request, response) => {
@@ -79,10 +92,9 @@ export async function startServer(ctx: ApiContext, listen: { host: string; port:
     if (request.method !== 'GET' && request.method !== 'HEAD') return answer(response, 405, { error: `${request.method} is not allowed here` }, { Allow: 'GET, HEAD' });
     switch (path) {
       case '/':
-        // The first page of rows travels with the document: the first paint waits for no API request.
-        return asset(response, 'text/html; charset=utf-8', shell.html({ config: pageConfig(ctx), locks: locksPage(ctx, { backend: null, q: '', offset: 0, limit: FIRST_PAGE }) }), shell.csp);
+        return asset(response, 'text/html; charset=utf-8', page(), shell.csp);
       case '/app.js':
-        return asset(response, 'text/javascript; charset=utf-8', script);
+        return asset(response, 'text/javascript; charset=utf-8', shell.script);
       case '/app.css':
         return asset(response, 'text/css; charset=utf-8', PAGE_CSS);
       case '/favicon.ico':
@@ -102,6 +114,12 @@ export async function startServer(ctx: ApiContext, listen: { host: string; port:
     const one = /^\/api\/locks\/([^/]+)\/(.+)$/.exec(path);
     if (one !== null) return getLock(ctx, decode(one[1]!), decode(one[2]!), url.searchParams.get('fresh') === '1', response);
     answer(response, 404, { error: `nothing at ${path}` });
+  }
+
+  /** The document: the first page of rows travels with it, the first screen of them as HTML, so the first paint waits for no API request and no script. */
+  function page(): string {
+    const first = locksPage(ctx, { backend: null, q: '', offset: 0, limit: FIRST_PAGE });
+    return shell.html({ config: pageConfig(ctx), locks: first }, rowsHtml(first.locks.slice(0, FIRST_SCREEN), first.now, ctx.warnAfterMs));
   }
 
   function events(request: IncomingMessage, response: ServerResponse): void {

@@ -75,6 +75,26 @@ describe('deadbolt serve: lock directory in the browser', { skip: chromium.avail
     await page.close();
   });
 
+  test('a lock held before the page opens is written by the server as text, exactly as the script draws it', async () => {
+    // HOSTILE is held since the test above: the server writes its row into the document (row-html.ts).
+    const html = await (await fetch(open.url)).text();
+    assert.doesNotMatch(html, /<img/i, 'no markup from a lock name in the document');
+    const page = await browser.context.newPage();
+    await page.goto(open.url);
+    await row(page, HOSTILE); // adopted: the script set its data-name from the data block
+    const written = await rowCells(page, HOSTILE);
+    assert.equal(written[1], HOSTILE.replace('\u202e', '\\u{202e}'));
+    assert.equal(await page.evaluate(() => document.querySelectorAll('#locks img').length), 0);
+    assert.equal(await page.evaluate(() => (window as { pwned?: number }).pwned), undefined);
+    // The same row drawn by the script (a filter makes it redraw the table): the same text, held/lease cells aside (they tick).
+    await page.fill('#filter', 'onerror');
+    await page.waitForFunction(() => document.querySelectorAll('#locks tbody tr').length === 1, undefined, { timeout: ROW_TIMEOUT });
+    const drawn = await rowCells(page, HOSTILE);
+    const still = (cells: string[]) => cells.filter((_, i) => i !== 4 && i !== 6);
+    assert.deepEqual(still(drawn), still(written));
+    await page.close();
+  });
+
   test('without --allow-break the page has no break action and the API answers 403', async () => {
     const page = await browser.context.newPage();
     await page.goto(open.url);

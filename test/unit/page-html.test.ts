@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { classicScript, dataBlock, pageShell } from '../../src/serve/page/html.js';
+import { rowsHtml } from '../../src/serve/page/row-html.js';
 
 const sha = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
@@ -41,4 +42,24 @@ test('the compiled module becomes a strict classic script; other module syntax i
 
 test('a script or style that would end its own element is refused', () => {
   assert.throws(() => pageShell('', 'const s = "</script>";'), /closing tag/);
+});
+
+test('library modules are inlined ahead of the script, their import line dropped; anything else is refused', () => {
+  const lib = { specifier: './row-view.js', code: 'export function twice(n) {\n    return 2 * n;\n}\nexport const ONE = 1;\n' };
+  const script = classicScript("import { ONE, twice } from './row-view.js';\nglobalThis.out = twice(ONE);\nexport {};\n", [lib]);
+  assert.doesNotMatch(script, /\b(import|export)\b/);
+  const scope: { out?: number } = {};
+  new Function('globalThis', script)(scope);
+  assert.equal(scope.out, 2);
+  assert.throws(() => classicScript("import { twice as t } from './row-view.js';", [lib]), /does not import/);
+  assert.throws(() => classicScript("import { ONE } from './row-view.js';", [{ specifier: './row-view.js', code: 'export default 1;' }]), /module syntax/);
+});
+
+test('the first rows are written into the table body; the data block stays', () => {
+  const html = pageShell('', '').html({ locks: [] }, rowsHtml([], 0, 1000));
+  assert.ok(html.includes('<tbody></tbody>'), 'no rows: an empty body');
+  const row = { backend: 'file', name: 'a', mode: 'exclusive' as const, holders: [], waiters: null };
+  const withRow = pageShell('', '').html({ locks: [row] }, rowsHtml([row], 0, 1000));
+  assert.match(withRow, /<tbody><tr class="trouble"|<tbody><tr class="">/);
+  assert.ok(withRow.includes('<script type="application/json" id="first">'));
 });

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * The page's script (served as /app.js; runs in the browser, not in Node).
+ * The page's script (inlined in the page with row-view.ts's code, see html.ts, and also served
+ * as /app.js; runs in the browser, not in Node).
  *
  * - Live: an EventSource on /api/events says when the snapshot changed; the
  *   page then fetches the one page of rows it shows (100 at a time, so the
@@ -20,11 +21,14 @@
  */
 
 // Types only (erased from the emitted script): the API's shapes, as the server defines them.
-import type { HistoryEntry, HolderRow as Holder, LockRow as Row } from '../lock-row.js';
+import type { HistoryEntry, LockRow as Row } from '../lock-row.js';
 import type { BackendStatus as Backend } from '../monitor.js';
+// The rows' text, shared with the server's first screen of rows (row-html.ts). Not an import at
+// run time: html.ts inlines row-view.js's code ahead of this script's and drops this line, so the
+// names must be used as they are exported (no `as`), and this file must not declare them again.
+import { badges, duration, HELD_CELL, heldText, LEASE_CELL, leaseText, rowClass, STATE_CELL, textCells, visible } from './row-view.js';
 
 const PAGE_SIZE = 100;
-const TROUBLE = new Set(['stopped', 'expiring', 'gone']);
 
 const state = {
   config: { allowBreak: false, warnAfterMs: 600_000 },
@@ -47,15 +51,6 @@ const state = {
 
 const $ = <T extends Element = HTMLElement>(selector: string): T => document.querySelector(selector) as T;
 
-/**
- * Text as shown: control characters and invisible format characters (bidi
- * overrides, zero-width marks) become visible `\u{…}` escapes, so that a name
- * cannot reorder or hide what is displayed around it, as in the CLI's escape.ts.
- */
-function visible(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-}
-
 /** An element with text children only: strings become text nodes (made visible), never markup. */
 function el(tag: string, props: { class?: string; title?: string; data?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElement {
   const node = document.createElement(tag);
@@ -68,16 +63,6 @@ function el(tag: string, props: { class?: string; title?: string; data?: Record<
 
 function now(): number {
   return Date.now() + state.skew;
-}
-
-function duration(ms: number): string {
-  if (ms < 0) return `-${duration(-ms)}`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
 function time(ms: number): string {
@@ -145,67 +130,51 @@ async function loadRows(): Promise<void> {
   }
 }
 
-function rowClass(row: Row): string {
-  if (row.holders.some((h) => TROUBLE.has(h.state))) return 'trouble';
-  if (row.holders.some((h) => now() - h.since > state.config.warnAfterMs)) return 'warn';
-  return '';
+/** The row's class (trouble, warn or none) now. */
+function classOf(row: Row): string {
+  return rowClass(row, now(), state.config.warnAfterMs);
 }
 
-function badges(row: Row): HTMLElement {
+/** The state cell: the row's badges (row-view.ts), each followed by a space when there are several. */
+function stateCell(row: Row): HTMLElement {
   const cell = el('td');
-  const t = now();
-  for (const h of row.holders) {
-    if (TROUBLE.has(h.state)) cell.append(el('span', { class: 'badge trouble', title: `pid ${h.pid} is ${h.state}` }, h.state), ' ');
+  for (const b of badges(row, now(), state.config.warnAfterMs)) {
+    cell.append(el('span', b.title === undefined ? { class: b.class } : { class: b.class, title: b.title }, b.text));
+    if (b.class !== 'badge ok') cell.append(' ');
   }
-  if (row.holders.some((h) => t - h.since > state.config.warnAfterMs)) cell.append(el('span', { class: 'badge warn' }, `held > ${duration(state.config.warnAfterMs)}`), ' ');
-  if (cell.childNodes.length === 0) cell.append(el('span', { class: 'badge ok' }, row.holders.length === 0 ? 'held (no record)' : 'ok'));
   return cell;
-}
-
-function holderText(h: Holder | undefined, more: number): string {
-  if (h === undefined) return '(holder wrote no record)';
-  return `pid ${h.pid}@${h.host} ${h.command}${more > 0 ? ` (+${more})` : ''}`;
 }
 
 /** The rows on screen and their cells that change with time, for {@link tick}. */
 let shown: Array<{ row: Row; tr: HTMLElement; held: HTMLElement; lease: HTMLElement; state: HTMLElement }> = [];
 
-function heldText(row: Row, t: number): string {
-  const first = row.holders[0];
-  return first === undefined ? '' : duration(t - first.since);
-}
-
-function leaseText(row: Row, t: number): string {
-  const first = row.holders[0];
-  return first?.expiresAt == null ? '—' : duration(first.expiresAt - t);
-}
-
-/** One row of the table, with the cells {@link tick} updates. */
-function rowView(row: Row, t: number): (typeof shown)[number] {
-  const first = row.holders[0];
-  const held = el('td', {}, heldText(row, t));
-  const lease = el('td', {}, leaseText(row, t));
-  const stateCell = badges(row);
-  const tr = el(
-    'tr',
-    { class: rowClass(row), data: { backend: row.backend, name: row.name } },
-    el('td', {}, row.backend),
-    el('td', { title: row.name }, row.name),
-    el('td', {}, row.mode),
-    el('td', { title: holderText(first, row.holders.length - 1) }, holderText(first, row.holders.length - 1)),
-    held,
-    el('td', {}, row.holders.map((h) => h.token).join(', ')),
-    lease,
-    el('td', {}, row.waiters === null ? '—' : String(row.waiters)),
-    stateCell,
-  );
+/** Mark the row of the selected lock. */
+function markSelected(tr: HTMLElement, row: Row): void {
   if (state.selected?.backend === row.backend && state.selected.name === row.name) tr.classList.add('selected');
-  tr.addEventListener('click', () => select(row.backend, row.name));
-  return { row, tr, held, lease, state: stateCell };
+}
+
+/** One row of the table, with the cells {@link tick} updates (clicks are handled by the table, see {@link start}). */
+function rowView(row: Row, t: number): (typeof shown)[number] {
+  const cells = textCells(row, t).map((c) => el('td', c.title === undefined ? {} : { title: c.title }, c.text));
+  const tr = el('tr', { class: classOf(row), data: { backend: row.backend, name: row.name } }, ...cells, stateCell(row));
+  markSelected(tr, row);
+  return { row, tr, held: cells[HELD_CELL]!, lease: cells[LEASE_CELL]!, state: tr.children[STATE_CELL] as HTMLElement };
+}
+
+/**
+ * A row the server wrote into the document (row-html.ts) for `row`, taken
+ * over as if {@link rowView} had made it: its data attributes (the raw name,
+ * which the server leaves out of the markup) and the cells {@link tick} updates.
+ */
+function adoptRow(tr: HTMLTableRowElement, row: Row): (typeof shown)[number] {
+  tr.dataset.backend = row.backend;
+  tr.dataset.name = row.name;
+  markSelected(tr, row);
+  return { row, tr, held: tr.cells[HELD_CELL]!, lease: tr.cells[LEASE_CELL]!, state: tr.cells[STATE_CELL]! };
 }
 
 function renderRows(): void {
-  const body = $('#locks tbody');
+  const body = $<HTMLTableSectionElement>('#locks tbody');
   if (state.painted) {
     const t = now();
     shown = state.rows.map((row) => rowView(row, t));
@@ -222,33 +191,40 @@ function renderRows(): void {
   if (state.selected !== undefined) renderDetail();
 }
 
-/** A row's height for counting what fills the first screen: ~22 px drawn (12 px text at 1.4, padding, border); 20 errs towards a full screen. */
-const ROW_PX = 20;
-
 /**
- * The first paint: only the rows a screen can show are built and drawn, the
- * rest of the page one frame later. In a fresh renderer, building, laying out
- * and shaping the text of all 100 rows delayed the first frame by ~110 ms, and
- * its raster took as long again (bench/serve.mjs's setup, 10 000 locks); the rows below
- * the fold are not seen in that frame anyway.
+ * The first paint: the server wrote the first screen of rows into the
+ * document (row-html.ts), so the browser draws them without this script,
+ * whose {@link start} runs only after that frame. Here the script adopts them
+ * and adds the rest of the page's rows. In a fresh renderer, building, laying
+ * out and shaping the text of all 100 rows delayed the first frame by
+ * ~110 ms, and its raster took as long again (bench/serve.mjs's setup,
+ * 10 000 locks); the rows below the fold are not seen in that frame anyway.
+ * Rows that do not match the data (not expected: both come from one
+ * snapshot), or a document without them, are built here and drawn a frame later.
  */
-function paintFirstScreen(body: HTMLElement): void {
+function paintFirstScreen(body: HTMLTableSectionElement): void {
   const rows = state.rows;
-  // The screen's height, not the window's: reading window.innerHeight here forced a layout of
-  // the half-parsed page (35–146 ms of this function's time in a CPU profile, with no rows at all).
-  const fit = Math.ceil(screen.height / ROW_PX);
-  shown = rows.slice(0, fit).map((row) => rowView(row, now()));
-  body.replaceChildren(...shown.map((s) => s.tr));
+  const written = [...body.rows];
+  const fit = written.length <= rows.length ? written.length : 0;
+  if (fit !== written.length) body.replaceChildren();
+  shown = rows.slice(0, fit).map((row, i) => adoptRow(written[i]!, row));
+  const rest = (): void => {
+    const t = now();
+    const more = rows.slice(fit).map((row) => rowView(row, t));
+    shown.push(...more);
+    body.append(...more.map((s) => s.tr));
+  };
+  if (fit > 0 || rows.length === 0) {
+    // For bench/serve.mjs: the first rows are on screen (start runs after the document's first frame).
+    performance.mark('deadbolt:rows-painted');
+    rest();
+    return;
+  }
   requestAnimationFrame(() => {
     // A task queued from the frame's callback runs once that frame (style, layout, paint) is done.
     setTimeout(() => {
-      // For bench/serve.mjs: the first rows are on screen.
       performance.mark('deadbolt:rows-painted');
-      if (state.rows !== rows) return; // newer rows replaced these meanwhile
-      const t = now();
-      const rest = rows.slice(fit).map((row) => rowView(row, t));
-      shown.push(...rest);
-      body.append(...rest.map((s) => s.tr));
+      if (state.rows === rows) rest(); // else newer rows replaced these meanwhile
     });
   });
 }
@@ -265,12 +241,12 @@ function tick(): void {
     if (s.held.textContent !== held) s.held.textContent = held;
     const lease = leaseText(s.row, t);
     if (s.lease.textContent !== lease) s.lease.textContent = lease;
-    const cls = rowClass(s.row);
+    const cls = classOf(s.row);
     const selected = s.tr.classList.contains('selected');
     if (s.tr.className.replace(/\bselected\b/, '').trim() !== cls) {
       s.tr.className = cls;
       if (selected) s.tr.classList.add('selected');
-      const cell = badges(s.row);
+      const cell = stateCell(s.row);
       s.state.replaceWith(cell);
       s.state = cell;
     }
@@ -485,6 +461,11 @@ async function start(): Promise<void> {
     state.config = page.config;
     applyRows(page.locks);
   }
+  // One listener for every row, those the server wrote included.
+  $('#locks tbody').addEventListener('click', (event) => {
+    const tr = (event.target as Element).closest<HTMLElement>('#locks tbody tr');
+    if (tr?.dataset.name !== undefined && tr.dataset.backend !== undefined) select(tr.dataset.backend, tr.dataset.name);
+  });
   $<HTMLInputElement>('#filter').addEventListener('input', (event) => {
     state.q = (event.target as HTMLInputElement).value;
     state.offset = 0;
@@ -512,5 +493,8 @@ async function start(): Promise<void> {
   setInterval(tick, 1000);
 }
 
-void start();
-
+// After the document's first frame: that frame (the rows the server wrote) waits for none of this
+// script's work. A task queued from an animation frame callback runs once that frame is done. A
+// hidden page gets no animation frames (and paints nothing): it starts at once.
+if (document.hidden) void start();
+else requestAnimationFrame(() => setTimeout(() => void start()));
