@@ -200,8 +200,15 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
    */
   claimVanished(request: ClaimRequest<S>, own: C): Promise<void>;
 
-  /** Why our held claim is gone (after its watch said `'gone'`), as a loss reason and a sentence. */
-  diagnoseLoss(request: ClaimRequest<S>, own: C): Promise<[LossReason, string]>;
+  /**
+   * Why our held claim is gone (after its watch said `'gone'`), as a loss reason
+   * and a sentence. An engine that knows without a request (memory: the claim
+   * says how it went) may answer synchronously: the loss is then reported in
+   * the same turn as the watch event, before any news that follows it (the
+   * session's own loss, which would mark the lock lost with the vaguer
+   * `'session'`). Never throws synchronously.
+   */
+  diagnoseLoss(request: ClaimRequest<S>, own: C): Promise<[LossReason, string]> | [LossReason, string];
 
   /**
    * How the claim we waited on (`waited`) let go. `read` is the re-check that

@@ -91,15 +91,17 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
     else void this.#verify();
   }
 
-  /** Our claim is gone: find out why (bounded), then report the loss. */
+  /** Our claim is gone: find out why (bounded; at once when the engine knows), then report the loss. */
   async #gone(): Promise<void> {
     if (this.#state !== 'held') return;
     this.#own.cancel();
-    const [reason, detail] = await within<[LossReason, string]>(
-      DIAGNOSIS_BOUND_MS,
-      this.#ctx.engine.diagnoseLoss(this.#request, this.#claim),
-      ['deleted', `the claim was deleted on ${this.#ctx.engine.backend} (it did not say why in time)`],
-    );
+    const diagnosis = this.#ctx.engine.diagnoseLoss(this.#request, this.#claim);
+    const [reason, detail] = Array.isArray(diagnosis)
+      ? diagnosis
+      : await within<[LossReason, string]>(DIAGNOSIS_BOUND_MS, diagnosis, [
+          'deleted',
+          `the claim was deleted on ${this.#ctx.engine.backend} (it did not say why in time)`,
+        ]);
     this.#lose(reason, detail);
   }
 

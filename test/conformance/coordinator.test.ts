@@ -94,7 +94,7 @@ test('DriverLock.onLost: the guard aborts with LockLostError, and the process qu
   const locks: DriverLock[] = [];
   const { coordinator } = await coordinatorOver((inner) => ({
     acquire: async (request, signal) => {
-      const lock = await inner.acquire(request, signal);
+      const lock = wrapLock(await inner.acquire(request, signal)); // without a signal of its own: the legacy hook
       locks.push(lock);
       return lock;
     },

@@ -59,6 +59,8 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
   readonly failures = new Map<Method, unknown[]>();
   /** The reason `diagnoseLoss` gives. */
   lossReason: LossReason = 'deleted';
+  /** Whether `diagnoseLoss` answers synchronously (as the memory engine does) rather than with a promise. */
+  diagnoseAtOnce = false;
   /** Break records kept, by name (breakHolders writes them). */
   readonly broken = new Map<string, BreakRecord>();
   /** Whether createClaim reads the queue in the same round trip. */
@@ -149,8 +151,9 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
     if (!request.session.alive) throw new SessionLostError(`fake session ${request.session.id} is gone`);
   }
 
-  async diagnoseLoss(): Promise<[LossReason, string]> {
-    return [this.lossReason, `fake: ${this.lossReason}`];
+  diagnoseLoss(): Promise<[LossReason, string]> | [LossReason, string] {
+    const diagnosis: [LossReason, string] = [this.lossReason, `fake: ${this.lossReason}`];
+    return this.diagnoseAtOnce ? diagnosis : Promise.resolve(diagnosis);
   }
 
   async predecessor(_request: ClaimRequest<FakeSession>, waited: FakeClaim): Promise<PredecessorReport> {

@@ -1,72 +1,32 @@
 /**
- * The memory engine: what etcd or ZooKeeper would be, in this process. Every
- * coordinator connected to `memory://<name>` shares the space of that name.
+ * The memory engine's store: what etcd or ZooKeeper would be, in this process.
+ * Every coordinator connected to `memory://<name>` shares the space of that
+ * name. It keeps data and leases only; the recipe core (src/core/) decides who
+ * holds what, from the claims it reads here (engine.ts).
  *
  * Protocol
  * - Leases expire on the space's clock `ttl` after their last renewal; expiry
- *   drops every claim of the lease (holders learn `'expired'`).
- * - Each key has holders and a FIFO queue. A claim is granted when nothing
- *   queued before it is still waiting and its mode is compatible: exclusive
- *   with no holder, shared with no exclusive holder. A departure grants from
- *   the head only: one exclusive waiter, or a run of shared ones (no herd, no polling).
- * - Tokens come from one counter per space, taken at grant time, so each is
- *   greater than every earlier grant of every key.
- * - A departure (released, expired, broken) is remembered per key and handed
- *   to the next holder as its predecessor report.
+ *   deletes every claim of the lease (holders learn `'expired'`).
+ * - Each key has a list of claims in the order the space accepted them, from
+ *   one counter per space: a claim's order is also its token, so each is
+ *   greater than every earlier claim of every key.
+ * - Deleting a claim records on it how it went (released, expired, broken),
+ *   for its owner's loss report. A holder's departure is also kept per key:
+ *   the next holder's predecessor report, and the key's last break record.
  * - Test hooks: `pause(sessionId)` cuts a session off from the engine (its
  *   keepalives and notifications wait until `resume`), `expire(sessionId)`
  *   expires its lease now.
  *
  * @module
  */
-import { SessionLostError, type LossReason } from '../../errors.js';
-import type { Clock, ClockTimer } from '../../distributed/clock.js';
-import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
-import type { LockInfo, LockOwner } from '../../contracts/fenced-guard.js';
-
-/** One lease (a session) in the engine. @internal */
-export class Lease {
-  alive = true;
-  paused = false;
-  expiresAt: number;
-  timer: ClockTimer | undefined;
-  readonly claims = new Set<Claim>();
-  /** Deliveries held back while paused: keepalive answers and loss notifications. */
-  readonly held: (() => void)[] = [];
-  onLost: ((cause: unknown) => void) | undefined;
-
-  constructor(readonly id: string, readonly ttlMs: number, readonly owner: LockOwner, now: number) {
-    this.expiresAt = now + ttlMs;
-  }
-
-  /** Deliver a message to the session, or hold it while the session is cut off. */
-  deliver(message: () => void): void {
-    if (this.paused) this.held.push(message);
-    else queueMicrotask(message);
-  }
-}
-
-/** One claim on a key: waiting, then held, then gone. @internal */
-export class Claim {
-  state: 'waiting' | 'held' | 'gone' = 'waiting';
-  token = 0n;
-  since = 0;
-  predecessor: PredecessorReport | undefined;
-  onLost: ((reason: LossReason, detail: string) => void) | undefined;
-
-  constructor(
-    readonly key: string,
-    readonly lease: Lease,
-    readonly mode: 'exclusive' | 'shared',
-    readonly granted: (claim: Claim) => void,
-    readonly failed: (err: unknown) => void,
-  ) {}
-}
-
-interface Entry {
-  holders: Claim[];
-  queue: Claim[];
-}
+import { SessionLostError } from '../../errors.js';
+import type { Clock } from '../../distributed/clock.js';
+import type { PredecessorReport } from '../../distributed/driver.js';
+import type { LockOwner } from '../../contracts/lock-info.js';
+import { blocker } from '../../core/blocker.js';
+import type { ClaimMode } from '../../core/engine.js';
+import { MemoryClaim } from './claim.js';
+import { Lease } from './lease.js';
 
 /**
  * One named in-process coordination engine. Get it with `memorySpace(name)`.
@@ -78,19 +38,24 @@ interface Entry {
  * ```
  */
 export class MemorySpace {
-  readonly #entries = new Map<string, Entry>();
+  /** Claims by key, oldest first; a key without claims has no entry. */
+  readonly #queues = new Map<string, MemoryClaim[]>();
   readonly #leases = new Map<string, Lease>();
+  /** How the last holder of each key went. */
   readonly #departures = new Map<string, PredecessorReport>();
   /** Leases that ended while paused, so `resume` can still deliver their news. */
   readonly #dead = new Map<string, Lease>();
-  #tokens = 0n;
+  #order = 0n;
   #leaseIds = 0;
 
-  constructor(readonly name: string, readonly clock: Clock) {}
+  constructor(
+    readonly name: string,
+    readonly clock: Clock,
+  ) {}
 
   /** Grant a lease. @internal */
-  grantLease(ttlMs: number, owner: LockOwner): Lease {
-    const lease = new Lease(`${this.name}-${++this.#leaseIds}`, ttlMs, owner, this.clock.now());
+  grantLease(ttlMs: number): Lease {
+    const lease = new Lease(`${this.name}-${++this.#leaseIds}`, ttlMs, this.clock.now());
     this.#leases.set(lease.id, lease);
     this.#armExpiry(lease);
     return lease;
@@ -104,85 +69,59 @@ export class MemorySpace {
     return true;
   }
 
-  /** Drop a lease and everything it holds or waits for. @internal */
+  /** End a lease and delete its claims. @internal */
   endLease(lease: Lease, outcome: 'released' | 'expired'): void {
     if (!lease.alive) return;
     lease.alive = false;
-    if (lease.timer !== undefined) this.clock.clearTimeout(lease.timer);
+    this.clock.clearTimeout(lease.timer);
     this.#leases.delete(lease.id);
-    const gone = new SessionLostError(`memory lease ${lease.id} ${outcome === 'expired' ? 'expired' : 'was revoked'}`);
-    for (const claim of [...lease.claims]) {
-      if (claim.state === 'waiting') this.withdraw(claim, gone);
-      else this.#depart(claim, outcome, outcome === 'expired' ? 'its session lease expired' : undefined);
-    }
-    if (outcome === 'expired') lease.deliver(() => lease.onLost?.(gone));
+    for (const claim of [...lease.claims.values()]) this.remove(claim, { outcome, token: claim.token });
+    if (outcome === 'released') return;
+    const gone = new SessionLostError(`memory lease ${lease.id} expired`);
+    // after its claims' deletions: each held lock is lost as 'expired' before the session's loss says only 'session'
+    lease.deliver(() => lease.onLost?.(gone));
   }
 
-  /** Queue a claim; it is granted at once if it can be. @internal */
-  claim(claim: Claim): void {
-    const entry = this.#entry(claim.key);
-    claim.lease.claims.add(claim);
-    entry.queue.push(claim);
-    this.#grantFromHead(claim.key, entry);
+  /** Append a claim to `key`'s queue, on `lease`. @internal */
+  add(key: string, id: string, lease: Lease, mode: ClaimMode, owner: LockOwner): MemoryClaim {
+    const claim = new MemoryClaim(key, id, lease, ++this.#order, mode, owner, this.clock.now(), this.#departures.get(key));
+    const queue = this.#queues.get(key);
+    if (queue === undefined) this.#queues.set(key, [claim]);
+    else queue.push(claim);
+    lease.claims.set(id, claim);
+    return claim;
   }
 
-  /** Grant a claim only if it can be granted now. @internal */
-  tryClaim(claim: Claim): boolean {
-    const entry = this.#entries.get(claim.key);
-    if (entry !== undefined && (entry.queue.length > 0 || !compatible(entry, claim.mode))) return false;
-    this.claim(claim);
-    return true;
+  /** The claims of `key`, oldest first. @internal */
+  claims(key: string): readonly MemoryClaim[] {
+    return this.#queues.get(key) ?? [];
   }
 
-  /** Take back a waiting claim (abort, timeout, lease end) and reject it with `reason`. @internal */
-  withdraw(claim: Claim, reason: unknown): void {
-    if (claim.state !== 'waiting') return;
-    const entry = this.#entries.get(claim.key)!;
-    const wasHead = entry.queue[0] === claim;
-    entry.queue.splice(entry.queue.indexOf(claim), 1);
-    this.#forget(claim);
-    claim.failed(reason);
-    // It may have been holding back shared claims behind it.
-    if (wasHead) this.#grantFromHead(claim.key, entry);
-    this.#dropIfIdle(claim.key, entry);
+  /** Every key with claims. @internal */
+  keys(): IterableIterator<string> {
+    return this.#queues.keys();
   }
 
-  /** Release a held claim if it is still held (conditional, like a token compare). @internal */
-  release(claim: Claim): void {
-    if (claim.state === 'held') this.#depart(claim, 'released');
+  /** Every key whose last holder's departure is kept. @internal */
+  departedKeys(): IterableIterator<string> {
+    return this.#departures.keys();
   }
 
-  /** Displace every holder of `key` and store `record` for the next holder. @internal */
-  break(key: string, record: BreakRecord, toInfo: (claim: Claim) => LockInfo): LockInfo[] {
-    const holders = [...(this.#entries.get(key)?.holders ?? [])];
-    if (holders.length === 0) return [];
-    const displaced = holders.map(toInfo);
-    const stored: BreakRecord = { ...record, displaced };
-    for (const claim of holders) this.#depart(claim, 'broken', `broken by ${record.by}: ${record.reason}`, stored);
-    return displaced;
+  /** How the last holder of `key` went. @internal */
+  departure(key: string): PredecessorReport | undefined {
+    return this.#departures.get(key);
   }
 
-  /** Current holders of every key accepted by `match`. @internal */
-  holders(match: (key: string) => boolean): Claim[] {
-    const found: Claim[] = [];
-    for (const [key, entry] of this.#entries) if (match(key)) found.push(...entry.holders);
-    return found;
-  }
-
-  /** Waiting claims (queue order) and the kept break record of every key accepted by `match` that has either. @internal */
-  queues(match: (key: string) => boolean): Array<{ key: string; waiters: Claim[]; lastBreak: BreakRecord | undefined }> {
-    const keys = new Set([...this.#entries.keys(), ...this.#departures.keys()].filter(match));
-    const found = [...keys].sort().map((key) => ({
-      key,
-      waiters: [...(this.#entries.get(key)?.queue ?? [])],
-      lastBreak: this.#departures.get(key)?.breakRecord,
-    }));
-    return found.filter((q) => q.waiters.length > 0 || q.lastBreak !== undefined);
-  }
-
-  /** The lease with this id, if it is alive. @internal */
-  lease(id: string): Lease | undefined {
-    return this.#leases.get(id);
+  /** Delete `claim` if it is still stored (conditional: a claim object is one token), recording how it went. @internal */
+  remove(claim: MemoryClaim, report: PredecessorReport): void {
+    const queue = this.#queues.get(claim.key);
+    const at = queue?.indexOf(claim) ?? -1;
+    if (queue === undefined || at < 0) return;
+    if (blocker(queue, claim) === undefined) this.#departures.set(claim.key, report); // it held the key
+    queue.splice(at, 1);
+    if (queue.length === 0) this.#queues.delete(claim.key);
+    claim.lease.claims.delete(claim.id);
+    claim.depart(report);
   }
 
   /**
@@ -200,8 +139,7 @@ export class MemorySpace {
     const lease = this.#leases.get(sessionId) ?? this.#dead.get(sessionId);
     if (lease === undefined || !lease.paused) return;
     this.#dead.delete(sessionId);
-    lease.paused = false;
-    for (const message of lease.held.splice(0)) queueMicrotask(message);
+    lease.resume();
   }
 
   /** Test hook: expire the lease `sessionId` now, whatever its deadline. */
@@ -213,56 +151,11 @@ export class MemorySpace {
   }
 
   #armExpiry(lease: Lease): void {
-    if (lease.timer !== undefined) this.clock.clearTimeout(lease.timer);
+    this.clock.clearTimeout(lease.timer);
     lease.timer = this.clock.setTimeout(() => {
       lease.timer = undefined;
       if (this.clock.now() < lease.expiresAt) this.#armExpiry(lease);
       else this.expire(lease.id);
     }, lease.expiresAt - this.clock.now());
   }
-
-  #grantFromHead(key: string, entry: Entry): void {
-    for (let head = entry.queue[0]; head !== undefined && compatible(entry, head.mode); head = entry.queue[0]) {
-      entry.queue.shift();
-      head.state = 'held';
-      head.token = ++this.#tokens;
-      head.since = this.clock.now();
-      head.predecessor = this.#departures.get(key);
-      entry.holders.push(head);
-      head.granted(head);
-      if (head.mode === 'exclusive') return;
-    }
-  }
-
-  #depart(claim: Claim, outcome: LossReason, lossDetail?: string, breakRecord?: BreakRecord): void {
-    const entry = this.#entries.get(claim.key)!;
-    entry.holders.splice(entry.holders.indexOf(claim), 1);
-    this.#forget(claim);
-    const report: PredecessorReport = { outcome: outcome === 'released' ? 'released' : outcome === 'broken' ? 'broken' : 'expired', token: claim.token };
-    if (breakRecord !== undefined) report.breakRecord = breakRecord;
-    this.#departures.set(claim.key, report);
-    if (lossDetail !== undefined) claim.lease.deliver(() => claim.onLost?.(outcome, lossDetail));
-    this.#grantFromHead(claim.key, entry);
-    this.#dropIfIdle(claim.key, entry);
-  }
-
-  #forget(claim: Claim): void {
-    claim.state = 'gone';
-    claim.lease.claims.delete(claim);
-  }
-
-  #entry(key: string): Entry {
-    let entry = this.#entries.get(key);
-    if (entry === undefined) this.#entries.set(key, (entry = { holders: [], queue: [] }));
-    return entry;
-  }
-
-  #dropIfIdle(key: string, entry: Entry): void {
-    if (entry.holders.length === 0 && entry.queue.length === 0) this.#entries.delete(key);
-  }
-}
-
-function compatible(entry: Entry, mode: 'exclusive' | 'shared'): boolean {
-  if (mode === 'exclusive') return entry.holders.length === 0;
-  return entry.holders.every((holder) => holder.mode === 'shared');
 }

@@ -198,6 +198,16 @@ test('loss: a held claim deleted behind our back aborts the lock signal, even be
   await lock.release(); // after a loss, release deletes nothing and does not fail
 });
 
+test('loss: a diagnosis the engine has at once is reported in the turn of the watch event, before news after it', async () => {
+  const { engine, driver, request, never } = setup();
+  engine.lossReason = 'expired';
+  engine.diagnoseAtOnce = true;
+  const lock: DriverLock = await driver.acquire(request('d'), never);
+  engine.remove(engine.queue('d')[0]!); // its watch event is the next microtask
+  await new Promise<void>((resolve) => queueMicrotask(resolve)); // news queued right after the event
+  assert.equal((lock.signal?.reason as LockLostError | undefined)?.reason, 'expired');
+});
+
 test('loss while held is not reported after release', async () => {
   const { engine, driver, request, never } = setup();
   const lock = await driver.acquire(request('n'), never);
