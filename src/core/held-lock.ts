@@ -10,9 +10,11 @@
  * Expiry of the session does not depend on any of this: the Session's local
  * deadline comes first, and the guard listens to both signals.
  *
- * Loss is an AbortSignal, not a callback: a signal keeps its state, so a loss
- * seen before the guard listens is never dropped (the race the old
- * LossReporter had to patch cannot happen).
+ * Loss is a kept state, not only an event: a loss seen before the guard
+ * listens is reported the moment it listens, never dropped (the race the old
+ * LossReporter had to patch cannot happen). The guard listens with `onLoss`;
+ * an AbortSignal is made only for whoever asks for `signal` (tests, tools), so
+ * the lock that is released without being lost (nearly all) costs none.
  *
  * @internal
  * @module
@@ -44,7 +46,11 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
   readonly #request: ClaimRequest<S>;
   readonly #claim: C;
   readonly #own: OwnWatch<S, C>;
-  readonly #lost = new AbortController();
+  /** Why the lock was lost, once it was. */
+  #loss: [LossReason, string] | undefined;
+  #listener: ((reason: LossReason, detail: string) => void) | undefined;
+  /** Made on the first read of `signal`. */
+  #lost: AbortController | undefined;
   #state: 'held' | 'lost' | 'released' = 'held';
   #release: Promise<void> | undefined;
 
@@ -62,7 +68,17 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
 
   /** Aborted with LockLostError when the engine shows the claim gone. */
   get signal(): AbortSignal {
+    if (this.#lost === undefined) {
+      this.#lost = new AbortController();
+      if (this.#loss !== undefined) this.#lost.abort(this.#lostError(...this.#loss));
+    }
     return this.#lost.signal;
+  }
+
+  /** Call `listener` when the claim is lost, or now if it was (DriverLock's contract). */
+  onLoss(listener: (reason: LossReason, detail: string) => void): void {
+    if (this.#loss !== undefined) listener(...this.#loss);
+    else this.#listener = listener;
   }
 
   /**
@@ -127,9 +143,15 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
   #lose(reason: LossReason, detail: string): void {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
-    const { name } = this.#request;
-    this.#lost.abort(new LockLostError(detail, { lockName: name, token: this.token, reason }));
+    this.#loss = [reason, detail];
+    this.#listener?.(reason, detail);
+    this.#lost?.abort(this.#lostError(reason, detail));
   }
+
+  #lostError(reason: LossReason, detail: string): LockLostError {
+    return new LockLostError(detail, { lockName: this.#request.name, token: this.token, reason });
+  }
+
 }
 
 /** `promise`'s value, or `fallback` if it takes longer than `ms` or fails. */

@@ -175,21 +175,16 @@ export interface DriverLock {
   /** How the previous holder let go, when the engine knows. */
   readonly predecessor?: PredecessorReport;
   /**
-   * Aborted, with a LockLostError naming the reason, when the driver observes
-   * that this lock is gone (key deleted, broken, lease expired as seen by a
-   * watch). A signal keeps its state, so a loss seen before anyone listens is
-   * never dropped. Drivers on the recipe core (src/core/) provide it; the
-   * guard combines it with the session's signal. Drivers that do not provide
-   * it call `onLost` instead.
+   * Call `listener` once when the driver observes that this lock is gone (key
+   * deleted, broken, lease expired as seen by a watch), or at once if it has
+   * already: a loss seen before anyone listens is never dropped. The guard
+   * combines it with the session's loss. One listener per lock: the
+   * coordinator's, set right after the grant. A listener rather than an
+   * AbortSignal, because a signal per lock is a good part of what an
+   * uncontended acquire costs on a fast engine, and nearly every lock is
+   * released without being lost.
    */
-  readonly signal?: AbortSignal;
-  /**
-   * Legacy loss hook of drivers not yet on the recipe core. The coordinator sets this right after the grant (in the same turn as the
-   * `acquire` promise settles, so a driver never resolves with a lock it already
-   * knows is gone); the driver calls it (at most once) when it observes that this
-   * particular lock is gone: key deleted, broken, lease expired as seen by a watch.
-   */
-  onLost?: (reason: LossReason, detail: string) => void;
+  onLoss(listener: (reason: LossReason, detail: string) => void): void;
   /**
    * Remove our claim if and only if it is still ours (conditional on the token,
    * never a blind delete: etcd issue 22082). Resolves when the engine confirmed,

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { LockLostError, type LossReason } from '../errors.js';
+import type { LossReason } from '../errors.js';
 import { BaseFencedGuard, type FencedGuard } from '../contracts/fenced-guard.js';
 import type { Guard } from '../local/guard.js';
 import type { DriverLock, PredecessorReport } from './driver.js';
@@ -78,12 +78,9 @@ export class CoordinatorGuard extends BaseFencedGuard implements DistributedGuar
     this.#local = parts.local;
     this.#session = parts.session;
     this.#onRelease = parts.onRelease;
-    const lost = (reason: LossReason, detail: string): void =>
-      this.markLost(reason, `lock "${this.name}" (token ${this.token}) was lost: ${detail}`);
-    const own = parts.lock.signal;
-    if (own === undefined) parts.lock.onLost = lost;
-    else if (own.aborted) lost(...lossOf(own.reason));
-    else own.addEventListener('abort', () => lost(...lossOf(own.reason)), { once: true });
+    parts.lock.onLoss((reason: LossReason, detail: string) =>
+      this.markLost(reason, `lock "${this.name}" (token ${this.token}) was lost: ${detail}`),
+    );
   }
 
   /**
@@ -115,10 +112,4 @@ export class CoordinatorGuard extends BaseFencedGuard implements DistributedGuar
       this.#onRelease(this);
     }
   }
-}
-
-/** The reason and sentence a lock's own signal was aborted with. */
-function lossOf(reason: unknown): [LossReason, string] {
-  if (reason instanceof LockLostError) return [reason.reason, reason.message];
-  return ['deleted', reason instanceof Error ? reason.message : String(reason)];
 }

@@ -156,12 +156,9 @@ class SecretFreeLock implements DriverLock {
     return this.#secrets.scrub(this.#inner.predecessor);
   }
 
-  set onLost(listener: ((reason: LossReason, detail: string) => void) | undefined) {
-    this.#inner.onLost = listener === undefined ? undefined : (reason, detail) => listener(reason, this.#secrets.text(detail));
-  }
-
-  get onLost(): ((reason: LossReason, detail: string) => void) | undefined {
-    return this.#inner.onLost;
+  /** The loss, its sentence masked (it may quote what the engine said). */
+  onLoss(listener: (reason: LossReason, detail: string) => void): void {
+    this.#inner.onLoss((reason, detail) => listener(reason, this.#secrets.text(detail)));
   }
 
   release(): Promise<void> {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { channels } from '../../src/diagnostics.js';
-import { BackendError, ClosedError, LockLostError, UnsupportedError } from '../../src/errors.js';
+import { BackendError, ClosedError, LockLostError, UnsupportedError, type LossReason } from '../../src/errors.js';
 import { connectWith } from '../../src/distributed/connect.js';
 import { SCHEMES } from '../../src/distributed/connect-url.js';
 import type { Capabilities, Driver, DriverLock } from '../../src/distributed/driver.js';
@@ -90,11 +90,11 @@ test('a failing release rejects while the lock is held, never after a loss; the 
   await assert.rejects(next, ClosedError);
 });
 
-test('DriverLock.onLost: the guard aborts with LockLostError, and the process queue moves on', async () => {
-  const locks: DriverLock[] = [];
+test('DriverLock.onLoss: the guard aborts with LockLostError, and the process queue moves on', async () => {
+  const locks: ReturnType<typeof wrapLock>[] = [];
   const { coordinator } = await coordinatorOver((inner) => ({
     acquire: async (request, signal) => {
-      const lock = wrapLock(await inner.acquire(request, signal)); // without a signal of its own: the legacy hook
+      const lock = wrapLock(await inner.acquire(request, signal)); // its loss is the test's to report
       locks.push(lock);
       return lock;
     },
@@ -103,7 +103,7 @@ test('DriverLock.onLost: the guard aborts with LockLostError, and the process qu
   const queued = coordinator.acquire('x');
   await delay(5);
   assert.equal(locks.length, 1, 'the second caller waits in the process queue, not at the engine');
-  locks[0]!.onLost!('deleted', 'key deleted behind our back');
+  locks[0]!.lossListener!('deleted', 'key deleted behind our back');
   const reason = held.signal.reason as LockLostError;
   assert.ok(reason instanceof LockLostError);
   assert.equal(reason.reason, 'deleted');
@@ -194,13 +194,16 @@ test('diagnostics: waiting, then acquired with waitedMs', async (t) => {
 });
 
 /** A DriverLock that forwards to `lock` but never reports loss, with another release. */
-function wrapLock(lock: DriverLock, release: () => Promise<void> = () => lock.release()): DriverLock {
-  return {
+/** `lock` with another release, and a loss the test reports by calling the listener it kept (`lossListener`). */
+function wrapLock(lock: DriverLock, release: () => Promise<void> = () => lock.release()): DriverLock & { lossListener?: (reason: LossReason, detail: string) => void } {
+  const wrapped: DriverLock & { lossListener?: (reason: LossReason, detail: string) => void } = {
     token: lock.token,
     since: lock.since,
     ...(lock.predecessor === undefined ? {} : { predecessor: lock.predecessor }),
+    onLoss: (listener) => void (wrapped.lossListener = listener),
     release,
   };
+  return wrapped;
 }
 
 test('many concurrent acquires on one coordinator: no MaxListenersExceededWarning (each wait listens to the session until it settles)', async (t) => {

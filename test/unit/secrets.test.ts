@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { channels } from '../../src/diagnostics.js';
-import { BackendError, BackendUnavailableError, ConfigurationError, DeadboltError } from '../../src/errors.js';
+import { BackendError, BackendUnavailableError, ConfigurationError, DeadboltError, LockLostError } from '../../src/errors.js';
 import { connect, connectWith, type DriverSource } from '../../src/distributed/connect.js';
 import { SCHEMES, parseConnectUrl, redact, userInfoOf } from '../../src/distributed/connect-url.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
@@ -193,6 +193,33 @@ test('coordinator: errors, loss causes, diagnostics and listings of a leaky driv
   assertClean(published, password, 'diagnostics');
   sessions = [];
 });
+
+test("coordinator: a lock broken by another process is lost on a connection with credentials too, its message masked", { timeout: HANG_GUARD_MS }, async () => {
+  const password = 'loss-pw/#?@:%';
+  const url = `leaky://user:${encodeURIComponent(password)}@127.0.0.1:1`;
+  const space = memorySpace('secrets-unit-loss');
+  const source = leakySource(async (_u, options) => new MemoryDriver(space, options.namespace));
+  const holder: Coordinator = await connectWith(source, url);
+  const other = new MemoryDriver(space, 'deadbolt');
+  try {
+    const guard = await holder.acquire('x');
+    // another process breaks it, quoting the password in its reason (as a careless operator might)
+    await other.break('x', { reason: `worker --pw ${password} hung`, by: 'ops', at: new Date() });
+    const lost = await new Promise<unknown>((resolve) => onceAborted(guard.signal, resolve));
+    assert.ok(lost instanceof LockLostError, String(lost));
+    assert.equal(lost.reason, 'broken');
+    assertClean(lost, password, 'the loss');
+    await guard.release();
+  } finally {
+    await holder.close();
+    await other.close();
+  }
+});
+
+function onceAborted(signal: AbortSignal, fn: (reason: unknown) => void): void {
+  if (signal.aborted) fn(signal.reason);
+  else signal.addEventListener('abort', () => fn(signal.reason), { once: true });
+}
 
 test('Secrets: every spelling of the password and password-like driverOptions, in place, cycles and all', () => {
   const secrets = Secrets.of('redis://us%3Aer:p%40ss%2Fw@h:1', { auth: { username: 'u', password: 'etcd-pass' }, authInfo: [{ scheme: 'digest', auth: 'zk:zk-secret' }] });

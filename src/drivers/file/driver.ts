@@ -16,7 +16,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { LockLostError, UnsupportedError } from '../../errors.js';
+import { UnsupportedError, type LossReason } from '../../errors.js';
 import type { Capabilities, Driver, DriverLock, DriverSession, LockRequest } from '../../distributed/driver.js';
 import type { LockInfo } from '../../contracts/fenced-guard.js';
 import type { FileLockGuard } from '../../file/file-guard.js';
@@ -63,20 +63,15 @@ class ProcessSession implements DriverSession {
 class FileDriverLock implements DriverLock {
   readonly token: bigint;
   readonly since = new Date();
-  readonly #lost = new AbortController();
 
   constructor(private readonly guard: FileLockGuard) {
     this.token = guard.token;
-    const signal = guard.signal;
-    onAbort(signal, () => {
-      const detail = (signal.reason as Error).message;
-      this.#lost.abort(new LockLostError(detail, { lockName: guard.name, token: guard.token, reason: 'deleted' }));
-    });
   }
 
-  /** The lock file's own loss signal, as the recipe core's locks carry one. */
-  get signal(): AbortSignal {
-    return this.#lost.signal;
+  /** The lock file's own loss (its file replaced or deleted behind our back), as the recipe core's locks report it. */
+  onLoss(listener: (reason: LossReason, detail: string) => void): void {
+    const signal = this.guard.signal;
+    onAbort(signal, () => listener('deleted', (signal.reason as Error).message));
   }
 
   release(): Promise<void> {

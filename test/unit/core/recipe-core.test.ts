@@ -10,7 +10,6 @@ import { BackendUnavailableError, LockLostError, SessionLostError } from '../../
 import { RecipeDriver } from '../../../src/core/recipe-driver.js';
 import { blocker, holdersOf } from '../../../src/core/blocker.js';
 import { backoffMs } from '../../../src/core/backoff.js';
-import type { DriverLock } from '../../../src/distributed/driver.js';
 import { FakeEngine, owner, type FakeSession } from '../../support/fake-engine.js';
 
 function setup(options?: { claimIfFree?: boolean; tokenAtGrant?: boolean }) {
@@ -187,7 +186,7 @@ test('transient failures are retried; a delete that cannot be confirmed is reape
 test('loss: a held claim deleted behind our back aborts the lock signal, even before anyone listens', async () => {
   const { engine, driver, request, never } = setup();
   engine.lossReason = 'broken';
-  const lock: DriverLock = await driver.acquire(request('l'), never);
+  const lock = await driver.acquire(request('l'), never);
   engine.remove(engine.queue('l')[0]!);
   await settle();
   assert.equal(lock.signal?.aborted, true);
@@ -198,11 +197,29 @@ test('loss: a held claim deleted behind our back aborts the lock signal, even be
   await lock.release(); // after a loss, release deletes nothing and does not fail
 });
 
+test('loss: onLoss hears a loss once, whether it listens before the loss or after it', async () => {
+  const { engine, driver, request, never } = setup();
+  engine.lossReason = 'broken';
+  const early = await driver.acquire(request('e1'), never);
+  const heardEarly: string[] = [];
+  early.onLoss((reason) => heardEarly.push(reason));
+  const late = await driver.acquire(request('e2'), never);
+  engine.remove(engine.queue('e1')[0]!);
+  engine.remove(engine.queue('e2')[0]!);
+  await settle();
+  assert.deepEqual(heardEarly, ['broken']);
+  const heardLate: string[] = [];
+  late.onLoss((reason) => heardLate.push(reason)); // the loss was kept for it
+  assert.deepEqual(heardLate, ['broken']);
+  await settle();
+  assert.deepEqual(heardEarly, ['broken'], 'told once');
+});
+
 test('loss: a diagnosis the engine has at once is reported in the turn of the watch event, before news after it', async () => {
   const { engine, driver, request, never } = setup();
   engine.lossReason = 'expired';
   engine.diagnoseAtOnce = true;
-  const lock: DriverLock = await driver.acquire(request('d'), never);
+  const lock = await driver.acquire(request('d'), never);
   engine.remove(engine.queue('d')[0]!); // its watch event is the next microtask
   await new Promise<void>((resolve) => queueMicrotask(resolve)); // news queued right after the event
   assert.equal((lock.signal?.reason as LockLostError | undefined)?.reason, 'expired');
