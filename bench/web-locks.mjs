@@ -231,11 +231,19 @@ function print(results, { rounds, params }) {
     ];
     console.log(renderTable(columns, results[s]));
   }
-  const ours = (s) => results[s][0];
+  // The issue's targets are for deadbolt on Node 24, side by side with Node 24's own navigator.locks;
+  // each other line's verdict is printed too, since the drop-in also serves Node 20 and 22.
   const verdict = (ok) => (ok ? 'met' : 'MISSED');
-  console.log('\ntargets (deadbolt on this Node vs navigator.locks on Node 24):');
-  if (results.a) console.log(`  (a) ≥ 5× faster uncontended: ${formatRatio(ours('a').ratio)} ${verdict(ours('a').ratio >= 5)}`);
-  if (results.b) console.log(`  (b) ≥ 50× faster with 10 000 queued: ${formatRatio(ours('b').ratio)} ${verdict(ours('b').ratio >= 50)}`);
-  if (results.c) console.log(`  (c) hand-off p50 ≤ 20 µs: ${formatDuration(ours('c').p50)} ${verdict(ours('c').p50 <= 20_000)}`);
+  const targets = {
+    a: { label: '(a) ≥ 5× faster uncontended', show: (r) => formatRatio(r.ratio), ok: (r) => r.ratio >= 5 },
+    b: { label: `(b) ≥ 50× faster with ${params.queued} queued`, show: (r) => formatRatio(r.ratio), ok: (r) => r.ratio >= 50 },
+    c: { label: '(c) hand-off p50 ≤ 20 µs', show: (r) => formatDuration(r.p50), ok: (r) => r.p50 <= 20_000 },
+  };
+  console.log('\ntargets (deadbolt vs navigator.locks on Node 24; the issue judges the Node 24 line):');
+  for (const [s, target] of Object.entries(targets)) {
+    if (!results[s]) continue;
+    const lines = results[s].filter((r) => !r.baseline).map((r) => `${r.name.replace('deadbolt forThreads ', '')} ${target.show(r)} ${verdict(target.ok(r))}`);
+    console.log(`  ${target.label}: ${lines.join('; ')}`);
+  }
   printJsonLine('BENCH_JSON', { bench: 'web-locks', rounds, params, results, node: process.version });
 }
