@@ -9,7 +9,7 @@
  * @module
  */
 import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
-import type { BreakRecord, Capabilities, Driver, DriverSession, LockRequest, LockSurvey } from '../distributed/driver.js';
+import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../distributed/driver.js';
 import { retrying } from './backoff.js';
 import { CoreContext } from './context.js';
 import { breakLock } from './break-lock.js';
@@ -53,7 +53,7 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
   }
 
   /** Claim and wait; a claim that vanished while its session lives is made again. */
-  async acquire(request: LockRequest<S>, signal: AbortSignal): Promise<HeldLock<S, C, R>> {
+  async acquire(request: LockRequest<S>, signal: AbortSignal): Promise<DriverLock> {
     signal.throwIfAborted();
     for (;;) {
       const outcome = await new Waiter(this.#ctx, this.#ctx.attempt(request)).run(signal, true);
@@ -62,7 +62,7 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
   }
 
   /** Claim only if granted at once; never waits, leaves nothing behind. */
-  async tryAcquire(request: LockRequest<S>): Promise<HeldLock<S, C, R> | undefined> {
+  async tryAcquire(request: LockRequest<S>): Promise<DriverLock | undefined> {
     const attempt = this.#ctx.attempt(request);
     const { engine } = this;
     if (engine.claimIfFree === undefined || !(engine.fastTryModes ?? [request.mode]).includes(request.mode)) {

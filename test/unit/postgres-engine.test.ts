@@ -15,6 +15,7 @@ import type { ServerInfo } from '../../src/drivers/postgres/connection.js';
 import { PostgresDriver } from '../../src/drivers/postgres/driver.js';
 import { SessionConnection } from '../../src/drivers/postgres/session-connection.js';
 import { owner } from '../support/fake-engine.js';
+import { lossSignal } from '../support/loss-signal.js';
 
 const config: PostgresConfig = {
   connectionString: 'postgres://127.0.0.1:1/db',
@@ -129,8 +130,8 @@ test('a break NOTIFY for a held claim aborts its lock signal as broken; its rele
   const lock = await acquiring;
   assert.equal(lock.predecessor, undefined, "a name's first grant has no predecessor");
   notify(`l ${String(calls[0]!.values[1])} broken`);
-  for (let i = 0; i < 20 && !lock.signal!.aborted; i++) await new Promise((resolve) => setImmediate(resolve));
-  const reason = lock.signal!.reason as LockLostError;
+  for (let i = 0; i < 20 && !lossSignal(lock).aborted; i++) await new Promise((resolve) => setImmediate(resolve));
+  const reason = lossSignal(lock).reason as LockLostError;
   assert.ok(reason instanceof LockLostError);
   assert.equal(reason.reason, 'broken');
   assert.equal(reason.token, 7n);

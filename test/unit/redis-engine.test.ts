@@ -14,6 +14,7 @@ import { RedisDriver } from '../../src/drivers/redis/driver.js';
 import type { ScriptName } from '../../src/drivers/redis/protocol.js';
 import type { Capabilities } from '../../src/distributed/driver.js';
 import { owner } from '../support/fake-engine.js';
+import { lossSignal } from '../support/loss-signal.js';
 
 const capabilities: Capabilities = {
   shared: true,
@@ -82,8 +83,8 @@ test('a break message for a held claim aborts its lock signal as broken', async 
   const lock = await acquiring;
   assert.equal(lock.predecessor, undefined);
   publish(`ns:wake:${session.id}`, `b|${String(calls[0]!.args[2])}`);
-  for (let i = 0; i < 20 && !lock.signal!.aborted; i++) await new Promise((resolve) => setImmediate(resolve));
-  const reason = lock.signal!.reason as LockLostError;
+  for (let i = 0; i < 20 && !lossSignal(lock).aborted; i++) await new Promise((resolve) => setImmediate(resolve));
+  const reason = lossSignal(lock).reason as LockLostError;
   assert.ok(reason instanceof LockLostError);
   assert.equal(reason.reason, 'broken');
   assert.equal(reason.token, 7n);

@@ -12,6 +12,7 @@ import { RecipeDriver } from '../../../src/core/recipe-driver.js';
 import type { LeaseState, Scan, ScannedClaim, ScanScope } from '../../../src/core/scan.js';
 import type { BreakRecord } from '../../../src/distributed/driver.js';
 import { FakeEngine, owner } from '../../support/fake-engine.js';
+import { lossSignal } from '../../support/loss-signal.js';
 
 const who = { id: 'w', host: 'h', pid: 1 };
 const c = (name: string, order: number, mode: 'exclusive' | 'shared', extra: Partial<ScannedClaim> = {}): ScannedClaim => ({
@@ -154,7 +155,7 @@ test('on the fake engine: a break displaces the holder (its lock is lost), the w
   assert.deepEqual(displaced.map((d) => d.token), [held.token]);
   const second = await next;
   await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(held.signal?.aborted && held.signal.reason instanceof LockLostError);
+  assert.ok(lossSignal(held).aborted && lossSignal(held).reason instanceof LockLostError);
   assert.deepEqual((await driver.holders('j')).map((h) => h.token), [second.token]);
   assert.equal((await driver.survey('j'))[0]!.lastBreak?.reason, 'stuck');
   await second.release();

@@ -11,6 +11,7 @@ import { RecipeDriver } from '../../../src/core/recipe-driver.js';
 import { blocker, holdersOf } from '../../../src/core/blocker.js';
 import { backoffMs } from '../../../src/core/backoff.js';
 import { FakeEngine, owner, type FakeSession } from '../../support/fake-engine.js';
+import { lossSignal } from '../../support/loss-signal.js';
 
 function setup(options?: { claimIfFree?: boolean; tokenAtGrant?: boolean }) {
   const engine = new FakeEngine(options);
@@ -189,8 +190,8 @@ test('loss: a held claim deleted behind our back aborts the lock signal, even be
   const lock = await driver.acquire(request('l'), never);
   engine.remove(engine.queue('l')[0]!);
   await settle();
-  assert.equal(lock.signal?.aborted, true);
-  const reason = lock.signal?.reason as LockLostError;
+  assert.equal(lossSignal(lock).aborted, true);
+  const reason = lossSignal(lock).reason as LockLostError;
   assert.ok(reason instanceof LockLostError);
   assert.equal(reason.reason, 'broken');
   assert.equal(reason.token, lock.token);
@@ -222,7 +223,7 @@ test('loss: a diagnosis the engine has at once is reported in the turn of the wa
   const lock = await driver.acquire(request('d'), never);
   engine.remove(engine.queue('d')[0]!); // its watch event is the next microtask
   await new Promise<void>((resolve) => queueMicrotask(resolve)); // news queued right after the event
-  assert.equal((lock.signal?.reason as LockLostError | undefined)?.reason, 'expired');
+  assert.equal((lossSignal(lock).reason as LockLostError | undefined)?.reason, 'expired');
 });
 
 test('loss while held is not reported after release', async () => {
@@ -231,7 +232,7 @@ test('loss while held is not reported after release', async () => {
   await lock.release();
   engine.uncertain(lock as never);
   await settle();
-  assert.equal(lock.signal?.aborted, false);
+  assert.equal(lossSignal(lock).aborted, false);
 });
 
 test('a token assigned at the grant: the lock holds the claim the granting read returned, and releases that one', async () => {
