@@ -93,10 +93,6 @@ export async function startServer(ctx: ApiContext, listen: { host: string; port:
     switch (path) {
       case '/':
         return asset(response, 'text/html; charset=utf-8', page(), shell.csp);
-      case '/app.js':
-        return asset(response, 'text/javascript; charset=utf-8', shell.script);
-      case '/app.css':
-        return asset(response, 'text/css; charset=utf-8', PAGE_CSS);
       case '/favicon.ico':
         response.writeHead(204, SECURITY_HEADERS).end();
         return;

@@ -95,6 +95,24 @@ describe('deadbolt serve: lock directory in the browser', { skip: chromium.avail
     await page.close();
   });
 
+
+  test('the page runs only its own inlined script and style; nothing else is served as either', async () => {
+    const doc = await fetch(open.url);
+    const csp = doc.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'sha256-[^' ]+';/, 'the inlined script, by hash, and nothing else');
+    assert.match(csp, /style-src 'sha256-[^' ]+';/, 'the inlined style, by hash, and nothing else');
+    for (const path of ['app.js', 'app.css']) assert.equal((await fetch(`${open.url}${path}`)).status, 404, `/${path}`);
+    const api = await fetch(`${open.url}api/config`);
+    assert.equal(api.headers.get('content-security-policy'), "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    // and the page still works under that policy: its script ran and drew the live badge
+    const page = await browser.context.newPage();
+    const refused: string[] = [];
+    page.on('console', (m) => m.text().includes('Content Security Policy') && refused.push(m.text()));
+    await page.goto(open.url);
+    await page.waitForFunction(() => document.querySelector('#live')?.textContent === 'live', undefined, { timeout: ROW_TIMEOUT });
+    assert.deepEqual(refused, []);
+    await page.close();
+  });
   test('without --allow-break the page has no break action and the API answers 403', async () => {
     const page = await browser.context.newPage();
     await page.goto(open.url);

@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * The page's script (inlined in the page with row-view.ts's code, see html.ts, and also served
- * as /app.js; runs in the browser, not in Node).
+ * The page's script (inlined in the page with row-view.ts's code, see html.ts; runs in the
+ * browser, not in Node).
  *
  * - Live: an EventSource on /api/events says when the snapshot changed; the
  *   page then fetches the one page of rows it shows (100 at a time, so the

@@ -25,8 +25,6 @@ import type { SafeHtml } from './row-html.js';
 export interface PageShell {
   /** The Content-Security-Policy of the document: the inlined style and script by hash, nothing else inline. */
   readonly csp: string;
-  /** The script as inlined (a classic script, its libraries included), also served as /app.js. */
-  readonly script: string;
   /**
    * The document, with `first` (the first page of rows and the config, as the
    * API gives them) as its data block and `rows` (the first of those rows, as
@@ -48,11 +46,11 @@ export function pageShell(css: string, moduleScript: string, libraries: readonly
   const script = classicScript(moduleScript, libraries);
   const hash = (text: string): string => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
   const csp =
-    `default-src 'none'; script-src 'self' ${hash(script)}; style-src 'self' ${hash(css)}; img-src 'self'; connect-src 'self'; ` +
+    `default-src 'none'; script-src ${hash(script)}; style-src ${hash(css)}; img-src 'self'; connect-src 'self'; ` +
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
   const filled = PAGE_TEMPLATE.replace('<style></style>', () => `<style>${css}</style>`).replace('<script></script>', () => `<script>${script}</script>`);
   const [head, middle, tail] = filled.split(/@@FIRST@@|@@ROWS@@/) as [string, string, string];
-  return { csp, script, html: (first, rows = '' as SafeHtml) => `${head}${dataBlock(first)}${middle}${rows}${tail}` };
+  return { csp, html: (first, rows = '' as SafeHtml) => `${head}${dataBlock(first)}${middle}${rows}${tail}` };
 }
 
 /**

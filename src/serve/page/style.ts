@@ -1,5 +1,5 @@
 /**
- * The page's style sheet (served as /app.css): plain, dense, readable; warnings
+ * The page's style sheet (inlined in the page, see html.ts): plain, dense, readable; warnings
  * (held too long) in amber, trouble (stopped, expiring, backend down) in red,
  * so they stand out at a glance.
  *
@@ -7,7 +7,7 @@
  */
 
 /**
- * The style sheet served at `/app.css`.
+ * The style sheet the page inlines.
  *
  * @example
  * ```ts
