@@ -82,3 +82,37 @@ export interface HistoryEntry {
   /** Anything else worth knowing (signals sent, outcome). */
   detail?: string;
 }
+
+/**
+ * Whether two snapshots of one backend show the same thing: the monitor's
+ * change test (a change bumps the version, and every open page fetches its
+ * rows again). A lease's expiry counts to the whole second: an engine that
+ * gives the time left (Redis: PTTL) yields an expiry that moves by a few ms
+ * from poll to poll with nothing changed, while a renewal moves it by a third
+ * of the TTL. A field-by-field walk, not a JSON fingerprint of each snapshot:
+ * with 10 000 locks that stringify was a fifth of the poll's CPU.
+ *
+ * @example
+ * ```ts
+ * if (!sameRows(before, after)) version++;
+ * ```
+ */
+export function sameRows(a: readonly LockRow[], b: readonly LockRow[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.backend !== y.backend || x.name !== y.name || x.mode !== y.mode || x.waiters !== y.waiters || x.holders.length !== y.holders.length) return false;
+    for (let j = 0; j < x.holders.length; j++) if (!sameHolder(x.holders[j]!, y.holders[j]!)) return false;
+  }
+  return true;
+}
+
+function sameHolder(x: HolderRow, y: HolderRow): boolean {
+  return (
+    x.token === y.token && x.id === y.id && x.host === y.host && x.pid === y.pid && x.command === y.command &&
+    x.since === y.since && x.state === y.state && wholeSecond(x.expiresAt) === wholeSecond(y.expiresAt)
+  );
+}
+
+const wholeSecond = (ms: number | null): number | null => (ms === null ? null : Math.round(ms / 1000));
