@@ -32,14 +32,15 @@ import { allowedHosts, answer, checkHost, SECURITY_HEADERS } from './request-gua
 const FIRST_PAGE = 100;
 
 /**
- * Of those, the rows written as HTML: what a maximised window on a 1080-pixel
- * screen shows (rows start ~110 px down, ~22 px each: 40 fill 980 px; 37 are
- * seen in bench/serve.mjs's 900-pixel window). The page adds the rest of the
- * 100 itself, a frame later: every row in the first frame costs its style,
- * layout, paint and raster before anything is on screen, ~1 ms of the
- * renderer's CPU each (docs/performance.md, serve).
+ * Of those, the rows written as HTML: about half of what bench/serve.mjs's
+ * 900-pixel window shows (rows start ~110 px down, ~22 px each: 37 are
+ * seen). The page adds the rest of the 100 itself, a frame later: every row
+ * in the first frame costs its style, layout, paint and raster before
+ * anything is on screen. With 40 (a full 1080-pixel screen) the first paint
+ * came ~50 ms later, and the whole page of rows no sooner than with 20
+ * (docs/performance.md, serve).
  */
-const FIRST_SCREEN = 40;
+const FIRST_SCREEN = 20;
 
 /** How often an idle event stream gets a comment line (so proxies and browsers keep it open). */
 const HEARTBEAT_MS = 15_000;
