@@ -37,7 +37,7 @@ const FIRST_PAGE = 100;
  * seen). The page adds the rest of the 100 itself, a frame later: every row
  * in the first frame costs its style, layout, paint and raster before
  * anything is on screen. With 40 (a full 1080-pixel screen) the first paint
- * came ~50 ms later, and the whole page of rows no sooner than with 20
+ * came 25–55 ms later, and the whole page of rows no sooner than with 20
  * (docs/performance.md, serve).
  */
 const FIRST_SCREEN = 20;
