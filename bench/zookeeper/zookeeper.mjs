@@ -14,8 +14,11 @@
  *       not grow): every request the 101 sessions send during the hand-offs,
  *       counted by a proxy by operation; keepalives apart.
  *
- * Usage: npm run zookeeper [-- --rounds=N] [-- --cycles=N] [-- --quick] [-- --only=a,b,c] [-- --deadbolt=PATH]
+ * Usage: npm run zookeeper [-- --rounds=N] [-- --cycles=N] [-- --quick] [-- --only=a,b,c] [-- --deadbolt=PATH] [-- --alt=DIR]
  *   --deadbolt=PATH  load deadbolt from PATH (e.g. ../.test-tmp/x/src/index.js) instead of the package.
+ *   --alt=DIR        another build (a checkout with its dist/ built, e.g. the baseline of a
+ *                    change): it runs as "deadbolt (before)" in (a) and (b), interleaved with
+ *                    the rest, on namespaces of its own, and each prints after/before.
  * Prints one table per scenario (medians, p99, ratios against the floor), the
  * targets (met / MISSED), and one `BENCH_JSON {...}` line.
  */
@@ -35,7 +38,7 @@ const args = Object.fromEntries(
     return [k, v ?? true];
   }),
 );
-const KNOWN = ['quick', 'only', 'rounds', 'cycles', 'deadbolt', 'help'];
+const KNOWN = ['quick', 'only', 'rounds', 'cycles', 'deadbolt', 'alt', 'help'];
 const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
 if (args.help || unknown.length > 0) {
   if (unknown.length > 0) console.error(`unknown option(s): ${unknown.map((k) => `--${k}`).join(' ')}`);
@@ -54,6 +57,17 @@ try {
 } catch (error) {
   console.error(`Cannot load deadbolt (${error.message}).\nBuild it first: (cd .. && npm install && npm run build), then npm install here.`);
   process.exit(1);
+}
+/** The build to compare with (--alt=DIR), loaded from its own dist/. */
+let before;
+if (typeof args.alt === 'string') {
+  const entry = `${args.alt.replace(/\/$/, '')}/dist/index.js`;
+  try {
+    before = await import(pathToFileURL(entry).href);
+  } catch (error) {
+    console.error(`Cannot load the --alt build ${entry} (${error.message}): build it first (npm install && npm run build there).`);
+    process.exit(1);
+  }
 }
 const zk = createRequire(import.meta.url)('node-zookeeper-client');
 
@@ -92,7 +106,15 @@ async function rawAcquire(raw, dir) {
 
 // ---------------------------------------------------------------- helpers
 const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : '');
-const connectAll = (url, n, namespace) => Promise.all(Array.from({ length: n }, () => deadbolt.connect(url, { ttl: TTL, namespace })));
+const connectAll = (url, n, namespace, build = deadbolt) => Promise.all(Array.from({ length: n }, () => build.connect(url, { ttl: TTL, namespace })));
+/** The after/before line of a scenario: medians of per-round ratios, as the other engines' benches print it. */
+function printAfterBefore(results, what) {
+  if (!before) return undefined;
+  const after = results.get('deadbolt').metrics.median;
+  const ratio = median(results.get('before').metrics.median.map((m, i) => after[i] / m));
+  console.log(`after/before (${what}): ${formatRatio(ratio)} (below 1.00x: faster than the --alt build)`);
+  return ratio;
+}
 
 /** Wait until `dir` has `n` children (every waiter's claim is in the queue), then let the watches settle. */
 async function queued(raw, dir, n) {
@@ -139,7 +161,9 @@ try {
     const dir = '/bench-raw/a';
     await raw.mkdirp(dir);
     await (await coordinator.acquire('a')).release(); // parents exist before timing, as for the floor
-    const pooled = { deadbolt: [], floor: [], token: [] };
+    const old = before && (await before.connect(url, { ttl: TTL, namespace: 'bench-a-before' }));
+    if (old) await (await old.acquire('a')).release();
+    const pooled = { deadbolt: [], floor: [], token: [], before: [] };
     const noop = () => {};
     const timed = (into, cycle) => async () => {
       const local = [];
@@ -155,6 +179,7 @@ try {
       rounds: ROUNDS,
       candidates: [
         { name: 'deadbolt', sample: timed(pooled.deadbolt, async () => (await coordinator.acquire('a')).release()) },
+        ...(old ? [{ name: 'before', sample: timed(pooled.before, async () => (await old.acquire('a')).release()) }] : []),
         {
           name: 'floor',
           sample: timed(pooled.floor, async () => {
@@ -179,10 +204,11 @@ try {
     const ratios = results.get('deadbolt').metrics.median.map((m, i) => m / results.get('floor').metrics.median[i]);
     const titles = {
       deadbolt: 'deadbolt acquire + release',
+      before: 'deadbolt (before) acquire + release',
       floor: 'raw floor: create + getChildren + delete',
       token: 'raw + token & watch: create + (getChildren, exists own) + delete',
     };
-    const rows = ['deadbolt', 'floor', 'token'].map((name) => ({
+    const rows = ['deadbolt', ...(old ? ['before'] : []), 'floor', 'token'].map((name) => ({
       name: titles[name],
       p50: median(pooled[name]),
       p99: percentile(pooled[name], 99),
@@ -191,8 +217,11 @@ try {
     console.log(`\n(a) uncontended acquire + release: ${ROUNDS} rounds × ${CYCLES} cycles\n`);
     console.log(renderTable([{ key: 'name', title: 'candidate', align: 'left' }, { key: 'p50', title: 'p50', format: ms }, { key: 'p99', title: 'p99', format: ms }, { key: 'ratio', title: 'vs floor', format: formatRatio }], rows));
     report.scenarios.a = rows;
+    const afterBeforeA = printAfterBefore(results, 'uncontended cycle');
+    if (afterBeforeA !== undefined) report.scenarios.aAfterBefore = afterBeforeA;
     targets.push({ what: '(a) acquire+release within 1.3x of the floor (median of per-round ratios)', value: median(ratios), met: median(ratios) <= 1.3 });
     await coordinator.close();
+    await old?.close();
     raw.close();
   }
 
@@ -200,24 +229,25 @@ try {
   if (only.has('b')) {
     const WAITERS = 10;
     const coordinators = await connectAll(url, WAITERS + 1, 'bench-b');
+    const olds = before ? await connectAll(url, WAITERS + 1, 'bench-b-before', before) : [];
     const raws = await Promise.all(Array.from({ length: WAITERS + 1 }, () => rawClient(server.endpoint)));
     const rawDir = '/bench-raw/b';
     await control.mkdirp(rawDir);
-    const pooled = { deadbolt: [], floor: [] };
+    const pooled = { deadbolt: [], floor: [], before: [] };
+    /** One chain of hand-offs among `group`, whose claims queue under `dir`. */
+    const deadboltChain = (group, dir, into) => async () => {
+      const holder = await group[0].acquire('b');
+      const waiters = group.slice(1).map((c) => c.acquire('b').then((g) => () => g.release()));
+      await queued(control, dir, WAITERS + 1);
+      const latencies = await chain(() => holder.release(), waiters);
+      into.push(...latencies);
+      return { median: median(latencies) };
+    };
     const results = await runInterleaved({
       rounds: ROUNDS,
       candidates: [
-        {
-          name: 'deadbolt',
-          sample: async () => {
-            const holder = await coordinators[0].acquire('b');
-            const waiters = coordinators.slice(1).map((c) => c.acquire('b').then((g) => () => g.release()));
-            await queued(control, '/bench-b/locks/b', WAITERS + 1);
-            const latencies = await chain(() => holder.release(), waiters);
-            pooled.deadbolt.push(...latencies);
-            return { median: median(latencies) };
-          },
-        },
+        { name: 'deadbolt', sample: deadboltChain(coordinators, '/bench-b/locks/b', pooled.deadbolt) },
+        ...(before ? [{ name: 'before', sample: deadboltChain(olds, '/bench-b-before/locks/b', pooled.before) }] : []),
         {
           name: 'floor',
           sample: async () => {
@@ -231,18 +261,20 @@ try {
         },
       ],
     });
-    const ratios = results.get('deadbolt').metrics.median.map((m, i) => m / results.get('floor').metrics.median[i]);
-    const rows = ['deadbolt', 'floor'].map((name) => ({
-      name: name === 'floor' ? 'raw floor: watch predecessor (exists), re-read children' : 'deadbolt',
+    const titlesB = { deadbolt: 'deadbolt', before: 'deadbolt (before)', floor: 'raw floor: watch predecessor (exists), re-read children' };
+    const rows = ['deadbolt', ...(before ? ['before'] : []), 'floor'].map((name) => ({
+      name: titlesB[name],
       p50: median(pooled[name]),
       p99: percentile(pooled[name], 99),
-      ratio: name === 'floor' ? 1 : median(ratios),
+      ratio: name === 'floor' ? 1 : median(results.get(name).metrics.median.map((m, i) => m / results.get('floor').metrics.median[i])),
     }));
     console.log(`\n(b) hand-off latency, ${WAITERS} waiters (release() call → next grant): ${ROUNDS} rounds × ${WAITERS} hand-offs\n`);
     console.log(renderTable([{ key: 'name', title: 'candidate', align: 'left' }, { key: 'p50', title: 'p50', format: ms }, { key: 'p99', title: 'p99', format: ms }, { key: 'ratio', title: 'vs floor', format: formatRatio }], rows));
     report.scenarios.b = rows;
+    const afterBeforeB = printAfterBefore(results, 'hand-off p50');
+    if (afterBeforeB !== undefined) report.scenarios.bAfterBefore = afterBeforeB;
     targets.push({ what: '(b) hand-off p50 ≤ 2 ms with 10 waiters', value: rows[0].p50, met: rows[0].p50 <= 2 });
-    await Promise.all(coordinators.map((c) => c.close()));
+    await Promise.all([...coordinators, ...olds].map((c) => c.close()));
     for (const raw of raws) raw.close();
   }
 
