@@ -6,7 +6,8 @@
  * Why: `clean` deletes files and `ls` describes them; pointed at the wrong
  * directory by a typo or a symlinked path, neither may act. So a directory
  * is used only if it carries the marker (a regular file with one link, owned
- * by someone the directory trusts, holding the marker text), or if the caller
+ * by someone the directory trusts, holding the marker text or, while its
+ * creator is still writing it, a prefix of it), or if the caller
  * names an oslo.concurrency prefix, and then only `<prefix>-*` files are
  * considered. deadbolt adopts (marks) an existing unmarked directory only
  * when it is empty or holds nothing but deadbolt's own bookkeeping files (a
@@ -38,8 +39,13 @@ export function isMarked(handle: DirectoryHandle): boolean {
   if (kind === undefined) return false;
   const path = `${handle.path}/${MARKER_FILE}`;
   if (kind === 'symlink') throw new UnsafeFileError(`refusing to use ${path}: it is a symbolic link; remove it and find out who created it`, path, 'symlink');
-  const text = handle.read(MARKER_FILE, MARKER_TEXT.length)?.toString('utf8');
-  if (text !== MARKER_TEXT) {
+  const text = handle.read(MARKER_FILE, MARKER_TEXT.length + 1)?.toString('utf8');
+  // A strict prefix (even empty) is a marker another deadbolt process has
+  // created (O_EXCL) and is writing right now, or died writing: read()
+  // already proved a regular file with one link and a trusted owner, so it
+  // counts. Refusing it failed a process that raced a fresh directory's creator.
+  if (text === undefined) return false;
+  if (!MARKER_TEXT.startsWith(text)) {
     throw new UnsafeFileError(`refusing to use ${path}: it does not hold deadbolt's marker; remove it if it is not yours`, path, 'notLockFile');
   }
   return true;

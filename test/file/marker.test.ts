@@ -121,6 +121,26 @@ test('a planted marker that is a symlink, or holds something else, is refused', 
   assert.deepEqual(contents(forged), { [MARKER_FILE]: 'something else\n' });
 });
 
+test('a marker its creator is still writing (empty, or a prefix of the text) counts; the text with more after it does not', async () => {
+  // The creator opens the marker O_EXCL and then writes it: a process racing
+  // it for a fresh directory may read it in between (CI once failed on that).
+  for (const partial of ['', MARKER_TEXT.slice(0, 9)]) {
+    const dir = freshDir();
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, MARKER_FILE), partial, { mode: 0o600 });
+    const locks = new LockDirectory(dir);
+    const guard = await locks.acquire('jobs');
+    await guard.release();
+    assert.equal(readFileSync(join(dir, MARKER_FILE), 'utf8'), partial, 'a marker is never rewritten');
+    locks.close();
+  }
+  const longer = freshDir();
+  mkdirSync(longer, { mode: 0o700 });
+  writeFileSync(join(longer, MARKER_FILE), `${MARKER_TEXT}x`, { mode: 0o600 });
+  await assert.rejects(new LockDirectory(longer).acquire('jobs'), (err: unknown) => err instanceof UnsafeFileError && err.reason === 'notLockFile');
+  assert.deepEqual(contents(longer), { [MARKER_FILE]: `${MARKER_TEXT}x` });
+});
+
 test("with an oslo.concurrency prefix no marker is needed or written, and only <prefix>-* files are listed and cleaned", async () => {
   const dir = freshDir();
   mkdirSync(dir, { mode: 0o700 });
