@@ -1,0 +1,223 @@
+/**
+ * Which PostgreSQL wake-up could give deadbolt a hand-off that stays flat with
+ * waiters (issue 13): the primitives alone, no lock tables, side by side in one
+ * run, for chains of N waiters (N = 10, 100 by default).
+ *
+ * Every participant is a session with its own connection LISTENing on a
+ * channel of its own, as deadbolt's sessions do (it hears grants and losses
+ * there): N + 1 of them for N waiters. A chain: a holder and N waiters; each waiter, once woken, hands on
+ * to the next at once. A hand-off is the time from the releaser sending its
+ * release to the next waiter's wake arriving in this process.
+ *
+ *   - NOTIFY (today's design): the releaser NOTIFYs the next waiter's channel.
+ *     PostgreSQL 15 signals every listening backend of the database on commit
+ *     (async.c, SignalBackends), whatever its channel: N + 1 backends woken per
+ *     hand-off, one of them for a reason.
+ *   - lock-manager chain (a candidate design): each claim's session holds an
+ *     advisory lock on its claim's key; each waiter blocks, on a second
+ *     connection of its own, in `pg_advisory_lock` on the key of the claim
+ *     ahead. Releasing is unlocking that key: the lock manager wakes exactly
+ *     the one backend queued on it. Sessions still LISTEN (nobody NOTIFYs).
+ *     Costs a connection per waiting claim.
+ *   - one key (the advisory-lock package's design): every waiter blocks in
+ *     `pg_advisory_lock` on the same key; the lock manager wakes the next.
+ *     No session, no lease, no fencing token: a baseline, not a candidate.
+ *
+ *   node postgres/wake-paths.mjs [--rounds=7] [--waiters=10,100] [--url=postgres://…]
+ *
+ * Prints, per N, medians of per-round p50 hand-offs with ratios to NOTIFY and
+ * the growth from the first N to the last, and one BENCH_JSON line.
+ */
+import pg from 'pg';
+import { environment, nowNs } from '../lib/harness.mjs';
+import { median } from '../lib/stats.mjs';
+import { formatDuration, formatRatio, printJsonLine, renderTable } from '../lib/format.mjs';
+import { startServer } from './server.mjs';
+
+const KNOWN = ['rounds', 'waiters', 'url', 'help'];
+const USAGE = 'node postgres/wake-paths.mjs [--rounds=7] [--waiters=10,100] [--url=postgres://…]';
+const args = Object.fromEntries(
+  process.argv.slice(2).map((arg) => {
+    const [key, value] = arg.replace(/^--/, '').split('=');
+    if (!KNOWN.includes(key)) {
+      console.error(`Unknown option --${key}; known: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
+      process.exit(64);
+    }
+    return [key, value ?? true];
+  }),
+);
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const ROUNDS = Number(args.rounds ?? 7);
+const COUNTS = String(args.waiters ?? '10,100').split(',').map(Number).sort((a, b) => a - b);
+
+const env = await environment();
+console.log(`PostgreSQL wake paths for a hand-off — ${env.date}, node ${env.node}, ${env.cpu}, load ${env.loadavg.join(' ')}`);
+const server = await startServer(args.url);
+const clients = [];
+/** A connected client, closed at the end. */
+async function connect() {
+  const client = new pg.Client(server.url);
+  await client.connect();
+  clients.push(client);
+  return client;
+}
+
+/** How many advisory-lock requests wait right now, on the keys of `classid`. */
+async function waitingOn(probe, classid) {
+  const { rows } = await probe.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND NOT granted", [classid]);
+  return rows[0].n;
+}
+
+/** Resolve once `count()` reaches `n`: the queue is formed before the first release. */
+async function until(count, n) {
+  for (let tries = 0; (await count()) < n; tries++) {
+    if (tries > 2000) throw new Error(`the queue never reached ${n} waiters`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/**
+ * Run one chain of `n` hand-offs: `arm(i, woken)` queues waiter i (1…n) to
+ * call `woken()` on its wake, `ready(n)` resolves once all are queued, and
+ * `release(i)` sends participant i's release (0: the holder). Resolves with
+ * the n hand-off times (ns).
+ */
+async function chain(n, { arm, ready, release }) {
+  const handoffs = [];
+  let releasedAt = 0n;
+  let finished;
+  const done = new Promise((resolve) => (finished = resolve));
+  const handOn = (i) => {
+    releasedAt = nowNs();
+    void release(i);
+  };
+  for (let i = 1; i <= n; i++) {
+    arm(i, () => {
+      handoffs.push(Number(nowNs() - releasedAt));
+      if (i === n) finished();
+      else handOn(i);
+    });
+  }
+  await ready(n);
+  handOn(0);
+  await done;
+  return handoffs;
+}
+
+// Sessions: connection i LISTENs on its own channel, as a deadbolt session does.
+const sessions = [];
+const waitConnections = [];
+const probe = await connect();
+let keyClass = 1000;
+
+/** NOTIFY: the releaser notifies the next waiter's channel. */
+function notifyChain(n) {
+  const listeners = [];
+  return chain(n, {
+    arm: (i, woken) => {
+      const onNote = (msg) => msg.channel === `wake_${i}` && woken();
+      sessions[i].on('notification', onNote);
+      listeners.push([i, onNote]);
+    },
+    ready: async () => {},
+    release: (i) => sessions[i].query(`SELECT pg_notify('wake_${i + 1}', '')`),
+  }).finally(() => {
+    for (const [i, fn] of listeners) sessions[i].off('notification', fn);
+  });
+}
+
+/** Lock-manager chain: waiter i blocks on claim i-1's key, held by session i-1. */
+async function lockManagerChain(n) {
+  const cls = ++keyClass;
+  for (let i = 0; i <= n; i++) await sessions[i].query('SELECT pg_advisory_lock($1, $2)', [cls, i]);
+  const waits = [];
+  const handoffs = await chain(n, {
+    arm: (i, woken) => {
+      waits.push(waitConnections[i].query('SELECT pg_advisory_lock($1, $2)', [cls, i - 1]).then(woken));
+    },
+    ready: (count) => until(() => waitingOn(probe, cls), count),
+    release: (i) => sessions[i].query('SELECT pg_advisory_unlock($1, $2)', [cls, i]),
+  });
+  await Promise.all(waits);
+  // tidy up, untimed: each waiter gives back the predecessor's key it took; the last holder its own
+  await Promise.all(Array.from({ length: n }, (_, k) => waitConnections[k + 1].query('SELECT pg_advisory_unlock($1, $2)', [cls, k])));
+  await sessions[n].query('SELECT pg_advisory_unlock($1, $2)', [cls, n]);
+  return handoffs;
+}
+
+/**
+ * One key: every waiter blocks on the same advisory lock, and whichever the
+ * lock manager wakes (FIFO) hands on next.
+ */
+function oneKey(n) {
+  const cls = ++keyClass;
+  const handoffs = [];
+  let releasedAt = 0n;
+  let granted = 0;
+  return new Promise((resolve, reject) => {
+    const release = (conn) => {
+      releasedAt = nowNs();
+      conn.query('SELECT pg_advisory_unlock($1, 0)', [cls]).catch(reject);
+    };
+    void (async () => {
+      await sessions[0].query('SELECT pg_advisory_lock($1, 0)', [cls]);
+      for (let i = 1; i <= n; i++) {
+        const conn = waitConnections[i];
+        conn.query('SELECT pg_advisory_lock($1, 0)', [cls]).then(() => {
+          handoffs.push(Number(nowNs() - releasedAt));
+          if (++granted === n) conn.query('SELECT pg_advisory_unlock($1, 0)', [cls]).then(() => resolve(handoffs), reject);
+          else release(conn);
+        }, reject);
+      }
+      await until(() => waitingOn(probe, cls), n);
+      release(sessions[0]);
+    })().catch(reject);
+  });
+}
+
+try {
+  const candidates = [
+    ['NOTIFY to the next session (today)', notifyChain],
+    ['lock-manager chain (a key per claim)', lockManagerChain],
+    ['one key, all waiting (advisory-lock)', oneKey],
+  ];
+  const rows = [];
+  for (const n of COUNTS) {
+    // n + 1 sessions listen, as n waiters and a holder would (the counts ascend)
+    while (sessions.length <= n) {
+      const session = await connect();
+      await session.query(`LISTEN wake_${sessions.length}`);
+      waitConnections.push(sessions.length === 0 ? undefined : await connect());
+      sessions.push(session);
+    }
+    const perRound = new Map(candidates.map(([name]) => [name, []]));
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const [name, run] of candidates) {
+        const handoffs = await run(n);
+        if (round > 0) perRound.get(name).push(median(handoffs)); // round 0 warms up
+      }
+    }
+    for (const [name] of candidates) rows.push({ n, name, p50: median(perRound.get(name)) });
+  }
+  const base = (n) => rows.find((r) => r.n === n && r.name === candidates[0][0]).p50;
+  const first = (name) => rows.find((r) => r.n === COUNTS[0] && r.name === name).p50;
+  for (const row of rows) {
+    row.vsNotify = row.p50 / base(row.n);
+    row.growth = row.p50 / first(row.name);
+  }
+  console.log(`\nhand-off p50, medians of ${ROUNDS} rounds (each a chain of N hand-offs, N + 1 sessions listening)\n`);
+  console.log(renderTable([
+    { key: 'n', title: 'waiters' },
+    { key: 'name', title: 'wake path' },
+    { key: 'p50', title: 'hand-off p50', format: formatDuration },
+    { key: 'vsNotify', title: 'vs NOTIFY', format: formatRatio },
+    { key: 'growth', title: `vs ${COUNTS[0]} waiters`, format: formatRatio },
+  ], rows));
+  printJsonLine('BENCH_JSON', { bench: 'postgres-wake-paths', env, rounds: ROUNDS, rows });
+} finally {
+  await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  await server.stop();
+}
