@@ -149,6 +149,88 @@ async function lockManagerChain(n) {
 }
 
 /**
+ * The grant itself, for the two "+ grant" rows: the release is a transaction
+ * that writes the next waiter's token, and the wake must come only once that
+ * grant is committed and visible to the woken waiter (else it would wake,
+ * find itself not granted and wait again). With NOTIFY that holds by
+ * construction (notifications go out at commit). In the lock-manager chain
+ * the releaser takes its own key again at transaction level before giving up
+ * the session-level hold, so waiters stay blocked until COMMIT; the waiter's
+ * function then reads its grant in a new statement (a new snapshot). Every
+ * wake that finds no grant is counted: it must stay 0.
+ */
+const SCHEMA = `
+CREATE SCHEMA IF NOT EXISTS wake;
+CREATE TABLE IF NOT EXISTS wake.grants (chain int, idx int, token bigint, PRIMARY KEY (chain, idx));
+CREATE OR REPLACE FUNCTION wake.release_notify(p_chain int, p_idx int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE wake.grants SET token = p_idx + 1 WHERE chain = p_chain AND idx = p_idx + 1;
+  PERFORM pg_notify('wake_' || (p_idx + 1), (p_idx + 1)::text);
+END $$;
+CREATE OR REPLACE FUNCTION wake.release_lock(p_chain int, p_idx int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE wake.grants SET token = p_idx + 1 WHERE chain = p_chain AND idx = p_idx + 1;
+  PERFORM pg_advisory_xact_lock(p_chain, p_idx); -- held until COMMIT ...
+  PERFORM pg_advisory_unlock(p_chain, p_idx);   -- ... after the session-level hold is gone
+END $$;
+CREATE OR REPLACE FUNCTION wake.wait_lock(p_chain int, p_idx int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE t bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(p_chain, p_idx - 1);
+  SELECT token INTO t FROM wake.grants WHERE chain = p_chain AND idx = p_idx;
+  RETURN t;
+END $$;`;
+let unseenGrants = 0;
+
+/** A fresh chain of n + 1 grant rows, no token yet. */
+async function grantRows(n) {
+  const id = ++keyClass;
+  await probe.query('INSERT INTO wake.grants SELECT $1, i, NULL FROM generate_series(0, $2) i', [id, n]);
+  return id;
+}
+
+/** NOTIFY + grant: the releaser's transaction grants the next waiter and NOTIFYs it; the payload is the token. */
+async function notifyGrantChain(n) {
+  const id = await grantRows(n);
+  const listeners = [];
+  return chain(n, {
+    arm: (i, woken) => {
+      const onNote = (msg) => {
+        if (msg.channel !== `wake_${i}`) return;
+        if (msg.payload !== String(i)) unseenGrants++;
+        woken();
+      };
+      sessions[i].on('notification', onNote);
+      listeners.push([i, onNote]);
+    },
+    ready: async () => {},
+    release: (i) => sessions[i].query('SELECT wake.release_notify($1, $2)', [id, i]),
+  }).finally(() => {
+    for (const [i, fn] of listeners) sessions[i].off('notification', fn);
+  });
+}
+
+/** Lock-manager chain + grant: the candidate design's whole release and wake. */
+async function lockGrantChain(n) {
+  const id = await grantRows(n);
+  for (let i = 0; i <= n; i++) await sessions[i].query('SELECT pg_advisory_lock($1, $2)', [id, i]);
+  const waits = [];
+  const handoffs = await chain(n, {
+    arm: (i, woken) => {
+      waits.push(waitConnections[i].query('SELECT wake.wait_lock($1, $2) AS token', [id, i]).then(({ rows }) => {
+        if (rows[0].token !== String(i)) unseenGrants++;
+        woken();
+      }));
+    },
+    ready: (count) => until(() => waitingOn(probe, id), count),
+    release: (i) => sessions[i].query('SELECT wake.release_lock($1, $2)', [id, i]),
+  });
+  await Promise.all(waits);
+  await sessions[n].query('SELECT pg_advisory_unlock($1, $2)', [id, n]);
+  return handoffs;
+}
+
+/**
  * One key: every waiter blocks on the same advisory lock, and whichever the
  * lock manager wakes (FIFO) hands on next.
  */
@@ -179,9 +261,12 @@ function oneKey(n) {
 }
 
 try {
+  await probe.query(SCHEMA);
   const candidates = [
     ['NOTIFY to the next session (today)', notifyChain],
     ['lock-manager chain (a key per claim)', lockManagerChain],
+    ['NOTIFY + grant (today, the whole release)', notifyGrantChain],
+    ['lock-manager chain + grant (the candidate)', lockGrantChain],
     ['one key, all waiting (advisory-lock)', oneKey],
   ];
   const rows = [];
@@ -216,8 +301,11 @@ try {
     { key: 'vsNotify', title: 'vs NOTIFY', format: formatRatio },
     { key: 'growth', title: `vs ${COUNTS[0]} waiters`, format: formatRatio },
   ], rows));
-  printJsonLine('BENCH_JSON', { bench: 'postgres-wake-paths', env, rounds: ROUNDS, rows });
+  console.log(`\nwakes that did not see their grant committed: ${unseenGrants} (must be 0)`);
+  printJsonLine('BENCH_JSON', { bench: 'postgres-wake-paths', env, rounds: ROUNDS, rows, unseenGrants });
+  if (unseenGrants > 0) process.exitCode = 1;
 } finally {
+  await probe.query('DROP SCHEMA IF EXISTS wake CASCADE').catch(() => {});
   await Promise.all(clients.map((c) => c.end().catch(() => {})));
   await server.stop();
 }
