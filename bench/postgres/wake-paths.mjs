@@ -1,7 +1,8 @@
 /**
- * Which PostgreSQL wake-up could give deadbolt a hand-off that stays flat with
- * waiters (issue 13): the primitives alone, no lock tables, side by side in one
- * run, for chains of N waiters (N = 10, 100 by default).
+ * Which PostgreSQL wake-up gives a hand-off that stays flat with waiters
+ * (issue 13; measured before deadbolt's driver moved from NOTIFY to the lock
+ * manager in functions revision 3): the primitives alone, no lock tables, side
+ * by side in one run, for chains of N waiters (N = 10, 100 by default).
  *
  * Every participant is a session with its own connection LISTENing on a
  * channel of its own, as deadbolt's sessions do (it hears grants and losses
@@ -9,11 +10,11 @@
  * to the next at once. A hand-off is the time from the releaser sending its
  * release to the next waiter's wake arriving in this process.
  *
- *   - NOTIFY (today's design): the releaser NOTIFYs the next waiter's channel.
+ *   - NOTIFY (the driver's wake until revision 3): the releaser NOTIFYs the next waiter's channel.
  *     PostgreSQL 15 signals every listening backend of the database on commit
  *     (async.c, SignalBackends), whatever its channel: N + 1 backends woken per
  *     hand-off, one of them for a reason.
- *   - lock-manager chain (a candidate design): each claim's session holds an
+ *   - lock-manager chain (the driver's wake since revision 3): each claim's session holds an
  *     advisory lock on its claim's key; each waiter blocks, on a second
  *     connection of its own, in `pg_advisory_lock` on the key of the claim
  *     ahead. Releasing is unlocking that key: the lock manager wakes exactly
@@ -210,7 +211,7 @@ async function notifyGrantChain(n) {
   });
 }
 
-/** Lock-manager chain + grant: the candidate design's whole release and wake. */
+/** Lock-manager chain + grant: the whole release and wake of the driver's revision 3. */
 async function lockGrantChain(n) {
   const id = await grantRows(n);
   for (let i = 0; i <= n; i++) await sessions[i].query('SELECT pg_advisory_lock($1, $2)', [id, i]);
@@ -263,10 +264,10 @@ function oneKey(n) {
 try {
   await probe.query(SCHEMA);
   const candidates = [
-    ['NOTIFY to the next session (today)', notifyChain],
+    ['NOTIFY to the next session (revision 2)', notifyChain],
     ['lock-manager chain (a key per claim)', lockManagerChain],
-    ['NOTIFY + grant (today, the whole release)', notifyGrantChain],
-    ['lock-manager chain + grant (the candidate)', lockGrantChain],
+    ['NOTIFY + grant (revision 2, the whole release)', notifyGrantChain],
+    ['lock-manager chain + grant (revision 3)', lockGrantChain],
     ['one key, all waiting (advisory-lock)', oneKey],
   ];
   const rows = [];

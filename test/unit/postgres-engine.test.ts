@@ -37,16 +37,38 @@ interface Call {
   fail(error: Error): void;
 }
 
-/** A pool whose statements the test answers, and a session connection the test NOTIFYs on (session id 5). */
-function scripted() {
+/**
+ * A pool, a session connection and wait connections whose statements the test
+ * answers (named statements: every protocol call, in one list), the session
+ * connection one the test NOTIFYs on (session id 5). With `waitConnections`
+ * 0 the wait pool is full, so a waiting claim moves to NOTIFY.
+ */
+function scripted({ waitConnections = 0 } = {}) {
   const calls: Call[] = [];
   const arrivals: Array<() => void> = [];
+  const scriptedQuery = ({ name, values }: { name: string; values: unknown[] }) =>
+    new Promise((resolve, reject) => {
+      calls.push({ name, values, answer: (rows) => resolve({ rows }), fail: reject });
+      arrivals.splice(0).forEach((arrived) => arrived());
+    });
   const pool = {
-    query: ({ name, values }: { name: string; values: unknown[] }) =>
-      new Promise((resolve, reject) => {
-        calls.push({ name, values, answer: (rows) => resolve({ rows }), fail: reject });
-        arrivals.splice(0).forEach((arrived) => arrived());
-      }),
+    query: (query: { name: string; values: unknown[] } | string, values?: unknown[]) =>
+      typeof query === 'string' ? scriptedQuery({ name: query, values: values ?? [] }) : scriptedQuery(query),
+    end: async () => {},
+  } as unknown as Pool;
+  let waitClients = 0;
+  const waits = {
+    get idleCount() {
+      return 0;
+    },
+    get totalCount() {
+      return waitClients;
+    },
+    options: { max: waitConnections },
+    connect: async () => {
+      waitClients++;
+      return { processID: 4242, query: scriptedQuery, release: () => waitClients-- };
+    },
     end: async () => {},
   } as unknown as Pool;
   /** Until call number `index` (0-based) is made, however long a retry's backoff takes. */
@@ -59,20 +81,21 @@ function scripted() {
     }
   };
   const client = Object.assign(new EventEmitter(), {
-    query: async (text: string) => ({ rows: text.includes('open_session') ? [{ id: '5' }] : [] }),
+    query: async (query: { name?: string; text: string; values: unknown[] }) =>
+      query.name === undefined ? { rows: query.text.includes('open_session') ? [{ id: '5' }] : [] } : scriptedQuery(query as { name: string; values: unknown[] }),
     ref: () => {},
     unref: () => {},
     end: async () => {},
   }) as unknown as Client;
   const notify = (payload: string) => client.emit('notification', { channel: 'deadbolt:5', payload });
-  const driver = new PostgresDriver(pool, new SessionConnection(client), config, server, 'ns');
+  const driver = new PostgresDriver({ queries: pool, waits }, new SessionConnection(client), config, server, 'ns');
   return { driver, calls, notify, sent };
 }
 
 /** Until call number `index` (0-based) is made. */
 async function next(calls: Call[], index: number): Promise<void> {
   for (let i = 0; i < 1_000 && calls.length <= index; i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(calls.length > index, `statement ${index + 1} was never sent`);
+  assert.ok(calls.length > index, `statement ${index + 1} was never sent (sent: ${calls.map((c) => c.name).join(", ")})`);
 }
 
 const waiting = (wakeInMs: number) => ({ status: 'waiting', token: null, since_ms: null, pred_token: null, pred_how: null, wake_in_ms: wakeInMs });
@@ -113,9 +136,14 @@ test('a waiter whose lease ahead runs out polls; the poll grants it', async () =
   await next(calls, 0);
   calls[0]!.answer([waiting(0)]);
   await next(calls, 1);
-  assert.equal(calls[1]!.name, 'deadbolt_poll');
-  assert.equal(calls[1]!.values[1], calls[0]!.values[1], 'the same claim');
-  calls[1]!.answer([granted('9', 'expired', '8')]);
+  // no wait connection to be had: the claim moves to NOTIFY (wait_grant, not blocking), then its timer polls
+  assert.equal(calls[1]!.name, 'deadbolt_wait_grant');
+  assert.equal(calls[1]!.values[4], 0, 'asked not to block');
+  calls[1]!.answer([{ ...waiting(0), status: 'notify' }]);
+  await next(calls, 2);
+  assert.equal(calls[2]!.name, 'deadbolt_poll');
+  assert.equal(calls[2]!.values[1], calls[0]!.values[1], 'the same claim');
+  calls[2]!.answer([granted('9', 'expired', '8')]);
   const lock = await acquiring;
   assert.equal(lock.token, 9n);
   assert.deepEqual(lock.predecessor, { outcome: 'expired', token: 8n });
@@ -135,12 +163,69 @@ test('a break NOTIFY for a held claim aborts its lock signal as broken; its rele
   assert.ok(reason instanceof LockLostError);
   assert.equal(reason.reason, 'broken');
   assert.equal(reason.token, 7n);
-  const releasing = lock.release();
   await next(calls, 1);
+  assert.equal(calls[1]!.name, 'deadbolt_unlock_claim', 'the lost claim gives up its advisory key on the session connection');
+  assert.deepEqual(calls[1]!.values, ['5', calls[0]!.values[1]]);
+  calls[1]!.answer([{ pg_advisory_unlock: true }]);
+  const releasing = lock.release();
+  await next(calls, 2);
+  assert.equal(calls[2]!.name, 'deadbolt_release', 'the release is still sent (the server decides: nothing of ours is deleted)');
   // the server's answer for a claim already gone: SQLSTATE P0002, which is success here
-  calls[1]!.fail(Object.assign(new Error('deadbolt: the claim is not held'), { code: 'P0002' }));
+  calls[2]!.fail(Object.assign(new Error('deadbolt: the claim is not held'), { code: 'P0002' }));
   await releasing;
   assert.equal(driver.reaping, 0, 'nothing left to retry');
+  assert.equal(calls.length, 3, 'the key is given up once');
+});
+
+test('a waiter blocks in the lock manager on a wait connection; its answer is the grant, with no poll and no NOTIFY', async () => {
+  const { driver, calls } = scripted({ waitConnections: 1 });
+  const session = await driver.openSession(60_000, owner);
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, new AbortController().signal);
+  await next(calls, 0);
+  assert.equal(calls[0]!.values[6], true, 'the claim takes its key and asks to be woken through the lock manager');
+  calls[0]!.answer([waiting(50_000)]);
+  await next(calls, 1);
+  assert.equal(calls[1]!.name, 'deadbolt_wait_grant');
+  assert.ok(Number(calls[1]!.values[4]) >= 50_000, 'blocked until the lease ahead is due, at most');
+  calls[1]!.answer([granted('12', 'released', '11')]);
+  const lock = await acquiring;
+  assert.equal(lock.token, 12n);
+  assert.deepEqual(lock.predecessor, { outcome: 'released', token: 11n });
+  const releasing = lock.release();
+  await next(calls, 2);
+  assert.equal(calls[2]!.name, 'deadbolt_release');
+  assert.equal(calls[2]!.values[5], true, 'released on the session connection, giving up the key at COMMIT');
+  calls[2]!.answer([{ released: true }]);
+  await releasing;
+  assert.equal(calls.length, 3);
+});
+
+test('an abort while blocked in the lock manager cancels the wait on the server, then withdraws the claim', async () => {
+  const { driver, calls } = scripted({ waitConnections: 1 });
+  const session = await driver.openSession(60_000, owner);
+  const abort = new AbortController();
+  const acquiring = driver.acquire({ session, name: 'jobs', mode: 'exclusive', owner }, abort.signal);
+  await next(calls, 0);
+  calls[0]!.answer([waiting(50_000)]);
+  await next(calls, 1);
+  const blocked = calls[1]!;
+  abort.abort(new Error('enough'));
+  const rejected = assert.rejects(acquiring, /enough/);
+  const names = () => calls.map((c) => c.name);
+  const sentNamed = async (name: string): Promise<Call> => {
+    for (let i = 0; i < 1_000 && !names().includes(name); i++) await new Promise((resolve) => setImmediate(resolve));
+    const call = calls.find((c) => c.name === name);
+    assert.ok(call, `${name} was never sent (sent: ${names().join(', ')})`);
+    return call;
+  };
+  const cancel = await sentNamed('SELECT pg_cancel_backend($1)');
+  assert.deepEqual(cancel.values, [4242], "the blocked wait is cancelled on the server, on the wait connection's backend");
+  cancel.answer([{ pg_cancel_backend: true }]);
+  blocked.fail(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
+  const withdraw = await sentNamed('deadbolt_release');
+  assert.equal(withdraw.values[4], null, 'the claim is withdrawn: a waiting claim, no token');
+  withdraw.answer([{ released: true }]);
+  await rejected;
 });
 
 test("a repeated claim that meets its first attempt's row (unique violation) reads it instead of failing", async () => {

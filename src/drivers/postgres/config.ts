@@ -6,7 +6,7 @@
  *   ours (where deadbolt's tables live, default `deadbolt`); every other
  *   parameter is node-postgres's (`sslmode`, `application_name`, `host=/run/postgresql`
  *   for a Unix socket, …).
- * - `driverOptions.schema`, `.poolSize` (query connections, default 4) and
+ * - `driverOptions.schema`, `.poolSize` (query connections, and as many wait connections: default 4) and
  *   `.requestTimeout` (bound on each request, default the connect timeout) are
  *   ours; anything else (`ssl`, `password`, …) goes to `pg.Client`. The URL's
  *   `schema` wins over `driverOptions.schema` when both are given.
@@ -29,7 +29,7 @@ import { SCHEMA_NAME } from './sql.js';
 export const DEFAULT_SCHEMA = 'deadbolt';
 
 /**
- * Query connections per coordinator when `driverOptions.poolSize` is not given.
+ * Query connections per coordinator, and wait connections (one per claim waiting in the lock manager), when `driverOptions.poolSize` is not given.
  *
  * @example
  * ```ts

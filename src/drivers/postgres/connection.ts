@@ -129,9 +129,10 @@ function endpointOf(error: unknown, config: PostgresConfig): string {
 }
 
 /**
- * The pool of query connections (acquire, release, list, break, revoke). Its
- * connections are made lazily, carry every bound at startup, and do not keep
- * the process alive while idle.
+ * A pool: of query connections (poll, list, break, revoke), each request
+ * bounded; or of wait connections, each blocked in the lock manager for one
+ * waiting claim (wait_grant), unbounded. Its connections are made lazily,
+ * carry their bounds at startup, and do not keep the process alive while idle.
  *
  * @example
  * ```ts
@@ -139,16 +140,18 @@ function endpointOf(error: unknown, config: PostgresConfig): string {
  * await pool.query('SELECT 1');
  * ```
  */
-export function createPool(pg: PgModule, config: PostgresConfig, server: ServerInfo): Pool {
+export function createPool(pg: PgModule, config: PostgresConfig, server: ServerInfo, purpose: 'queries' | 'waits' = 'queries'): Pool {
+  // A wait blocks for as long as the lock is held: no statement bound (wait_grant sets its own lock_timeout).
+  const bound = purpose === 'queries' ? config.requestTimeout : 0;
   const poolConfig: PoolConfig = {
     ...baseConfig(config),
     max: config.poolSize,
     idleTimeoutMillis: 10_000,
     allowExitOnIdle: true,
-    statement_timeout: config.requestTimeout,
-    lock_timeout: config.requestTimeout,
+    statement_timeout: bound,
+    lock_timeout: bound,
     idle_in_transaction_session_timeout: config.requestTimeout,
-    query_timeout: config.requestTimeout,
+    ...(purpose === 'queries' ? { query_timeout: config.requestTimeout } : {}),
     options: startupOptions(config, server),
   };
   const pool = new pg.Pool(poolConfig);

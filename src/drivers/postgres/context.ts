@@ -19,9 +19,11 @@ import type { Statements } from './statements.js';
  * ```
  */
 export interface PgContext {
-  /** Query connections: acquire, poll, release, list, break, revoke. */
+  /** Query connections: poll, list, break, revoke. */
   readonly pool: Pool;
-  /** The session connection: open, renew, LISTEN. */
+  /** Wait connections: one per claim waiting in the lock manager (wait_grant). */
+  readonly waits: Pool;
+  /** The session connection: open, renew, LISTEN, and acquire and release (it holds each claim's advisory key). */
   readonly connection: SessionConnection;
   readonly statements: Statements;
   readonly config: PostgresConfig;

@@ -57,8 +57,9 @@ export function postgresCapabilities(server: ServerInfo, schema: string): Capabi
       'as long as that table is kept.',
     'A session is one PostgreSQL connection plus a lease on the server\'s clock: it ends when the lease runs out ' +
       'without renewal, or when that connection ends (pg_terminate_backend, a server restart), and its locks end with it.',
-    'Waiters are woken by LISTEN/NOTIFY on a direct connection: a transaction-pooling PgBouncer breaks LISTEN ' +
-      '(see docs/drivers/postgres.md).',
+    'Waiters block in the server\'s lock manager on the claim ahead (an advisory key per claim, one wait connection ' +
+      'per waiting claim, up to driverOptions.poolSize per coordinator; beyond that, and for grants by break or ' +
+      'reaping, LISTEN/NOTIFY), on a direct connection: a transaction-pooling PgBouncer breaks both (see docs/drivers/postgres.md).',
   ];
   if (!durable) notes.push('The server runs with fsync=off: after a server crash, tokens may repeat (durableTokens: false).');
   if (server.encoding !== 'UTF8') notes.push(`The database encoding is ${server.encoding}: lock names it cannot represent are refused by the server.`);
@@ -90,8 +91,8 @@ export class PostgresDriver extends RecipeDriver<PostgresSession, PgClaim, PgRea
   /** The schema holding deadbolt's tables. */
   readonly schema: string;
 
-  constructor(pool: Pool, connection: SessionConnection, config: PostgresConfig, server: ServerInfo, namespace: string) {
-    super(new PostgresEngine(pool, connection, config, namespace, postgresCapabilities(server, config.schema)));
+  constructor(pools: { queries: Pool; waits: Pool }, connection: SessionConnection, config: PostgresConfig, server: ServerInfo, namespace: string) {
+    super(new PostgresEngine(pools, connection, config, namespace, postgresCapabilities(server, config.schema)));
     this.server = server;
     this.schema = config.schema;
   }

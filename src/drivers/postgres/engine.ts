@@ -13,14 +13,20 @@
  * (claim.ts). A retried create first asks `poll`, which finds a claim whose
  * answer was lost; a retried `tryAcquire` first withdraws what it may have left.
  *
- * Waking. Watching the obstacle means waiting for the first of: the grant's
- * NOTIFY on our session's channel (sent by the transaction that freed the
- * name, to the grantee only), or the moment the earliest lease ahead runs out
- * (the server says when, on its clock; no NOTIFY marks an expiry). The
- * re-check after a NOTIFY costs no request (the grant is trusted: it was
- * committed after checking our lease); after the timer it is `poll`, which
- * reaps, grants and says where our claim stands. No polling while PostgreSQL
- * can notify.
+ * Waking. Every claim holds an advisory key on the session connection (so
+ * `acquire` and `release` run there), and a waiting claim blocks in the
+ * server's lock manager on the key of the claim ahead of it (lock-wait.ts, on
+ * a wait connection): the release that grants it gives the key up at COMMIT,
+ * which wakes that one backend alone, and the wait answers with the grant.
+ * A NOTIFY would wake every listening backend of the database. Grants made by
+ * anyone else (a break, a reaper, another acquire's reaping) still NOTIFY our
+ * session's channel, and a claim with no wait connection to be had waits by
+ * NOTIFY: then watching the obstacle means the first of the grant's NOTIFY and
+ * the moment the earliest lease ahead runs out (the server says when, on its
+ * clock; no NOTIFY marks an expiry). The re-check after a grant costs no
+ * request (the grant is trusted: it was committed after checking our lease);
+ * after the timer or a lock wait's `lock_timeout` it is `poll`, which reaps,
+ * grants and says where our claim stands. No polling while PostgreSQL can wake us.
  *
  * What "held" means, and loss. Our claim row (session, claim number) exists
  * with our token and our lease has not run out. Our own claim's watch ends on
@@ -49,6 +55,8 @@ import type { PostgresConfig } from './config.js';
 import type { SessionConnection } from './session-connection.js';
 import { PostgresSession } from './session.js';
 import { makeStatements, runIdempotent, runStatement } from './statements.js';
+import { withTimeout } from './connection.js';
+import { waitInLockManager } from './lock-wait.js';
 
 /** A read: `acquire`'s or `poll`'s answer, or a grant NOTIFYed (a granted claim carries its predecessor). */
 export type PgRead = ClaimsRead<PgClaim>;
@@ -76,9 +84,9 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   /** Attempts whose claim was sent: a repeat looks for what the lost answer left. */
   readonly #tried = new WeakSet<PgRequest>();
 
-  constructor(pool: Pool, connection: SessionConnection, config: PostgresConfig, namespace: string, capabilities: Capabilities) {
+  constructor(pools: { queries: Pool; waits: Pool }, connection: SessionConnection, config: PostgresConfig, namespace: string, capabilities: Capabilities) {
     this.capabilities = capabilities;
-    this.#ctx = { pool, connection, statements: makeStatements(config.schema), config, namespace };
+    this.#ctx = { pool: pools.queries, waits: pools.waits, connection, statements: makeStatements(config.schema), config, namespace };
   }
 
   openLease(ttlMs: number, owner: LockOwner): Promise<PostgresSession> {
@@ -142,9 +150,11 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   watchClaim(request: PgRequest, target: PgClaim, _at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch {
     const tracked = request.session.track(request.id);
     if (target.wakeInMs === undefined) return tracked.watchLoss(onEvent);
+    const wakeInMs = Math.min(Math.max(0, target.wakeInMs) + WAKE_SLACK_MS, MAX_TIMER_MS);
+    if (tracked.waitsInLockManager) return waitInLockManager(this.#ctx, request, tracked, wakeInMs, onEvent);
     // the first of: our grant's NOTIFY (or one kept since the read), the earliest lease ahead running out
     // (unref'd timer: the claim holds the session connection, ref'd, while it waits)
-    return watchUntil(tracked.granting, Math.min(Math.max(0, target.wakeInMs) + WAKE_SLACK_MS, MAX_TIMER_MS), onEvent);
+    return watchUntil(tracked.granting, wakeInMs, onEvent);
   }
 
   /**
@@ -159,11 +169,21 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
       if (session.revoked) return;
       const token = claim.token === 0n ? null : claim.token.toString();
       const doing = token === null ? `withdrawing the claim on "${name}"` : `releasing "${name}"`;
-      const { pool, statements, namespace, config } = this.#ctx;
-      await runIdempotent(pool, statements.release, [session.id, request.id, namespace, name, token], config.requestTimeout, doing);
+      const { pool, connection, statements, namespace, config } = this.#ctx;
+      // On the session connection, which holds the claim's key and gives it up at COMMIT.
+      // Once that connection has ended, the key went with it (and the session): any pooled one will do.
+      if (connection.ended) {
+        await runIdempotent(pool, statements.release, [session.id, request.id, namespace, name, token, false], config.requestTimeout, doing);
+      } else {
+        const { text, name: prepared } = statements.release;
+        await connection.request(text, [session.id, request.id, namespace, name, token, true], config.requestTimeout, doing, prepared);
+        const tracked = session.known(request.id);
+        if (tracked !== undefined) tracked.holdsKey = false;
+      }
     } catch (error) {
       if (!isClaimGone(error)) throw error;
     } finally {
+      this.#giveUpKey(request);
       session.forget(request.id);
     }
   }
@@ -174,12 +194,14 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
 
   /** A revoked session fails the wait. Otherwise claim again: a claim whose lease is gone is told so by `acquire`. */
   async claimVanished(request: PgRequest): Promise<void> {
+    this.#giveUpKey(request);
     request.session.forget(request.id);
     if (request.session.revoked) throw sessionGone(request);
   }
 
   async diagnoseLoss(request: PgRequest, own: PgClaim): Promise<[LossReason, string]> {
     const lost = request.session.track(request.id).lost;
+    this.#giveUpKey(request);
     request.session.forget(request.id); // nothing more to hear about it
     if (lost === 'broken') return ['broken', 'it was broken (break)'];
     if (lost === 'expired') return ['expired', 'its session lease expired on the server'];
@@ -215,7 +237,9 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     // script ending in `await coordinator.close()` would exit before the sockets close.
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
-      await Promise.all([this.#ctx.connection.close(timeout), this.#ctx.pool.end().catch(() => {})]);
+      // A wait still blocked on the server (its cancel lost) must not hold the close up: bounded.
+      const waits = withTimeout(this.#ctx.waits.end(), timeout, 'closing the wait connections').catch(() => {});
+      await Promise.all([this.#ctx.connection.close(timeout), this.#ctx.pool.end().catch(() => {}), waits]);
     } finally {
       clearInterval(keepAlive);
     }
@@ -224,7 +248,11 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   /** One `acquire` call for `own`, as a read; `undefined` when our lease is gone. With `wait` false, `busy` is a read with no claim. */
   async #acquire(request: PgRequest, own: PgClaim, wait: boolean): Promise<PgRead | undefined> {
     const { session, name, mode } = request;
-    const row = await this.#call('acquire', [session.id, request.id, this.#ctx.namespace, name, mode, wait], `claiming "${name}"`);
+    // on the session connection, which takes the claim's advisory key (wait_grant's waiters block on it)
+    const { connection, statements, config, namespace } = this.#ctx;
+    const values = [session.id, request.id, namespace, name, mode, wait, true];
+    const res = await connection.request(statements.acquire.text, values, config.requestTimeout, `claiming "${name}"`, statements.acquire.name);
+    const row = res.rows[0] as GrantRow;
     if (row.status === 'busy') return { ahead: [] };
     return this.#readOf(request, own, row);
   }
@@ -232,19 +260,15 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   /** One `poll` call: it reaps and grants, then says where our claim stands; `undefined` when it is gone. */
   async #poll(request: PgRequest, own: PgClaim): Promise<PgRead | undefined> {
     const { session, name } = request;
-    const row = await this.#call('poll', [session.id, request.id, this.#ctx.namespace, name], `waiting for "${name}"`);
-    return this.#readOf(request, own, row);
+    const { pool, statements, namespace, config } = this.#ctx;
+    const res = await runStatement(pool, statements.poll, [session.id, request.id, namespace, name], config.requestTimeout, `waiting for "${name}"`);
+    return this.#readOf(request, own, res.rows[0] as GrantRow);
   }
 
   async #readOf(request: PgRequest, own: PgClaim, row: GrantRow): Promise<PgRead | undefined> {
     if (row.status === 'granted') return { ahead: [], claim: await this.#granted(request, grantFromRow(row)) };
     if (row.status === 'waiting') return { ahead: [obstacleOf(own, row.wake_in_ms)] };
     return undefined; // 'gone', 'no-session'
-  }
-
-  async #call(fn: 'acquire' | 'poll', values: unknown[], doing: string): Promise<GrantRow> {
-    const res = await runStatement(this.#ctx.pool, this.#ctx.statements[fn], values, this.#ctx.config.requestTimeout, doing);
-    return res.rows[0] as GrantRow;
   }
 
   /** Our claim as the server granted it; a predecessor that was broken comes with its break record (read, best effort). */
@@ -256,6 +280,20 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
       if (record !== undefined && displacedToken(record, grant.predToken)) grant.breakRecord = record;
     }
     return ownClaim(request.id, request.mode, grant.token, predecessorOf(grant));
+  }
+
+  /**
+   * A claim that is gone without our release (lost, vanished, a failed
+   * release) may leave its advisory key held on the session connection: give
+   * it up (best effort: the key ends with the connection anyway).
+   */
+  #giveUpKey(request: PgRequest): void {
+    const tracked = request.session.known(request.id);
+    const { connection, statements, config } = this.#ctx;
+    if (tracked === undefined || !tracked.holdsKey || connection.ended) return;
+    tracked.holdsKey = false;
+    const { text, name } = statements.unlockClaim;
+    connection.request(text, [request.session.id, request.id], config.requestTimeout, 'giving up a claim key', name).catch(() => {});
   }
 
   /** The name's kept break record, if any. */

@@ -89,7 +89,7 @@ export function parseMessage(payload: string): SessionMessage | undefined {
  * ```
  */
 export interface GrantRow {
-  status: 'granted' | 'waiting' | 'busy' | 'gone' | 'no-session';
+  status: 'granted' | 'waiting' | 'notify' | 'busy' | 'gone' | 'no-session';
   token: string | null;
   since_ms: number | null;
   pred_token: string | null;

@@ -60,7 +60,8 @@ export const createDriver: DriverFactory = async (url, options) => {
     await client.end().catch(() => {});
     throw error;
   }
-  return new PostgresDriver(createPool(pg, config, server), new SessionConnection(client), config, server, options.namespace);
+  const pools = { queries: createPool(pg, config, server), waits: createPool(pg, config, server, 'waits') };
+  return new PostgresDriver(pools, new SessionConnection(client), config, server, options.namespace);
 };
 
 export default createDriver;

@@ -1,8 +1,9 @@
 /**
  * The session connection: the one PostgreSQL connection a driver keeps for
  * its sessions. It opens them (so `sessions.backend_pid` names it), renews
- * them, and LISTENs on their channels; the grants and losses the server
- * NOTIFYs arrive here and are handed to the session by channel.
+ * them, LISTENs on their channels (the grants and losses the server NOTIFYs
+ * arrive here and are handed to the session by channel), and makes and
+ * deletes their claims, because it holds each claim's advisory key.
  *
  * Requests on it go one at a time (node-postgres would queue them anyway) and
  * each is bounded by a timer of our own, so a silent server costs a rejected
@@ -39,7 +40,6 @@ export class SessionConnection {
   readonly #channels = new Map<string, (payload: string) => void>();
   readonly #closedHandlers = new Set<(cause: unknown) => void>();
   #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
   #holds = 0;
   #closing = false;
   #ended: unknown;
@@ -52,30 +52,22 @@ export class SessionConnection {
     this.#client.unref();
   }
 
-  /** Whether a request is waiting for its answer. */
-  get busy(): boolean {
-    return this.#pending > 0;
-  }
-
   /** Whether the connection has ended. */
   get ended(): boolean {
     return this.#ended !== undefined;
   }
 
   /**
-   * Run one request after those before it, bounded by `timeoutMs` from now.
-   * Rejects with deadbolt's errors (mapped with `doing`).
+   * Run one request after those before it, bounded by `timeoutMs` from now,
+   * as the prepared statement `name` if given. Rejects with deadbolt's errors
+   * (mapped with `doing`).
    */
-  request(text: string, values: unknown[], timeoutMs: number, doing: string): Promise<QueryResult> {
+  request(text: string, values: unknown[], timeoutMs: number, doing: string, name?: string): Promise<QueryResult> {
     if (this.#ended !== undefined) return Promise.reject(mapError(this.#ended, doing));
-    this.#pending++;
     const letGo = this.hold();
-    const run = this.#tail.then(() => this.#client.query(text, values));
+    const run = this.#tail.then(() => this.#client.query(name === undefined ? { text, values } : { name, text, values }));
     // The next request waits for this one to be answered, however long that takes.
-    this.#tail = run.catch(() => {}).finally(() => {
-      this.#pending--;
-      letGo();
-    });
+    this.#tail = run.catch(() => {}).finally(letGo);
     return withTimeout(run, timeoutMs, doing).catch((error: unknown) => {
       throw mapError(error, doing);
     });

@@ -47,6 +47,7 @@ export class PostgresSession implements DriverSession {
   readonly #claims = new Map<string, TrackedClaim>();
   #seq = 0;
   #revoked = false;
+  #renewing = false;
   #unsubscribe: () => void = () => {};
 
   private constructor(ctx: PgContext, id: string, ttlMs: number) {
@@ -90,6 +91,11 @@ export class PostgresSession implements DriverSession {
     return tracked;
   }
 
+  /** The claim numbered `seq` if it is known (tracked and not forgotten). */
+  known(seq: string): TrackedClaim | undefined {
+    return this.#claims.get(seq);
+  }
+
   /** Forget claim `seq` (released, withdrawn or lost): later NOTIFYs about it are ignored. */
   forget(seq: string): void {
     this.#claims.get(seq)?.letGo();
@@ -98,15 +104,18 @@ export class PostgresSession implements DriverSession {
 
   /**
    * One renewal, bounded by a third of the TTL (a later answer is no use: the
-   * Session has sent the next one by then). A renewal still unanswered on the
-   * connection fails this one at once rather than queueing behind it.
+   * Session has sent the next one by then). A renewal still unanswered fails
+   * this one at once rather than queueing behind it.
    */
   async keepAlive(): Promise<void> {
     const connection = this.#ctx.connection;
-    if (connection.busy) throw new BackendUnavailableError('PostgreSQL: an earlier request on the session connection is still unanswered');
+    if (this.#renewing) throw new BackendUnavailableError('PostgreSQL: an earlier renewal on the session connection is still unanswered');
     const bound = Math.min(this.#ctx.config.requestTimeout, Math.max(this.ttlMs / 3, 500));
     const sentAt = performance.now();
-    const res = await connection.request(this.#ctx.statements.renew.text, [this.id], bound, 'renewing the session lease');
+    this.#renewing = true;
+    const res = await connection.request(this.#ctx.statements.renew.text, [this.id], bound, 'renewing the session lease').finally(() => {
+      this.#renewing = false;
+    });
     const held = res.rows[0]?.held as string[] | null | undefined;
     if (held === null || held === undefined) {
       throw new SessionLostError(`PostgreSQL: the lease of session ${this.id} is gone (expired or revoked)`);

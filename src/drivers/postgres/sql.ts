@@ -35,15 +35,17 @@ export const SCHEMA_VERSION = 1;
 /**
  * The revision of the functions below, stored in `meta` as `functions`. The
  * tables are those of {@link SCHEMA_VERSION}; a newer revision only replaces
- * functions (same signatures, same tables), so a process that knows an older
+ * functions (new parameters come last, with defaults that keep the older
+ * behaviour) and adds columns with defaults, so a process that knows an older
  * revision still works against it, and connecting installs a newer one.
+ * Revision 3: claims wait in the lock manager (`wake_lock`, `wait_grant`).
  *
  * @example
  * ```ts
  * if (installedRevision < FUNCTIONS_REVISION) await client.query(objectsSql(schema));
  * ```
  */
-export const FUNCTIONS_REVISION = 2;
+export const FUNCTIONS_REVISION = 3;
 
 /**
  * Schema names deadbolt accepts: lower-case SQL identifiers that need no quoting, short enough for a channel name.
@@ -163,9 +165,12 @@ CREATE TABLE IF NOT EXISTS ${s}.claims (
   granted_at timestamptz,
   pred_token bigint,
   pred_how   text,
+  -- the waiter blocks in the lock manager on the claim ahead (wait_grant): a release grants it without NOTIFY
+  wake_lock  boolean NOT NULL DEFAULT false,
   PRIMARY KEY (namespace, name, id),
   UNIQUE (session_id, seq)
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+ALTER TABLE ${s}.claims ADD COLUMN IF NOT EXISTS wake_lock boolean NOT NULL DEFAULT false;
 
 -- For operators: who holds what right now.
 CREATE OR REPLACE VIEW ${s}.holders AS
@@ -225,7 +230,8 @@ END $$;
 -- however many wait, where counting the holders read the whole queue. A waiter
 -- whose lease ran out is never granted: it is deleted (a reaper's work) and
 -- the next one looked at.
-CREATE OR REPLACE FUNCTION ${s}.grant_next(p_ns text, p_name text) RETURNS void
+DROP FUNCTION IF EXISTS ${s}.grant_next(text, text);
+CREATE OR REPLACE FUNCTION ${s}.grant_next(p_ns text, p_name text, p_quiet boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   w record;
@@ -242,7 +248,7 @@ BEGIN
   END IF;
   IF v_exclusive THEN RETURN; END IF;
   FOR w IN
-    SELECT id, session_id, seq, mode FROM ${s}.claims
+    SELECT id, session_id, seq, mode, wake_lock FROM ${s}.claims
      WHERE namespace = p_ns AND name = p_name AND token IS NULL ORDER BY id
   LOOP
     IF NOT EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = w.session_id AND v.expires_at > now()) THEN
@@ -259,13 +265,24 @@ BEGIN
         FROM t WHERE k.namespace = p_ns AND k.name = p_name AND k.id = w.id
       RETURNING k.token, k.pred_token, k.pred_how
     )
-    SELECT pg_notify(${channel('w.session_id')}, concat_ws(' ', 'g', w.seq, g.token,
-             (date_part('epoch', now()) * 1000)::text, coalesce(g.pred_how, '-'), coalesce(g.pred_token::text, '-')))
+    -- a quiet grant (by the release whose key the grantee waits on) wakes it at COMMIT, through the lock manager
+    SELECT CASE WHEN p_quiet AND w.wake_lock THEN NULL ELSE
+             pg_notify(${channel('w.session_id')}, concat_ws(' ', 'g', w.seq, g.token,
+               (date_part('epoch', now()) * 1000)::text, coalesce(g.pred_how, '-'), coalesce(g.pred_token::text, '-'))) END
       INTO v_sent FROM g;
     v_held := true;
     EXIT WHEN w.mode = 'exclusive';
   END LOOP;
 END $$;
+
+-- The advisory key of a claim (two int4): held at session level by the claim's
+-- session connection from its insertion to its deletion, so that a waiter can
+-- block on it in the lock manager (wait_grant). The schema's hash keeps two
+-- schemas of one database apart.
+CREATE OR REPLACE FUNCTION ${s}.key_class(p_session bigint) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('${schema}') # (p_session % 2147483647)::integer $$;
+CREATE OR REPLACE FUNCTION ${s}.key_object(p_seq bigint) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT (p_seq % 2147483647)::integer $$;
 
 -- Milliseconds until the earliest lease among the claims ahead of claim p_id
 -- runs out (0 for a claim whose session is gone): when its waiter should look again.
@@ -285,8 +302,9 @@ $$;
 -- UPDATE, then insert the claim as held unless anything stands in the way
 -- (a waiter, a conflicting holder, a claim of a dead session, our own lease
 -- gone). Otherwise the token is given back (no gaps) and the slow path sorts it out.
+DROP FUNCTION IF EXISTS ${s}.acquire(bigint, bigint, text, text, text, boolean);
 CREATE OR REPLACE FUNCTION ${s}.acquire(p_session bigint, p_seq bigint, p_ns text, p_name text, p_mode text, p_wait boolean,
-  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
+  p_wake_lock boolean DEFAULT false, OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -312,6 +330,7 @@ BEGIN
         WHERE k.namespace = p_ns AND k.name = p_name
           AND (k.token IS NULL OR k.mode = 'exclusive' OR p_mode = 'exclusive' OR v.id IS NULL));
   IF FOUND THEN
+    IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
     status := 'granted';
     since_ms := date_part('epoch', now()) * 1000;
     RETURN;
@@ -345,6 +364,7 @@ BEGIN
       RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
     INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
       VALUES (p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how);
+    IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
     status := 'granted';
     since_ms := date_part('epoch', now()) * 1000;
     RETURN;
@@ -353,8 +373,10 @@ BEGIN
     status := 'busy';
     RETURN;
   END IF;
-  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode) VALUES (p_ns, p_name, p_session, p_seq, p_mode)
+  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, wake_lock) VALUES (p_ns, p_name, p_session, p_seq, p_mode, p_wake_lock)
     RETURNING id INTO v_id;
+  -- last, after everything that could fail: a session-level lock outlives a rolled-back transaction
+  IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
   status := 'waiting';
   wake_in_ms := ${s}.wake_in(p_ns, p_name, v_id);
 END $$;
@@ -387,6 +409,69 @@ BEGIN
   END IF;
 END $$;
 
+-- A waiter blocks in the lock manager until its claim is granted (wait_lock
+-- claims only, on a connection of the driver's wait pool): on the key of the
+-- nearest claim ahead that blocks it, again until granted. That key passes
+-- when its claim is deleted (its release holds it until COMMIT, so the grant
+-- read next is committed). status: 'granted' (as for acquire), 'gone',
+-- 'waiting' (lock_timeout: p_timeout_ms passed, the earliest lease ahead may
+-- have run out with its holder paused, key held: poll), or 'notify' with
+-- wake_in_ms: the claim waits by NOTIFY from now on (p_timeout_ms 0: asked not
+-- to block; or a blocker's key was free while its claim is still there).
+CREATE OR REPLACE FUNCTION ${s}.wait_grant(p_session bigint, p_seq bigint, p_ns text, p_name text, p_timeout_ms integer,
+  OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_id bigint;
+  v_mode text;
+  v_granted timestamptz;
+  b record;
+  v_passed bigint;
+BEGIN
+  PERFORM set_config('lock_timeout', greatest(1, p_timeout_ms)::text || 'ms', true);
+  LOOP
+    SELECT k.id, k.mode, k.token, k.granted_at, k.pred_token, k.pred_how
+      INTO v_id, v_mode, token, v_granted, pred_token, pred_how
+      FROM ${s}.claims k WHERE k.session_id = p_session AND k.seq = p_seq AND k.namespace = p_ns AND k.name = p_name;
+    IF NOT FOUND THEN
+      status := 'gone';
+      RETURN;
+    END IF;
+    IF token IS NOT NULL THEN
+      status := 'granted';
+      since_ms := date_part('epoch', v_granted) * 1000;
+      RETURN;
+    END IF;
+    SELECT k.id, k.session_id, k.seq INTO b FROM ${s}.claims k
+     WHERE k.namespace = p_ns AND k.name = p_name AND k.id < v_id AND (v_mode = 'exclusive' OR k.mode = 'exclusive')
+     ORDER BY k.id DESC LIMIT 1;
+    IF p_timeout_ms <= 0 OR NOT FOUND OR b.id = v_passed THEN
+      -- asked not to block (no wait connection), nothing blocks us yet no grant, or a blocker
+      -- whose key was free: wait by NOTIFY (and the timer) from now on
+      UPDATE ${s}.claims SET wake_lock = false WHERE id = v_id AND namespace = p_ns AND name = p_name;
+      SELECT k.token, k.granted_at, k.pred_token, k.pred_how INTO token, v_granted, pred_token, pred_how
+        FROM ${s}.claims k WHERE k.id = v_id AND k.namespace = p_ns AND k.name = p_name;
+      IF token IS NOT NULL THEN
+        status := 'granted';
+        since_ms := date_part('epoch', v_granted) * 1000;
+      ELSE
+        status := 'notify';
+        wake_in_ms := ${s}.wake_in(p_ns, p_name, v_id);
+      END IF;
+      RETURN;
+    END IF;
+    BEGIN
+      PERFORM pg_advisory_xact_lock_shared(${s}.key_class(b.session_id), ${s}.key_object(b.seq));
+    EXCEPTION WHEN lock_not_available THEN
+      status := 'waiting';
+      wake_in_ms := 0;
+      RETURN;
+    END;
+    v_passed := b.id;
+  END LOOP;
+END $$;
+
 -- Give up claim p_seq, held or waiting (never anyone else's: (session, seq) is
 -- never reused), record a holder's departure, grant the next waiters.
 -- Returns whether the claim was still there.
@@ -394,9 +479,12 @@ END $$;
 -- which may have been granted meanwhile). With a token, the fast path locks the
 -- name and records the departure in one UPDATE; if the claim turns out to be
 -- gone already (lost), the call raises P0002 so that nothing it did is kept.
-CREATE OR REPLACE FUNCTION ${s}.release(p_session bigint, p_seq bigint, p_ns text, p_name text, p_token bigint) RETURNS boolean
+DROP FUNCTION IF EXISTS ${s}.release(bigint, bigint, text, text, bigint);
+CREATE OR REPLACE FUNCTION ${s}.release(p_session bigint, p_seq bigint, p_ns text, p_name text, p_token bigint,
+  p_wake_lock boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
+  v_reaped integer := 0;
   v_deleted integer;
   v_token bigint;
   v_others boolean;
@@ -431,9 +519,17 @@ BEGIN
     -- Reaping reads the whole queue: only when some lease ran out (an index probe),
     -- so that a release costs the same with 100 waiters as with one.
     IF EXISTS (SELECT 1 FROM ${s}.sessions WHERE expires_at <= now()) THEN
-      PERFORM ${s}.reap_name(p_ns, p_name);
+      v_reaped := ${s}.reap_name(p_ns, p_name);
     END IF;
-    PERFORM ${s}.grant_next(p_ns, p_name);
+    -- Quiet: a grantee waiting in the lock manager waits on our key (the last claim ahead of it to go),
+    -- unless reaping removed claims whose keys may still be held by paused holders: then NOTIFY.
+    PERFORM ${s}.grant_next(p_ns, p_name, v_reaped = 0);
+  END IF;
+  IF p_wake_lock THEN
+    -- Our key passes at COMMIT, not now: held again at transaction level, its session-level
+    -- hold dropped, so that a woken waiter reads a committed grant.
+    PERFORM pg_advisory_xact_lock(${s}.key_class(p_session), ${s}.key_object(p_seq));
+    PERFORM pg_advisory_unlock(${s}.key_class(p_session), ${s}.key_object(p_seq));
   END IF;
   RETURN v_deleted > 0;
 END $$;

@@ -40,7 +40,11 @@ export interface Statements {
   readonly revoke: Statement;
   readonly acquire: Statement;
   readonly poll: Statement;
+  /** Block in the lock manager until our claim is granted (a wait connection). */
+  readonly waitGrant: Statement;
   readonly release: Statement;
+  /** Give up a claim's advisory key on the session connection (a claim lost while its key was held). */
+  readonly unlockClaim: Statement;
   readonly breakLock: Statement;
   /** Take the name's row lock (the one every queue change takes), for a conditional break's compare. */
   readonly lockName: Statement;
@@ -74,9 +78,11 @@ export function makeStatements(schema: string): Statements {
     openSession: { name: `${schema}_open`, text: `SELECT ${s}.open_session($1::jsonb, $2)::text AS id` },
     renew: { name: `${schema}_renew`, text: `SELECT ${s}.renew($1)::text[] AS held` },
     revoke: { name: `${schema}_revoke`, text: `SELECT ${s}.revoke($1)` },
-    acquire: { name: `${schema}_acquire`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.acquire($1, $2, $3, $4, $5, $6)` },
+    acquire: { name: `${schema}_acquire`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.acquire($1, $2, $3, $4, $5, $6, $7)` },
     poll: { name: `${schema}_poll`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.poll($1, $2, $3, $4)` },
-    release: { name: `${schema}_release`, text: `SELECT ${s}.release($1, $2, $3, $4, $5) AS released` },
+    waitGrant: { name: `${schema}_wait_grant`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.wait_grant($1, $2, $3, $4, $5)` },
+    release: { name: `${schema}_release`, text: `SELECT ${s}.release($1, $2, $3, $4, $5, $6) AS released` },
+    unlockClaim: { name: `${schema}_unlock_claim`, text: `SELECT pg_advisory_unlock(${s}.key_class($1), ${s}.key_object($2))` },
     breakLock: {
       name: `${schema}_break`,
       text: `SELECT mode, token::text AS token, owner, since_ms::float8, expires_ms::float8 FROM ${s}.break($1, $2, $3, $4, $5)`,

@@ -44,6 +44,13 @@ export class TrackedClaim {
   readonly granting = new KeptEvent({ sticky: true });
   readonly #loss = new KeptEvent({ sticky: true });
   #letGo: (() => void) | undefined;
+  /**
+   * Whether the claim waits in the lock manager (its row says `wake_lock`):
+   * true from `acquire` on, false once the server moved it to NOTIFY.
+   */
+  waitsInLockManager = true;
+  /** Whether its advisory key may still be held on the session connection (given up by release, or by hand after a loss). */
+  holdsKey = true;
 
   constructor(seq: string) {
     this.seq = seq;
