@@ -23,23 +23,10 @@ import pg from 'pg';
 import { environment, nowNs } from '../lib/harness.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatDuration, formatRatio, printJsonLine, renderTable } from '../lib/format.mjs';
+import { options } from '../lib/options.mjs';
 import { startServer } from './server.mjs';
 
-const KNOWN = ['rounds', 'ops', 'listeners', 'url', 'help'];
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=');
-    if (!KNOWN.includes(key)) {
-      console.error(`Unknown option --${key}; known: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
-      process.exit(64);
-    }
-    return [key, value ?? true];
-  }),
-);
-if (args.help) {
-  console.log('node postgres/notify-listeners.mjs [--rounds=7] [--ops=200] [--listeners=0,10,100] [--url=postgres://…]');
-  process.exit(0);
-}
+const args = options(['rounds', 'ops', 'listeners', 'url'], 'node postgres/notify-listeners.mjs [--rounds=7] [--ops=200] [--listeners=0,10,100] [--url=postgres://…]');
 const ROUNDS = Number(args.rounds ?? 7);
 const OPS = Number(args.ops ?? 200);
 const COUNTS = String(args.listeners ?? '0,10,100').split(',').map(Number);

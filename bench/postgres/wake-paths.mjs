@@ -33,24 +33,10 @@ import pg from 'pg';
 import { environment, nowNs } from '../lib/harness.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatDuration, formatRatio, printJsonLine, renderTable } from '../lib/format.mjs';
+import { options } from '../lib/options.mjs';
 import { startServer } from './server.mjs';
 
-const KNOWN = ['rounds', 'waiters', 'url', 'help'];
-const USAGE = 'node postgres/wake-paths.mjs [--rounds=7] [--waiters=10,100] [--url=postgres://…]';
-const args = Object.fromEntries(
-  process.argv.slice(2).map((arg) => {
-    const [key, value] = arg.replace(/^--/, '').split('=');
-    if (!KNOWN.includes(key)) {
-      console.error(`Unknown option --${key}; known: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
-      process.exit(64);
-    }
-    return [key, value ?? true];
-  }),
-);
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const args = options(['rounds', 'waiters', 'url'], 'node postgres/wake-paths.mjs [--rounds=7] [--waiters=10,100] [--url=postgres://…]');
 const ROUNDS = Number(args.rounds ?? 7);
 const COUNTS = String(args.waiters ?? '10,100').split(',').map(Number).sort((a, b) => a - b);
 
