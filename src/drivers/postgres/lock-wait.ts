@@ -19,7 +19,10 @@
  * can never be woken for someone else. With no wait connection to be had (the
  * pool is full) or one that fails, the claim moves to NOTIFY for good
  * (`wait_grant` with a timeout of 0, through the query pool), and the next
- * watch is engine.ts's NOTIFY-and-timer one.
+ * watch is engine.ts's NOTIFY-and-timer one. A cancel that reaches the
+ * backend before its statement starts is ignored by PostgreSQL: that wait
+ * then holds its connection until its blocker goes or its `lock_timeout`,
+ * finds the claim withdrawn and answers `gone`; nothing else is affected.
  *
  * @internal
  * @module
