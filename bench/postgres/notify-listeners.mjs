@@ -19,12 +19,11 @@
  *
  * Prints a table with ratios to N = 0 and one BENCH_JSON line.
  */
-import pg from 'pg';
 import { environment, nowNs } from '../lib/harness.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatDuration, formatRatio, printJsonLine, renderTable } from '../lib/format.mjs';
 import { options } from '../lib/options.mjs';
-import { startServer } from './server.mjs';
+import { clientsOn, startServer } from './server.mjs';
 
 const args = options(['rounds', 'ops', 'listeners', 'url'], 'node postgres/notify-listeners.mjs [--rounds=7] [--ops=200] [--listeners=0,10,100] [--url=postgres://…]');
 const ROUNDS = Number(args.rounds ?? 7);
@@ -34,14 +33,7 @@ const COUNTS = String(args.listeners ?? '0,10,100').split(',').map(Number);
 const env = await environment();
 console.log(`NOTIFY with idle listeners — ${env.date}, node ${env.node}, ${env.cpu}, load ${env.loadavg.join(' ')}`);
 const server = await startServer(args.url);
-const clients = [];
-/** A connected client, closed at the end. */
-async function connect() {
-  const client = new pg.Client(server.url);
-  await client.connect();
-  clients.push(client);
-  return client;
-}
+const { connect, closeAll } = clientsOn(server.url);
 
 try {
   const a = await connect();
@@ -96,6 +88,6 @@ try {
   ], rows));
   printJsonLine('BENCH_JSON', { bench: 'postgres-notify-listeners', env, rounds: ROUNDS, ops: OPS, rows });
 } finally {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  await closeAll();
   await server.stop();
 }

@@ -111,3 +111,21 @@ export async function startServer(url) {
     },
   };
 }
+
+/**
+ * Bare `pg.Client`s on `url`, for the scripts that measure PostgreSQL's own
+ * primitives: `connect()` opens one, `closeAll()` ends every one opened.
+ * @param {string} url
+ */
+export function clientsOn(url) {
+  const clients = [];
+  return {
+    async connect() {
+      const client = new pg.Client(url);
+      await client.connect();
+      clients.push(client);
+      return client;
+    },
+    closeAll: () => Promise.all(clients.map((c) => c.end().catch(() => {}))),
+  };
+}

@@ -29,12 +29,11 @@
  * Prints, per N, medians of per-round p50 hand-offs with ratios to NOTIFY and
  * the growth from the first N to the last, and one BENCH_JSON line.
  */
-import pg from 'pg';
 import { environment, nowNs } from '../lib/harness.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatDuration, formatRatio, printJsonLine, renderTable } from '../lib/format.mjs';
 import { options } from '../lib/options.mjs';
-import { startServer } from './server.mjs';
+import { clientsOn, startServer } from './server.mjs';
 
 const args = options(['rounds', 'waiters', 'url'], 'node postgres/wake-paths.mjs [--rounds=7] [--waiters=10,100] [--url=postgres://…]');
 const ROUNDS = Number(args.rounds ?? 7);
@@ -43,14 +42,7 @@ const COUNTS = String(args.waiters ?? '10,100').split(',').map(Number).sort((a, 
 const env = await environment();
 console.log(`PostgreSQL wake paths for a hand-off — ${env.date}, node ${env.node}, ${env.cpu}, load ${env.loadavg.join(' ')}`);
 const server = await startServer(args.url);
-const clients = [];
-/** A connected client, closed at the end. */
-async function connect() {
-  const client = new pg.Client(server.url);
-  await client.connect();
-  clients.push(client);
-  return client;
-}
+const { connect, closeAll } = clientsOn(server.url);
 
 /** How many advisory-lock requests wait right now, on the keys of `classid`. */
 async function waitingOn(probe, classid) {
@@ -293,6 +285,6 @@ try {
   if (unseenGrants > 0) process.exitCode = 1;
 } finally {
   await probe.query('DROP SCHEMA IF EXISTS wake CASCADE').catch(() => {});
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  await closeAll();
   await server.stop();
 }

@@ -101,11 +101,11 @@ describe('postgres: waiting in the lock manager', { skip: requirement.available 
     const held = await holder.acquire('b');
     const next = waiter.acquire('b');
     await until(blockedWaits, 1, 'the waiter blocks on the holder');
-    const started = performance.now();
     await operator.break('b', { reason: 'test: holder hung' });
     const granted = await next;
-    assert.ok(performance.now() - started < LONG_LEASE / 2, 'granted at the break, not at the lease');
+    // granted by the break, not by the lease running out: the predecessor was broken and its session still lives
     assert.equal(granted.predecessor?.outcome, 'broken');
+    assert.equal(holder.signal.aborted, false, "the broken holder's session is still alive: no lease ran out");
     assert.ok(held.signal.aborted, 'the broken holder learns it');
     await until(noBlockedWaits, 1, 'the blocked wait was cancelled on the server');
     await held.release();

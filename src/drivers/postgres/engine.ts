@@ -175,8 +175,7 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
       if (connection.ended) {
         await runIdempotent(pool, statements.release, [session.id, request.id, namespace, name, token, false], config.requestTimeout, doing);
       } else {
-        const { text, name: prepared } = statements.release;
-        await connection.request(text, [session.id, request.id, namespace, name, token, true], config.requestTimeout, doing, prepared);
+        await connection.request(statements.release, [session.id, request.id, namespace, name, token, true], config.requestTimeout, doing);
         const tracked = session.known(request.id);
         if (tracked !== undefined) tracked.holdsKey = false;
       }
@@ -251,7 +250,7 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     // on the session connection, which takes the claim's advisory key (wait_grant's waiters block on it)
     const { connection, statements, config, namespace } = this.#ctx;
     const values = [session.id, request.id, namespace, name, mode, wait, true];
-    const res = await connection.request(statements.acquire.text, values, config.requestTimeout, `claiming "${name}"`, statements.acquire.name);
+    const res = await connection.request(statements.acquire, values, config.requestTimeout, `claiming "${name}"`);
     const row = res.rows[0] as GrantRow;
     if (row.status === 'busy') return { ahead: [] };
     return this.#readOf(request, own, row);
@@ -292,8 +291,7 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     const { connection, statements, config } = this.#ctx;
     if (tracked === undefined || !tracked.holdsKey || connection.ended) return;
     tracked.holdsKey = false;
-    const { text, name } = statements.unlockClaim;
-    connection.request(text, [request.session.id, request.id], config.requestTimeout, 'giving up a claim key', name).catch(() => {});
+    connection.request(statements.unlockClaim, [request.session.id, request.id], config.requestTimeout, 'giving up a claim key').catch(() => {});
   }
 
   /** The name's kept break record, if any. */

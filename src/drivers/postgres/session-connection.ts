@@ -21,6 +21,7 @@
 import type { Client, Notification, QueryResult } from 'pg';
 import { withTimeout } from './connection.js';
 import { mapError } from './map-error.js';
+import type { Statement } from './statements.js';
 
 /** node-postgres has `ref()`/`unref()` (they reach the socket); its type definitions lack them. */
 type RefClient = Client & { ref(): void; unref(): void };
@@ -58,14 +59,15 @@ export class SessionConnection {
   }
 
   /**
-   * Run one request after those before it, bounded by `timeoutMs` from now,
-   * as the prepared statement `name` if given. Rejects with deadbolt's errors
-   * (mapped with `doing`).
+   * Run one request after those before it, bounded by `timeoutMs` from now:
+   * SQL text, or one of the protocol's prepared statements. Rejects with
+   * deadbolt's errors (mapped with `doing`).
    */
-  request(text: string, values: unknown[], timeoutMs: number, doing: string, name?: string): Promise<QueryResult> {
+  request(statement: string | Statement, values: unknown[], timeoutMs: number, doing: string): Promise<QueryResult> {
     if (this.#ended !== undefined) return Promise.reject(mapError(this.#ended, doing));
     const letGo = this.hold();
-    const run = this.#tail.then(() => this.#client.query(name === undefined ? { text, values } : { name, text, values }));
+    const query = typeof statement === 'string' ? { text: statement, values } : { name: statement.name, text: statement.text, values };
+    const run = this.#tail.then(() => this.#client.query(query));
     // The next request waits for this one to be answered, however long that takes.
     this.#tail = run.catch(() => {}).finally(letGo);
     return withTimeout(run, timeoutMs, doing).catch((error: unknown) => {
