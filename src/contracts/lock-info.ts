@@ -50,4 +50,10 @@ export interface LockInfo {
   ttlMs?: number;
   /** `'file'`, `'memory'`, `'etcd'`, … */
   backend: string;
+  /**
+   * The recipe data the holder stored with its claim: a leader's proclaimed
+   * value, a member's metadata. Absent for plain locks. Written by whoever holds
+   * the claim: show it escaped, never act on it.
+   */
+  data?: string;
 }

@@ -29,8 +29,9 @@ export class CoreContext<S extends DriverSession, C extends EngineClaim, R exten
 
   /** A fresh claim attempt for `request`, with an id the engine minted. */
   attempt(request: LockRequest<S>): ClaimRequest<S> {
-    const { session, name, mode, owner } = request;
-    return { session, id: this.engine.claimId(session), name, mode, owner };
+    const { session, name, mode, owner, data } = request;
+    const attempt = { session, id: this.engine.claimId(session), name, mode, owner };
+    return data === undefined ? attempt : { ...attempt, data };
   }
 
   /** Delete `claim` now; if the engine cannot confirm, keep trying in the background and rethrow. */

@@ -64,7 +64,24 @@ export interface ClaimRequest<S extends DriverSession> {
   readonly name: string;
   readonly mode: ClaimMode;
   readonly owner: LockOwner;
+  /**
+   * The recipe's data stored with the claim (a leader's proclaimed value, a
+   * member's metadata), at most MAX_CLAIM_DATA_BYTES of UTF-8; absent for a
+   * plain lock. Stored with the claim in the same write, returned by `scan` as
+   * `ScannedClaim.data`, replaced by `updateData`.
+   */
+  readonly data?: string;
 }
+
+/** The most UTF-8 bytes of recipe data one claim stores (`ClaimRequest.data`). */
+export const MAX_CLAIM_DATA_BYTES = 4_096;
+
+/**
+ * What a name watch reports: `'changed'` a claim of the name was created or
+ * deleted, or its data was replaced; `'uncertain'` the engine may have missed
+ * events (reconnection, compaction). Either way the core reads the name again.
+ */
+export type NameEvent = 'changed' | 'uncertain';
 
 /**
  * A read of the claims ahead of ours, in engine order (oldest first). Engines
@@ -248,6 +265,26 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
    * changed since the scan; the core then reads again.
    */
   breakHolders(name: string, holders: readonly P[], record: BreakRecord): Promise<boolean>;
+
+  /**
+   * Watch every claim of `name` (the observers of an election, the watchers of
+   * a group): call `onEvent` when any claim of the name is created or deleted
+   * or has its data replaced, or when the watch became uncertain. Resolves once
+   * the watch is armed: every change after that moment is reported, so the
+   * core arms first and reads after (a change between its read and the watch
+   * cannot be missed; one already in the read only costs a second read). The
+   * core ignores everything after the first event, cancels, and arms again.
+   * Rejects with a mapped error when the watch cannot be set.
+   */
+  watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch>;
+
+  /**
+   * Replace the data stored with our claim (`ClaimRequest.data`) if and only if
+   * the claim is still the one with its token, in one conditional write.
+   * Resolves `false`, writing nothing, when the claim is gone. A replacement
+   * must never be reported as the claim's loss by `watchClaim` on our own claim.
+   */
+  updateData(request: ClaimRequest<S>, claim: C, data: string): Promise<boolean>;
 
   /** Close the client (sessions were revoked before). */
   close(): Promise<void>;

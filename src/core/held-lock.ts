@@ -91,6 +91,16 @@ export class HeldLock<S extends DriverSession, C extends EngineClaim, R extends 
     return this.#release;
   }
 
+  /** Replace the recipe data stored with our claim, if it is still this grant's; `false` when it is not. */
+  async updateData(data: string): Promise<boolean> {
+    if (this.#state !== 'held') return false;
+    try {
+      return await this.#ctx.engine.updateData(this.#request, this.#claim, data);
+    } catch (error) {
+      throw this.#ctx.engine.mapError(error, `updating the data of "${this.#request.name}"`);
+    }
+  }
+
   async #releaseOnce(): Promise<void> {
     const wasLost = this.#state === 'lost';
     this.#state = 'released';

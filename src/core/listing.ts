@@ -88,6 +88,7 @@ export async function describe<P extends ScannedClaim>(engine: Scanner<P>, holde
     const ttlMs = claim.ttlMs ?? lease?.ttlMs;
     if (expiresAt !== undefined) info.expiresAt = expiresAt;
     if (ttlMs !== undefined) info.ttlMs = ttlMs;
+    if (claim.data !== undefined) info.data = claim.data;
     return info;
   });
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import type { LockOwner } from '../contracts/lock-info.js';
+import { MAX_CLAIM_DATA_BYTES } from './engine.js';
 
 /**
  * The owner in a decoded record: `id` and `host` strings, `pid` a number,
@@ -52,4 +53,20 @@ export function jsonObject(text: Buffer | string | undefined): Record<string, un
   } catch {
     return {}; // not written by deadbolt: show what we can
   }
+}
+
+/**
+ * A claim's recipe data as read back from an engine: kept only when it is a
+ * string of at most MAX_CLAIM_DATA_BYTES of UTF-8, else `undefined` (someone
+ * else wrote it; a listing shows the claim without it).
+ *
+ * @example
+ * ```ts
+ * dataFrom('leader at 10.0.0.7'); // 'leader at 10.0.0.7'
+ * dataFrom(42); // undefined
+ * ```
+ */
+export function dataFrom(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return Buffer.byteLength(value, 'utf8') <= MAX_CLAIM_DATA_BYTES ? value : undefined;
 }

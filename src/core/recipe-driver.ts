@@ -9,7 +9,7 @@
  * @module
  */
 import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
-import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey } from '../distributed/driver.js';
+import type { BreakRecord, Capabilities, Driver, DriverLock, DriverSession, LockRequest, LockSurvey, NameWatch } from '../distributed/driver.js';
 import { retrying } from './backoff.js';
 import { CoreContext } from './context.js';
 import { breakLock } from './break-lock.js';
@@ -94,6 +94,10 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
 
   break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]> {
     return breakLock(this.engine, name, record, expect);
+  }
+
+  watchName(name: string, onEvent: (event: 'changed' | 'uncertain') => void): Promise<NameWatch> {
+    return this.engine.watchName(name, onEvent);
   }
 
   async close(): Promise<void> {

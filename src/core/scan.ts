@@ -58,6 +58,12 @@ export interface ScannedClaim extends EngineClaim {
   readonly expiresAt?: Date;
   /** The lease's full TTL, when known. */
   readonly ttlMs?: number;
+  /**
+   * The recipe data stored with the claim (`ClaimRequest.data`), when it is a
+   * string of at most MAX_CLAIM_DATA_BYTES; absent otherwise (untrusted: the
+   * engine drops what does not fit, never throws).
+   */
+  readonly data?: string;
   /** Without `expiresAt`: the lease to ask `Engine.leaseState` about (one request per distinct lease). */
   readonly lease?: string;
 }

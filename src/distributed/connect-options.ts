@@ -21,7 +21,7 @@ export const CONNECT_DEFAULTS = Object.freeze({ ttl: 15_000, namespace: 'deadbol
 /** Every key of {@link ConnectOptions}. */
 const CONNECT_OPTIONS: readonly (keyof ConnectOptions)[] = ['ttl', 'namespace', 'identity', 'require', 'connectTimeout', 'driverOptions'];
 
-const CAPABILITY_NAMES: readonly CapabilityName[] = ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable'];
+const CAPABILITY_NAMES: readonly CapabilityName[] = ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable', 'recipes'];
 
 /** Letters, digits, `.`, `_`, `-`, in `/`-separated segments: safe as a key prefix, a directory or a table value. */
 const NAMESPACE = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;

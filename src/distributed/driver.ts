@@ -39,6 +39,11 @@ export interface Capabilities {
   waitNotifications: boolean;
   /** `break(name)` is supported. */
   breakable: boolean;
+  /**
+   * Elections, groups and semaphores are supported: claims carry recipe data
+   * and a name can be watched (`Driver.watchName`, `DriverLock.updateData`).
+   */
+  recipes: boolean;
   /** The smallest TTL the engine supports, in ms. */
   minTtlMs: number;
   /** Beyond the TTL, the most it takes for a dead holder's lock to become available, in ms. */
@@ -48,7 +53,7 @@ export interface Capabilities {
 }
 
 /** The names of the boolean capabilities, usable in `connect(url, { require })`. */
-export type CapabilityName = 'shared' | 'durableTokens' | 'serverLease' | 'waitNotifications' | 'breakable';
+export type CapabilityName = 'shared' | 'durableTokens' | 'serverLease' | 'waitNotifications' | 'breakable' | 'recipes';
 
 /**
  * One lease with the engine. Every lock taken through a session is bound to it:
@@ -162,6 +167,13 @@ export interface LockRequest<S extends DriverSession = DriverSession> {
   readonly name: string;
   readonly mode: 'exclusive' | 'shared';
   readonly owner: LockOwner;
+  /** Recipe data stored with the claim (a leader's value, a member's metadata); see LockInfo.data. */
+  readonly data?: string;
+}
+
+/** A watch of a name's claims (Driver.watchName), stopped with `cancel()`. @internal */
+export interface NameWatch {
+  cancel(): void;
 }
 
 /**
@@ -191,6 +203,12 @@ export interface DriverLock {
    * or when the claim was already gone (no error). Stops any watch of this lock.
    */
   release(): Promise<void>;
+  /**
+   * Replace the recipe data stored with this claim, conditionally on the claim
+   * still being this grant's. Resolves `false` (nothing written) when it is
+   * gone. Absent on drivers without recipe support (`Capabilities.recipes`).
+   */
+  updateData?(data: string): Promise<boolean>;
 }
 
 /**
@@ -237,6 +255,14 @@ export interface Driver<S extends DriverSession = DriverSession> {
    */
   break(name: string, record: BreakRecord, expect?: readonly bigint[]): Promise<LockInfo[]>;
   /** Close the client connection. Sessions were revoked before this is called. */
+  /**
+   * Watch every claim of `name`: `onEvent` is called when one is created,
+   * deleted or has its data replaced, or when the driver may have missed such
+   * news (`'uncertain'`). Resolves once armed; a change after that is never
+   * missed. One-shot: the caller cancels after the first event and arms again.
+   * Absent without `Capabilities.recipes`.
+   */
+  watchName?(name: string, onEvent: (event: 'changed' | 'uncertain') => void): Promise<NameWatch>;
   close(): Promise<void>;
 }
 

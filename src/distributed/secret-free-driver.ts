@@ -82,6 +82,12 @@ class SecretFreeDriver implements Driver {
     return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record, expect)));
   }
 
+  get watchName(): Driver['watchName'] {
+    const inner = this.#inner;
+    if (inner.watchName === undefined) return undefined;
+    return (name, onEvent) => this.#clean(inner.watchName!(name, onEvent));
+  }
+
   close(): Promise<void> {
     return this.#clean(this.#inner.close());
   }
@@ -163,5 +169,11 @@ class SecretFreeLock implements DriverLock {
 
   release(): Promise<void> {
     return this.#inner.release().catch((error: unknown) => Promise.reject(this.#secrets.scrub(error)));
+  }
+
+  get updateData(): DriverLock['updateData'] {
+    const inner = this.#inner;
+    if (inner.updateData === undefined) return undefined;
+    return (data) => inner.updateData!(data).catch((error: unknown) => Promise.reject(this.#secrets.scrub(error)));
   }
 }

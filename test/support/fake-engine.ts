@@ -42,6 +42,7 @@ const capabilities: Capabilities = {
   serverLease: true,
   waitNotifications: true,
   breakable: false,
+  recipes: false,
   minTtlMs: 1,
   recoveryBoundMs: 0,
   notes: [],
@@ -187,6 +188,14 @@ export class FakeEngine implements Engine<FakeSession, FakeClaim, ClaimsRead<Fak
     for (const holder of holders) this.remove(holder);
     this.broken.set(name, record);
     return true;
+  }
+
+  watchName(): Promise<{ cancel(): void }> {
+    return Promise.reject(new Error('the fake engine has no name watch'));
+  }
+
+  updateData(): Promise<boolean> {
+    return Promise.reject(new Error('the fake engine keeps no recipe data'));
   }
 
   async close(): Promise<void> {}

@@ -22,6 +22,7 @@ const capabilities: Capabilities = {
   serverLease: true,
   waitNotifications: true,
   breakable: true,
+  recipes: false,
   minTtlMs: 100,
   recoveryBoundMs: 250,
   notes: [],

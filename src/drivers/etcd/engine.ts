@@ -26,6 +26,7 @@
  * @internal
  * @module
  */
+import { UnsupportedError } from '../../errors.js';
 import type { IKeyValue, IRangeRequest } from 'etcd3';
 import type { LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
@@ -253,6 +254,16 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
 
   breakHolders(name: string, holders: readonly EtcdListed[], record: BreakRecord): Promise<boolean> {
     return breakHolders(this.#client.etcd, this.#keys, name, holders, record);
+  }
+
+  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
+  watchName(): Promise<ClaimWatch> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  }
+
+  /** Recipe support: not yet on this engine. */
+  updateData(): Promise<boolean> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
   }
 
   async close(): Promise<void> {

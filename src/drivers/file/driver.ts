@@ -37,6 +37,7 @@ export const fileCapabilities: Readonly<Capabilities> = Object.freeze({
   serverLease: false,
   waitNotifications: true,
   breakable: false,
+  recipes: false,
   minTtlMs: 1,
   recoveryBoundMs: 0,
   notes: [

@@ -24,6 +24,7 @@
  * @internal
  * @module
  */
+import { UnsupportedError } from '../../errors.js';
 import { BackendError, DeadboltError, SessionLostError, type LossReason } from '../../errors.js';
 import type { BreakRecord, DriverSession, PredecessorReport } from '../../distributed/driver.js';
 import { holdersOf, wouldGrant } from '../../core/blocker.js';
@@ -188,6 +189,16 @@ export class MemoryEngine implements Engine<DriverSession, MemoryClaim, MemoryRe
     if (now.length !== holders.length || holders.some((held) => !now.includes(held.claim))) return false;
     for (const { claim } of holders) this.#space.remove(claim, { outcome: 'broken', token: claim.token, breakRecord: record });
     return true;
+  }
+
+  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
+  watchName(): Promise<ClaimWatch> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  }
+
+  /** Recipe support: not yet on this engine. */
+  updateData(): Promise<boolean> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
   }
 
   async close(): Promise<void> {

@@ -38,6 +38,7 @@
  * @internal
  * @module
  */
+import { UnsupportedError } from '../../errors.js';
 import type { Pool } from 'pg';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
@@ -228,6 +229,16 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
 
   breakHolders(name: string, holders: readonly ScannedClaim[], record: BreakRecord): Promise<boolean> {
     return breakHolders(this.#ctx, name, holders, record);
+  }
+
+  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
+  watchName(): Promise<ClaimWatch> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  }
+
+  /** Recipe support: not yet on this engine. */
+  updateData(): Promise<boolean> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
   }
 
   async close(): Promise<void> {

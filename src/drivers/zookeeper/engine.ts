@@ -25,6 +25,7 @@
  * @internal
  * @module
  */
+import { UnsupportedError } from '../../errors.js';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
@@ -267,6 +268,16 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
 
   breakHolders(name: string, holders: readonly ZkListed[], record: BreakRecord): Promise<boolean> {
     return breakHolders(this.#sessions.reader(), this.#paths, name, holders, record);
+  }
+
+  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
+  watchName(): Promise<ClaimWatch> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  }
+
+  /** Recipe support: not yet on this engine. */
+  updateData(): Promise<boolean> {
+    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
   }
 
   close(): Promise<void> {
