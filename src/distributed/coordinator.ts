@@ -18,7 +18,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { channels, publish } from '../diagnostics.js';
-import { ClosedError, LockTimeoutError, UnsupportedError } from '../errors.js';
+import { ClosedError, invalidType, LockTimeoutError, UnsupportedError } from '../errors.js';
 import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import { checkAcquireOptions, checkFunction, checkModeOptions, type CheckedAcquireOptions } from '../internal/validate.js';
 import type { LockInfo, LockOwner } from '../contracts/fenced-guard.js';
@@ -27,14 +27,52 @@ import { serialisable } from '../contracts/lock-info-json.js';
 import { KeyedRWLock } from '../local/keyed.js';
 import type { AcquireOptions } from '../local/rw-lock.js';
 import { checkBreakOptions, type BreakOptions } from './break-options.js';
-import type { Capabilities, Driver, DriverLock, LockRequest, LockSurvey } from './driver.js';
+import type { Capabilities, Driver, DriverLock, LockRequest, LockSurvey, WaiterInfo } from './driver.js';
 import { CoordinatorGuard, type DistributedGuard } from './guard.js';
 import { checkLockName, checkLockPrefix } from '../internal/lock-name.js';
 import type { Session } from './session.js';
 import { WaitSignal } from '../internal/wait-signal.js';
 import { onAbort } from '../internal/on-abort.js';
+import { campaign, candidates, lead, leader, observe, type ElectionState, type LeaderInfo, type LeadOptions, type Leadership } from '../recipes/election.js';
+import type { RecipeHost } from '../recipes/host.js';
+import { join, members, watchMembers, type MemberEvent, type MemberInfo, type Membership } from '../recipes/membership.js';
+import { checkPlainLockName, checkRecipeName } from '../recipes/names.js';
+import { checkClaimOptions, checkSignalOption } from '../recipes/recipe-options.js';
+import { DistributedSemaphore } from '../recipes/semaphore.js';
 
 export type { BreakOptions } from './break-options.js';
+
+/**
+ * Options of `coordinator.campaign()`.
+ *
+ * @example
+ * ```ts
+ * const options: CampaignOptions = { value: 'http://10.0.0.7:8080', timeout: 30_000 };
+ * ```
+ */
+export interface CampaignOptions {
+  /** Published to observers with the leadership (at most 4 096 bytes of UTF-8); change it with `proclaim`. */
+  value?: string;
+  /** Stop campaigning: rejects with the signal's reason and withdraws the candidacy. */
+  signal?: AbortSignal;
+  /** Give up after this many ms with LockTimeoutError (`0`: only if nobody leads or waits). */
+  timeout?: number;
+}
+
+/**
+ * Options of `coordinator.join()`.
+ *
+ * @example
+ * ```ts
+ * const options: JoinOptions = { metadata: JSON.stringify({ zone: 'eu-1' }) };
+ * ```
+ */
+export interface JoinOptions {
+  /** What the other members read about this one (at most 4 096 bytes of UTF-8); change it with `update`. */
+  metadata?: string;
+  signal?: AbortSignal;
+  timeout?: number;
+}
 
 const ignore = (): void => {};
 
@@ -66,6 +104,7 @@ export class Coordinator implements AsyncDisposable {
   readonly #driver: Driver;
   readonly #local = new KeyedRWLock<string>();
   readonly #held = new Set<CoordinatorGuard>();
+  #recipeHost: RecipeHost | undefined;
   readonly #pending = new Set<Promise<unknown>>();
   /** Aborted when the session ends or `close()` is called, with why: every wait listens to this one signal. */
   readonly #ending = new AbortController();
@@ -107,6 +146,7 @@ export class Coordinator implements AsyncDisposable {
    */
   acquire(name: string, options?: AcquireOptions): Promise<DistributedGuard> {
     checkLockName(name);
+    checkPlainLockName(name);
     const checked = checkAcquireOptions(options);
     return this.#track(this.#acquireOrReport(name, checked));
   }
@@ -122,6 +162,7 @@ export class Coordinator implements AsyncDisposable {
    */
   tryAcquire(name: string, options?: { mode?: 'exclusive' | 'shared' }): Promise<DistributedGuard | undefined> {
     checkLockName(name);
+    checkPlainLockName(name);
     const mode = checkModeOptions(options);
     const refused = this.#refusal(mode);
     if (refused !== undefined) return Promise.reject(refused);
@@ -226,6 +267,154 @@ export class Coordinator implements AsyncDisposable {
   }
 
   /**
+   * Wait to become leader of the election `name` (on every engine: the leader
+   * holds the lock `@election/<name>`, candidates wait for it in order). Takes
+   * `signal` and `timeout` like every wait, and `value`, published to
+   * observers with the leadership. Rejects with UnsupportedError on a driver
+   * without `capabilities.recipes` (lock directories).
+   *
+   * @example
+   * ```ts
+   * await using leadership = await coordinator.campaign('scheduler', { value: 'http://10.0.0.7:8080' });
+   * await schedule({ term: leadership.term, signal: leadership.signal });
+   * ```
+   */
+  campaign(name: string, options?: CampaignOptions): Promise<Leadership> {
+    checkRecipeName(name, 'election');
+    const { data, signal, timeout } = checkClaimOptions(options, 'value');
+    return this.#recipe(() => campaign(this.#host, name, { value: data, signal, timeout }));
+  }
+
+  /**
+   * Run `fn` while leader of `name`; resign however it ends. With `recampaign`,
+   * a leadership lost while `fn` runs is campaigned for again and `fn` called
+   * again; without, the call rejects with the loss.
+   *
+   * @example
+   * ```ts
+   * await coordinator.lead('scheduler', async (leadership) => {
+   *   while (!leadership.signal.aborted) await tick(leadership.term);
+   * }, { recampaign: true, signal: shutdown.signal });
+   * ```
+   */
+  lead<R>(name: string, fn: (leadership: Leadership) => R | PromiseLike<R>, options?: LeadOptions): Promise<Awaited<R>> {
+    checkRecipeName(name, 'election');
+    checkFunction(fn, 'fn');
+    const { data, signal } = checkClaimOptions(options, 'value', ['recampaign']);
+    const recampaign = (options as { recampaign?: unknown } | undefined)?.recampaign;
+    if (recampaign !== undefined && typeof recampaign !== 'boolean') throw invalidType('options.recampaign', 'a boolean', recampaign);
+    const checked: LeadOptions = { ...(data === undefined ? {} : { value: data }), ...(signal === undefined ? {} : { signal }), recampaign: recampaign === true };
+    return this.#recipe(() => lead(this.#host, name, fn, checked));
+  }
+
+  /**
+   * The current leader of `name` (term, owner, since, value), or `undefined`.
+   *
+   * @example
+   * ```ts
+   * const current = await coordinator.leader('scheduler');
+   * ```
+   */
+  leader(name: string): Promise<LeaderInfo | undefined> {
+    checkRecipeName(name, 'election');
+    return this.#recipe(() => leader(this.#host, name));
+  }
+
+  /**
+   * The candidates waiting to lead `name`, next first; `undefined` when the
+   * engine cannot tell who waits.
+   *
+   * @example
+   * ```ts
+   * const next = (await coordinator.candidates('scheduler'))?.[0];
+   * ```
+   */
+  candidates(name: string): Promise<WaiterInfo[] | undefined> {
+    checkRecipeName(name, 'election');
+    return this.#recipe(() => candidates(this.#host, name));
+  }
+
+  /**
+   * Every change of leader (or of its value) of `name`, starting with the
+   * current state; push-based (the engine's watch), no polling. Ends when
+   * `signal` aborts or the coordinator closes; throws SessionLostError if its
+   * session is lost.
+   *
+   * @example
+   * ```ts
+   * for await (const { leader } of coordinator.observe('scheduler', { signal })) console.log(leader?.term, leader?.value);
+   * ```
+   */
+  observe(name: string, options?: { signal?: AbortSignal }): AsyncGenerator<ElectionState, void, undefined> {
+    checkRecipeName(name, 'election');
+    const signal = checkSignalOption(options);
+    this.#checkRecipes();
+    return observe(this.#host, name, signal);
+  }
+
+  /**
+   * Join the group `name` (on every engine: a shared claim on `@group/<name>`,
+   * bound to this coordinator's session), with `metadata` for the others to read.
+   *
+   * @example
+   * ```ts
+   * await using membership = await coordinator.join('workers', { metadata: JSON.stringify({ slots: 4 }) });
+   * ```
+   */
+  join(name: string, options?: JoinOptions): Promise<Membership> {
+    checkRecipeName(name, 'group');
+    const { data, signal, timeout } = checkClaimOptions(options, 'metadata');
+    return this.#recipe(() => join(this.#host, name, { metadata: data, signal, timeout }));
+  }
+
+  /**
+   * The members of the group `name` now, oldest first.
+   *
+   * @example
+   * ```ts
+   * const workers = await coordinator.members('workers');
+   * ```
+   */
+  members(name: string): Promise<MemberInfo[]> {
+    checkRecipeName(name, 'group');
+    return this.#recipe(() => members(this.#host, name));
+  }
+
+  /**
+   * The members of `name` present now (as joins), then every join, leave and
+   * metadata update; push-based. Ends when `signal` aborts or the coordinator
+   * closes; throws SessionLostError if its session is lost.
+   *
+   * @example
+   * ```ts
+   * for await (const { type, member } of coordinator.watchMembers('workers', { signal })) console.log(type, member.id);
+   * ```
+   */
+  watchMembers(name: string, options?: { signal?: AbortSignal }): AsyncGenerator<MemberEvent, void, undefined> {
+    checkRecipeName(name, 'group');
+    const signal = checkSignalOption(options);
+    this.#checkRecipes();
+    return watchMembers(this.#host, name, signal);
+  }
+
+  /**
+   * A counting semaphore of `permits` shared by every coordinator of this
+   * engine and namespace (every process must pass the same `permits`). Each
+   * permit has its own lease, fencing token and loss signal.
+   *
+   * @example
+   * ```ts
+   * const uploads = coordinator.semaphore('uploads', 4);
+   * await using permit = await uploads.acquire({ timeout: 10_000 });
+   * ```
+   */
+  semaphore(name: string, permits: number): DistributedSemaphore {
+    checkRecipeName(name, 'semaphore');
+    this.#checkRecipes();
+    return new DistributedSemaphore(this.#host, name, permits);
+  }
+
+  /**
    * Release every held lock, reject every waiter with ClosedError, revoke the
    * session and close the driver. Idempotent: later calls return the first call's promise.
    *
@@ -243,20 +432,55 @@ export class Coordinator implements AsyncDisposable {
     return this.close();
   }
 
+  /** The recipes' way in (src/recipes/host.ts): claims with data on their reserved names. */
+  get #host(): RecipeHost {
+    return (this.#recipeHost ??= {
+      backend: this.backend,
+      capabilities: this.capabilities,
+      ending: this.#ending.signal,
+      claim: (name, { mode, signal, timeout, data }) => this.#track(this.#acquireOrReport(name, { mode, signal, timeout }, data)),
+      tryClaim: (name, { mode, data }) => {
+        const refused = this.#refusal(mode);
+        return refused !== undefined ? Promise.reject(refused) : this.#track(this.#tryAcquire(name, mode, data));
+      },
+      holders: (name) => this.#driver.holders(name).then(serialisableAll),
+      list: (prefix) => this.#driver.list(prefix).then(serialisableAll),
+      survey: (prefix) => (this.#driver.survey === undefined ? Promise.resolve(undefined) : this.#driver.survey(prefix)),
+      watchName: (name, onEvent) => this.#driver.watchName!(name, onEvent),
+    });
+  }
+
+  /** Run a recipe call, unless the driver has no recipes or the coordinator closed. */
+  #recipe<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      this.#checkRecipes();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return call();
+  }
+
+  #checkRecipes(): void {
+    if (this.#closed !== undefined) throw this.#closedError();
+    if (!this.capabilities.recipes || this.#driver.watchName === undefined) {
+      throw new UnsupportedError(`the ${this.backend} driver has no elections, groups or semaphores; use a driver whose capabilities.recipes is true (memory, etcd, redis, postgres, zookeeper)`);
+    }
+  }
+
   /** An acquire, refused or waited for, publishing `deadbolt:lock:acquire-failed` when it fails. */
-  async #acquireOrReport(name: string, options: CheckedAcquireOptions): Promise<DistributedGuard> {
+  async #acquireOrReport(name: string, options: CheckedAcquireOptions, data?: string): Promise<CoordinatorGuard> {
     const started = performance.now();
     try {
       const refused = this.#refusal(options.mode);
       if (refused !== undefined) throw refused;
-      return await (options.timeout === 0 ? this.#tryOrTimeout(name, options) : this.#acquire(name, options, started));
+      return await (options.timeout === 0 ? this.#tryOrTimeout(name, options, data) : this.#acquire(name, options, started, data));
     } catch (err) {
       reportAcquireFailure({ name, mode: options.mode, backend: this.backend, started, signal: options.signal }, err);
       throw err;
     }
   }
 
-  async #acquire(name: string, { mode, signal, timeout }: CheckedAcquireOptions, started: number): Promise<DistributedGuard> {
+  async #acquire(name: string, { mode, signal, timeout }: CheckedAcquireOptions, started: number, data?: string): Promise<CoordinatorGuard> {
     publish(channels.lockWaiting, { name, mode, backend: this.backend });
     // Without a signal or a timeout of its own, only the coordinator's end can stop the wait, and
     // its signal serves as it is: no controller and no listener per acquire.
@@ -266,7 +490,7 @@ export class Coordinator implements AsyncDisposable {
       const local = await this.#local.acquire(name, { mode, signal: waitSignal });
       let lock: DriverLock;
       try {
-        lock = await this.#driver.acquire(this.#request(name, mode), waitSignal);
+        lock = await this.#driver.acquire(this.#request(name, mode, data), waitSignal);
       } catch (err) {
         await local.release();
         throw err;
@@ -280,13 +504,13 @@ export class Coordinator implements AsyncDisposable {
     }
   }
 
-  async #tryAcquire(name: string, mode: 'exclusive' | 'shared'): Promise<DistributedGuard | undefined> {
+  async #tryAcquire(name: string, mode: 'exclusive' | 'shared', data?: string): Promise<CoordinatorGuard | undefined> {
     const started = performance.now();
     const local = this.#local.tryAcquire(name, { mode });
     if (local === undefined) return undefined;
     let lock: DriverLock | undefined;
     try {
-      lock = await this.#driver.tryAcquire(this.#request(name, mode));
+      lock = await this.#driver.tryAcquire(this.#request(name, mode, data));
     } catch (err) {
       await local.release();
       throw err;
@@ -299,15 +523,15 @@ export class Coordinator implements AsyncDisposable {
   }
 
   /** `timeout: 0` means "only if free now", which on an engine is a try. */
-  async #tryOrTimeout(name: string, options: CheckedAcquireOptions): Promise<DistributedGuard> {
+  async #tryOrTimeout(name: string, options: CheckedAcquireOptions, data?: string): Promise<CoordinatorGuard> {
     options.signal?.throwIfAborted();
-    const guard = await this.#tryAcquire(name, options.mode);
+    const guard = await this.#tryAcquire(name, options.mode, data);
     if (guard !== undefined) return guard;
     throw new LockTimeoutError(`lock "${name}" was not available and timeout is 0`, 0);
   }
 
   /** Wrap a fresh grant in a guard, unless the coordinator closed or the session died meanwhile. */
-  async #grant(name: string, mode: 'exclusive' | 'shared', lock: DriverLock, local: Guard, started: number): Promise<DistributedGuard> {
+  async #grant(name: string, mode: 'exclusive' | 'shared', lock: DriverLock, local: Guard, started: number): Promise<CoordinatorGuard> {
     const refused = this.#ending.signal.aborted ? this.#ending.signal.reason : this.session.checkDeadline() ? undefined : this.session.signal.reason;
     if (refused !== undefined) {
       // Give the claim straight back (conditional on its token) rather than hand out a dead guard.
@@ -329,8 +553,9 @@ export class Coordinator implements AsyncDisposable {
     return guard;
   }
 
-  #request(name: string, mode: 'exclusive' | 'shared'): LockRequest {
-    return { session: this.session.driverSession, name, mode, owner: this.owner };
+  #request(name: string, mode: 'exclusive' | 'shared', data?: string): LockRequest {
+    const request = { session: this.session.driverSession, name, mode, owner: this.owner };
+    return data === undefined ? request : { ...request, data };
   }
 
   /** Why a new acquire cannot even start, if it cannot. */

@@ -93,6 +93,16 @@ export class CoordinatorGuard extends BaseFencedGuard implements DistributedGuar
     return super.signal;
   }
 
+  /**
+   * Replace the recipe data stored with this claim (elections, groups), if it
+   * is still this grant's: `false` when it is not, or the driver keeps none.
+   * @internal
+   */
+  updateData(data: string): Promise<boolean> {
+    if (this.released || this.lost || this.#lock.updateData === undefined) return Promise.resolve(false);
+    return this.#lock.updateData(data);
+  }
+
   /** @internal */
   override markLost(reason: LossReason, message: string, cause?: unknown): void {
     if (this.lost || this.released) return;

@@ -19,6 +19,7 @@ import {
   isInvalidArgument,
 } from '../../src/errors.js';
 import type { Coordinator } from '../../src/distributed/coordinator.js';
+import { recipeConformance } from './recipes.js';
 import { bounded, delay, EVENT_BOUND_MS, HANG_GUARD_MS, peek, record, TestEnv, whenAborted, type ConformanceOptions } from './harness.js';
 
 export type { ConformanceOptions } from './harness.js';
@@ -31,7 +32,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
     test(name, { timeout }, async (t) => fn(t, await TestEnv.open(t, options)));
   };
   /** Skip `t` unless the coordinator's driver has `capability`; says which is missing. */
-  const needs = (t: TestContext, c: Coordinator, capability: 'shared' | 'serverLease' | 'waitNotifications' | 'breakable'): boolean => {
+  const needs = (t: TestContext, c: Coordinator, capability: 'shared' | 'serverLease' | 'waitNotifications' | 'breakable' | 'recipes'): boolean => {
     if (c.capabilities[capability]) return true;
     // Justified skip: the driver declares it lacks this capability, so the test does not apply; the output says which.
     t.skip(`${driverName} lacks capability "${capability}"`);
@@ -42,7 +43,7 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
     it('capabilities: well-formed, minTtlMs respected by this suite', async (_t, env) => {
       const c = await env.connect();
       const caps = c.capabilities;
-      for (const key of ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable'] as const) {
+      for (const key of ['shared', 'durableTokens', 'serverLease', 'waitNotifications', 'breakable', 'recipes'] as const) {
         assert.equal(typeof caps[key], 'boolean', key);
       }
       assert.ok(Number.isFinite(caps.minTtlMs) && caps.minTtlMs > 0);
@@ -549,6 +550,8 @@ export function conformance(driverName: string, options: ConformanceOptions): vo
       await a.close();
       await next.release();
     });
+
+    recipeConformance(driverName, options, it, needs);
   });
 }
 

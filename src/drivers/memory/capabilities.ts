@@ -20,7 +20,7 @@ export const memoryCapabilities: Readonly<Capabilities> = Object.freeze({
   serverLease: true,
   waitNotifications: true,
   breakable: true,
-  recipes: false,
+  recipes: true,
   minTtlMs: 20,
   recoveryBoundMs: 0,
   notes: Object.freeze([

@@ -37,6 +37,8 @@ export class MemoryClaim implements EngineClaim {
   departure: PredecessorReport | undefined;
   readonly token: bigint;
   readonly predecessor?: PredecessorReport;
+  /** The recipe data stored with it (a leader's value, a member's metadata), replaced by `updateData`. */
+  data: string | undefined;
   readonly #watchers = new Set<Watcher>();
 
   constructor(
@@ -48,8 +50,10 @@ export class MemoryClaim implements EngineClaim {
     readonly owner: LockOwner,
     since: number,
     predecessor: PredecessorReport | undefined,
+    data?: string,
   ) {
     this.token = order;
+    this.data = data;
     this.since = since;
     if (predecessor !== undefined) this.predecessor = predecessor;
   }

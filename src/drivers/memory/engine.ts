@@ -24,11 +24,10 @@
  * @internal
  * @module
  */
-import { UnsupportedError } from '../../errors.js';
 import { BackendError, DeadboltError, SessionLostError, type LossReason } from '../../errors.js';
 import type { BreakRecord, DriverSession, PredecessorReport } from '../../distributed/driver.js';
 import { holdersOf, wouldGrant } from '../../core/blocker.js';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { memoryCapabilities } from './capabilities.js';
 import type { MemoryClaim } from './claim.js';
@@ -191,14 +190,20 @@ export class MemoryEngine implements Engine<DriverSession, MemoryClaim, MemoryRe
     return true;
   }
 
-  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
-  watchName(): Promise<ClaimWatch> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  /** One-shot: the space tells each watcher of a key once, on its next change. */
+  async watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+    let active = true;
+    const stop = this.#space.watchKey(this.#key(name), () => active && onEvent('changed'));
+    return {
+      cancel: () => {
+        active = false;
+        stop();
+      },
+    };
   }
 
-  /** Recipe support: not yet on this engine. */
-  updateData(): Promise<boolean> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
+  async updateData(_request: MemoryRequest, claim: MemoryClaim, data: string): Promise<boolean> {
+    return this.#space.setData(claim, data);
   }
 
   async close(): Promise<void> {
@@ -217,7 +222,8 @@ export class MemoryEngine implements Engine<DriverSession, MemoryClaim, MemoryRe
     const { clock } = this.#space;
     const { mode, order, token, lease } = claim;
     const times = { since: clock.toDate(claim.since), expiresAt: clock.toDate(lease.expiresAt), ttlMs: lease.ttlMs };
-    return { name: this.#name(claim.key), mode, order, token, owner: { ...claim.owner }, ...times, claim };
+    const scanned: MemoryScanned = { name: this.#name(claim.key), mode, order, token, owner: { ...claim.owner }, ...times, claim };
+    return claim.data === undefined ? scanned : { ...scanned, data: claim.data };
   }
 
   #lease(session: DriverSession): Lease {
@@ -229,7 +235,7 @@ export class MemoryEngine implements Engine<DriverSession, MemoryClaim, MemoryRe
   #add(request: MemoryRequest): MemoryClaim {
     const lease = this.#lease(request.session);
     if (!lease.alive) throw leaseGone(request.session);
-    return this.#space.add(this.#key(request.name), request.id, lease, request.mode, request.owner);
+    return this.#space.add(this.#key(request.name), request.id, lease, request.mode, request.owner, request.data);
   }
 
   /** The claims older than `own` (all of them: a key's list is short), or `undefined` when `own` is gone. */

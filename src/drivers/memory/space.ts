@@ -13,6 +13,8 @@
  * - Deleting a claim records on it how it went (released, expired, broken),
  *   for its owner's loss report. A holder's departure is also kept per key:
  *   the next holder's predecessor report, and the key's last break record.
+ * - Every change of a key's claims (added, deleted, data replaced) is told to
+ *   the key's name watchers, once each (watches are one-shot, as ZooKeeper's).
  * - Test hooks: `pause(sessionId)` cuts a session off from the engine (its
  *   keepalives and notifications wait until `resume`), `expire(sessionId)`
  *   expires its lease now.
@@ -45,6 +47,8 @@ export class MemorySpace {
   readonly #departures = new Map<string, PredecessorReport>();
   /** Leases that ended while paused, so `resume` can still deliver their news. */
   readonly #dead = new Map<string, Lease>();
+  /** One-shot watchers of each key's claims. */
+  readonly #nameWatchers = new Map<string, Set<() => void>>();
   #order = 0n;
   #leaseIds = 0;
 
@@ -83,13 +87,34 @@ export class MemorySpace {
   }
 
   /** Append a claim to `key`'s queue, on `lease`. @internal */
-  add(key: string, id: string, lease: Lease, mode: ClaimMode, owner: LockOwner): MemoryClaim {
-    const claim = new MemoryClaim(key, id, lease, ++this.#order, mode, owner, this.clock.now(), this.#departures.get(key));
+  add(key: string, id: string, lease: Lease, mode: ClaimMode, owner: LockOwner, data?: string): MemoryClaim {
+    const claim = new MemoryClaim(key, id, lease, ++this.#order, mode, owner, this.clock.now(), this.#departures.get(key), data);
     const queue = this.#queues.get(key);
     if (queue === undefined) this.#queues.set(key, [claim]);
     else queue.push(claim);
     lease.claims.set(id, claim);
+    this.#changed(key);
     return claim;
+  }
+
+  /** Replace `claim`'s data if it is still stored. @internal */
+  setData(claim: MemoryClaim, data: string): boolean {
+    if (claim.gone) return false;
+    claim.data = data;
+    this.#changed(claim.key);
+    return true;
+  }
+
+  /** Call `onChange` once, on the next change of `key`'s claims; the returned function cancels. @internal */
+  watchKey(key: string, onChange: () => void): () => void {
+    let watchers = this.#nameWatchers.get(key);
+    if (watchers === undefined) this.#nameWatchers.set(key, (watchers = new Set()));
+    const watcher = (): void => onChange();
+    watchers.add(watcher);
+    return () => {
+      watchers.delete(watcher);
+      if (watchers.size === 0 && this.#nameWatchers.get(key) === watchers) this.#nameWatchers.delete(key);
+    };
   }
 
   /** The claims of `key`, oldest first. @internal */
@@ -122,6 +147,7 @@ export class MemorySpace {
     if (queue.length === 0) this.#queues.delete(claim.key);
     claim.lease.claims.delete(claim.id);
     claim.depart(report);
+    this.#changed(claim.key);
   }
 
   /**
@@ -148,6 +174,16 @@ export class MemorySpace {
     if (lease === undefined) return;
     if (lease.paused) this.#dead.set(lease.id, lease);
     this.endLease(lease, 'expired');
+  }
+
+  /** Tell `key`'s name watchers, after the current step (as an engine's event arrives after its write). */
+  #changed(key: string): void {
+    const watchers = this.#nameWatchers.get(key);
+    if (watchers === undefined) return;
+    this.#nameWatchers.delete(key);
+    queueMicrotask(() => {
+      for (const watcher of watchers) watcher();
+    });
   }
 
   #armExpiry(lease: Lease): void {

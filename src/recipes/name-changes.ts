@@ -1,0 +1,65 @@
+/**
+ * The push-based read loop under `observe` and `watchMembers`: arm the
+ * engine's watch of a name, then read the name, then sleep until the engine
+ * says it changed. Arming before reading is what makes it exact: a change made
+ * between the read and the watch is reported by the watch, and one already in
+ * the read only costs one more read. Nothing polls; a quiet name costs one open
+ * watch and no requests.
+ *
+ * The loop ends when the caller's signal aborts or the coordinator closes, and
+ * throws when the coordinator's session is lost (the reads can no longer be
+ * trusted to be current) or a read fails.
+ *
+ * @internal
+ * @module
+ */
+import { ClosedError } from '../errors.js';
+import type { RecipeHost } from './host.js';
+
+/**
+ * Every distinct state of the name `name`, as `read` sees it, starting with
+ * the current one.
+ *
+ * @example
+ * ```ts
+ * for await (const holders of nameStates(host, '@group/workers', () => host.holders('@group/workers'), sameTokens)) render(holders);
+ * ```
+ */
+export async function* nameStates<T>(
+  host: RecipeHost,
+  name: string,
+  read: () => Promise<T>,
+  same: (before: T, after: T) => boolean,
+  signal?: AbortSignal,
+): AsyncGenerator<T, void, undefined> {
+  let last: { state: T } | undefined;
+  for (;;) {
+    if (ended(host, signal)) return;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const watch = await host.watchName(name, wake);
+    const stop = (): void => wake();
+    signal?.addEventListener('abort', stop, { once: true });
+    host.ending.addEventListener('abort', stop, { once: true });
+    try {
+      const state = await read();
+      if (last === undefined || !same(last.state, state)) {
+        last = { state };
+        yield state;
+      }
+      await woken;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      host.ending.removeEventListener('abort', stop);
+      watch.cancel();
+    }
+  }
+}
+
+/** Whether the loop should stop: quietly on abort or close, with the session's loss as an error. */
+function ended(host: RecipeHost, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted) return true;
+  if (!host.ending.aborted) return false;
+  if (host.ending.reason instanceof ClosedError) return true;
+  throw host.ending.reason;
+}
