@@ -21,18 +21,23 @@
  * How loss is detected. Our key's DELETE on the feed; the reason is read right
  * after: our token in the name's break record means "broken", our lease gone
  * "expired", else "deleted". The Session's local deadline covers an etcd that
- * cannot be reached.
+ * cannot be reached. The feed carries DELETEs only, so a PUT of our own key
+ * (the grant-time stamp, a recipe's `updateData`) is never read as a loss.
+ *
+ * Recipes. A claim's data lives in its holder record (record.ts), written in
+ * the claim's own put; `updateData` puts the record again under
+ * `create_revision(key) == token`, and `watchName` watches the name's key
+ * range for PUT and DELETE (name-watch.ts).
  *
  * @internal
  * @module
  */
-import { UnsupportedError } from '../../errors.js';
 import type { IKeyValue, IRangeRequest } from 'etcd3';
 import type { LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import { breakFromJson, displacedToken } from '../../distributed/break-record.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { LeaseState, Scan, ScanScope } from '../../core/scan.js';
 import type { EtcdClient } from './client.js';
 import { DeleteFeed } from './delete-feed.js';
@@ -41,7 +46,8 @@ import { KeyLayout, encodeName, rangeEnd } from './keys.js';
 import { breakHolders, scanClaims, type EtcdListed } from './listing.js';
 import { isTransient, mapError } from './map-error.js';
 import { toQueue, type QueueEntry } from './queue.js';
-import { encodeHolder } from './record.js';
+import { watchPrefix } from './name-watch.js';
+import { decodeHolder, encodeHolder } from './record.js';
 import { EtcdSession } from './session.js';
 import { Watches } from './watch.js';
 
@@ -81,6 +87,11 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   readonly #feed: DeleteFeed;
   /** Late-acknowledged watches replaced so far, per claim attempt. */
   readonly #rewatches = new WeakMap<EtcdRequest, number>();
+  /**
+   * The `since` our claim's record says (claim time, then grant time): a
+   * record rewritten by `updateData` keeps it without reading it back first.
+   */
+  readonly #since = new WeakMap<QueueEntry, Date>();
 
   constructor(client: EtcdClient, namespace: string) {
     const keys = new KeyLayout(namespace);
@@ -107,20 +118,22 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   async createClaim(request: EtcdRequest): Promise<Created<QueueEntry, EtcdRead>> {
     const key = this.#key(request);
     const limit = request.mode === 'exclusive' ? 2 : 0; // ours and the one before it
+    const since = new Date();
     const res = await this.#client.etcd.kv.txn({
       compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [
-        { request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } },
+        { request_put: { key, value: encodeHolder(request.owner, since, request.data), lease: request.session.lease.toString() } },
         { request_range: { ...this.#queue(request.name), limit } },
       ],
       failure: [{ request_range: { key } }],
     });
     if (!res.succeeded) {
-      // a retried claim whose first attempt was applied: our key exists already
-      return { claim: this.#entry(request, key, BigInt(res.responses[0]!.response_range.kvs[0]!.create_revision)) };
+      // a retried claim whose first attempt was applied: our key exists already, with that attempt's record
+      const kv = res.responses[0]!.response_range.kvs[0]!;
+      return { claim: this.#entry(request, key, BigInt(kv.create_revision), decodeHolder(kv.value).since) };
     }
     const revision = BigInt(res.header.revision);
-    const claim = this.#entry(request, key, revision);
+    const claim = this.#entry(request, key, revision, since);
     const ahead = toQueue(this.#keys, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
     return { claim, read: { ahead, at: revision } };
   }
@@ -129,12 +142,13 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   async claimIfFree(request: EtcdRequest): Promise<QueueEntry | undefined> {
     const prefix = Buffer.from(this.#keys.queue(request.name));
     const key = this.#key(request);
+    const since = new Date();
     const res = await this.#client.etcd.kv.txn({
       compare: [{ key: prefix, range_end: rangeEnd(prefix), target: 'Version', result: 'Equal', version: 0 }],
-      success: [{ request_put: { key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
+      success: [{ request_put: { key, value: encodeHolder(request.owner, since, request.data), lease: request.session.lease.toString() } }],
       failure: [],
     });
-    return res.succeeded ? this.#entry(request, key, BigInt(res.header.revision)) : undefined;
+    return res.succeeded ? this.#entry(request, key, BigInt(res.header.revision), since) : undefined;
   }
 
   async readAhead(request: EtcdRequest, own: QueueEntry): Promise<EtcdRead | undefined> {
@@ -225,11 +239,23 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     return { outcome: ttl === undefined ? 'expired' : 'released', token: waited.revision };
   }
 
-  /** The holder record says when the claim was made; a waiter's grant is later: write it, conditionally, on our lease. */
+  /**
+   * The holder record says when the claim was made; a waiter's grant is later:
+   * write it (with the claim's data), conditionally, on our lease. Only while
+   * the record is still the claim's first (`mod_revision == create_revision`):
+   * this call is not awaited, so a `updateData` sent right after the grant may
+   * land first, and must not be overwritten with the data of the claim. That
+   * `updateData` writes the grant time itself (#since is set here, before).
+   */
   async granted(request: EtcdRequest, own: QueueEntry): Promise<void> {
+    const since = new Date();
+    this.#since.set(own, since);
     await this.#client.etcd.kv.txn({
-      compare: [{ key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() }],
-      success: [{ request_put: { key: own.key, value: encodeHolder(request.owner, new Date()), lease: request.session.lease.toString() } }],
+      compare: [
+        { key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() },
+        { key: own.key, target: 'Mod', result: 'Equal', mod_revision: own.token.toString() },
+      ],
+      success: [{ request_put: { key: own.key, value: encodeHolder(request.owner, since, request.data), lease: request.session.lease.toString() } }],
       failure: [],
     });
   }
@@ -256,14 +282,33 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     return breakHolders(this.#client.etcd, this.#keys, name, holders, record);
   }
 
-  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
-  watchName(): Promise<ClaimWatch> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  /** One watch of the name's key range, PUT and DELETE, resolved on etcd's acknowledgement (name-watch.ts). */
+  watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+    const doing = `watching "${name}"`;
+    let prefix: Buffer;
+    try {
+      prefix = Buffer.from(this.#keys.queue(name)); // the same encoding (and checks) as a claim's key
+    } catch (error) {
+      return Promise.reject(this.mapError(error, doing));
+    }
+    return watchPrefix(this.#client.etcd, this.#watches, prefix, this.#client.requestTimeout, doing, onEvent);
   }
 
-  /** Recipe support: not yet on this engine. */
-  updateData(): Promise<boolean> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
+  /**
+   * Put the record again with `data`, only while the key is still our claim
+   * (`create_revision == token`: a key made again by anyone has a newer one),
+   * on its lease; the record keeps its `since`. One transaction; `false`,
+   * writing nothing, when the claim is gone. Our own watch sees DELETEs only,
+   * so this PUT is not a loss; name watchers see it (a PUT of a claim key).
+   */
+  async updateData(request: EtcdRequest, claim: QueueEntry, data: string): Promise<boolean> {
+    const since = this.#since.get(claim) ?? new Date(); // always set for a claim this engine made
+    const res = await this.#client.etcd.kv.txn({
+      compare: [{ key: claim.key, target: 'Create', result: 'Equal', create_revision: claim.token.toString() }],
+      success: [{ request_put: { key: claim.key, value: encodeHolder(request.owner, since, data), lease: claim.lease.toString() } }],
+      failure: [],
+    });
+    return res.succeeded;
   }
 
   async close(): Promise<void> {
@@ -278,8 +323,10 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     return Buffer.from(this.#keys.claim(request.name, request.session.lease, Number(request.id), request.mode));
   }
 
-  #entry(request: EtcdRequest, key: Buffer, revision: bigint): QueueEntry {
-    return { key, name: request.name, mode: request.mode, order: revision, token: revision, revision, lease: request.session.lease };
+  #entry(request: EtcdRequest, key: Buffer, revision: bigint, since: Date): QueueEntry {
+    const entry: QueueEntry = { key, name: request.name, mode: request.mode, order: revision, token: revision, revision, lease: request.session.lease };
+    this.#since.set(entry, since);
+    return entry;
   }
 
   #queue(name: string): IRangeRequest {

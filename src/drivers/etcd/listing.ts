@@ -69,8 +69,9 @@ function listed(keys: KeyLayout, kv: IKeyValue): EtcdListed[] {
   const parsed = keys.parseClaim(kv.key.toString('utf8'));
   if (parsed === undefined) return [];
   const revision = BigInt(kv.create_revision);
-  const { owner, since } = decodeHolder(kv.value);
-  return [{ key: kv.key, name: parsed.name, mode: parsed.mode, order: revision, token: revision, owner, since, lease: BigInt(kv.lease).toString() }];
+  const { owner, since, data } = decodeHolder(kv.value);
+  const claim = { key: kv.key, name: parsed.name, mode: parsed.mode, order: revision, token: revision, owner, since, lease: BigInt(kv.lease).toString() };
+  return [data === undefined ? claim : { ...claim, data }];
 }
 
 /** A break record key-value; none for keys or values deadbolt did not write. */

@@ -92,6 +92,18 @@ export class Watches {
     return this.#open.size;
   }
 
+  /**
+   * Count `watcher` (made elsewhere: a name watch, name-watch.ts) among the
+   * open ones, so that closing the driver cancels it; the returned function
+   * stops counting it (its owner cancelled it).
+   */
+  track(watcher: Watcher): () => void {
+    this.#open.add(watcher);
+    return () => {
+      this.#open.delete(watcher);
+    };
+  }
+
   /** Watch `key` for deletion from `fromRevision` on. */
   onDelete(key: Buffer, fromRevision: bigint, handlers: DeleteWatchHandlers): DeleteWatch {
     this.keepStreamOpen();
