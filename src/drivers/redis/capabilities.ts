@@ -56,7 +56,7 @@ export function redisCapabilities(info: ServerInfo, { sentinel }: { sentinel: bo
     serverLease: true,
     waitNotifications: true,
     breakable: true,
-    recipes: false,
+    recipes: true,
     minTtlMs: MIN_TTL_MS,
     recoveryBoundMs: RECOVERY_BOUND_MS,
     notes: [

@@ -48,3 +48,16 @@ export function keyPrefix(namespace: string): string {
 export function sessionKeys(prefix: string, sessionId: string): { key: string; channel: string } {
   return { key: `${prefix}session:${sessionId}`, channel: `${prefix}wake:${sessionId}` };
 }
+
+/**
+ * The channel the scripts publish to whenever a claim of `name` is created,
+ * deleted or rewritten (lua.ts, `changed`), for Engine.watchName.
+ *
+ * @example
+ * ```ts
+ * nameChannel('billing:', 'jobs'); // 'billing:claims:jobs'
+ * ```
+ */
+export function nameChannel(prefix: string, name: string): string {
+  return `${prefix}claims:${name}`;
+}

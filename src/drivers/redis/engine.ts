@@ -25,21 +25,26 @@
  * that no longer finds the grant; the reason comes from the keepalive or the
  * name's tombstone. Release and withdrawal are the conditional scripts.
  *
+ * Recipes. A claim's data rides in its holder record's owner JSON (record.ts),
+ * written by the granting script and replaced by the update script; a name
+ * watch subscribes to the channel every claim-changing script publishes to
+ * (name-watch.ts).
+ *
  * @internal
  * @module
  */
-import { UnsupportedError } from '../../errors.js';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, Capabilities, PredecessorReport } from '../../distributed/driver.js';
 import { watchUntil } from '../../core/kept-event.js';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { modeCode, obstacleOf, ownClaim, type RedisClaim } from './claim.js';
 import type { RedisClient } from './client.js';
-import { keyPrefix, type RedisContext } from './context.js';
+import { keyPrefix, nameChannel, type RedisContext } from './context.js';
 import { breakHolders, scanClaims } from './listing.js';
 import { isTransient, mapError } from './map-error.js';
+import { NameWatch } from './name-watch.js';
 import { Notifications } from './notifications.js';
 import { decodeLast, encodeOwner } from './record.js';
 import { RedisSession } from './session.js';
@@ -176,14 +181,28 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
     return breakHolders(this.#ctx, name, holders, record);
   }
 
-  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
-  watchName(): Promise<ClaimWatch> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  /** Subscribe the name's channel, which every script that changes a claim of the name publishes to (name-watch.ts). */
+  async watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+    const watch = new NameWatch(this.#ctx.notifications, nameChannel(this.#ctx.prefix, name), onEvent);
+    try {
+      await watch.arm();
+    } catch (error) {
+      throw this.mapError(error, `watching "${name}"`);
+    }
+    return watch;
   }
 
-  /** Recipe support: not yet on this engine. */
-  updateData(): Promise<boolean> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
+  /**
+   * The update script: our holder record with the new data, only while it is
+   * still this grant's; it publishes to the name's watchers. The record keeps
+   * its token, session and claim, which is all that our own claim's watch and
+   * the keepalive look at: an update is never taken for a loss.
+   */
+  async updateData(request: RedisRequest, claim: RedisClaim, data: string): Promise<boolean> {
+    if (claim.token === 0n) return false; // never granted: there is no record to update
+    const { session, name, mode, owner } = request;
+    const args = [this.#ctx.prefix, session.id, request.id, modeCode(mode), name, claim.token.toString(), encodeOwner(owner, data)];
+    return (await this.#ctx.client.run('update', args)) === 1;
   }
 
   close(): Promise<void> {
@@ -207,8 +226,8 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
   }
 
   #run(request: RedisRequest, op: 'try' | 'first' | 'again'): Promise<Reply> {
-    const { session, name, mode, owner } = request;
-    const args = [this.#ctx.prefix, session.id, request.id, modeCode(mode), name, encodeOwner(owner), String(Date.now()), op];
+    const { session, name, mode, owner, data } = request;
+    const args = [this.#ctx.prefix, session.id, request.id, modeCode(mode), name, encodeOwner(owner, data), String(Date.now()), op];
     return this.#ctx.client.run('acquire', args) as Promise<Reply>;
   }
 

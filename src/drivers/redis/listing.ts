@@ -92,13 +92,14 @@ async function run(ctx: RedisContext, script: 'inspect' | 'queues', args: (strin
   }
 }
 
-/** Rows `name, x|s, record, expiresAt` → held claims (`order` is the token: grants take tokens in order). */
+/** Rows `name, x|s, record, expiresAt` → held claims (`order` is the token: grants take tokens in order), with their recipe data. */
 function holderRows(rows: string[], end: number): ScannedClaim[] {
   const claims: ScannedClaim[] = [];
   for (let i = 0; i + 3 < end; i += 4) {
-    const { token, owner, since } = decodeRecord(rows[i + 2]!);
+    const { token, owner, since, data } = decodeRecord(rows[i + 2]!);
     const mode = rows[i + 1] === 'x' ? 'exclusive' : 'shared';
-    claims.push({ name: rows[i]!, mode, order: token, token, owner, since, expiresAt: new Date(Number(rows[i + 3])), held: true });
+    const claim: ScannedClaim = { name: rows[i]!, mode, order: token, token, owner, since, expiresAt: new Date(Number(rows[i + 3])), held: true };
+    claims.push(data === undefined ? claim : { ...claim, data });
   }
   return claims;
 }

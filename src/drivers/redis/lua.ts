@@ -8,6 +8,12 @@
  * mode is `x` (exclusive) or `s` (shared); a member `sid|claim|mode` names a
  * claim in a queue.
  *
+ * Every helper that creates, deletes or rewrites a claim of a name (a holder
+ * or a waiter, reaped ones too) calls `changed(name)`: one PUBLISH on
+ * `P claims:<name>` per name and script, for Engine.watchName. Nobody
+ * subscribes to it for a plain lock, and a PUBLISH to a channel without
+ * subscribers is a dictionary lookup on the server.
+ *
  * @internal
  * @module
  */
@@ -37,6 +43,17 @@ local function split(s, n)
   end
   out[n + 1] = string.sub(s, pos)
   return out
+end`,
+  },
+  changed: {
+    uses: [],
+    code: String.raw`
+-- a claim of name was created, deleted or rewritten: tell the name's watchers, once per script
+local CHANGED = {}
+local function changed(name)
+  if CHANGED[name] then return end
+  CHANGED[name] = true
+  redis.call('PUBLISH', P .. 'claims:' .. name, 'c')
 end`,
   },
   starts: {
@@ -86,7 +103,7 @@ local function keep_for(key, ms)
 end`,
   },
   prune_readers: {
-    uses: ['now'],
+    uses: ['now', 'changed'],
     code: String.raw`
 -- drop the shared holders whose lease ran out; how many are left
 local function prune_readers(name)
@@ -95,6 +112,7 @@ local function prune_readers(name)
   if #gone > 0 then
     redis.call('ZREMRANGEBYSCORE', rk, '-inf', now())
     redis.call('HDEL', P .. 'rinfo:' .. name, unpack(gone))
+    changed(name)
   end
   return redis.call('ZCARD', rk)
 end`,
@@ -146,7 +164,7 @@ local function holder_wait(name, mode, v)
 end`,
   },
   queue_blocker: {
-    uses: ['split', 'alive'],
+    uses: ['split', 'alive', 'changed'],
     code: String.raw`
 -- the session of the first live waiter ahead of me (nil: a newcomer) that mode may not
 -- overtake; waiters of dead sessions met on the way are dropped
@@ -157,14 +175,14 @@ local function queue_blocker(name, me, mode)
     local e = redis.call('ZRANGE', qk, i, i)[1]
     if not e or e == me then return nil end
     local f = split(e, 2)
-    if not alive(f[1]) then redis.call('ZREM', qk, e)
+    if not alive(f[1]) then redis.call('ZREM', qk, e); changed(name)
     elseif mode == 'x' or f[3] == 'x' then return f[1]
     else i = i + 1 end
   end
 end`,
   },
   wake: {
-    uses: ['split', 'alive', 'holder', 'prune_readers'],
+    uses: ['split', 'alive', 'holder', 'prune_readers', 'changed'],
     code: String.raw`
 -- tell the first live waiter (a run of shared ones: each) that it may be granted now;
 -- free: the caller knows nobody holds the name (it just removed the exclusive holder)
@@ -181,7 +199,7 @@ local function wake(name, free)
     local e = redis.call('ZRANGE', qk, i, i)[1]
     if not e then return end
     local f = split(e, 2)
-    if not alive(f[1]) then redis.call('ZREM', qk, e)
+    if not alive(f[1]) then redis.call('ZREM', qk, e); changed(name)
     elseif f[3] == 'x' then
       if i == 0 and readers == 0 then redis.call('PUBLISH', P .. 'wake:' .. f[1], 'w|' .. f[2]) end
       return
@@ -193,7 +211,7 @@ local function wake(name, free)
 end`,
   },
   grant: {
-    uses: ['num', 'holder', 'next_token', 'waits_set', 'keep_for', 'now'],
+    uses: ['num', 'holder', 'next_token', 'waits_set', 'keep_for', 'now', 'changed'],
     code: String.raw`
 -- v: the name's lock: value before the grant
 local function grant(name, sid, claim, mode, owner, since, spt, v, was_queued)
@@ -212,6 +230,7 @@ local function grant(name, sid, claim, mode, owner, since, spt, v, was_queued)
   end
   if was_queued then redis.call('SREM', waits_set(sid), claim .. '|' .. mode .. '|' .. name) end
   redis.call('ZADD', P .. 'names', 0, name)
+  changed(name)
   -- how the predecessor left: its tombstone; or, if its record just vanished, its lease
   -- ran out (its token is the one before ours); readers joining readers report nothing
   local pred = ''
@@ -221,7 +240,7 @@ local function grant(name, sid, claim, mode, owner, since, spt, v, was_queued)
 end`,
   },
   release_claim: {
-    uses: ['starts'],
+    uses: ['starts', 'changed'],
     code: String.raw`
 -- remove a holder if it is still this grant (token, session and claim all match), leaving
 -- the tombstone outcome|token (a reader: only the last one out)
@@ -232,6 +251,7 @@ local function release_claim(name, sid, claim, mode, token, outcome)
     local v = redis.call('GET', lk)
     if not (v and starts(v, mine)) then return false end
     redis.call('SET', lk, outcome .. '|' .. token)
+    changed(name)
     return true
   end
   local rk, m = P .. 'readers:' .. name, sid .. '|' .. claim
@@ -240,15 +260,16 @@ local function release_claim(name, sid, claim, mode, token, outcome)
   redis.call('ZREM', rk, m)
   redis.call('HDEL', P .. 'rinfo:' .. name, m)
   if redis.call('ZCARD', rk) == 0 then redis.call('SET', lk, outcome .. '|' .. token) end
+  changed(name)
   return true
 end`,
   },
   withdraw_claim: {
-    uses: ['waits_set', 'own_grant', 'release_claim', 'wake'],
+    uses: ['waits_set', 'own_grant', 'release_claim', 'wake', 'changed'],
     code: String.raw`
 -- take a claim back: out of the queue, and released if it was granted unbeknown to us
 local function withdraw_claim(name, sid, claim, mode)
-  redis.call('ZREM', P .. 'queue:' .. name, sid .. '|' .. claim .. '|' .. mode)
+  if redis.call('ZREM', P .. 'queue:' .. name, sid .. '|' .. claim .. '|' .. mode) == 1 then changed(name) end
   redis.call('SREM', waits_set(sid), claim .. '|' .. mode .. '|' .. name)
   local token = own_grant(name, sid, claim, mode)
   local released = token and release_claim(name, sid, claim, mode, token, 'released')

@@ -1,7 +1,9 @@
 /**
  * The driver's pub/sub connection: one channel per session (`<ns>:wake:<sid>`),
  * on which the scripts publish `w|<claim>` (a waiter may be granted now) and
- * `b|<claim>` (a holder was broken).
+ * `b|<claim>` (a holder was broken), and one per watched name
+ * (`<ns>:claims:<name>`, name-watch.ts), which several watches may share: the
+ * channel is subscribed while at least one route is on it.
  *
  * Messages sent while the connection was down are lost: when it is ready
  * again, the channels are subscribed again and then every session is told to
@@ -42,28 +44,43 @@ export interface ChannelRoute {
  */
 export class Notifications {
   readonly #subscriber: Redis;
-  readonly #routes = new Map<string, ChannelRoute>();
+  readonly #channels = new Map<string, Channel>();
 
   constructor(subscriber: Redis) {
     this.#subscriber = subscriber;
-    subscriber.on('message', (channel: string, text: string) => this.#routes.get(channel)?.message(text));
+    subscriber.on('message', (channel: string, text: string) => {
+      for (const route of this.#channels.get(channel)?.routes ?? []) route.message(text);
+    });
     // 'ready' fires on every reconnection; the first connection happened before we were built.
     subscriber.on('ready', () => void this.#resubscribe());
   }
 
-  /** Subscribe `channel`; resolves once Redis confirmed, so no message after that is missed. */
+  /**
+   * Route `channel` to `route`, subscribing it if it is new; resolves once
+   * Redis confirmed the subscription, so no message after that is missed.
+   */
   async add(channel: string, route: ChannelRoute): Promise<void> {
-    this.#routes.set(channel, route);
+    let entry = this.#channels.get(channel);
+    if (entry === undefined) {
+      const subscribed = this.#subscriber.subscribe(channel).then(() => undefined);
+      this.#channels.set(channel, (entry = { routes: new Set(), subscribed }));
+      const failed = entry;
+      // a refused subscription leaves nothing behind: a later add tries afresh
+      subscribed.catch(() => {
+        if (this.#channels.get(channel) === failed) this.#channels.delete(channel);
+      });
+    }
+    entry.routes.add(route);
     try {
-      await this.#subscriber.subscribe(channel);
+      await entry.subscribed;
     } catch (error) {
-      this.#routes.delete(channel);
+      entry.routes.delete(route);
       throw mapError(error, `subscribing to ${channel}`);
     }
   }
 
   async #resubscribe(): Promise<void> {
-    const channels = [...this.#routes.keys()];
+    const channels = [...this.#channels.keys()];
     if (channels.length === 0) return;
     try {
       await this.#subscriber.subscribe(...channels);
@@ -71,14 +88,22 @@ export class Notifications {
       // lost again: the next 'ready' tries again, and the waiters' timers do not depend on it
       return;
     }
-    for (const route of this.#routes.values()) route.reconnected();
+    for (const entry of [...this.#channels.values()]) for (const route of [...entry.routes]) route.reconnected();
   }
 
-  /** Stop routing `channel` and unsubscribe (best effort). */
-  async remove(channel: string): Promise<void> {
-    if (!this.#routes.delete(channel)) return;
+  /** Stop routing `channel` to `route`; the last route's removal unsubscribes (best effort). */
+  async remove(channel: string, route: ChannelRoute): Promise<void> {
+    const entry = this.#channels.get(channel);
+    if (entry === undefined || !entry.routes.delete(route) || entry.routes.size > 0) return;
+    this.#channels.delete(channel);
     await this.#subscriber.unsubscribe(channel).catch(() => {
       // a closed connection has no subscriptions left anyway
     });
   }
+}
+
+/** A subscribed channel: its routes, and its SUBSCRIBE (what a route added later waits for too). */
+interface Channel {
+  readonly routes: Set<ChannelRoute>;
+  readonly subscribed: Promise<void>;
 }

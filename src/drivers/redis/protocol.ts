@@ -8,7 +8,8 @@
  * P session:<sid>:waits     the session's waiting claims: claim|mode|name
  * P token:<name>            fencing counter (INCR), never expires
  * P lock:<name>             the exclusive holder's record token|sid|claim|since|owner, PX = the
- *                           session's PTTL (since: the client's clock, for listings only);
+ *                           session's PTTL (since: the client's clock, for listings only;
+ *                           owner: JSON, with the claim's recipe data as "data" if it has any);
  *                           or `shared`: readers may hold (see readers:);
  *                           or a tombstone, no expiry: how the last holder left,
  *                           released|token or broken|token|break record JSON;
@@ -58,6 +59,14 @@
  * and the waiter looks again then (never later than one TTL): the bounded
  * fallback that also covers lost messages.
  *
+ * Watching a name. Every script that creates, deletes or rewrites a claim of
+ * a name (grant, queueing, release, withdrawal, reaping a lapsed reader or a
+ * dead session's waiter, break, update) publishes `c` once to `P claims:<name>`,
+ * the channel Engine.watchName subscribes to. A holder whose key simply
+ * expires on the server publishes nothing (Redis runs no script then): that
+ * change is published by the next script that meets the name (the waiter
+ * whose timer ran out, granted; a listing that prunes the reader).
+ *
  * Requests whose answer was lost: a waiting claim the client no longer knows
  * is withdrawn by the next keepalive (the client lists the claims it waits
  * on); a grant it does not know is never renewed, so it lapses within one TTL.
@@ -84,7 +93,7 @@ return 0`,
  * the lease in the way runs out} | {'busy'} | {'lost'} (our session is gone).
  */
 const ACQUIRE = script(
-  ['own_grant', 'holder_wait', 'queue_blocker', 'grant', 'waits_set'],
+  ['own_grant', 'holder_wait', 'queue_blocker', 'grant', 'waits_set', 'changed'],
   String.raw`
 local sid, claim, mode, name, owner, since, op = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local spt = redis.call('PTTL', P .. 'session:' .. sid)
@@ -113,6 +122,7 @@ if not queued then
   local ws = waits_set(sid)
   redis.call('SADD', ws, claim .. '|' .. mode .. '|' .. name)
   redis.call('PEXPIRE', ws, spt)
+  changed(name)
 end
 if wait == nil then wait = redis.call('PTTL', P .. 'session:' .. blocker) end
 return {'waiting', wait}`,
@@ -274,7 +284,7 @@ return out`,
  * break record JSON, expected tokens... Reply: 1 done, 0 the holders changed.
  */
 const BREAK = script(
-  ['split', 'holder', 'prune_readers', 'wake'],
+  ['split', 'holder', 'prune_readers', 'wake', 'changed'],
   String.raw`
 local name = ARGV[2]
 local lk, rk, ik = P .. 'lock:' .. name, P .. 'readers:' .. name, P .. 'rinfo:' .. name
@@ -301,7 +311,39 @@ for _, h in ipairs(holders) do
 end
 redis.call('SET', lk, 'broken|' .. top .. '|' .. ARGV[3])
 redis.call('ZADD', P .. 'broken', 0, name)
+changed(name)
 wake(name, true)
+return 1`,
+);
+
+/**
+ * Replace the owner part (with the recipe data in it) of our holder record, if
+ * it is still this grant (token, session and claim), keeping its since and its
+ * expiry, and tell the name's watchers. The record's first three fields stay
+ * as they were, so renewals and releases go on as before, and our own claim's
+ * watch (the `b|` message, the keepalive) never takes it for a loss.
+ * ARGV: prefix, sid, claim, mode, name, token, owner JSON. Reply: 1 written,
+ * 0 the grant is gone (nothing written).
+ */
+const UPDATE = script(
+  ['split', 'starts', 'now', 'changed'],
+  String.raw`
+local sid, claim, mode, name, token, owner = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local mine = token .. '|' .. sid .. '|' .. claim .. '|'
+if mode == 'x' then
+  local lk = P .. 'lock:' .. name
+  local v = redis.call('GET', lk)
+  if not (v and starts(v, mine)) then return 0 end
+  redis.call('SET', lk, mine .. split(v, 4)[4] .. '|' .. owner, 'KEEPTTL')
+else
+  local member, ik = sid .. '|' .. claim, P .. 'rinfo:' .. name
+  local score = redis.call('ZSCORE', P .. 'readers:' .. name, member)
+  if not (score and tonumber(score) > now()) then return 0 end
+  local v = redis.call('HGET', ik, member)
+  if not (v and starts(v, mine)) then return 0 end
+  redis.call('HSET', ik, member, mine .. split(v, 4)[4] .. '|' .. owner)
+end
+changed(name)
 return 1`,
 );
 
@@ -323,6 +365,7 @@ export const SCRIPTS = Object.freeze({
   inspect: INSPECT,
   queues: QUEUES,
   break: BREAK,
+  update: UPDATE,
 });
 
 /**

@@ -5,13 +5,20 @@
  * record JSON`) and break records. Records are informative: only the token, session and claim
  * fields decide anything (in the scripts).
  *
+ * Recipe data (`ClaimRequest.data`) rides in the owner JSON as a `data` field,
+ * written only when there is data: a plain lock's record is byte for byte what
+ * it always was, and a deadbolt that knows nothing of data still reads the
+ * owner of a record that has some (it drops fields it does not know). A sixth
+ * `|` field would not do: the owner JSON may itself contain `|`, so older
+ * readers take everything after the fourth `|` as the owner.
+ *
  * @internal
  * @module
  */
 import type { PredecessorReport } from '../../distributed/driver.js';
 import { breakFromJson } from '../../distributed/break-record.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
-import { jsonObject, ownerFrom } from '../../core/owner-record.js';
+import { dataFrom, jsonObject, ownerFrom } from '../../core/owner-record.js';
 
 /**
  * A holder record, decoded.
@@ -27,24 +34,29 @@ export interface HolderRecord {
   claim: string;
   since: Date;
   owner: LockOwner;
+  /** The recipe data stored with the claim, when it is a string that fits (dataFrom). */
+  data?: string;
 }
 
 /**
- * The owner part of a holder record, as the scripts store it.
+ * The owner part of a holder record, as the scripts store it, with the
+ * claim's recipe data (`data`) as its last field when there is some.
  *
  * @example
  * ```ts
  * encodeOwner({ id: 'a1', host: 'web-1', pid: 42 }); // '{"id":"a1","host":"web-1","pid":42}'
+ * encodeOwner({ id: 'a1', host: 'web-1', pid: 42 }, 'v1'); // '{"id":"a1","host":"web-1","pid":42,"data":"v1"}'
  * ```
  */
-export function encodeOwner(owner: LockOwner): string {
+export function encodeOwner(owner: LockOwner, data?: string): string {
   let text = encoded.get(owner);
   if (text === undefined) {
     const stored: LockOwner = { id: owner.id, host: owner.host, pid: owner.pid };
     if (owner.command !== undefined) stored.command = owner.command;
     encoded.set(owner, (text = JSON.stringify(stored)));
   }
-  return text;
+  // the cached owner text stays the data-free one: data differs per claim (and per update)
+  return data === undefined ? text : `${text.slice(0, -1)},"data":${JSON.stringify(data)}}`;
 }
 
 /** A coordinator's owner is one frozen object, sent with every claim: encoded once. */
@@ -60,7 +72,11 @@ const encoded = new WeakMap<LockOwner, string>();
  */
 export function decodeRecord(text: string): HolderRecord {
   const [token = '0', sessionId = '?', claim = '?', since = '0', ...rest] = text.split('|');
-  return { token: toBigInt(token), sessionId, claim, since: new Date(Number(since) || 0), owner: ownerFrom(jsonObject(rest.join('|'))) };
+  const stored = jsonObject(rest.join('|'));
+  const record: HolderRecord = { token: toBigInt(token), sessionId, claim, since: new Date(Number(since) || 0), owner: ownerFrom(stored) };
+  const data = dataFrom(stored.data);
+  if (data !== undefined) record.data = data;
+  return record;
 }
 
 /**

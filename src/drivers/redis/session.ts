@@ -60,7 +60,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
       const created = await ctx.client.run('open', [ctx.prefix, session.id, ttlMs, encodeOwner(owner)]);
       if (created !== 1) throw new BackendError(`Redis: session key ${key} exists already`);
     } catch (error) {
-      await ctx.notifications.remove(channel);
+      await ctx.notifications.remove(channel, session);
       throw mapError(error, 'opening the session');
     }
     return session;
@@ -100,7 +100,7 @@ export class RedisSession implements DriverSession, ChannelRoute {
       } catch (error) {
         throw mapError(error, `revoking session ${this.id}`);
       } finally {
-        await this.#ctx.notifications.remove(sessionKeys(this.#ctx.prefix, this.id).channel);
+        await this.#ctx.notifications.remove(sessionKeys(this.#ctx.prefix, this.id).channel, this);
       }
     });
   }
