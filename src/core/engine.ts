@@ -155,6 +155,13 @@ export interface Engine<S extends DriverSession, C extends EngineClaim, R extend
   /** `'etcd'`, `'zookeeper'`, … */
   readonly backend: string;
   readonly capabilities: Capabilities;
+  /**
+   * True when a claim whose lease runs out vanishes without any event a
+   * `watchName` could report (Redis: the server expires the key, no script
+   * runs). Name watchers then also read again when the earliest listed expiry
+   * passes (src/recipes/name-changes.ts).
+   */
+  readonly silentExpiry?: boolean;
 
   /** Open a lease of at least `ttlMs`; `S.keepAlive()` renews it, `S.revoke()` ends it. */
   openLease(ttlMs: number, owner: LockOwner): Promise<S>;

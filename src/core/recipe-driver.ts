@@ -96,6 +96,10 @@ export class RecipeDriver<S extends DriverSession, C extends EngineClaim, R exte
     return breakLock(this.engine, name, record, expect);
   }
 
+  get silentExpiry(): boolean {
+    return this.engine.silentExpiry === true;
+  }
+
   watchName(name: string, onEvent: (event: 'changed' | 'uncertain') => void): Promise<NameWatch> {
     return this.engine.watchName(name, onEvent);
   }

@@ -438,6 +438,7 @@ export class Coordinator implements AsyncDisposable {
       backend: this.backend,
       capabilities: this.capabilities,
       ending: this.#ending.signal,
+      silentExpiry: this.#driver.silentExpiry === true,
       claim: (name, { mode, signal, timeout, data }) => this.#track(this.#acquireOrReport(name, { mode, signal, timeout }, data)),
       tryClaim: (name, { mode, data }) => {
         const refused = this.#refusal(mode);

@@ -263,6 +263,8 @@ export interface Driver<S extends DriverSession = DriverSession> {
    * Absent without `Capabilities.recipes`.
    */
   watchName?(name: string, onEvent: (event: 'changed' | 'uncertain') => void): Promise<NameWatch>;
+  /** True when an expired claim vanishes without an event `watchName` reports (Redis); see Engine.silentExpiry. */
+  readonly silentExpiry?: boolean;
   close(): Promise<void>;
 }
 

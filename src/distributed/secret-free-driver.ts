@@ -82,6 +82,10 @@ class SecretFreeDriver implements Driver {
     return this.#secrets.scrub(await this.#clean(this.#inner.break(name, record, expect)));
   }
 
+  get silentExpiry(): boolean | undefined {
+    return this.#inner.silentExpiry;
+  }
+
   get watchName(): Driver['watchName'] {
     const inner = this.#inner;
     if (inner.watchName === undefined) return undefined;

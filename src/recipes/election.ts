@@ -175,7 +175,7 @@ export async function candidates(host: RecipeHost, name: string): Promise<Waiter
 /** Every change of leader or of its value, starting with the current state. */
 export function observe(host: RecipeHost, name: string, signal?: AbortSignal): AsyncGenerator<ElectionState, void, undefined> {
   const read = async (): Promise<ElectionState> => ({ name, leader: await leader(host, name) });
-  return nameStates(host, recipeLockName('election', name), read, sameLeader, signal);
+  return nameStates(host, recipeLockName('election', name), read, sameLeader, (state) => [state.leader?.expiresAt], signal);
 }
 
 /** Options of `lead`. */

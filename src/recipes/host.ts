@@ -50,6 +50,8 @@ export interface RecipeHost {
   list(prefix: string): Promise<LockInfo[]>;
   /** `undefined` when the engine cannot tell who waits. */
   survey(prefix: string): Promise<LockSurvey[] | undefined>;
+  /** Whether expired claims vanish without a watch event (Driver.silentExpiry). */
+  readonly silentExpiry: boolean;
   /** Armed when it resolves; one-shot (name-changes.ts re-arms). */
   watchName(name: string, onEvent: (event: 'changed' | 'uncertain') => void): Promise<NameWatch>;
 }

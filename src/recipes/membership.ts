@@ -155,7 +155,7 @@ export async function members(host: RecipeHost, group: string): Promise<MemberIn
 export async function* watchMembers(host: RecipeHost, group: string, signal?: AbortSignal): AsyncGenerator<MemberEvent, void, undefined> {
   let known = new Map<bigint, MemberInfo>();
   const read = (): Promise<MemberInfo[]> => members(host, group);
-  for await (const now of nameStates(host, recipeLockName('group', group), read, sameMembers, signal)) {
+  for await (const now of nameStates(host, recipeLockName('group', group), read, sameMembers, (all) => all.map((m) => m.expiresAt), signal)) {
     const next = new Map(now.map((member) => [member.id, member]));
     for (const [id, member] of known) if (!next.has(id)) yield { type: 'leave', member };
     for (const [id, member] of next) {

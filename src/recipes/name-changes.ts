@@ -30,6 +30,7 @@ export async function* nameStates<T>(
   name: string,
   read: () => Promise<T>,
   same: (before: T, after: T) => boolean,
+  expiries: (state: T) => readonly (Date | undefined)[],
   signal?: AbortSignal,
 ): AsyncGenerator<T, void, undefined> {
   let last: { state: T } | undefined;
@@ -41,14 +42,17 @@ export async function* nameStates<T>(
     const stop = (): void => wake();
     signal?.addEventListener('abort', stop, { once: true });
     host.ending.addEventListener('abort', stop, { once: true });
+    let timer: NodeJS.Timeout | undefined;
     try {
       const state = await read();
+      if (host.silentExpiry) timer = wakeAt(earliest(expiries(state)), wake);
       if (last === undefined || !same(last.state, state)) {
         last = { state };
         yield state;
       }
       await woken;
     } finally {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', stop);
       host.ending.removeEventListener('abort', stop);
       watch.cancel();
@@ -63,3 +67,19 @@ function ended(host: RecipeHost, signal: AbortSignal | undefined): boolean {
   if (host.ending.reason instanceof ClosedError) return true;
   throw host.ending.reason;
 }
+
+/** The earliest of `dates`, if any. */
+function earliest(dates: readonly (Date | undefined)[]): number | undefined {
+  let first: number | undefined;
+  for (const date of dates) if (date !== undefined && (first === undefined || date.getTime() < first)) first = date.getTime();
+  return first;
+}
+
+/** Call `wake` just after `at` (ms since the epoch); the timer does not keep the process up. */
+function wakeAt(at: number | undefined, wake: () => void): NodeJS.Timeout | undefined {
+  if (at === undefined) return undefined;
+  return setTimeout(wake, Math.max(0, at - Date.now()) + EXPIRY_MARGIN_MS).unref();
+}
+
+/** How long after a listed expiry to read again: the server's clock may run a little behind ours. */
+const EXPIRY_MARGIN_MS = 50;

@@ -73,6 +73,8 @@ const DELETED_DETAIL = 'its record on Redis was deleted or replaced by someone e
  */
 export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> {
   readonly backend = 'redis';
+  /** A holder's key expires on the server without running a script: nothing publishes it. */
+  readonly silentExpiry = true;
   readonly capabilities: Capabilities;
   readonly #ctx: RedisContext;
   /** Attempts whose create was sent: a repeat asks `again`, which finds a grant the lost answer carried. */
