@@ -84,6 +84,28 @@ for (const driver of CHAOS_DRIVERS) {
       });
     });
 
+    test(`election, fenced, seed ${SEED}: 0 writes from an old term admitted, one leader acting per term, failover bounded`, { timeout: driver.testDurationMs + 120_000 }, async (t) => {
+      let result: RunResult;
+      try {
+        result = await runChaos({ driver, engine, seed: SEED, fenced: true, workload: 'election', requires: ['recipes'], durationMs: driver.testDurationMs, log: (line) => t.diagnostic(line) });
+      } catch (err) {
+        // Justified skip (file://): lock directories have no elections (capabilities.recipes is false).
+        if (err instanceof MissingCapabilityError) return void t.skip(err.message);
+        throw err;
+      }
+      const { report } = result;
+      reports.push(report);
+      t.diagnostic(
+        `${report.operations.acquisitions} terms, ${report.operations.writesAccepted} writes admitted, ` +
+          `${report.operations.writesFenced} writes from an old term fenced, worst failover after a kill ${report.recovery.worstMs ?? '–'} ms (bound ${report.recovery.boundMs ?? '–'})`,
+      );
+      await keepOnFailure(t, result, () => {
+        assert.equal(report.violations.total, 0, `violations of the election workload on ${driver.name}:\n${list(result.check.violations)}`);
+        assert.ok((report.faults['kill-holder']?.applied ?? 0) >= 1, 'no leader was killed');
+        assert.ok(result.check.stats.recoveries.some((r) => r.ms !== null), 'no kill caught a leader: failover was not measured');
+      });
+    });
+
     test(`record-only, seed ${SEED}: without a fence, a holder paused past its TTL makes the checker fail`, { timeout: HANG_GUARD_MS }, async (t) => {
       let result: RunResult;
       try {

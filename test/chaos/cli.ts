@@ -14,6 +14,7 @@
  *                              (holder pauses past the TTL, no Fence; lease drivers only)
  *   --faults K[,K…]            only these fault kinds (pause-holder, kill-holder, partition, engine-pause, engine-restart, break)
  *   --workers N, --locks N     contention (default 4 workers on 2 locks)
+ *   --workload lock|election|both  what the workers contend through (default lock; election: campaign, the term fences)
  *   --slack MS                 scheduling allowance on every time bound (default 1500)
  *   --out DIR                  keep each run's records under DIR (default: a temporary directory, printed)
  *   --docs [FILE]              write the report table into FILE (default docs/chaos.md)
@@ -29,6 +30,7 @@ import { availability, CHAOS_DRIVERS, chaosDriver, type ChaosDriver } from './dr
 import { renderMarkdown, updateDocs, type DriverReport } from './report.js';
 import { MissingCapabilityError, recordOnly, runChaos, type RunOptions } from './run.js';
 import { FAULT_KINDS, type FaultKind } from './schedule.js';
+import type { Workload } from './worker.js';
 
 /**
  * `90s`, `10m`, `1h`, `500ms` or a bare number of ms, in ms.
@@ -70,6 +72,12 @@ function parseInteger(text: string | undefined, what: string): number | undefine
   return Number(text);
 }
 
+function parseWorkloads(text: string): Workload[] {
+  if (text === 'both') return ['lock', 'election'];
+  if (text === 'lock' || text === 'election') return [text];
+  throw new RangeError(`--workload: expected lock, election or both, got "${text}"`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -82,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       faults: { type: 'string' },
       workers: { type: 'string' },
       locks: { type: 'string' },
+      workload: { type: 'string', default: 'lock' },
       slack: { type: 'string' },
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
@@ -91,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run chaos -- [--driver NAME|all] [--duration 10m] [--seed N] [--unfenced | --with-unfenced] [--faults K,…] [--docs]\n');
+    process.stdout.write('usage: npm run chaos -- [--driver NAME|all] [--duration 10m] [--seed N] [--workload lock|election|both] [--unfenced | --with-unfenced] [--faults K,…] [--docs]\n');
     return 0;
   }
   const drivers = parseDrivers(values.driver!);
@@ -101,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
   const workers = parseInteger(values.workers, '--workers');
   const locks = parseInteger(values.locks, '--locks');
   const slackMs = parseInteger(values.slack, '--slack');
+  const workloads = parseWorkloads(values.workload!);
   const out = values.out === undefined ? undefined : resolve(values.out);
   process.stdout.write(`chaos: seed ${seed} (rerun with --seed ${seed} to replay the same fault schedule)\n`);
 
@@ -109,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
   const run = async (options: RunOptions): Promise<void> => {
     const { report } = await runChaos(options);
     reports.push(report);
-    process.stdout.write(`${report.driver} (${report.fenced ? 'fenced' : 'record-only'}): ${report.violations.total} violation(s); records in ${report.dir}\n`);
+    process.stdout.write(`${report.driver} (${report.workload}, ${report.fenced ? 'fenced' : 'record-only'}): ${report.violations.total} violation(s); records in ${report.dir}\n`);
   };
   for (const driver of drivers) {
     const available = availability(driver);
@@ -120,18 +130,25 @@ async function main(argv: string[]): Promise<number> {
       mkdirSync(path, { recursive: true });
       return { dir: path };
     };
-    await run({
-      driver,
-      seed,
-      fenced: !values.unfenced,
-      durationMs: durationMs ?? driver.testDurationMs,
-      ...(faults === undefined ? {} : { faults }),
-      ...(workers === undefined ? {} : { workers }),
-      ...(locks === undefined ? {} : { locks }),
-      ...(slackMs === undefined ? {} : { slackMs }),
-      ...dir(values.unfenced ? 'record-only' : 'fenced'),
-      log,
-    });
+    for (const workload of workloads) {
+      await run({
+        driver,
+        seed,
+        workload,
+        fenced: !values.unfenced,
+        durationMs: durationMs ?? driver.testDurationMs,
+        ...(faults === undefined ? {} : { faults }),
+        ...(workers === undefined ? {} : { workers }),
+        ...(locks === undefined ? {} : { locks }),
+        ...(slackMs === undefined ? {} : { slackMs }),
+        ...(workload === 'election' ? { requires: ['recipes'] as const } : {}),
+        ...dir(`${workload}-${values.unfenced ? 'record-only' : 'fenced'}`),
+        log,
+      }).catch((err: unknown) => {
+        if (!(err instanceof MissingCapabilityError)) throw err;
+        process.stdout.write(`${driver.name} (${workload}): skipped, ${err.message}\n`);
+      });
+    }
     if (values['with-unfenced'] && !values.unfenced) {
       await run(recordOnly({ driver, seed, ...dir('record-only'), log })).catch((err: unknown) => {
         if (!(err instanceof MissingCapabilityError)) throw err;

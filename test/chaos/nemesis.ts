@@ -26,6 +26,8 @@ export interface NemesisTargets {
   pool: WorkerPool;
   engine: Engine;
   locks: readonly string[];
+  /** The engine's lock name of a contended name (an election's is `@election/<name>`), for `break`. */
+  breakName(lock: string): string;
   /** The operator's coordinator (connected straight to the engine), for `break`. */
   operator(): Promise<Coordinator>;
   /** How long to wait for a holder of the target lock to show up, ms. */
@@ -132,7 +134,7 @@ export class Nemesis {
     record.worker = read.worker;
     const operator = await this.#targets.operator();
     record.startedAt = monotonicMs();
-    const displaced = await operator.break(record.lock, { reason: `chaos fault #${record.seq}`, by: 'chaos-nemesis' });
+    const displaced = await operator.break(this.#targets.breakName(record.lock), { reason: `chaos fault #${record.seq}`, by: 'chaos-nemesis' });
     record.healedAt = monotonicMs();
     record.displaced = displaced.map((info) => info.token.toString());
   }

@@ -9,10 +9,13 @@ import { availableParallelism } from 'node:os';
 import { RULES, type CheckResult, type Rule, type Violation } from './checker.js';
 import type { FaultRecord } from './events.js';
 import { FAULT_KINDS, type FaultKind } from './schedule.js';
+import type { Workload } from './worker.js';
 
 /** One driver run, as reported. */
 export interface DriverReport {
   driver: string;
+  /** What the workers contended through: locks, or elections (the term fencing). */
+  workload: Workload;
   seed: number;
   /** Whether the resource fenced (false: record-only, violations expected). */
   fenced: boolean;
@@ -52,6 +55,7 @@ export interface DriverReport {
 /** The figures a report is built from, besides the checker's verdict. */
 export interface RunFacts {
   driver: string;
+  workload: Workload;
   seed: number;
   fenced: boolean;
   durationMs: number;
@@ -140,7 +144,7 @@ export function renderMarkdown(reports: readonly DriverReport[], examples = 10):
         : `**${r.violations.total}**: ${Object.entries(r.violations.byRule).map(([rule, n]) => `${rule} ${n}`).join(', ')}`;
     const recovery = r.recovery.worstMs === null ? '–' : `${r.recovery.worstMs} ms (≤ ${r.recovery.boundMs} ms)`;
     lines.push(
-      `| ${r.driver} | ${r.fenced ? 'fenced' : 'record-only'} | ${r.seed} | ${Math.round(r.durationMs / 1_000)} | ${r.ttlMs} | ` +
+      `| ${label(r)} | ${r.fenced ? 'fenced' : 'record-only'} | ${r.seed} | ${Math.round(r.durationMs / 1_000)} | ${r.ttlMs} | ` +
         `${r.operations.acquisitions} | ${r.operations.writesAccepted} | ${r.operations.writesFenced} | ${faults || '–'} | ${violations} | ${recovery} |`,
     );
   }
@@ -148,11 +152,16 @@ export function renderMarkdown(reports: readonly DriverReport[], examples = 10):
     .filter((r) => r.violations.total > 0)
     .map((r) =>
       [
-        `\n${r.driver} (${r.fenced ? 'fenced' : 'record-only'}, seed ${r.seed}), first violations:`,
+        `\n${label(r)} (${r.fenced ? 'fenced' : 'record-only'}, seed ${r.seed}), first violations:`,
         ...r.violations.examples.slice(0, examples).map((v) => `- \`${v.rule}\`: ${v.message}`),
       ].join('\n'),
     );
   return [lines.join('\n'), ...details].join('\n') + '\n';
+}
+
+/** A run's first column: the driver, and the workload when it is not plain locks. */
+function label(r: DriverReport): string {
+  return r.workload === 'election' ? `${r.driver}, election` : r.driver;
 }
 
 /** Markers around the generated block in docs/chaos.md. */

@@ -17,7 +17,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type Capabilities, type CapabilityName, type Coordinator } from '../../src/index.js';
+import { connect, RECIPE_PREFIXES, type Capabilities, type CapabilityName, type Coordinator } from '../../src/index.js';
 import { check, type CheckResult } from './checker.js';
 import { scratchDir, type ChaosDriver, type Engine } from './drivers.js';
 import { History } from './history.js';
@@ -27,6 +27,7 @@ import { Resource, type ResourceOutcome } from './resource.js';
 import { FAULT_KINDS, Schedule, type FaultKind, type ScheduleTiming } from './schedule.js';
 import { monotonicMs, sleep, within } from './time.js';
 import { WorkerPool, type SharedConfig } from './worker-pool.js';
+import type { Workload } from './worker.js';
 
 /** Scheduling allowance added to every time bound: a 2-core machine shared with other work. */
 export const DEFAULT_SLACK_MS = 1_500;
@@ -58,6 +59,8 @@ export interface RunOptions {
   engine?: Engine;
   /** Where to keep the records (default: a fresh temporary directory). */
   dir?: string;
+  /** What the workers contend through (default `'lock'`; `'election'`: campaign, the term fences). */
+  workload?: Workload;
   /** Progress lines (faults as they happen). */
   log?: (line: string) => void;
 }
@@ -99,6 +102,7 @@ export class MissingCapabilityError extends Error {
  */
 export async function runChaos(options: RunOptions): Promise<RunResult> {
   const { driver, seed } = options;
+  const workload = options.workload ?? 'lock';
   const dir = options.dir ?? scratchDir(`${driver.name}-${seed}`);
   const log = options.log ?? (() => {});
   const slackMs = options.slackMs ?? DEFAULT_SLACK_MS;
@@ -129,6 +133,7 @@ export async function runChaos(options: RunOptions): Promise<RunResult> {
       cycles: [1, 3],
       restMs: [0, 10],
       acquireTimeoutMs: clamp(3 * ttlMs + capabilities.recoveryBoundMs, 1_000, 10_000),
+      workload,
     };
     const size = options.workers ?? 4;
     const pool = await WorkerPool.start({ driver, engine, history, dir, config, size });
@@ -138,7 +143,8 @@ export async function runChaos(options: RunOptions): Promise<RunResult> {
     const ttlPart = capabilities.serverLease ? ttlMs : 0;
     // How long a lock may take to pass on after its holder died: the liveness bound.
     const recoveryWaitMs = ttlPart + capabilities.recoveryBoundMs + slackMs;
-    const nemesis = new Nemesis({ history, pool, engine, locks, operator: () => operator.get(), aimTimeoutMs: Math.max(2_000, 2 * ttlMs), recoveryWaitMs });
+    const breakName = (lock: string): string => (workload === 'election' ? `${RECIPE_PREFIXES.election}${lock}` : lock);
+    const nemesis = new Nemesis({ history, pool, engine, locks, breakName, operator: () => operator.get(), aimTimeoutMs: Math.max(2_000, 2 * ttlMs), recoveryWaitMs });
     const schedule = new Schedule(seed, kinds, locks.length, timing(ttlMs, capabilities));
 
     const started = monotonicMs();
@@ -175,6 +181,7 @@ export async function runChaos(options: RunOptions): Promise<RunResult> {
     const report = buildReport(
       {
         driver: driver.name,
+        workload,
         seed,
         fenced: options.fenced,
         durationMs: Math.round(runEnd - started),

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { connect, type Coordinator, type DistributedGuard, type LockLostError } from '../../src/index.js';
+import { connect, type Coordinator, type Leadership, type LockLostError, type PredecessorReport } from '../../src/index.js';
 import type { WorkerEvent } from './events.js';
 import { Prng } from './prng.js';
 import { ResourceClient } from './resource-client.js';
@@ -50,6 +50,32 @@ export interface WorkerConfig {
   restMs: [number, number];
   /** Bound on one acquire; on timeout the worker simply tries again. */
   acquireTimeoutMs: number;
+  /** `'lock'`: acquire the names; `'election'`: campaign for them, the term as the fencing token. */
+  workload: Workload;
+}
+
+/** What the workers contend through. */
+export type Workload = 'lock' | 'election';
+
+/** What a worker holds: a lock guard, or a leadership seen as one (its term is the token). */
+interface Held {
+  readonly name: string;
+  readonly token: bigint;
+  readonly signal: AbortSignal;
+  readonly predecessor?: PredecessorReport | undefined;
+  release(): Promise<void>;
+}
+
+/** A leadership as a worker holds it: the term fences, resigning releases. */
+function heldLeadership(leadership: Leadership): Held {
+  return {
+    name: leadership.name,
+    token: leadership.term,
+    get signal() {
+      return leadership.signal;
+    },
+    release: () => leadership.resign(),
+  };
 }
 
 /** A worker event before the worker stamps its id on it. */
@@ -148,18 +174,20 @@ export class ChaosWorker {
     return undefined;
   }
 
-  async #acquire(coordinator: Coordinator): Promise<DistributedGuard | undefined> {
+  async #acquire(coordinator: Coordinator): Promise<Held | undefined> {
     const name = this.#rng.pick(this.#config.locks);
     this.#emit({ type: 'waiting', t: monotonicMs(), name });
+    const options = { timeout: this.#config.acquireTimeoutMs, signal: this.#stopping.signal };
     try {
-      return await coordinator.acquire(name, { timeout: this.#config.acquireTimeoutMs, signal: this.#stopping.signal });
+      if (this.#config.workload === 'election') return heldLeadership(await coordinator.campaign(name, options));
+      return await coordinator.acquire(name, options);
     } catch (err) {
       this.#emit({ type: 'acquire-failed', t: monotonicMs(), name, error: describe(err) });
       return undefined;
     }
   }
 
-  async #hold(guard: DistributedGuard, resource: ResourceClient): Promise<void> {
+  async #hold(guard: Held, resource: ResourceClient): Promise<void> {
     const { name, token } = guard;
     const tokenText = token.toString();
     this.#emit({ type: 'acquired', t: monotonicMs(), name, token: tokenText, ...predecessor(guard) });
@@ -185,7 +213,7 @@ export class ChaosWorker {
   }
 
   /** One read-modify-write cycle; whether the hold may go on. */
-  async #cycle(guard: DistributedGuard, resource: ResourceClient, token: string): Promise<boolean> {
+  async #cycle(guard: Held, resource: ResourceClient, token: string): Promise<boolean> {
     const { name } = guard;
     await this.#io.checkpoint();
     const checkedAt = monotonicMs();
@@ -215,7 +243,7 @@ export class ChaosWorker {
   }
 }
 
-function predecessor(guard: DistributedGuard): { predecessor?: string } {
+function predecessor(guard: Held): { predecessor?: string } {
   return guard.predecessor === undefined ? {} : { predecessor: guard.predecessor.outcome };
 }
 
