@@ -45,7 +45,7 @@ export const ZOOKEEPER_CAPABILITIES: Capabilities = Object.freeze({
   serverLease: true,
   waitNotifications: true,
   breakable: true,
-  recipes: false,
+  recipes: true,
   minTtlMs: MIN_TTL_MS,
   recoveryBoundMs: RECOVERY_BOUND_MS,
   notes: Object.freeze([

@@ -126,6 +126,7 @@ interface RawClient {
   create(path: string, data: Buffer | null, mode: number, callback: (e: Error | null, path: string) => void): void;
   getData(path: string, watcher: Watcher | undefined, callback: (e: Error | null, data: Buffer | undefined, stat: ZkStat) => void): void;
   getChildren(path: string, watcher: Watcher | undefined, callback: (e: Error | null, children: string[], stat: ZkStat) => void): void;
+  setData(path: string, data: Buffer, version: number, callback: (e: Error | null, stat: ZkStat) => void): void;
   exists(path: string, watcher: Watcher | undefined, callback: (e: Error | null, stat: ZkStat | null) => void): void;
   remove(path: string, version: number, callback: (e: Error | null) => void): void;
   transaction(): RawTransaction;
@@ -309,9 +310,12 @@ export class ZkClient {
     return this.#call((done) => this.#raw.getData(path, watcher, (e, data, stat) => done(e, { data, stat })));
   }
 
-  /** The names of a node's children, unordered. */
-  getChildren(path: string): Promise<string[]> {
-    return this.#call<string[]>((done) => this.#raw.getChildren(path, undefined, done));
+  /**
+   * The names of a node's children, unordered. With `watcher`, a one-shot
+   * watch for a child's creation or deletion, or the node's own deletion.
+   */
+  getChildren(path: string, watcher?: Watcher): Promise<string[]> {
+    return this.#call<string[]>((done) => this.#raw.getChildren(path, watcher, done));
   }
 
   /** The names of a node's children, unordered, and the node's own stat (same request). */
@@ -325,6 +329,11 @@ export class ZkClient {
    */
   exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
     return this.#call<ZkStat | null>((done) => this.#raw.exists(path, watcher, done));
+  }
+
+  /** Replace a node's data if its version is `version` (-1: any); resolves with its new stat. */
+  setData(path: string, data: Buffer, version: number): Promise<ZkStat> {
+    return this.#call<ZkStat>((done) => this.#raw.setData(path, data, version, done));
   }
 
   /** Delete a node if its version is `version` (-1: any). */

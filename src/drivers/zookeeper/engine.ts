@@ -22,21 +22,28 @@
  * or by hand: the lock node's departure record tells which); the session's
  * expiry is the Session's (session.ts). Deletes are at the version we read.
  *
+ * Recipes. A claim's data is a field of its holder record, written by the
+ * create itself; `updateData` is one `setData` of our node at the version we
+ * last wrote (conditional: ZooKeeper has no compare on `czxid`, but the node's
+ * path is unique to the claim and only we write it). A watch on a claim, ours
+ * or a blocker's, sees that write as NodeDataChanged: it is watched again,
+ * never reported. `watchName` is name-watch.ts.
+ *
  * @internal
  * @module
  */
-import { UnsupportedError } from '../../errors.js';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
 import { randomUUID } from 'node:crypto';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { Scan, ScanScope } from '../../core/scan.js';
 import { wouldGrant } from '../../core/blocker.js';
 import { sessionHex, zxid, ZkEventType, type ZkClient, type ZkEvent, type ZkStat } from './client.js';
 import { ZOOKEEPER_CAPABILITIES } from './capabilities.js';
 import { breakHolders, scanClaims, type ZkListed } from './listing.js';
 import { isConnectionLoss, isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
+import { watchClaims } from './name-watch.js';
 import type { ZkPaths } from './paths.js';
 import { toQueue, type QueueEntry } from './queue.js';
 import { decodeBreak, departureOf, encodeHolder } from './record.js';
@@ -48,7 +55,7 @@ export interface ZkClaim extends QueueEntry {
   /** The node's `czxid` (0n for a claim only seen in a listing). */
   readonly token: bigint;
   readonly path: string;
-  /** Its version when read (0: we never change it). */
+  /** Its version when created (0); `updateData` moves it on (the engine keeps the current one). */
   readonly version: number;
 }
 
@@ -100,6 +107,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   /** Per attempt: our token, and the stat of the claim we last waited on. */
   readonly #own = new WeakMap<ZkRequest, bigint>();
   readonly #waited = new WeakMap<ZkRequest, ZkStat>();
+  /** Our claims whose data we replaced: the node's version we last wrote (deletes are at it). */
+  readonly #versions = new WeakMap<ZkClaim, number>();
 
   constructor(paths: ZkPaths, sessions: ZkSessions) {
     this.#paths = paths;
@@ -161,8 +170,31 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
     const armed = mine ? this.#armed.get(target) : undefined;
     this.#armed.delete(target);
     const r = armed ?? router();
-    r.listener = (event) => onEvent(event.type === ZkEventType.DELETED ? 'gone' : 'uncertain');
-    const cancel = { cancel: () => void (r.listener = undefined) };
+    let live = true;
+    const report = (event: WatchEvent): void => {
+      if (live) onEvent(event);
+    };
+    const watch = (): void => {
+      const watching = mine ? client.exists(target.path, r.watcher) : client.getData(target.path, r.watcher).then(({ stat }) => stat);
+      watching.then(
+        (stat) => {
+          if (stat === null) report('gone');
+          else if (!mine) this.#waited.set(request, stat);
+        },
+        (error: unknown) => report(zkCode(error) === ZkCode.NO_NODE ? 'gone' : 'uncertain'),
+      );
+    };
+    r.listener = (event) => {
+      // updateData replaced the claim's record: it is still there, so watch it again (its deletion since: 'gone')
+      if (event.type === ZkEventType.DATA_CHANGED) watch();
+      else report(event.type === ZkEventType.DELETED ? 'gone' : 'uncertain');
+    };
+    const cancel = {
+      cancel: () => {
+        live = false;
+        r.listener = undefined;
+      },
+    };
     if (armed !== undefined) {
       // the watch set with the create's read: no request; an event it saw already is delivered now
       const pending = r.pending;
@@ -170,24 +202,20 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
       if (pending !== undefined) queueMicrotask(() => r.listener?.(pending));
       return cancel;
     }
-    const watching = mine ? client.exists(target.path, r.watcher) : client.getData(target.path, r.watcher).then(({ stat }) => stat);
-    watching.then(
-      (stat) => {
-        if (stat === null) r.listener?.({ type: ZkEventType.DELETED, path: target.path });
-        else if (!mine) this.#waited.set(request, stat);
-      },
-      (error: unknown) => {
-        const gone = zkCode(error) === ZkCode.NO_NODE;
-        r.listener?.({ type: gone ? ZkEventType.DELETED : ZkEventType.DATA_CHANGED, path: target.path });
-      },
-    );
+    watch();
     return cancel;
   }
 
   async deleteClaim(request: ZkRequest, claim: ZkClaim): Promise<void> {
     const client = request.session.client;
     if (client.closed || client.expired) return; // the session took our node with it
-    await client.remove(claim.path, claim.version).catch(ignoreGone);
+    await client.remove(claim.path, this.#versions.get(claim) ?? claim.version).catch(async (error: unknown) => {
+      if (zkCode(error) !== ZkCode.BAD_VERSION || !this.#versions.has(claim)) return ignoreGone(error);
+      // an update of ours whose answer was lost, or one still in flight, moved the version on
+      const stat = await client.exists(claim.path).catch(ignoreGone);
+      if (stat != null && zxid(stat.czxid) === claim.token) await client.remove(claim.path, stat.version).catch(ignoreGone);
+      return undefined;
+    });
     if (this.#retried.has(request)) void this.withdrawUnconfirmed(request).catch(() => {}); // a recovered create's duplicate
   }
 
@@ -270,14 +298,40 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
     return breakHolders(this.#sessions.reader(), this.#paths, name, holders, record);
   }
 
-  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
-  watchName(): Promise<ClaimWatch> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  /** A children watch on the name's lock node and a data watch on each of its claims (name-watch.ts). */
+  async watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+    try {
+      return await watchClaims(this.#sessions.reader(), this.#paths.lockDir(name), onEvent);
+    } catch (error) {
+      throw this.mapError(error, `watching "${name}"`);
+    }
   }
 
-  /** Recipe support: not yet on this engine. */
-  updateData(): Promise<boolean> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
+  /**
+   * One `setData` of our node at the version we last wrote. A version moved on
+   * by an update of ours whose answer was lost (or that raced this one) is
+   * read again, and taken only if the node is still our claim (its `czxid`).
+   * Gone (the node, or the session with it): `false`, nothing written.
+   */
+  async updateData(request: ZkRequest, claim: ZkClaim, data: string): Promise<boolean> {
+    const client = request.session.client;
+    if (client.closed || client.expired) return false; // the session took our node with it
+    const record = encodeHolder(request.owner, request.session.ttlMs, data);
+    let version = this.#versions.get(claim) ?? claim.version;
+    this.#versions.set(claim, version); // from now on a delete may meet a version we moved on
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stat = await client.setData(claim.path, record, version);
+        this.#versions.set(claim, Math.max(stat.version, this.#versions.get(claim) ?? 0));
+        return true;
+      } catch (error) {
+        if (zkCode(error) === ZkCode.NO_NODE || isSessionGone(error)) return false;
+        if (zkCode(error) !== ZkCode.BAD_VERSION || attempt === UPDATE_ATTEMPTS) throw error;
+      }
+      const stat = await client.exists(claim.path);
+      if (stat === null || zxid(stat.czxid) !== claim.token) return false;
+      version = stat.version;
+    }
   }
 
   close(): Promise<void> {
@@ -289,7 +343,9 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
     this.#tried.add(request);
     const client = request.session.client;
     const prefix = this.#paths.claimPrefix(dir, request.id, request.mode);
-    const data = holderRecord(request.owner, request.session.ttlMs);
+    const { owner, session, data: recipe } = request;
+    // a plain lock's record is the cached one, byte for byte what it always was
+    const data = recipe === undefined ? holderRecord(owner, session.ttlMs) : encodeHolder(owner, session.ttlMs, recipe);
     try {
       return await client.create(prefix, data, 'ephemeralSequential');
     } catch (error) {
@@ -338,6 +394,13 @@ export interface ZkSessions {
   reader(): ZkClient;
   close(): Promise<void>;
 }
+
+/**
+ * Tries of one `updateData` whose version moved on under it: only our own
+ * racing updates move it, so a few converge; more means someone else writes
+ * our node, and the caller gets the error.
+ */
+const UPDATE_ATTEMPTS = 5;
 
 function asClaim(entry: QueueEntry): ZkClaim {
   return { ...entry, order: BigInt(entry.seq), token: 0n, path: '', version: -1 };

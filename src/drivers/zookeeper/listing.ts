@@ -102,9 +102,10 @@ async function readClaims(client: ZkClient, paths: ZkPaths, name: string, all: b
         if (zkCode(error) === ZkCode.NO_NODE) return undefined; // released, granted or withdrawn meanwhile
         throw mapError(error, `reading a claim of "${name}"`);
       }
-      const { owner, ttlMs } = decodeHolder(node.data);
+      const { owner, ttlMs, data } = decodeHolder(node.data);
       const since = new Date(Number(node.stat.ctime.readBigInt64BE(0)));
-      const claim = { name, mode: entry.mode, order: entry.order, token: zxid(node.stat.czxid), owner, since, path, version: node.stat.version };
+      const base = { name, mode: entry.mode, order: entry.order, token: zxid(node.stat.czxid), owner, since, path, version: node.stat.version };
+      const claim = data === undefined ? base : { ...base, data };
       return ttlMs === undefined ? claim : { ...claim, ttlMs, expiresAt: new Date(Math.max(Date.now(), since.getTime()) + ttlMs) };
     }),
   );
