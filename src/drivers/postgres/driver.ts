@@ -69,7 +69,7 @@ export function postgresCapabilities(server: ServerInfo, schema: string): Capabi
     serverLease: true,
     waitNotifications: true,
     breakable: true,
-    recipes: false,
+    recipes: true,
     minTtlMs: MIN_TTL_MS,
     recoveryBoundMs: RECOVERY_BOUND_MS,
     notes: Object.freeze(notes) as string[],

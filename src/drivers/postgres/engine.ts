@@ -35,16 +35,21 @@
  * `'broken'` from `'deleted'`). Release and withdrawal are the conditional
  * `release` function, on (session, claim number), never reused.
  *
+ * Recipes. A claim's data is a column of its row (`claims.data`, written by
+ * `acquire`; a plain lock sends the call it always sent), replaced by
+ * `set_data` on (session, claim number, token), which sends nothing our own
+ * claim's watch listens to. A name is watched by LISTEN/NOTIFY on its own
+ * channel, NOTIFYed only while someone watches it (name-watch.ts).
+ *
  * @internal
  * @module
  */
-import { UnsupportedError } from '../../errors.js';
 import type { Pool } from 'pg';
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, Capabilities, PredecessorReport } from '../../distributed/driver.js';
 import { watchUntil } from '../../core/kept-event.js';
-import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, WatchEvent } from '../../core/engine.js';
+import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { displacedToken } from '../../distributed/break-record.js';
 import { obstacleOf, ownClaim, type PgClaim } from './claim.js';
@@ -58,6 +63,7 @@ import { PostgresSession } from './session.js';
 import { makeStatements, runIdempotent, runStatement } from './statements.js';
 import { withTimeout } from './connection.js';
 import { waitInLockManager } from './lock-wait.js';
+import { NameWatches } from './name-watch.js';
 
 /** A read: `acquire`'s or `poll`'s answer, or a grant NOTIFYed (a granted claim carries its predecessor). */
 export type PgRead = ClaimsRead<PgClaim>;
@@ -84,10 +90,12 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
   readonly #ctx: PgContext;
   /** Attempts whose claim was sent: a repeat looks for what the lost answer left. */
   readonly #tried = new WeakSet<PgRequest>();
+  readonly #nameWatches: NameWatches;
 
   constructor(pools: { queries: Pool; waits: Pool }, connection: SessionConnection, config: PostgresConfig, namespace: string, capabilities: Capabilities) {
     this.capabilities = capabilities;
     this.#ctx = { pool: pools.queries, waits: pools.waits, connection, statements: makeStatements(config.schema), config, namespace };
+    this.#nameWatches = new NameWatches(this.#ctx);
   }
 
   openLease(ttlMs: number, owner: LockOwner): Promise<PostgresSession> {
@@ -231,14 +239,24 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     return breakHolders(this.#ctx, name, holders, record);
   }
 
-  /** Recipe support: not yet on this engine (Capabilities.recipes is false until it is). */
-  watchName(): Promise<ClaimWatch> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: watching a name is not implemented yet`));
+  /** LISTEN on the name's channel, then flag the name as watched (name-watch.ts). */
+  watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+    return this.#nameWatches.watch(name, onEvent);
   }
 
-  /** Recipe support: not yet on this engine. */
-  updateData(): Promise<boolean> {
-    return Promise.reject(new UnsupportedError(`${this.backend}: recipe data is not implemented yet`));
+  /**
+   * `set_data`: one UPDATE of our claim row, on (session, claim number, token)
+   * with our lease alive; NOTIFYs the name's watchers if there are any. Our
+   * own claim's watch hears only `l` NOTIFYs and renewals, which a data
+   * update sends none of: it cannot be read as a loss. Through the pool (it
+   * needs no advisory key), repeated after a lost answer (same data, same row).
+   */
+  async updateData(request: PgRequest, claim: PgClaim, data: string): Promise<boolean> {
+    if (claim.token === 0n) return false; // not granted: no held claim to update
+    const { pool, statements, namespace, config } = this.#ctx;
+    const values = [request.session.id, request.id, namespace, request.name, claim.token.toString(), data];
+    const res = await runIdempotent(pool, statements.setData, values, config.requestTimeout, `updating the data of "${request.name}"`);
+    return res.rows[0]?.updated === true;
   }
 
   async close(): Promise<void> {
@@ -261,7 +279,9 @@ export class PostgresEngine implements Engine<PostgresSession, PgClaim, PgRead> 
     // on the session connection, which takes the claim's advisory key (wait_grant's waiters block on it)
     const { connection, statements, config, namespace } = this.#ctx;
     const values = [session.id, request.id, namespace, name, mode, wait, true];
-    const res = await connection.request(statements.acquire, values, config.requestTimeout, `claiming "${name}"`);
+    // a plain lock sends the same call as before recipes (a schema of an older revision still serves it)
+    const [statement, args] = request.data === undefined ? [statements.acquire, values] : [statements.acquireData, [...values, request.data]];
+    const res = await connection.request(statement, args, config.requestTimeout, `claiming "${name}"`);
     const row = res.rows[0] as GrantRow;
     if (row.status === 'busy') return { ahead: [] };
     return this.#readOf(request, own, row);

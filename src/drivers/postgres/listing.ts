@@ -19,7 +19,7 @@
  * @module
  */
 import type { PoolClient, QueryConfig } from 'pg';
-import { ownerFrom } from '../../core/owner-record.js';
+import { dataFrom, ownerFrom } from '../../core/owner-record.js';
 import type { KeptBreak, Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { sortTokens } from '../../distributed/break-options.js';
 import type { BreakRecord } from '../../distributed/driver.js';
@@ -37,6 +37,7 @@ interface HolderRow {
   since_ms: number;
   expires_ms: number;
   ttl_ms?: number | null;
+  data?: unknown;
 }
 
 interface QueueRow {
@@ -46,6 +47,7 @@ interface QueueRow {
   owner: unknown;
   since_ms: number | null;
   broken: unknown;
+  data?: unknown;
 }
 
 /**
@@ -69,7 +71,8 @@ export async function scanClaims(ctx: PgContext, scope: ScanScope): Promise<Scan
   for (const row of (queues?.rows ?? []) as QueueRow[]) {
     if (row.kind === 'w') {
       const mode = row.mode === 'shared' ? 'shared' : 'exclusive';
-      claims.push({ name: row.name, mode, order: place++, token: 0n, owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)), held: false });
+      const claim = { name: row.name, mode, order: place++, token: 0n, owner: ownerFrom(row.owner), since: new Date(Number(row.since_ms)), held: false } as const;
+      claims.push(withData(claim, row.data));
     } else {
       const record = decodeBreakRecord(row.broken);
       if (record !== undefined) breaks.push({ name: row.name, record });
@@ -81,7 +84,13 @@ export async function scanClaims(ctx: PgContext, scope: ScanScope): Promise<Scan
 function heldClaim(row: HolderRow): ScannedClaim {
   const token = BigInt(row.token);
   const claim = { name: row.name, mode: row.mode === 'shared' ? 'shared' : 'exclusive', order: token, token, owner: ownerFrom(row.owner), since: new Date(row.since_ms), expiresAt: new Date(row.expires_ms), held: true } as const;
-  return row.ttl_ms == null ? claim : { ...claim, ttlMs: Number(row.ttl_ms) };
+  return withData(row.ttl_ms == null ? claim : { ...claim, ttlMs: Number(row.ttl_ms) }, row.data);
+}
+
+/** `claim` with its recipe data when the row carries usable data (untrusted: anything else is left out). */
+function withData(claim: ScannedClaim, value: unknown): ScannedClaim {
+  const data = dataFrom(value);
+  return data === undefined ? claim : { ...claim, data };
 }
 
 /**

@@ -81,9 +81,17 @@ export class SessionConnection {
     try {
       await this.request(`LISTEN "${channel}"`, [], timeoutMs, `listening on channel "${channel}"`);
     } catch (error) {
-      this.#channels.delete(channel);
+      // unless someone listened again meanwhile (a name watch re-armed)
+      if (this.#channels.get(channel) === handler) this.#channels.delete(channel);
       throw error;
     }
+  }
+
+  /** Stop dispatching `channel` and UNLISTEN it (after any LISTEN sent before: requests go in order). */
+  async unlisten(channel: string, timeoutMs: number): Promise<void> {
+    this.#channels.delete(channel);
+    if (this.#ended !== undefined) return; // the LISTEN ended with the connection
+    await this.request(`UNLISTEN "${channel}"`, [], timeoutMs, `unlistening channel "${channel}"`);
   }
 
   /** Stop dispatching `channel` (the LISTEN itself ends with the connection). */

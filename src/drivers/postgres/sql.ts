@@ -21,6 +21,7 @@
  * @internal
  * @module
  */
+import { createHash } from 'node:crypto';
 
 /**
  * The version of the schema below; stored in `meta` and checked at connect.
@@ -39,13 +40,15 @@ export const SCHEMA_VERSION = 1;
  * behaviour) and adds columns with defaults, so a process that knows an older
  * revision still works against it, and connecting installs a newer one.
  * Revision 3: claims wait in the lock manager (`wake_lock`, `wait_grant`).
+ * Revision 4: recipe data with a claim (`claims.data`, `acquire`'s `p_data`,
+ * `set_data`) and name watches (`tokens.watched`, `watch_name`, `changed`).
  *
  * @example
  * ```ts
  * if (installedRevision < FUNCTIONS_REVISION) await client.query(objectsSql(schema));
  * ```
  */
-export const FUNCTIONS_REVISION = 3;
+export const FUNCTIONS_REVISION = 4;
 
 /**
  * Schema names deadbolt accepts: lower-case SQL identifiers that need no quoting, short enough for a channel name.
@@ -69,6 +72,27 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
 export function sessionChannel(schema: string, sessionId: string): string {
   return `${schema}:${sessionId}`;
 }
+
+/**
+ * The NOTIFY channel of one lock name (namespace and name), for its watchers
+ * (`watch_name`, `changed`): the schema as the session channels have it, and
+ * 80 bits of the SHA-256 of the namespace and name (UTF-8, a zero byte between:
+ * text never holds one), so that any name fits PostgreSQL's 63-byte channel
+ * names. The server computes the same (`name_channel`); a collision only costs
+ * a watcher of the other name a spurious wake (it reads the name again).
+ *
+ * @example
+ * ```ts
+ * nameChannel('deadbolt', 'billing', 'leader'); // 'deadbolt:n' + 20 hex digits
+ * ```
+ */
+export function nameChannel(schema: string, namespace: string, name: string): string {
+  const input = Buffer.concat([Buffer.from(namespace, 'utf8'), Buffer.from([0]), Buffer.from(name, 'utf8')]);
+  return `${schema}:n${createHash('sha256').update(input).digest('hex').slice(0, NAME_CHANNEL_HEX)}`;
+}
+
+/** Hex digits of the name's hash in its channel: with the longest schema (40), 62 bytes. */
+const NAME_CHANNEL_HEX = 20;
 
 /**
  * The complete, idempotent SQL that creates or upgrades deadbolt's schema.
@@ -147,8 +171,11 @@ CREATE TABLE IF NOT EXISTS ${s}.tokens (
   departed_how text, -- 'released', 'expired' or 'broken'
   departed_at  timestamptz,
   broken       jsonb,
+  -- someone watches the name's claims (watch_name): the next change NOTIFYs its channel and clears this
+  watched      boolean NOT NULL DEFAULT false,
   PRIMARY KEY (namespace, name)
 ) WITH (fillfactor = 50);
+ALTER TABLE ${s}.tokens ADD COLUMN IF NOT EXISTS watched boolean NOT NULL DEFAULT false;
 
 -- Holders (token set) and waiters (token NULL) of every name, in queue order.
 -- A queue table: every acquire inserts a row and every release deletes it, so
@@ -167,10 +194,13 @@ CREATE TABLE IF NOT EXISTS ${s}.claims (
   pred_how   text,
   -- the waiter blocks in the lock manager on the claim ahead (wait_grant): a release grants it without NOTIFY
   wake_lock  boolean NOT NULL DEFAULT false,
+  -- a recipe's data (a leader's value, a member's metadata); NULL for a plain lock
+  data       text,
   PRIMARY KEY (namespace, name, id),
   UNIQUE (session_id, seq)
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
 ALTER TABLE ${s}.claims ADD COLUMN IF NOT EXISTS wake_lock boolean NOT NULL DEFAULT false;
+ALTER TABLE ${s}.claims ADD COLUMN IF NOT EXISTS data text;
 
 -- For operators: who holds what right now.
 CREATE OR REPLACE VIEW ${s}.holders AS
@@ -196,6 +226,59 @@ BEGIN
   END IF;
 END $$;
 
+-- Name watches (recipes). A watcher LISTENs on the name's channel (nameChannel in
+-- sql.ts: the same hash), then sets the name's watched flag under the name's row
+-- lock; every function below that creates or deletes a claim of the name, or replaces
+-- its data, does so under that lock and then calls changed(), which NOTIFYs the
+-- channel and clears the flag only when it is set. So a watch set before a change is
+-- told of it, and a plain lock nobody watches sends no NOTIFY (a NOTIFY signals every
+-- listening backend of the database at commit: see lock-wait.ts). One-shot: each
+-- watcher sets the flag again as it re-arms; a watcher that went away costs its name
+-- one unheard NOTIFY, at the next change.
+CREATE OR REPLACE FUNCTION ${s}.name_channel(p_ns text, p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT '${schema}:n' || left(encode(sha256(convert_to(p_ns, 'UTF8') || '\\x00'::bytea || convert_to(p_name, 'UTF8')), 'hex'), 20)
+$$;
+
+-- The name's claims changed (caller holds the name lock): tell its watchers, if any.
+CREATE OR REPLACE FUNCTION ${s}.changed(p_ns text, p_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ${s}.tokens SET watched = false WHERE namespace = p_ns AND name = p_name AND watched;
+  IF FOUND THEN
+    PERFORM pg_notify(${s}.name_channel(p_ns, p_name), 'c');
+  END IF;
+END $$;
+
+-- Arm a watch of the name (its watcher LISTENs on name_channel first): under the
+-- name's lock, so that every change committed after this call NOTIFYs.
+CREATE OR REPLACE FUNCTION ${s}.watch_name(p_ns text, p_name text) RETURNS void
+LANGUAGE sql AS $$
+  INSERT INTO ${s}.tokens AS t (namespace, name, watched) VALUES (p_ns, p_name, true)
+    ON CONFLICT (namespace, name) DO UPDATE SET watched = true
+$$;
+
+-- Replace the data of held claim p_seq, only if it is still there with token
+-- p_token and its lease alive. Returns whether it was; tells the name's watchers.
+CREATE OR REPLACE FUNCTION ${s}.set_data(p_session bigint, p_seq bigint, p_ns text, p_name text, p_token bigint, p_data text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_watched boolean;
+BEGIN
+  SELECT watched INTO v_watched FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
+  UPDATE ${s}.claims SET data = p_data
+   WHERE session_id = p_session AND seq = p_seq AND namespace = p_ns AND name = p_name AND token = p_token
+     AND EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = p_session AND v.expires_at > now());
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF v_watched THEN
+    PERFORM ${s}.changed(p_ns, p_name);
+  END IF;
+  RETURN true;
+END $$;
+
 -- Delete the claims of a name whose session is gone or expired on this server's
 -- clock; a holder among them departed as 'expired' (and is told, in case it
 -- still listens). Caller holds the name lock. Returns how many were deleted.
@@ -218,6 +301,9 @@ BEGIN
       PERFORM pg_notify(${channel('c.session_id')}, 'l ' || c.seq || ' expired');
     END IF;
   END LOOP;
+  IF n > 0 THEN
+    PERFORM ${s}.changed(p_ns, p_name);
+  END IF;
   RETURN n;
 END $$;
 
@@ -253,6 +339,7 @@ BEGIN
   LOOP
     IF NOT EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = w.session_id AND v.expires_at > now()) THEN
       DELETE FROM ${s}.claims WHERE namespace = p_ns AND name = p_name AND id = w.id;
+      PERFORM ${s}.changed(p_ns, p_name);
       CONTINUE;
     END IF;
     EXIT WHEN w.mode = 'exclusive' AND v_held;
@@ -302,9 +389,11 @@ $$;
 -- UPDATE, then insert the claim as held unless anything stands in the way
 -- (a waiter, a conflicting holder, a claim of a dead session, our own lease
 -- gone). Otherwise the token is given back (no gaps) and the slow path sorts it out.
+-- p_data: a recipe's data, stored with the claim (NULL for a plain lock).
 DROP FUNCTION IF EXISTS ${s}.acquire(bigint, bigint, text, text, text, boolean);
+DROP FUNCTION IF EXISTS ${s}.acquire(bigint, bigint, text, text, text, boolean, boolean);
 CREATE OR REPLACE FUNCTION ${s}.acquire(p_session bigint, p_seq bigint, p_ns text, p_name text, p_mode text, p_wait boolean,
-  p_wake_lock boolean DEFAULT false, OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
+  p_wake_lock boolean DEFAULT false, p_data text DEFAULT NULL, OUT status text, OUT token bigint, OUT since_ms float8, OUT pred_token bigint, OUT pred_how text, OUT wake_in_ms float8)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -314,22 +403,24 @@ DECLARE
   v_exclusive boolean;
   v_held boolean;
   v_id bigint;
+  v_watched boolean;
 BEGIN
   UPDATE ${s}.tokens t SET last = t.last + 1 WHERE t.namespace = p_ns AND t.name = p_name
-    RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
+    RETURNING t.last, t.departed, t.departed_how, t.watched INTO token, pred_token, pred_how, v_watched;
   IF NOT FOUND THEN
     INSERT INTO ${s}.tokens AS t (namespace, name, last) VALUES (p_ns, p_name, 1)
       ON CONFLICT (namespace, name) DO UPDATE SET last = t.last + 1
-      RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
+      RETURNING t.last, t.departed, t.departed_how, t.watched INTO token, pred_token, pred_how, v_watched;
   END IF;
-  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
-  SELECT p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how
+  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how, data)
+  SELECT p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how, p_data
    WHERE EXISTS (SELECT 1 FROM ${s}.sessions v WHERE v.id = p_session AND v.expires_at > now())
      AND NOT EXISTS (
        SELECT 1 FROM ${s}.claims k LEFT JOIN ${s}.sessions v ON v.id = k.session_id AND v.expires_at > now()
         WHERE k.namespace = p_ns AND k.name = p_name
           AND (k.token IS NULL OR k.mode = 'exclusive' OR p_mode = 'exclusive' OR v.id IS NULL));
   IF FOUND THEN
+    IF v_watched THEN PERFORM ${s}.changed(p_ns, p_name); END IF;
     IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
     status := 'granted';
     since_ms := date_part('epoch', now()) * 1000;
@@ -362,8 +453,9 @@ BEGIN
     -- free after reaping
     UPDATE ${s}.tokens t SET last = t.last + 1 WHERE t.namespace = p_ns AND t.name = p_name
       RETURNING t.last, t.departed, t.departed_how INTO token, pred_token, pred_how;
-    INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how)
-      VALUES (p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how);
+    INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, token, granted_at, pred_token, pred_how, data)
+      VALUES (p_ns, p_name, p_session, p_seq, p_mode, token, now(), pred_token, pred_how, p_data);
+    IF v_watched THEN PERFORM ${s}.changed(p_ns, p_name); END IF;
     IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
     status := 'granted';
     since_ms := date_part('epoch', now()) * 1000;
@@ -373,8 +465,9 @@ BEGIN
     status := 'busy';
     RETURN;
   END IF;
-  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, wake_lock) VALUES (p_ns, p_name, p_session, p_seq, p_mode, p_wake_lock)
+  INSERT INTO ${s}.claims (namespace, name, session_id, seq, mode, wake_lock, data) VALUES (p_ns, p_name, p_session, p_seq, p_mode, p_wake_lock, p_data)
     RETURNING id INTO v_id;
+  IF v_watched THEN PERFORM ${s}.changed(p_ns, p_name); END IF;
   -- last, after everything that could fail: a session-level lock outlives a rolled-back transaction
   IF p_wake_lock THEN PERFORM pg_advisory_lock(${s}.key_class(p_session), ${s}.key_object(p_seq)); END IF;
   status := 'waiting';
@@ -488,13 +581,14 @@ DECLARE
   v_deleted integer;
   v_token bigint;
   v_others boolean;
+  v_watched boolean;
 BEGIN
   -- the name's lock first, as everywhere (break and reapers delete claims under it)
   IF p_token IS NOT NULL THEN
     UPDATE ${s}.tokens SET departed = p_token, departed_how = 'released', departed_at = now(), broken = NULL
-     WHERE namespace = p_ns AND name = p_name;
+     WHERE namespace = p_ns AND name = p_name RETURNING watched INTO v_watched;
   ELSE
-    PERFORM 1 FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
+    SELECT watched INTO v_watched FROM ${s}.tokens WHERE namespace = p_ns AND name = p_name FOR NO KEY UPDATE;
   END IF;
   WITH gone AS (
     DELETE FROM ${s}.claims
@@ -514,6 +608,9 @@ BEGIN
       UPDATE ${s}.tokens SET departed = v_token, departed_how = 'released', departed_at = now(), broken = NULL
        WHERE namespace = p_ns AND name = p_name;
     END IF;
+  END IF;
+  IF v_deleted > 0 AND v_watched THEN
+    PERFORM ${s}.changed(p_ns, p_name);
   END IF;
   IF v_others THEN
     -- Reaping reads the whole queue: only when some lease ran out (an index probe),
@@ -601,6 +698,7 @@ BEGIN
          WHERE namespace = n.namespace AND name = n.name;
       END IF;
     END LOOP;
+    PERFORM ${s}.changed(n.namespace, n.name);
     PERFORM ${s}.reap_name(n.namespace, n.name);
     PERFORM ${s}.grant_next(n.namespace, n.name);
   END LOOP;
@@ -640,6 +738,7 @@ BEGIN
   IF v_last IS NULL THEN
     RETURN;
   END IF;
+  PERFORM ${s}.changed(p_ns, p_name);
   UPDATE ${s}.tokens SET departed = v_last, departed_how = 'broken', departed_at = now(),
     broken = jsonb_build_object('reason', p_reason, 'by', p_by, 'at', p_at_ms, 'displaced', v_displaced)
    WHERE namespace = p_ns AND name = p_name;

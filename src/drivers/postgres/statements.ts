@@ -39,6 +39,12 @@ export interface Statements {
   readonly renew: Statement;
   readonly revoke: Statement;
   readonly acquire: Statement;
+  /** `acquire` with a recipe's data ($8); a plain lock sends `acquire`, exactly as before recipes. */
+  readonly acquireData: Statement;
+  /** Replace the data of our held claim (recipes). */
+  readonly setData: Statement;
+  /** Arm a watch of a name's claims (recipes; its channel LISTENed first). */
+  readonly watchName: Statement;
   readonly poll: Statement;
   /** Block in the lock manager until our claim is granted (a wait connection). */
   readonly waitGrant: Statement;
@@ -58,7 +64,7 @@ export interface Statements {
 const GRANT_COLUMNS = 'status, token::text AS token, since_ms, pred_token::text AS pred_token, pred_how, wake_in_ms';
 const HOLDER_COLUMNS =
   "c.name, c.mode, c.token::text AS token, s.owner, date_part('epoch', c.granted_at) * 1000 AS since_ms, " +
-  "date_part('epoch', s.expires_at) * 1000 AS expires_ms, s.ttl_ms";
+  "date_part('epoch', s.expires_at) * 1000 AS expires_ms, s.ttl_ms, c.data";
 
 /**
  * The statements of schema `schema` (named per schema: one pool serves one schema).
@@ -79,6 +85,9 @@ export function makeStatements(schema: string): Statements {
     renew: { name: `${schema}_renew`, text: `SELECT ${s}.renew($1)::text[] AS held` },
     revoke: { name: `${schema}_revoke`, text: `SELECT ${s}.revoke($1)` },
     acquire: { name: `${schema}_acquire`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.acquire($1, $2, $3, $4, $5, $6, $7)` },
+    acquireData: { name: `${schema}_acquire_data`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.acquire($1, $2, $3, $4, $5, $6, $7, $8)` },
+    setData: { name: `${schema}_set_data`, text: `SELECT ${s}.set_data($1, $2, $3, $4, $5, $6) AS updated` },
+    watchName: { name: `${schema}_watch_name`, text: `SELECT ${s}.watch_name($1, $2)` },
     poll: { name: `${schema}_poll`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.poll($1, $2, $3, $4)` },
     waitGrant: { name: `${schema}_wait_grant`, text: `SELECT ${GRANT_COLUMNS} FROM ${s}.wait_grant($1, $2, $3, $4, $5)` },
     release: { name: `${schema}_release`, text: `SELECT ${s}.release($1, $2, $3, $4, $5, $6) AS released` },
@@ -94,10 +103,10 @@ export function makeStatements(schema: string): Statements {
     queues: {
       name: `${schema}_queues`,
       text:
-        `SELECT 'w' AS kind, c.name, c.mode, s.owner, date_part('epoch', c.claimed_at) * 1000 AS since_ms, NULL::jsonb AS broken, c.id AS ord ` +
+        `SELECT 'w' AS kind, c.name, c.mode, s.owner, date_part('epoch', c.claimed_at) * 1000 AS since_ms, NULL::jsonb AS broken, c.id AS ord, c.data ` +
         `FROM ${s}.claims c JOIN ${s}.sessions s ON s.id = c.session_id ` +
         `WHERE c.namespace = $1 AND starts_with(c.name, $2) AND c.token IS NULL AND s.expires_at > now() ` +
-        `UNION ALL SELECT 'b', t.name, NULL, NULL, NULL, t.broken, NULL FROM ${s}.tokens t ` +
+        `UNION ALL SELECT 'b', t.name, NULL, NULL, NULL, t.broken, NULL, NULL FROM ${s}.tokens t ` +
         `WHERE t.namespace = $1 AND starts_with(t.name, $2) AND t.broken IS NOT NULL ORDER BY 2, 7`,
     },
   };
