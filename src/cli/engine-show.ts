@@ -89,15 +89,16 @@ export async function showEngineLock(
     return 0;
   }
   const c = io.color;
+  const words = WORDS[lock.kind];
   const rows: Row[] = [
-    ['lock', name],
+    [lock.kind === 'lock' ? 'lock' : `lock (${lock.kind})`, name],
     ['backend', `${detail.backend} (namespace ${detail.namespace})`],
     ['state', lock.state === 'free' ? styled('free', c.green) : styled(`${lock.state}${lock.holders.length > 1 ? ` by ${lock.holders.length} holders` : ''}`, c.yellow)],
   ];
-  lock.holders.forEach((h, i) => rows.push(...holderRows(h, lock.holders.length > 1 ? `holder ${i + 1}` : 'holder', c)));
-  if (queue === null) rows.push(['waiters', 'unknown (the engine does not tell)']);
-  else if (queue.length === 0) rows.push(['waiters', 'none']);
-  else queue.forEach((w, i) => rows.push([i === 0 ? 'waiters' : '', `${i + 1}. ${w.mode} ${w.host} pid ${w.pid} ${w.command}${w.waitedMs === null ? '' : ` (waiting ${formatDuration(w.waitedMs)})`}`]));
+  lock.holders.forEach((h, i) => rows.push(...holderRows(h, lock.holders.length > 1 ? `${words.holder} ${i + 1}` : words.holder, words, c)));
+  if (queue === null) rows.push([words.waiters, 'unknown (the engine does not tell)']);
+  else if (queue.length === 0) rows.push([words.waiters, 'none']);
+  else queue.forEach((w, i) => rows.push([i === 0 ? words.waiters : '', `${i + 1}. ${w.mode} ${w.host} pid ${w.pid} ${w.command}${w.waitedMs === null ? '' : ` (waiting ${formatDuration(w.waitedMs)})`}`]));
   rows.push(['last break', lock.lastBreak === null ? 'none kept by the engine' : '']);
   // alignRows escapes every value: the name and the holders' fields are untrusted.
   io.out(alignRows(rows.map(([k, v]) => [styled(k, c.bold), v])));
@@ -121,15 +122,26 @@ const SESSION_WORDS = {
   unknown: 'unknown (the engine gives no lease TTL)',
 } as const;
 
-function holderRows(h: EngineHolderView, label: string, c: Colors): Row[] {
-  return [
+/** What `show` calls the holders, the waiters and the stored data of each kind of name. */
+const WORDS = {
+  lock: { holder: 'holder', waiters: 'waiters', data: 'data', token: 'token' },
+  election: { holder: 'leader', waiters: 'candidates', data: 'value', token: 'term' },
+  group: { holder: 'member', waiters: 'waiters', data: 'metadata', token: 'member id' },
+  semaphore: { holder: 'permit holder', waiters: 'waiters', data: 'data', token: 'token' },
+} as const;
+
+function holderRows(h: EngineHolderView, label: string, words: (typeof WORDS)[keyof typeof WORDS], c: Colors): Row[] {
+  const rows: Row[] = [
     [label, `${h.host} pid ${h.pid}`],
     ['command', h.command],
     ['mode', h.mode],
-    ['token', h.token],
+    [words.token, h.token],
     ['since', `${h.since} (held for ${formatDuration(h.heldMs)})`],
     ['lease left', h.expiresAt === null ? 'unknown' : `${formatDuration(h.leaseLeftMs ?? 0)} (expires ${h.expiresAt})`],
     ['session', h.session === 'late' || h.session === 'expired' ? styled(SESSION_WORDS[h.session], c.red) : SESSION_WORDS[h.session]],
     ['owner id', h.id],
   ];
+  // untrusted like every field: alignRows escapes it
+  if (h.data !== null) rows.splice(4, 0, [words.data, h.data]);
+  return rows;
 }

@@ -14,6 +14,7 @@ import type { BreakRecord, LockSurvey, WaiterInfo } from '../distributed/driver.
 import { mergeSurvey } from '../distributed/survey.js';
 import type { LockInfo } from '../contracts/fenced-guard.js';
 import { isoTime } from './format.js';
+import { recipeKindOf, type RecipeKind } from '../recipes/names.js';
 
 /**
  * Whether a holder's session still renews its lease, as far as the listing
@@ -34,7 +35,7 @@ export type SessionState = 'renewing' | 'late' | 'expired' | 'unknown';
  *
  * @example
  * ```ts
- * const h: EngineHolderView = { id: 'a1', host: 'web-1', pid: 42, command: 'node job.js', mode: 'exclusive', token: '17', since: '2025-01-01T00:00:00.000Z', heldMs: 1200, expiresAt: '2025-01-01T00:00:15.000Z', leaseLeftMs: 13800, ttlMs: 15000, session: 'renewing' };
+ * const h: EngineHolderView = { id: 'a1', host: 'web-1', pid: 42, command: 'node job.js', mode: 'exclusive', token: '17', since: '2025-01-01T00:00:00.000Z', heldMs: 1200, expiresAt: '2025-01-01T00:00:15.000Z', leaseLeftMs: 13800, ttlMs: 15000, session: 'renewing', data: null };
  * ```
  */
 export interface EngineHolderView {
@@ -52,6 +53,8 @@ export interface EngineHolderView {
   /** The TTL its lease was granted with; null when the engine does not say (Redis). */
   ttlMs: number | null;
   session: SessionState;
+  /** The recipe data stored with the claim (a leader's value, a member's metadata); null for a plain lock. */
+  data: string | null;
 }
 
 /**
@@ -98,6 +101,8 @@ export interface BreakView {
  */
 export interface EngineLockView {
   name: string;
+  /** What the name is: a plain lock, or the lock of an election, a group or a semaphore (src/recipes/names.ts). */
+  kind: 'lock' | RecipeKind;
   /** `free`: nobody holds it (listed for its waiters or its break record). */
   state: 'free' | 'shared' | 'exclusive';
   /** The first holder (the only one when exclusive); null when free. */
@@ -138,6 +143,7 @@ export function engineLock(entry: LockSurvey, waitersKnown: boolean, now: number
   const state = holders.length === 0 ? 'free' : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared';
   return {
     name: entry.name,
+    kind: recipeKindOf(entry.name) ?? 'lock',
     state,
     holder: holders[0] ?? null,
     holders,
@@ -181,6 +187,7 @@ function holderView(info: LockInfo, now: number): EngineHolderView {
     leaseLeftMs: left,
     ttlMs: info.ttlMs ?? null,
     session: sessionState(left, info.ttlMs),
+    data: info.data ?? null,
   };
 }
 
