@@ -189,5 +189,6 @@ function toHolderRow(info: LockInfo, state: HolderRow['state']): HolderRow {
     since: info.since.getTime(),
     expiresAt: info.expiresAt?.getTime() ?? null,
     state,
+    data: info.data ?? null,
   };
 }

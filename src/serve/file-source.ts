@@ -121,12 +121,12 @@ function holderRow(h: HolderView): HolderRow {
   else if (h.process === 'gone' || h.process === 'reused') state = 'gone';
   else if (h.process === 'unknown') state = 'unknown';
   else state = isStopped(h.pid) ? 'stopped' : 'running';
-  return { id: h.id, host: h.host, pid: h.pid, command: h.command, token: h.token, since: Date.parse(h.since), expiresAt: null, state };
+  return { id: h.id, host: h.host, pid: h.pid, command: h.command, token: h.token, since: Date.parse(h.since), expiresAt: null, state, data: null };
 }
 
 function auditHolder(r: BreakAuditRecord): HolderRow {
   const d = r.displaced;
-  return { id: d.id, host: d.host, pid: d.pid, command: d.command, token: d.token, since: Date.parse(d.since), expiresAt: null, state: 'gone' };
+  return { id: d.id, host: d.host, pid: d.pid, command: d.command, token: d.token, since: Date.parse(d.since), expiresAt: null, state: 'gone', data: null };
 }
 
 /** An audit record (untrusted: anyone who can write the directory can append one) as a history entry. */

@@ -35,6 +35,8 @@ export interface HolderRow {
    * `gone` (the recorded process no longer exists); `remote` (another host); `unknown`.
    */
   state: 'running' | 'stopped' | 'expiring' | 'gone' | 'remote' | 'unknown';
+  /** The recipe data stored with the claim (a leader's value, a member's metadata); null for a plain lock. Untrusted. */
+  data: string | null;
 }
 
 /**
@@ -111,7 +113,7 @@ export function sameRows(a: readonly LockRow[], b: readonly LockRow[]): boolean 
 function sameHolder(x: HolderRow, y: HolderRow): boolean {
   return (
     x.token === y.token && x.id === y.id && x.host === y.host && x.pid === y.pid && x.command === y.command &&
-    x.since === y.since && x.state === y.state && wholeSecond(x.expiresAt) === wholeSecond(y.expiresAt)
+    x.since === y.since && x.state === y.state && x.data === y.data && wholeSecond(x.expiresAt) === wholeSecond(y.expiresAt)
   );
 }
 

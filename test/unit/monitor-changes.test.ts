@@ -16,7 +16,7 @@ import { Monitor } from '../../src/serve/monitor.js';
 const T0 = 1_700_000_000_000;
 
 function row(name: string, holder: Partial<HolderRow> = {}, more: Partial<LockRow> = {}): LockRow {
-  const h: HolderRow = { id: 'i', host: 'h', pid: 7, command: 'node w.js', token: '42', since: T0, expiresAt: T0 + 30_000, state: 'running', ...holder };
+  const h: HolderRow = { id: 'i', host: 'h', pid: 7, command: 'node w.js', token: '42', since: T0, expiresAt: T0 + 30_000, state: 'running', data: null, ...holder };
   return { backend: 'redis', name, mode: 'exclusive', holders: [h], waiters: 0, ...more };
 }
 
@@ -43,6 +43,7 @@ test('sameRows: every field that the page shows counts', () => {
     [row('a', { id: 'j' })],
     [row('a', { host: 'g' })],
     [row('a', { pid: 8 })],
+    [row('a', { data: 'a proclaimed value' })],
     [row('a', { command: 'other' })],
     [row('a', { since: T0 + 1 })],
     [row('a', { state: 'expiring' })],

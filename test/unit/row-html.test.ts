@@ -21,7 +21,7 @@ function row(name: string, command = 'node worker.js'): LockRow {
     backend: 'redis',
     name,
     mode: 'exclusive',
-    holders: [{ id: 'i', host: 'h"ost', pid: 7, command, token: '42', since: 0, expiresAt: 60_000, state: 'running' }],
+    holders: [{ id: 'i', host: 'h"ost', pid: 7, command, token: '42', since: 0, expiresAt: 60_000, state: 'running', data: null }],
     waiters: 0,
   };
 }
