@@ -145,11 +145,12 @@ for (const engine of ENGINES) {
       try {
         const leadership = await a!.campaign('scheduler', { value: 'http://10.0.0.7\x1b[2J\nforged' });
         const candidate = b!.campaign('scheduler');
+        candidate.catch(() => {}); // awaited below; a failure before that must not surface as an unhandled rejection
         const member = await b!.join('workers', { metadata: 'slots=4' });
         const shown = await eventually('the candidate in show --json', async () => {
           const r = await cli(['show', '--json', ...args, '--audit-log', audit, '@election/scheduler']);
-          const detail = JSON.parse(r.stdout) as { lock: { kind: string; holder: { data: string; token: string } }; waiters: unknown[] | null };
-          return detail.waiters === null || detail.waiters.length === 1 ? detail : undefined;
+          const detail = JSON.parse(r.stdout) as { lock: { kind: string; holder: { data: string; token: string } }; queue: unknown[] | null };
+          return detail.queue === null || detail.queue.length === 1 ? detail : undefined;
         });
         assert.equal(shown.lock.kind, 'election');
         assert.equal(shown.lock.holder.data, 'http://10.0.0.7\x1b[2J\nforged', '--json keeps the value exact');

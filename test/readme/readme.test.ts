@@ -55,6 +55,7 @@ const writeReport = async ({ fencingToken }) => { if (typeof fencingToken !== 'b
 const id = 42;
 const total = 100;
 const stopWriting = () => {};
+const schedule = async ({ term, signal }) => { if (typeof term !== 'bigint' || signal.aborted) throw new Error('schedule: no term, or not leader'); };
 const db = { query: async (_sql, params) => { if (typeof params[0] !== 'bigint') throw new Error('db.query: no fencing token'); return { rowCount: 1 }; } };
 `;
 
