@@ -50,6 +50,9 @@ export async function* nameStates<T>(
         last = { state };
         yield state;
       }
+      // A waiting observer keeps the process up, as a pending acquire does: the engine's
+      // connections are unref'd while idle, and `for await` over an observer is the program.
+      timer ??= setTimeout(() => {}, MAX_TIMER_MS);
       await woken;
     } finally {
       clearTimeout(timer);
@@ -75,11 +78,14 @@ function earliest(dates: readonly (Date | undefined)[]): number | undefined {
   return first;
 }
 
-/** Call `wake` just after `at` (ms since the epoch); the timer does not keep the process up. */
+/** Call `wake` just after `at` (ms since the epoch). */
 function wakeAt(at: number | undefined, wake: () => void): NodeJS.Timeout | undefined {
   if (at === undefined) return undefined;
-  return setTimeout(wake, Math.max(0, at - Date.now()) + EXPIRY_MARGIN_MS).unref();
+  return setTimeout(wake, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + EXPIRY_MARGIN_MS));
 }
+
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** How long after a listed expiry to read again: the server's clock may run a little behind ours. */
 const EXPIRY_MARGIN_MS = 50;
