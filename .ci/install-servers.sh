@@ -17,6 +17,8 @@
 set -euo pipefail
 
 PACKAGES=(etcd-server redis-server zookeeper libslf4j-java python3-oslo.concurrency procps tmux chromium)
+# The other languages' clients the interop tests run against (test/interop/): etcdctl, kazoo, tooz.
+PACKAGES+=(etcd-client python3-kazoo python3-tooz)
 # The linux-arm64 prebuilt addon: Debian's cross compiler, and qemu-user with the arm64 glibc to test it.
 PACKAGES+=(g++-aarch64-linux-gnu libc6-arm64-cross qemu-user)
 PG_BIN_DIR=/usr/lib/postgresql/15/bin

@@ -77,6 +77,14 @@ const CYCLES = Number(parsed.cycles ?? (quick ? 30 : 200));
 const HANDOFFS = quick ? 4 : 10; // hand-offs per candidate per round in (1)
 const PROCLAIMS = quick ? 10 : 30; // proclaims per candidate per round in (3)
 const TTL = 15_000; // scenarios other than (2)
+/**
+ * (1): how long the candidate has been queued on the engine before the leader resigns.
+ * etcd3's Campaign puts its key at once but becomes electable only ~100 ms after
+ * campaign() (measured: resigning 5 ms after its key appears gave ~90 ms failovers,
+ * 100 ms after gave ~7 ms); every candidate gets the same settle time, so (1) times
+ * the failover alone, not a candidate's set-up.
+ */
+const SETTLE_MS = 150;
 
 const { connect } = await import('deadbolt').catch((error) => {
   console.error(`Cannot load deadbolt (${error.message}).\nBuild it first: (cd .. && npm run build), then npm install here.`);
@@ -87,7 +95,7 @@ const env = await environment();
 const report = {
   benchmark: 'recipes',
   env,
-  params: { engines, rounds: ROUNDS, killRounds: KILL_ROUNDS, cycles: CYCLES, handoffs: HANDOFFS, proclaims: PROCLAIMS, killTtlMs: KILL_TTL_MS, quick },
+  params: { engines, settleMs: SETTLE_MS, rounds: ROUNDS, killRounds: KILL_ROUNDS, cycles: CYCLES, handoffs: HANDOFFS, proclaims: PROCLAIMS, killTtlMs: KILL_TTL_MS, quick },
   scenarios: {},
 };
 const results = { 1: [], 2: [], 3: [], 4: [] };
@@ -276,7 +284,7 @@ async function failoverResign(engine, server, closers) {
       const next = leaderSide === 0 ? e2 : e1;
       const campaign = next.campaign('e', { value: `v${i}` }).then((l) => ({ l, at: now() }));
       await until(candidatesQueued(next, 'e'), 'election candidate queued');
-      await sleep(5);
+      await sleep(SETTLE_MS);
       const start = now();
       await current.resign();
       const { l, at } = await within(campaign, 30_000, 'campaign after resign');
@@ -294,7 +302,7 @@ async function failoverResign(engine, server, closers) {
       const next = lockSide === 0 ? l2 : l1;
       const acquired = next.acquire('l').then((g) => ({ g, at: now() }));
       await until(lockWaiters(next, 'l'), 'lock waiter queued');
-      await sleep(5);
+      await sleep(SETTLE_MS);
       const start = now();
       await guard.release();
       const { g, at } = await within(acquired, 30_000, 'acquire after release');
@@ -332,7 +340,7 @@ async function etcd3Resign(server, closers) {
       next.on('error', () => {});
       const elected = next.wait().then(() => now());
       await until(async () => (await count()) >= 2, 'etcd3 candidate queued');
-      await sleep(5);
+      await sleep(SETTLE_MS);
       const start = now();
       await current.resign();
       values.push(((await within(elected, 30_000, 'etcd3 campaign after resign')) - start) * 1000);

@@ -25,6 +25,7 @@ export {
   type ServerName,
 } from './server.js';
 export { requireServer, locateServer, isCI, type Requirement } from './require-server.js';
+export { requireClient, missingClient, python, type ClientName } from './require-client.js';
 export { startEtcd, etcdRequest, b64, type EtcdHandle, type EtcdOptions } from './etcd.js';
 export {
   startRedis,
