@@ -439,7 +439,7 @@ export class Coordinator implements AsyncDisposable {
       capabilities: this.capabilities,
       ending: this.#ending.signal,
       silentExpiry: this.#driver.silentExpiry === true,
-      claim: (name, { mode, signal, timeout, data }) => this.#track(this.#acquireOrReport(name, { mode, signal, timeout }, data)),
+      claim: (name, { mode, signal, timeout, data, report }) => this.#track(this.#acquireOrReport(name, { mode, signal, timeout }, data, report)),
       tryClaim: (name, { mode, data }) => {
         const refused = this.#refusal(mode);
         return refused !== undefined ? Promise.reject(refused) : this.#track(this.#tryAcquire(name, mode, data));
@@ -469,14 +469,14 @@ export class Coordinator implements AsyncDisposable {
   }
 
   /** An acquire, refused or waited for, publishing `deadbolt:lock:acquire-failed` when it fails. */
-  async #acquireOrReport(name: string, options: CheckedAcquireOptions, data?: string): Promise<CoordinatorGuard> {
+  async #acquireOrReport(name: string, options: CheckedAcquireOptions, data?: string, report = true): Promise<CoordinatorGuard> {
     const started = performance.now();
     try {
       const refused = this.#refusal(options.mode);
       if (refused !== undefined) throw refused;
       return await (options.timeout === 0 ? this.#tryOrTimeout(name, options, data) : this.#acquire(name, options, started, data));
     } catch (err) {
-      reportAcquireFailure({ name, mode: options.mode, backend: this.backend, started, signal: options.signal }, err);
+      if (report) reportAcquireFailure({ name, mode: options.mode, backend: this.backend, started, signal: options.signal }, err);
       throw err;
     }
   }

@@ -19,6 +19,12 @@ export interface ClaimOptions {
   readonly timeout?: number | undefined;
   /** Stored with the claim (LockInfo.data). */
   readonly data?: string | undefined;
+  /**
+   * `false`: publish no `lock:acquire-failed` for this claim: the recipe reports its own failure
+   * once (a semaphore's acquire is a queue claim and several permit waits, most of them
+   * withdrawn on purpose).
+   */
+  readonly report?: boolean;
 }
 
 /** A held recipe claim: a lock guard whose stored data can be replaced. */

@@ -31,6 +31,7 @@ import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
 import { checkWeight, type SemaphoreAcquireOptions } from '../local/semaphore.js';
 import { checkAcquireOptions, checkCount, checkFunction, checkKnownOptions } from '../internal/validate.js';
 import { WaitSignal } from '../internal/wait-signal.js';
+import { reportAcquireFailure } from '../internal/acquire-failure.js';
 import type { RecipeGuard, RecipeHost } from './host.js';
 import { recipeLockName } from './names.js';
 
@@ -167,24 +168,13 @@ export class DistributedSemaphore {
   async acquire(options?: SemaphoreAcquireOptions): Promise<Permit> {
     const { signal, timeout } = checkAcquireOptions(options, 'options', ['weight']);
     const weight = checkWeight(options, this.permits);
-    if (timeout === 0) {
-      signal?.throwIfAborted();
-      const permit = await this.tryAcquire({ weight });
-      if (permit !== undefined) return permit;
-      throw new LockTimeoutError(`semaphore "${this.name}" had not ${weight} permit(s) free and timeout is 0`, 0);
-    }
-    const wait = new WaitSignal([signal, this.#host.ending], timeout, `${weight} permit(s) of semaphore "${this.name}"`);
+    const started = performance.now();
     try {
-      const queue = await this.#host.claim(this.#queueName, { mode: 'exclusive', signal: wait.signal });
-      try {
-        return new Permit(this.name, await this.#take(weight, wait.signal));
-      } finally {
-        await queue.release();
-      }
+      return await (timeout === 0 ? this.#takeNow(weight, signal) : this.#wait(weight, signal, timeout));
     } catch (error) {
-      throw wait.explain(error);
-    } finally {
-      wait.dispose();
+      // one report for the whole acquire, under the semaphore's name (its claims report nothing)
+      reportAcquireFailure({ name: recipeLockName('semaphore', this.name), mode: 'exclusive', backend: this.#host.backend, started, signal }, error);
+      throw error;
     }
   }
 
@@ -243,6 +233,31 @@ export class DistributedSemaphore {
     return [...(await this.#readSlots()).entries()].sort(([a], [b]) => a - b).map(([slot, info]) => holderFrom(slot, info));
   }
 
+  /** `timeout: 0`: the permits if free now, else LockTimeoutError. */
+  async #takeNow(weight: number, signal: AbortSignal | undefined): Promise<Permit> {
+    signal?.throwIfAborted();
+    const permit = await this.tryAcquire({ weight });
+    if (permit !== undefined) return permit;
+    throw new LockTimeoutError(`semaphore "${this.name}" had not ${weight} permit(s) free and timeout is 0`, 0);
+  }
+
+  /** Queue for the head, then take the permits (waiting for busy ones), then let the next head in. */
+  async #wait(weight: number, signal: AbortSignal | undefined, timeout: number | undefined): Promise<Permit> {
+    const wait = new WaitSignal([signal, this.#host.ending], timeout, `${weight} permit(s) of semaphore "${this.name}"`);
+    try {
+      const queue = await this.#host.claim(this.#queueName, { mode: 'exclusive', signal: wait.signal, report: false });
+      try {
+        return new Permit(this.name, await this.#take(weight, wait.signal));
+      } finally {
+        await queue.release();
+      }
+    } catch (error) {
+      throw wait.explain(error);
+    } finally {
+      wait.dispose();
+    }
+  }
+
   get #queueName(): string {
     return recipeLockName('semaphore', `${this.name}#queue`);
   }
@@ -292,7 +307,7 @@ export class DistributedSemaphore {
     for (let slot = 0; slot < this.permits; slot++) {
       if (mine.has(slot)) continue;
       waits.push(
-        this.#host.claim(this.#slotName(slot), { mode: 'exclusive', signal: both, data: this.#data }).then((guard) => {
+        this.#host.claim(this.#slotName(slot), { mode: 'exclusive', signal: both, data: this.#data, report: false }).then((guard) => {
           if (got.length < need) got.push({ slot, guard });
           else return guard.release();
           if (got.length === need) enough.abort();

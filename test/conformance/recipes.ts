@@ -11,7 +11,8 @@ import { ConfigurationError, LockLostError, LockTimeoutError, SessionLostError, 
 import type { Coordinator } from '../../src/distributed/coordinator.js';
 import type { ElectionState } from '../../src/recipes/election.js';
 import type { MemberEvent } from '../../src/recipes/membership.js';
-import { bounded, delay, EVENT_BOUND_MS, whenAborted, type ConformanceOptions, type TestEnv } from './harness.js';
+import { channels } from '../../src/diagnostics.js';
+import { bounded, delay, EVENT_BOUND_MS, record, whenAborted, type ConformanceOptions, type TestEnv } from './harness.js';
 
 type It = (name: string, fn: (t: TestContext, env: TestEnv) => Promise<void>) => void;
 type Needs = (t: TestContext, c: Coordinator, capability: 'shared' | 'serverLease' | 'waitNotifications' | 'breakable' | 'recipes') => boolean;
@@ -311,6 +312,7 @@ export function recipeConformance(driverName: string, options: ConformanceOption
   it('semaphore: weights, first come first served, tryAcquire and timeout leave nothing behind', async (t, env) => {
     const [a, b, c] = await Promise.all([env.connect(), env.connect(), env.connect()]);
     if (!needs(t, a!, 'recipes')) return;
+    const failed = record(t, channels.lockAcquireFailed);
     const sa = a!.semaphore('weights', 3);
     const one = await sa.acquire();
     const two = await sa.acquire({ weight: 2 });
@@ -331,6 +333,8 @@ export function recipeConformance(driverName: string, options: ConformanceOption
     assert.deepEqual(order, ['heavy', 'light']);
     await assert.rejects(a!.semaphore('weights', 3).acquire({ timeout: 100 }), LockTimeoutError);
     await assert.rejects(a!.semaphore('weights', 3).acquire({ timeout: 0 }), LockTimeoutError);
+    const failures = failed.map((m) => [(m as { name: string }).name, (m as { reason: string }).reason]);
+    assert.deepEqual(failures, [['@semaphore/weights', 'timeout'], ['@semaphore/weights', 'timeout']], 'one failure per failed acquire, none for the permit waits it withdrew');
     await Promise.all([h.release(), l.release()]);
     assert.deepEqual(await a!.list('@semaphore/weights'), [], 'nothing left behind');
   });
