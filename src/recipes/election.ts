@@ -19,13 +19,13 @@
  *
  * @module
  */
-import { LockLostError } from '../errors.js';
 import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
 import type { WaiterInfo } from '../distributed/driver.js';
 import type { RecipeGuard, RecipeHost } from './host.js';
 import { nameStates } from './name-changes.js';
 import { recipeLockName } from './names.js';
 import { checkData } from './recipe-options.js';
+import { replaceData } from './replace-data.js';
 
 /**
  * The current leader of an election, as an observer sees it.
@@ -118,12 +118,7 @@ export class Leadership implements AsyncDisposable {
    */
   async proclaim(value: string): Promise<void> {
     checkData(value, 'value');
-    if (this.#guard.released) throw this.#notLeader('it resigned');
-    this.#guard.signal.throwIfAborted();
-    if (!(await this.#guard.updateData(value))) {
-      this.#guard.signal.throwIfAborted();
-      throw this.#notLeader('its claim is gone');
-    }
+    await replaceData(this.#guard, value, `not leader of election "${this.name}" (term ${this.term}) any more`);
     this.#value = value;
   }
 
@@ -141,14 +136,6 @@ export class Leadership implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.resign();
-  }
-
-  #notLeader(why: string): LockLostError {
-    return new LockLostError(`not leader of election "${this.name}" (term ${this.term}) any more: ${why}`, {
-      lockName: recipeLockName('election', this.name),
-      token: this.term,
-      reason: 'deleted',
-    });
   }
 }
 

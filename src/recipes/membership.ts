@@ -12,12 +12,12 @@
  *
  * @module
  */
-import { LockLostError } from '../errors.js';
 import type { LockInfo, LockOwner } from '../contracts/lock-info.js';
 import type { RecipeGuard, RecipeHost } from './host.js';
 import { nameStates } from './name-changes.js';
 import { recipeLockName } from './names.js';
 import { checkData } from './recipe-options.js';
+import { replaceData } from './replace-data.js';
 
 /**
  * One member of a group, as `members()` and `watchMembers()` report it.
@@ -106,12 +106,7 @@ export class Membership implements AsyncDisposable {
    */
   async update(metadata: string): Promise<void> {
     checkData(metadata, 'metadata');
-    if (this.#guard.released) throw this.#notMember('it left');
-    this.#guard.signal.throwIfAborted();
-    if (!(await this.#guard.updateData(metadata))) {
-      this.#guard.signal.throwIfAborted();
-      throw this.#notMember('its claim is gone');
-    }
+    await replaceData(this.#guard, metadata, `not a member of group "${this.group}" (id ${this.id}) any more`);
     this.#metadata = metadata;
   }
 
@@ -129,14 +124,6 @@ export class Membership implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.leave();
-  }
-
-  #notMember(why: string): LockLostError {
-    return new LockLostError(`not a member of group "${this.group}" (id ${this.id}) any more: ${why}`, {
-      lockName: recipeLockName('group', this.group),
-      token: this.id,
-      reason: 'deleted',
-    });
   }
 }
 
