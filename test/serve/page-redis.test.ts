@@ -11,6 +11,7 @@ import { killHolders, startHolder } from '../cli/helpers.js';
 import { requireServer, startRedis, type RedisHandle } from '../harness/index.js';
 import { killEngineHolders, launchBrowser, requireChromium, startEngineHolder, startServe, stopServers, tempDir, tokenFile, type Serve } from './helpers.js';
 import { EVENT_BOUND_MS } from '../harness/bounds.js';
+import { connect } from '../../src/distributed/connect.js';
 
 const chromium = requireChromium('serve page (Redis)');
 const redisServer = requireServer('redis', { suite: 'serve page (Redis)' });
@@ -64,5 +65,26 @@ describe('deadbolt serve: Redis in the browser', { skip }, () => {
     assert.match(await holder.lost, /^lost DEADBOLT_LOCK_LOST/);
     await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('#history tbody tr')].some((tr) => tr.dataset.name === 'invoices' && tr.dataset.kind === 'break'), undefined, { timeout: TIMEOUT });
     await page.close();
+  });
+
+  test('an election shows on the page: the leader\'s term and its value, as text (a hostile value stays inert)', async () => {
+    const coordinator = await connect(redis.url, { ttl: 10_000 });
+    try {
+      const value = '<img src=x onerror="window.pwned=1">http://10.0.0.7:8080';
+      const leadership = await coordinator.campaign('scheduler', { value });
+      const page = await browser.context.newPage();
+      await page.goto(serve.url);
+      await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('#locks tbody tr')].some((tr) => tr.dataset.name === '@election/scheduler'), undefined, { timeout: TIMEOUT });
+      await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#locks tbody tr')].find((tr) => tr.dataset.name === '@election/scheduler')!.click());
+      await page.waitForSelector('#detail:not([hidden]) dl', { timeout: TIMEOUT });
+      const pairs = await page.evaluate(() => [...document.querySelectorAll('#detail dt')].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
+      assert.deepEqual(pairs.find(([k]) => k === 'term'), ['term', leadership.term.toString()]);
+      assert.deepEqual(pairs.find(([k]) => k === 'value'), ['value', value]);
+      assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined, 'the value was not parsed as HTML');
+      await page.close();
+      await leadership.resign();
+    } finally {
+      await coordinator.close();
+    }
   });
 });
