@@ -186,6 +186,33 @@ describe('zookeeper recipes', { skip: server.available ? false : server.reason, 
     await lock.release();
   });
 
+  test('watchName re-armed after every update (an observer of a proclaiming leader) adds no client listener per arming', async () => {
+    const namespace = `rearm-${process.pid}-${++namespaces}`;
+    const { driver, session } = await open(namespace);
+    const lock = await acquire(driver, session, 'leader', 'v0');
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 1; i <= 15; i++) {
+        const watched = await watch(driver, 'leader'); // the lock node's children watch is still outstanding: joined, not added
+        assert.equal(await lock.updateData!(`v${i}`), true);
+        assert.equal(await watched.next(`update ${i} seen`), 'changed');
+        watched.cancel();
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no listener pile-up on the lock node');
+      const created = await watch(driver, 'leader'); // the shared children watch still fires for a new claim
+      const second = driver.acquire({ session, name: 'leader', mode: 'exclusive', owner }, new AbortController().signal);
+      assert.equal(await created.next('a new claim seen'), 'changed');
+      created.cancel();
+      await lock.release();
+      await (await second).release();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   test('updateData on a held lock: true, listed, never a loss; the own watch still reports a break; after release or break it writes nothing', async () => {
     const namespace = `update-${process.pid}-${++namespaces}`;
     const { driver, session } = await open(namespace);

@@ -22,6 +22,14 @@
  * disconnection loses nothing; the session's end (expiry, or the client
  * closed) loses them all, and is reported as `'uncertain'`.
  *
+ * One client watcher per path. node-zookeeper-client adds a listener for every
+ * watcher passed, and a cancelled watch cannot take its listener back; an
+ * observer re-arms after every change, so a leader that proclaims often would
+ * pile listeners on its election's lock node until a claim came or went. So a
+ * path already watched on this client (its watch has not fired yet) is not
+ * watched again: the new subscriber joins the outstanding watch, which covers
+ * it (it fires on the next change after its registration, which came first).
+ *
  * One leftover is accepted: a claim deleted between the children read and its
  * `exists` leaves an existence watch on its path (ZooKeeper keeps it until the
  * session ends; a sequential path never comes back). It holds only a small
@@ -57,15 +65,28 @@ export async function watchClaims(client: ZkClient, dir: string, onEvent: (event
       onEvent(event);
     },
   };
-  // The one watcher of every registration: it holds only `forward`, emptied by stop.
-  const watcher = (): void => forward.to?.('changed');
+  // The one subscriber of every registration: it holds only `forward`, emptied by stop.
+  const subscriber = (): void => forward.to?.('changed');
+  const shared = sharedWatches(client);
+  const subscriptions: (() => void)[] = [];
+  const watch: Watch = async (key, call) => {
+    const { watcher, unsubscribe, failed } = shared.join(key, subscriber);
+    subscriptions.push(unsubscribe);
+    try {
+      return await call(watcher);
+    } catch (error) {
+      failed(); // ZooKeeper set no watch: the next caller must register its own
+      throw error;
+    }
+  };
   const unended = client.onEnded(() => forward.to?.('uncertain'));
   function stop(): void {
     forward.to = undefined;
     unended();
+    for (const unsubscribe of subscriptions) unsubscribe();
   }
   try {
-    await arm(client, dir, watcher);
+    await arm(client, dir, watch);
   } catch (error) {
     stop();
     throw error;
@@ -79,18 +100,62 @@ export async function watchClaims(client: ZkClient, dir: string, onEvent: (event
   return { cancel: stop };
 }
 
+/** Make a watching `call` for the watch `key`, with a watcher only when none is outstanding. */
+type Watch = <T>(key: string, call: (watcher: Watcher | undefined) => Promise<T>) => Promise<T>;
+type Watcher = () => void;
+
 /** Set the children watch (or the creation watch) on `dir`, then a data watch on each claim. */
-async function arm(client: ZkClient, dir: string, watcher: () => void): Promise<void> {
+async function arm(client: ZkClient, dir: string, watch: Watch): Promise<void> {
   for (;;) {
     let children: string[];
     try {
-      children = await client.getChildren(dir, watcher);
+      children = await watch(`children ${dir}`, (watcher) => client.getChildren(dir, watcher));
     } catch (error) {
       if (zkCode(error) !== ZkCode.NO_NODE) throw error;
-      if ((await client.exists(dir, watcher)) === null) return; // the first claim creates it: that is the event
+      if ((await watch(`exists ${dir}`, (watcher) => client.exists(dir, watcher))) === null) return; // the first claim creates it: that is the event
       continue; // created in between: watch its children
     }
-    await Promise.all(toQueue(children).map((claim) => client.exists(`${dir}/${claim.node}`, watcher)));
+    await Promise.all(toQueue(children).map(({ node }) => watch(`exists ${dir}/${node}`, (watcher) => client.exists(`${dir}/${node}`, watcher))));
     return;
   }
+}
+
+/**
+ * The watches outstanding on one client, by kind and path, each with the
+ * subscribers it will tell when it fires (once). Cleared when the session ends:
+ * its watches are gone with it.
+ */
+class SharedWatches {
+  readonly #outstanding = new Map<string, Set<Watcher>>();
+
+  constructor(client: ZkClient) {
+    client.onEnded(() => this.#outstanding.clear());
+  }
+
+  /**
+   * Subscribe to the watch `key`; `watcher` is set only when the caller must
+   * register it (none outstanding), and `failed` undoes that when ZooKeeper refused it.
+   */
+  join(key: string, subscriber: Watcher): { watcher: Watcher | undefined; unsubscribe: () => void; failed: () => void } {
+    let subscribers = this.#outstanding.get(key);
+    const fresh = subscribers === undefined;
+    if (subscribers === undefined) this.#outstanding.set(key, (subscribers = new Set()));
+    subscribers.add(subscriber);
+    const fire = (): void => {
+      if (this.#outstanding.get(key) === subscribers) this.#outstanding.delete(key);
+      for (const tell of [...subscribers]) tell();
+    };
+    const failed = (): void => {
+      if (fresh && this.#outstanding.get(key) === subscribers) this.#outstanding.delete(key);
+    };
+    return { watcher: fresh ? fire : undefined, unsubscribe: () => void subscribers.delete(subscriber), failed };
+  }
+}
+
+const sharing = new WeakMap<ZkClient, SharedWatches>();
+
+function sharedWatches(client: ZkClient): SharedWatches {
+  let shared = sharing.get(client);
+  if (shared === undefined) sharing.set(client, (shared = new SharedWatches(client)));
+  return shared;
 }
