@@ -253,10 +253,13 @@ describe('redis: recipe primitives', { skip: requirement.available ? false : req
       assert.ok(claim.token > 0n, 'granted');
       assert.equal(await f.driver.engine.updateData(request, claim, 'v2'), true);
       await f.driver.engine.deleteClaim(request, claim);
-      const tombstone = await redis.command(['GET', `${f.ns}:lock:${name}`]);
+      // the departure record is kept off the lock key, which is left free (a foreign SET NX may take it)
+      const tombstone = await redis.command(['GET', `${f.ns}:last:${name}`]);
       assert.equal(tombstone, `released|${claim.token}`);
+      assert.equal(await redis.command(['EXISTS', `${f.ns}:lock:${name}`]), 0, `${mode}: the lock key is gone`);
       assert.equal(await f.driver.engine.updateData(request, claim, 'v3'), false, `${mode}: released`);
-      assert.equal(await redis.command(['GET', `${f.ns}:lock:${name}`]), tombstone, 'nothing written');
+      assert.equal(await redis.command(['GET', `${f.ns}:last:${name}`]), tombstone, 'nothing written');
+      assert.equal(await redis.command(['EXISTS', `${f.ns}:lock:${name}`]), 0, 'nothing written');
       assert.equal(await redis.command(['HLEN', `${f.ns}:rinfo:${name}`]), 0);
       assert.deepEqual(await f.driver.holders(name), []);
     }
@@ -264,10 +267,11 @@ describe('redis: recipe primitives', { skip: requirement.available ? false : req
     const request = attempt(f, 'broken', 'exclusive', 'v1');
     const { claim } = await f.driver.engine.createClaim(request);
     await f.driver.break('broken', { reason: 'recipes test', by: 'tester', at: new Date() });
-    const tombstone = await redis.command(['GET', `${f.ns}:lock:broken`]);
+    const tombstone = await redis.command(['GET', `${f.ns}:last:broken`]);
     assert.match(String(tombstone), /^broken\|/);
     assert.equal(await f.driver.engine.updateData(request, claim, 'v2'), false, 'broken');
-    assert.equal(await redis.command(['GET', `${f.ns}:lock:broken`]), tombstone, 'nothing written');
+    assert.equal(await redis.command(['GET', `${f.ns}:last:broken`]), tombstone, 'nothing written');
+    assert.equal(await redis.command(['EXISTS', `${f.ns}:lock:broken`]), 0, 'nothing written');
     // a grant of someone else with our claim's name but another token is not ours to rewrite
     const successor = await acquire(f, 'broken', 'exclusive', 'theirs');
     assert.equal(await f.driver.engine.updateData(request, claim, 'v3'), false);

@@ -26,6 +26,7 @@ const OWN_ORDER = 1n;
  * ```ts
  * const own = ownClaim('3', 'exclusive', 17n);
  * const obstacle = obstacleOf(own, 840); // the lease in the way runs out in 840 ms
+ * const alien = obstacleOf(own, -1, true); // a foreign key without expiry
  * ```
  */
 export interface RedisClaim extends EngineClaim {
@@ -33,6 +34,8 @@ export interface RedisClaim extends EngineClaim {
   readonly claim: string;
   /** On an obstacle only: ms until the lease in the way runs out (negative: it has no expiry). */
   readonly leaseLeftMs?: number;
+  /** On an obstacle only: the lease in the way is a foreign client's, whose release nobody publishes. */
+  readonly foreign?: boolean;
 }
 
 /**
@@ -56,8 +59,9 @@ export function ownClaim(claim: string, mode: ClaimMode, token: bigint, predeces
  * blocker([obstacleOf(own, 120)], own); // the obstacle
  * ```
  */
-export function obstacleOf(own: RedisClaim, leaseLeftMs: number): RedisClaim {
-  return { order: OWN_ORDER - 1n, token: 0n, mode: 'exclusive', claim: own.claim, leaseLeftMs };
+export function obstacleOf(own: RedisClaim, leaseLeftMs: number, foreign = false): RedisClaim {
+  const obstacle: RedisClaim = { order: OWN_ORDER - 1n, token: 0n, mode: 'exclusive', claim: own.claim, leaseLeftMs };
+  return foreign ? { ...obstacle, foreign } : obstacle;
 }
 
 /**

@@ -56,7 +56,7 @@ export type RedisRead = ClaimsRead<RedisClaim>;
 type RedisRequest = ClaimRequest<RedisSession>;
 
 /** The acquire script's answers (protocol.ts). */
-type Reply = ['granted', string, string] | ['waiting', number] | ['busy'] | ['lost'];
+type Reply = ['granted', string, string] | ['waiting', number, 'f'?] | ['busy'] | ['lost'];
 
 /** After the lease in the way runs out, a little more: Redis expires a key once its time is strictly past. */
 const EXPIRY_SLACK_MS = 2;
@@ -126,7 +126,7 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
     const tracked = this.#track(request);
     if (target.leaseLeftMs === undefined) return tracked.watchLoss(onEvent);
     // the first of: our wake message (or one kept since the read), the lease in the way running out
-    return watchUntil(tracked.wake, waitMs(target.leaseLeftMs, request.session.ttlMs), onEvent);
+    return watchUntil(tracked.wake, waitMs(target.leaseLeftMs, request.session.ttlMs, target.foreign === true), onEvent);
   }
 
   /** Release a grant (on its token), or withdraw a waiting claim (released too, had it been granted unbeknown to us). */
@@ -156,8 +156,9 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
   async diagnoseLoss(request: RedisRequest): Promise<[LossReason, string]> {
     if (this.#track(request).lost !== 'broken') return ['deleted', DELETED_DETAIL];
     const { client, prefix } = this.#ctx;
-    const tombstone = await client.bound(client.redis.get(`${prefix}lock:${request.name}`));
-    const record = decodeLast(tombstone ?? '')?.breakRecord;
+    // the departure record is in last:, or on lock: where an older version left it
+    const departed = (await client.bound(client.redis.get(`${prefix}last:${request.name}`))) ?? (await client.bound(client.redis.get(`${prefix}lock:${request.name}`)));
+    const record = decodeLast(departed ?? '')?.breakRecord;
     if (record === undefined) return ['broken', 'it was broken (its token is in the break record)'];
     return ['broken', `broken by ${record.by} at ${record.at.toISOString()}: ${record.reason}`];
   }
@@ -220,7 +221,7 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
       case 'granted':
         return { ahead: [], claim: this.#granted(request, reply) };
       case 'waiting':
-        return { ahead: [obstacleOf(own, reply[1])] };
+        return { ahead: [obstacleOf(own, reply[1], reply[2] === 'f')] };
       default:
         this.#gone.add(request.session); // 'lost'; 'busy' answers only `try`
         return undefined;
@@ -249,7 +250,14 @@ export class RedisEngine implements Engine<RedisSession, RedisClaim, RedisRead> 
   }
 }
 
-/** How long to wait for a message before looking again: until the lease in the way runs out, at most one TTL. */
-function waitMs(leaseLeftMs: number, ttlMs: number): number {
-  return leaseLeftMs < 0 ? ttlMs : Math.min(leaseLeftMs + EXPIRY_SLACK_MS, ttlMs);
+/**
+ * How long to wait for a message before looking again: until the lease in the
+ * way runs out, at most one TTL. A foreign holder's release (its DEL) is
+ * published by nobody, and keyspace notifications are a server setting we
+ * cannot count on: for it alone the bound is TTL/2, the only re-check the
+ * driver makes without being told (a foreign key without expiry: only that).
+ */
+function waitMs(leaseLeftMs: number, ttlMs: number, foreign: boolean): number {
+  const bound = foreign ? Math.max(1, Math.floor(ttlMs / 2)) : ttlMs;
+  return leaseLeftMs < 0 ? bound : Math.min(leaseLeftMs + EXPIRY_SLACK_MS, bound);
 }

@@ -92,13 +92,24 @@ async function run(ctx: RedisContext, script: 'inspect' | 'queues', args: (strin
   }
 }
 
-/** Rows `name, x|s, record, expiresAt` → held claims (`order` is the token: grants take tokens in order), with their recipe data. */
+/**
+ * Rows `name, x|s, record, expiresAt` → held claims (`order` is the token:
+ * grants take tokens in order), with their recipe data. An empty record is a
+ * foreign holder (its expiry '' when it has none).
+ */
 function holderRows(rows: string[], end: number): ScannedClaim[] {
   const claims: ScannedClaim[] = [];
   for (let i = 0; i + 3 < end; i += 4) {
+    const name = rows[i]!;
+    if (rows[i + 2] === '') {
+      // a foreign holder (the script never sends its value): placeholders, token 0, its expiry if it has one
+      const claim: ScannedClaim = { name, mode: 'exclusive', order: 0n, token: 0n, owner: ownerFrom({}), held: true };
+      claims.push(rows[i + 3] === '' ? claim : { ...claim, expiresAt: new Date(Number(rows[i + 3])) });
+      continue;
+    }
     const { token, owner, since, data } = decodeRecord(rows[i + 2]!);
     const mode = rows[i + 1] === 'x' ? 'exclusive' : 'shared';
-    const claim: ScannedClaim = { name: rows[i]!, mode, order: token, token, owner, since, expiresAt: new Date(Number(rows[i + 3])), held: true };
+    const claim: ScannedClaim = { name, mode, order: token, token, owner, since, expiresAt: new Date(Number(rows[i + 3])), held: true };
     claims.push(data === undefined ? claim : { ...claim, data });
   }
   return claims;

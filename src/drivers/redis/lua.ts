@@ -22,6 +22,14 @@
  * Lua helpers, each with the helpers it uses. A script includes only what it
  * needs: every helper is a closure created on every call of the script.
  */
+/**
+ * How much longer than its readers' leases the shared marker on `lock:` lives:
+ * the marker must never lapse under a live reader (a foreign SET NX would then
+ * succeed), and Redis's expiry and the scripts' `now()` are the same clock, so
+ * a few ms cover the rounding.
+ */
+const MARKER_SLACK_MS = 50;
+
 const HELPERS = {
   num: {
     uses: [],
@@ -87,11 +95,68 @@ local function waits_set(sid) return P .. 'session:' .. sid .. ':waits' end`,
   holder: {
     uses: [],
     code: String.raw`
--- whether a lock: value is a holder's record (it starts with the token's digits)
+-- whether a lock: value is a deadbolt holder's record: token|sid|claim|since|owner, with the
+-- token and since in digits (a foreign client's random value, a uuid or base64, has no '|')
 local function holder(v)
-  if not v then return false end
-  local b = string.byte(v, 1)
-  return b ~= nil and b >= 48 and b <= 57
+  return v ~= nil and v ~= false and string.find(v, '^%d+|[^|]+|[^|]+|%d+|') ~= nil
+end`,
+  },
+  tomb: {
+    uses: [],
+    code: String.raw`
+-- whether a lock: value is a tombstone an older deadbolt left there (released|token,
+-- broken|token|record); this version keeps them under last: instead
+local function tomb(v)
+  return v ~= nil and v ~= false and (string.find(v, '^released|%d+$') ~= nil or string.find(v, '^broken|%d+|') ~= nil)
+end`,
+  },
+  foreign: {
+    uses: ['holder', 'tomb'],
+    code: String.raw`
+-- whether a lock: value was written by someone else (redis-py's Lock, redlock, SET NX PX):
+-- an exclusive holder to wait for, never to overwrite; read no further than this test
+local function foreign(v)
+  return v ~= nil and v ~= false and v ~= 'shared' and not holder(v) and not tomb(v)
+end`,
+  },
+  read_lock: {
+    uses: ['tomb'],
+    code: String.raw`
+-- the name's lock: value; an older deadbolt's tombstone found there moves to last: first, so
+-- that the key name is free for a foreign SET NX (the value is then nil)
+local function read_lock(name)
+  local lk = P .. 'lock:' .. name
+  local v = redis.call('GET', lk)
+  if not tomb(v) then return v end
+  redis.call('SET', P .. 'last:' .. name, v)
+  redis.call('DEL', lk)
+  return nil
+end`,
+  },
+  shared_marker: {
+    uses: ['keep_for'],
+    code: String.raw`
+-- the shared marker on lock: lives MARKER_SLACK ms longer than the reader lease just
+-- granted or renewed, so that it never lapses under a live reader, and lapses by itself
+-- once the readers are gone (a foreign client is then not locked out for good); v: the
+-- name's lock: value
+local function shared_marker(name, v, ms)
+  local lk = P .. 'lock:' .. name
+  if v == 'shared' then keep_for(lk, ms + ${MARKER_SLACK_MS})
+  elseif not v then redis.call('SET', lk, 'shared', 'PX', ms + ${MARKER_SLACK_MS}) end
+end`,
+  },
+  last_gone: {
+    uses: [],
+    code: String.raw`
+-- the departure record of a name (outcome|token...), for the next grant and for loss
+-- reasons: in last:, or on lock: where an older deadbolt left it
+local function last_gone(name)
+  local v = redis.call('GET', P .. 'last:' .. name)
+  if v then return v end
+  v = redis.call('GET', P .. 'lock:' .. name)
+  if v and (string.sub(v, 1, 9) == 'released|' or string.sub(v, 1, 7) == 'broken|') then return v end
+  return nil
 end`,
   },
   keep_for: {
@@ -152,15 +217,20 @@ local function own_grant(name, sid, claim, mode)
 end`,
   },
   holder_wait: {
-    uses: ['holder', 'prune_readers', 'now'],
+    uses: ['holder', 'foreign', 'prune_readers', 'now'],
     code: String.raw`
 -- nil if the holders allow mode, else ms until the lease in the way runs out (-1: no
--- expiry); v is the name's lock: value
+-- expiry) and whether it is a foreign holder's; v is the name's lock: value. The readers
+-- zset decides for an exclusive claim even without the marker (an older deadbolt's reader
+-- does not renew a marker that expires)
 local function holder_wait(name, mode, v)
-  if holder(v) then return redis.call('PTTL', P .. 'lock:' .. name) end
-  if mode == 's' or v ~= 'shared' or prune_readers(name) == 0 then return nil end
+  if holder(v) then return redis.call('PTTL', P .. 'lock:' .. name), false end
+  if foreign(v) then return redis.call('PTTL', P .. 'lock:' .. name), true end
+  if mode == 's' then return nil end
+  if v ~= 'shared' and redis.call('EXISTS', P .. 'readers:' .. name) == 0 then return nil end
+  if prune_readers(name) == 0 then return nil end
   local first = redis.call('ZRANGE', P .. 'readers:' .. name, 0, 0, 'WITHSCORES')
-  return tonumber(first[2]) - now()
+  return tonumber(first[2]) - now(), false
 end`,
   },
   queue_blocker: {
@@ -182,7 +252,7 @@ local function queue_blocker(name, me, mode)
 end`,
   },
   wake: {
-    uses: ['split', 'alive', 'holder', 'prune_readers', 'changed'],
+    uses: ['split', 'alive', 'holder', 'foreign', 'prune_readers', 'changed'],
     code: String.raw`
 -- tell the first live waiter (a run of shared ones: each) that it may be granted now;
 -- free: the caller knows nobody holds the name (it just removed the exclusive holder)
@@ -190,8 +260,8 @@ local function wake(name, free)
   local readers = 0
   if not free then
     local v = redis.call('GET', P .. 'lock:' .. name)
-    if holder(v) then return end
-    if v == 'shared' then readers = prune_readers(name) end
+    if holder(v) or foreign(v) then return end
+    if v == 'shared' or redis.call('EXISTS', P .. 'readers:' .. name) == 1 then readers = prune_readers(name) end
   end
   local qk = P .. 'queue:' .. name
   local i = 0
@@ -211,9 +281,9 @@ local function wake(name, free)
 end`,
   },
   grant: {
-    uses: ['num', 'holder', 'next_token', 'waits_set', 'keep_for', 'now', 'changed'],
+    uses: ['num', 'next_token', 'waits_set', 'keep_for', 'shared_marker', 'now', 'changed'],
     code: String.raw`
--- v: the name's lock: value before the grant
+-- v: the name's lock: value before the grant (nil, or the shared marker: never a holder's)
 local function grant(name, sid, claim, mode, owner, since, spt, v, was_queued)
   local t, fresh = next_token(name)
   local token = num(t)
@@ -226,16 +296,23 @@ local function grant(name, sid, claim, mode, owner, since, spt, v, was_queued)
     redis.call('HSET', ik, sid .. '|' .. claim, record)
     keep_for(rk, spt)
     keep_for(ik, spt)
-    if v ~= 'shared' then redis.call('SET', P .. 'lock:' .. name, 'shared') end
+    shared_marker(name, v, spt)
   end
   if was_queued then redis.call('SREM', waits_set(sid), claim .. '|' .. mode .. '|' .. name) end
   redis.call('ZADD', P .. 'names', 0, name)
   changed(name)
-  -- how the predecessor left: its tombstone; or, if its record just vanished, its lease
-  -- ran out (its token is the one before ours); readers joining readers report nothing
+  -- how the predecessor left: its departure record (last:, read once: the grant consumes
+  -- it, as it overwrote the tombstone on lock: before); or, if its record just vanished,
+  -- its lease ran out (its token is the one before ours); readers joining readers report nothing
   local pred = ''
-  if v and v ~= 'shared' then pred = v
-  elseif not fresh and not (mode == 's' and v == 'shared') then pred = 'expired|' .. num(t - 1) end
+  if not (mode == 's' and v == 'shared') then
+    local lastk = P .. 'last:' .. name
+    local last = redis.call('GET', lastk)
+    if last then
+      pred = last
+      redis.call('DEL', lastk)
+    elseif not fresh then pred = 'expired|' .. num(t - 1) end
+  end
   return {'granted', token, pred}
 end`,
   },
@@ -243,14 +320,16 @@ end`,
     uses: ['starts', 'changed'],
     code: String.raw`
 -- remove a holder if it is still this grant (token, session and claim all match), leaving
--- the tombstone outcome|token (a reader: only the last one out)
+-- the departure record outcome|token in last: (a reader: only the last one out). The lock:
+-- key itself is deleted, never left without an expiry: a foreign SET NX may take it now
 local function release_claim(name, sid, claim, mode, token, outcome)
   local mine = token .. '|' .. sid .. '|' .. claim .. '|'
   local lk = P .. 'lock:' .. name
   if mode == 'x' then
     local v = redis.call('GET', lk)
     if not (v and starts(v, mine)) then return false end
-    redis.call('SET', lk, outcome .. '|' .. token)
+    redis.call('DEL', lk)
+    redis.call('SET', P .. 'last:' .. name, outcome .. '|' .. token)
     changed(name)
     return true
   end
@@ -259,7 +338,11 @@ local function release_claim(name, sid, claim, mode, token, outcome)
   if not (v and starts(v, mine)) then return false end
   redis.call('ZREM', rk, m)
   redis.call('HDEL', P .. 'rinfo:' .. name, m)
-  if redis.call('ZCARD', rk) == 0 then redis.call('SET', lk, outcome .. '|' .. token) end
+  if redis.call('ZCARD', rk) == 0 then
+    -- only our own marker: a foreign value there is not ours to delete
+    if redis.call('GET', lk) == 'shared' then redis.call('DEL', lk) end
+    redis.call('SET', P .. 'last:' .. name, outcome .. '|' .. token)
+  end
   changed(name)
   return true
 end`,
@@ -277,7 +360,7 @@ local function withdraw_claim(name, sid, claim, mode)
 end`,
   },
   renew: {
-    uses: ['starts', 'now', 'keep_for'],
+    uses: ['starts', 'now', 'keep_for', 'shared_marker'],
     code: String.raw`
 -- extend a held lock by ms if it is still this grant; whether it was
 local function renew(name, sid, claim, mode, token, ms)
@@ -294,15 +377,16 @@ local function renew(name, sid, claim, mode, token, ms)
   redis.call('ZADD', rk, 'XX', now() + ms, member)
   keep_for(rk, ms)
   keep_for(P .. 'rinfo:' .. name, ms)
+  shared_marker(name, redis.call('GET', P .. 'lock:' .. name), ms)
   return true
 end`,
   },
   why_gone: {
-    uses: ['starts'],
+    uses: ['starts', 'last_gone'],
     code: String.raw`
--- why a holder's record is gone: broken if the name's tombstone lists its token
+-- why a holder's record is gone: broken if the name's departure record lists its token
 local function why_gone(name, token)
-  local v = redis.call('GET', P .. 'lock:' .. name)
+  local v = last_gone(name)
   if v and starts(v, 'broken|') and string.find(v, '"token":"' .. token .. '"', 1, true) then return 'broken' end
   return 'deleted'
 end`,

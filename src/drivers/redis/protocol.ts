@@ -10,17 +10,23 @@
  * P lock:<name>             the exclusive holder's record token|sid|claim|since|owner, PX = the
  *                           session's PTTL (since: the client's clock, for listings only;
  *                           owner: JSON, with the claim's recipe data as "data" if it has any);
- *                           or `shared`: readers may hold (see readers:);
- *                           or a tombstone, no expiry: how the last holder left,
- *                           released|token or broken|token|break record JSON;
- *                           or nothing: never held, or the last holder's lease ran out
+ *                           or `shared`: readers may hold (see readers:), PX = the longest
+ *                           reader lease + 50 ms;
+ *                           or a foreign client's value (anything else: redis-py's Lock,
+ *                           redlock, SET NX PX): an exclusive holder, waited for, never
+ *                           overwritten or deleted (but by a break);
+ *                           or nothing: free. Never a value without expiry (older versions
+ *                           left their tombstone here: the first script that meets one moves
+ *                           it to last:)
+ * P last:<name>             how the last holder left, no expiry, read (and deleted) by the
+ *                           next grant: released|token or broken|token|break record JSON
  * P readers:<name>          shared holders: zset sid|claim → lease expiry (server ms)
  * P rinfo:<name>            shared holders' records: hash sid|claim → token|sid|claim|since|owner
  * P queue:<name>            waiters: zset sid|claim|x-or-s → arrival number (INCR P seq)
  * P names                   zset (score 0) of names granted, for list(prefix) by lex range;
  *                           list() drops the names nobody holds any more
  * P broken                  zset (score 0) of names broken, for survey(prefix) by lex range;
- *                           survey() drops the names whose tombstone was replaced
+ *                           survey() drops the names whose break record was consumed
  * ```
  *
  * Ordering. A claim is granted when the holders allow its mode (exclusive: no
@@ -59,6 +65,20 @@
  * and the waiter looks again then (never later than one TTL): the bounded
  * fallback that also covers lost messages.
  *
+ * Foreign holders. Other clients lock a key with `SET <key> <random> NX PX
+ * <ttl>` and release it with a compare-and-delete (redis-py's Lock, which
+ * tooz's driver uses; redlock's single instance). On deadbolt's `lock:<name>`
+ * such a value is a foreign exclusive holder: a value that is neither a
+ * holder record (`^%d+|[^|]+|[^|]+|%d+|`), nor `shared`, nor an older
+ * version's tombstone. No script overwrites or deletes it (a break does, on an
+ * operator's word). Nothing publishes its DEL or expiry, so its waiters look
+ * again at its PTTL deadline, and at most every TTL/2 (no expiry: only that
+ * bound), the one place the driver re-checks without being told (engine.ts).
+ * Deadbolt in turn never leaves a value without expiry on `lock:<name>`:
+ * releases delete it (the departure record goes to `last:<name>`), the shared
+ * marker expires with its readers' leases. So a foreign `SET NX` succeeds
+ * exactly when no deadbolt claim holds the name.
+ *
  * Watching a name. Every script that creates, deletes or rewrites a claim of
  * a name (grant, queueing, release, withdrawal, reaping a lapsed reader or a
  * dead session's waiter, break, update) publishes `c` once to `P claims:<name>`,
@@ -89,11 +109,12 @@ return 0`,
  * (client ms, for listings), op. op `try`: grant or answer busy, leaving
  * nothing; `first`: grant or queue; `again` (after a wake): our grant if one
  * was made, else grant or stay queued (queue again if our entry vanished).
- * Replies: {'granted', token, predecessor tombstone} | {'waiting', ms until
- * the lease in the way runs out} | {'busy'} | {'lost'} (our session is gone).
+ * Replies: {'granted', token, predecessor's departure record} | {'waiting', ms
+ * until the lease in the way runs out, 'f' when that lease is a foreign
+ * holder's} | {'busy'} | {'lost'} (our session is gone).
  */
 const ACQUIRE = script(
-  ['own_grant', 'holder_wait', 'queue_blocker', 'grant', 'waits_set', 'changed'],
+  ['own_grant', 'read_lock', 'holder_wait', 'queue_blocker', 'grant', 'waits_set', 'changed'],
   String.raw`
 local sid, claim, mode, name, owner, since, op = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local spt = redis.call('PTTL', P .. 'session:' .. sid)
@@ -106,8 +127,8 @@ if op == 'again' then
   if token then return {'granted', token, ''} end
   queued = redis.call('ZSCORE', qk, me) ~= false
 end
-local v = redis.call('GET', P .. 'lock:' .. name)
-local wait = holder_wait(name, mode, v)
+local v = read_lock(name)
+local wait, alien = holder_wait(name, mode, v)
 local blocker = nil
 if wait == nil then
   blocker = queue_blocker(name, queued and me or nil, mode)
@@ -125,6 +146,7 @@ if not queued then
   changed(name)
 end
 if wait == nil then wait = redis.call('PTTL', P .. 'session:' .. blocker) end
+if alien then return {'waiting', wait, 'f'} end
 return {'waiting', wait}`,
 );
 
@@ -208,15 +230,23 @@ return 1`,
  * the last name of a full page follows (the cursor), or '' after the last page.
  */
 const INSPECT = script(
-  ['num', 'now', 'holder', 'prune_readers'],
+  ['num', 'now', 'holder', 'foreign', 'read_lock', 'prune_readers'],
   String.raw`
 local out = {}
 local function holders_of(name)
   local lk = P .. 'lock:' .. name
-  local v = redis.call('GET', lk)
+  local v = read_lock(name)
   if holder(v) then
     out[#out + 1] = name; out[#out + 1] = 'x'; out[#out + 1] = v
     out[#out + 1] = num(now() + redis.call('PTTL', lk))
+    return true
+  end
+  if foreign(v) then
+    -- someone else's value: never sent back (untrusted); '' stands for it, and its expiry
+    -- is '' when it has none
+    local pttl = redis.call('PTTL', lk)
+    out[#out + 1] = name; out[#out + 1] = 'x'; out[#out + 1] = ''
+    if pttl > 0 then out[#out + 1] = num(now() + pttl) else out[#out + 1] = '' end
     return true
   end
   if prune_readers(name) == 0 then return false end
@@ -251,7 +281,7 @@ return out`,
  * ('' when it was the last page).
  */
 const QUEUES = script(
-  ['alive', 'split'],
+  ['alive', 'split', 'last_gone'],
   String.raw`
 local out = {}
 local index = P .. ARGV[2]
@@ -266,7 +296,7 @@ for _, name in ipairs(names) do
       end
     end
   else
-    local v = redis.call('GET', P .. 'lock:' .. name)
+    local v = last_gone(name)
     if v and string.sub(v, 1, 7) == 'broken|' then
       out[#out + 1] = name; out[#out + 1] = 'b'; out[#out + 1] = split(v, 2)[3]; out[#out + 1] = ''
     else
@@ -280,17 +310,21 @@ return out`,
 
 /**
  * Break: displace the holders, if they are exactly the expected ones, and
- * leave the tombstone broken|<highest token>|<record>. ARGV: prefix, name,
- * break record JSON, expected tokens... Reply: 1 done, 0 the holders changed.
+ * leave the departure record broken|<highest token>|<record> in last:. A
+ * foreign holder (token 0 in listings) is displaced by deleting its key: an
+ * operator's break is the one thing that deletes what deadbolt did not write.
+ * ARGV: prefix, name, break record JSON, expected tokens... Reply: 1 done, 0
+ * the holders changed.
  */
 const BREAK = script(
-  ['split', 'holder', 'prune_readers', 'wake', 'changed'],
+  ['split', 'holder', 'foreign', 'read_lock', 'prune_readers', 'wake', 'changed'],
   String.raw`
 local name = ARGV[2]
 local lk, rk, ik = P .. 'lock:' .. name, P .. 'readers:' .. name, P .. 'rinfo:' .. name
 local holders = {}
-local v = redis.call('GET', lk)
-if holder(v) then holders[#holders + 1] = split(v, 3) end
+local v = read_lock(name)
+if holder(v) then holders[#holders + 1] = split(v, 3)
+elseif foreign(v) then holders[#holders + 1] = {'0'} end
 if prune_readers(name) > 0 then
   for _, m in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
     local record = redis.call('HGET', ik, m)
@@ -304,12 +338,15 @@ for _, h in ipairs(holders) do if not expected[h[1]] then return 0 end end
 if #holders == 0 then return 1 end
 local top = holders[1][1]
 for _, h in ipairs(holders) do
-  redis.call('ZREM', rk, h[2] .. '|' .. h[3])
-  redis.call('HDEL', ik, h[2] .. '|' .. h[3])
-  redis.call('PUBLISH', P .. 'wake:' .. h[2], 'b|' .. h[3])
+  if h[2] then
+    redis.call('ZREM', rk, h[2] .. '|' .. h[3])
+    redis.call('HDEL', ik, h[2] .. '|' .. h[3])
+    redis.call('PUBLISH', P .. 'wake:' .. h[2], 'b|' .. h[3])
+  end
   if tonumber(h[1]) > tonumber(top) then top = h[1] end
 end
-redis.call('SET', lk, 'broken|' .. top .. '|' .. ARGV[3])
+redis.call('DEL', lk)
+redis.call('SET', P .. 'last:' .. name, 'broken|' .. top .. '|' .. ARGV[3])
 redis.call('ZADD', P .. 'broken', 0, name)
 changed(name)
 wake(name, true)
