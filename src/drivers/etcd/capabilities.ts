@@ -44,3 +44,24 @@ export const ETCD_CAPABILITIES: Capabilities = Object.freeze({
     'Predecessor reports: "expired" can also mean the predecessor released and closed its session at once.',
   ]) as string[],
 });
+
+/**
+ * What the etcd driver guarantees under the `concurrency` layout (layout.ts,
+ * Go's Mutex keys): no shared mode and no recipes, because Go's recipe has no
+ * shared claims and its empty value has no room for recipe data.
+ *
+ * @example
+ * ```ts
+ * ETCD_CONCURRENCY_CAPABILITIES.shared; // false: acquire(…, { mode: 'shared' }) is refused with UnsupportedError
+ * ```
+ */
+export const ETCD_CONCURRENCY_CAPABILITIES: Capabilities = Object.freeze({
+  ...ETCD_CAPABILITIES,
+  shared: false,
+  recipes: false,
+  notes: Object.freeze([
+    ...ETCD_CAPABILITIES.notes,
+    'layout=concurrency: claims are Go clientv3 concurrency.Mutex keys (<name>/<lease hex>, as etcdctl lock writes them); ' +
+      'no shared mode (Go has none), no recipes, placeholder owners in listings (the value is empty).',
+  ]) as string[],
+});

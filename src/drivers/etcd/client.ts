@@ -108,6 +108,7 @@ export function parseEtcdUrl(
   );
   delete driverOptions.requestTimeout;
   delete driverOptions.attemptTimeout;
+  delete driverOptions.layout; // the engine's (layout.ts), not etcd3's
   const probeTargets = driverOptions.hosts === undefined ? endpoints.map((e) => probeTarget(e, driverOptions.credentials)) : [];
   return { endpoints, connectTimeout: options.connectTimeout, requestTimeout, attemptTimeout, driverOptions, probeTargets };
 }

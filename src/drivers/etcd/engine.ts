@@ -29,11 +29,23 @@
  * `create_revision(key) == token`, and `watchName` watches the name's key
  * range for PUT and DELETE (name-watch.ts).
  *
+ * Foreign keys. Every key of a name's range is a claim (queue.ts): one
+ * deadbolt did not write is exclusive, waited for and watched like ours, and
+ * deleted only by an operator's break.
+ *
+ * Layouts. Where claims live is `ClaimKeys`' (keys.ts: deadbolt's own, the
+ * default; concurrency-keys.ts: Go's Mutex, `?layout=concurrency`). Under the
+ * concurrency layout a claim key is `<name>/<lease hex>`, one per lease: the
+ * claim counter is not in it, so the engine keeps which attempt a key is for
+ * (`#occupant`) and never lets a second attempt of the session reuse a key
+ * still in place; values are empty (no grant stamp, no `updateData`); and
+ * claims outside `<namespace>/locks/` are watched one by one, not by the feed.
+ *
  * @internal
  * @module
  */
 import type { IKeyValue, IRangeRequest } from 'etcd3';
-import type { LossReason } from '../../errors.js';
+import { BackendError, BackendUnavailableError, UnsupportedError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import { breakFromJson, displacedToken } from '../../distributed/break-record.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
@@ -41,13 +53,16 @@ import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, 
 import type { LeaseState, Scan, ScanScope } from '../../core/scan.js';
 import type { EtcdClient } from './client.js';
 import { DeleteFeed } from './delete-feed.js';
-import { ETCD_CAPABILITIES } from './capabilities.js';
-import { KeyLayout, encodeName, rangeEnd } from './keys.js';
+import { ETCD_CAPABILITIES, ETCD_CONCURRENCY_CAPABILITIES } from './capabilities.js';
+import { ConcurrencyKeys } from './concurrency-keys.js';
+import { KeyLayout, encodeName, rangeEnd, type ClaimKeys } from './keys.js';
+import type { EtcdLayout } from './layout.js';
 import { breakHolders, scanClaims, type EtcdListed } from './listing.js';
 import { isTransient, mapError } from './map-error.js';
 import { toQueue, type QueueEntry } from './queue.js';
 import { watchPrefix } from './name-watch.js';
 import { decodeHolder, encodeHolder } from './record.js';
+import type { Capabilities } from '../../distributed/driver.js';
 import { EtcdSession } from './session.js';
 import { Watches } from './watch.js';
 
@@ -79,12 +94,20 @@ const DIAGNOSIS_BOUND_MS = 1_000;
  */
 export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, EtcdListed> {
   readonly backend = 'etcd';
-  readonly capabilities = ETCD_CAPABILITIES;
+  readonly capabilities: Capabilities;
   readonly fastTryModes = ['exclusive'] as const;
   readonly #client: EtcdClient;
-  readonly #keys: KeyLayout;
+  readonly #keys: ClaimKeys;
   readonly #watches: Watches;
-  readonly #feed: DeleteFeed;
+  /** The shared DELETE feed; none under the concurrency layout (claims live anywhere in the keyspace). */
+  readonly #feed: DeleteFeed | undefined;
+  /**
+   * Concurrency layout only: the attempt (`ClaimRequest.id`) each claim key of
+   * ours was last written for, until its delete or withdrawal succeeded. One key
+   * per lease and name, so this is what tells a retried create (the same
+   * attempt) from a second attempt that must not take over the first one's key.
+   */
+  readonly #occupant = new Map<string, string>();
   /** Late-acknowledged watches replaced so far, per claim attempt. */
   readonly #rewatches = new WeakMap<EtcdRequest, number>();
   /**
@@ -93,13 +116,19 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
    */
   readonly #since = new WeakMap<QueueEntry, Date>();
 
-  constructor(client: EtcdClient, namespace: string) {
-    const keys = new KeyLayout(namespace);
+  constructor(client: EtcdClient, namespace: string, layout: EtcdLayout = 'deadbolt') {
+    const keys: ClaimKeys = layout === 'concurrency' ? new ConcurrencyKeys(namespace) : new KeyLayout(namespace);
     this.#client = client;
     this.#keys = keys;
+    this.capabilities = layout === 'concurrency' ? ETCD_CONCURRENCY_CAPABILITIES : ETCD_CAPABILITIES;
     this.#watches = new Watches(client.etcd, keys.anchor);
-    this.#feed = new DeleteFeed(client.etcd, keys.locksRoot, this.#watches);
-    this.#feed.start();
+    this.#feed = keys.feedRoot === undefined ? undefined : new DeleteFeed(client.etcd, keys.feedRoot, this.#watches);
+    this.#feed?.start();
+  }
+
+  /** The key layout this engine writes (layout.ts). */
+  get layout(): EtcdLayout {
+    return this.#keys.layout;
   }
 
   /** Watches of their own (a read older than the feed); the feed itself is not counted. */
@@ -117,12 +146,13 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
 
   async createClaim(request: EtcdRequest): Promise<Created<QueueEntry, EtcdRead>> {
     const key = this.#key(request);
+    await this.#occupy(request, key);
     const limit = request.mode === 'exclusive' ? 2 : 0; // ours and the one before it
     const since = new Date();
     const res = await this.#client.etcd.kv.txn({
       compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [
-        { request_put: { key, value: encodeHolder(request.owner, since, request.data), lease: request.session.lease.toString() } },
+        { request_put: { key, value: this.#keys.value(request.owner, since, request.data), lease: request.session.lease.toString() } },
         { request_range: { ...this.#queue(request.name), limit } },
       ],
       failure: [{ request_range: { key } }],
@@ -130,11 +160,15 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     if (!res.succeeded) {
       // a retried claim whose first attempt was applied: our key exists already, with that attempt's record
       const kv = res.responses[0]!.response_range.kvs[0]!;
+      if (BigInt(kv.lease) !== request.session.lease) {
+        // only under the concurrency layout can a key we did not write be at our key (someone wrote "<name>/<our lease>")
+        throw new BackendError(`etcd: the claim key of "${request.name}" for this session exists on another lease; it was not written by deadbolt`);
+      }
       return { claim: this.#entry(request, key, BigInt(kv.create_revision), decodeHolder(kv.value).since) };
     }
     const revision = BigInt(res.header.revision);
     const claim = this.#entry(request, key, revision, since);
-    const ahead = toQueue(this.#keys, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
+    const ahead = toQueue(this.#keys, request.name, res.responses[1]!.response_range.kvs).filter((c) => c.order < revision);
     return { claim, read: { ahead, at: revision } };
   }
 
@@ -142,13 +176,16 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   async claimIfFree(request: EtcdRequest): Promise<QueueEntry | undefined> {
     const prefix = Buffer.from(this.#keys.queue(request.name));
     const key = this.#key(request);
+    await this.#occupy(request, key);
     const since = new Date();
     const res = await this.#client.etcd.kv.txn({
       compare: [{ key: prefix, range_end: rangeEnd(prefix), target: 'Version', result: 'Equal', version: 0 }],
-      success: [{ request_put: { key, value: encodeHolder(request.owner, since, request.data), lease: request.session.lease.toString() } }],
+      success: [{ request_put: { key, value: this.#keys.value(request.owner, since, request.data), lease: request.session.lease.toString() } }],
       failure: [],
     });
-    return res.succeeded ? this.#entry(request, key, BigInt(res.header.revision), since) : undefined;
+    if (res.succeeded) return this.#entry(request, key, BigInt(res.header.revision), since);
+    this.#vacate(request, key); // nothing written
+    return undefined;
   }
 
   async readAhead(request: EtcdRequest, own: QueueEntry): Promise<EtcdRead | undefined> {
@@ -163,7 +200,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     });
     if (!res.succeeded) return undefined;
     return {
-      ahead: toQueue(this.#keys, res.responses[0]!.response_range.kvs),
+      ahead: toQueue(this.#keys, request.name, res.responses[0]!.response_range.kvs),
       at: BigInt(res.header.revision),
       broken: res.responses[1]!.response_range.kvs[0],
     };
@@ -171,7 +208,8 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
 
   watchClaim(request: EtcdRequest, target: QueueEntry, at: bigint | undefined, onEvent: (event: WatchEvent) => void): ClaimWatch {
     const own = target.key.equals(this.#key(request));
-    return this.#feed.onDelete(target.key, (at ?? target.revision) + 1n, {
+    const source = this.#feed ?? this.#watches;
+    return source.onDelete(target.key, (at ?? target.revision) + 1n, {
       onDelete: () => onEvent('gone'),
       onUncertain: () => onEvent('uncertain'),
       // on etcd's slow path a waiter's wake-up could come ~100 ms late: read and watch again, a few times
@@ -186,22 +224,26 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
     });
   }
 
-  async deleteClaim(_request: EtcdRequest, claim: QueueEntry): Promise<void> {
+  async deleteClaim(request: EtcdRequest, claim: QueueEntry): Promise<void> {
     await this.#client.etcd.kv.txn({
       compare: [{ key: claim.key, target: 'Create', result: 'Equal', create_revision: claim.token.toString() }],
       success: [{ request_delete_range: { key: claim.key } }],
       failure: [],
     });
+    this.#vacate(request, claim.key);
   }
 
   async withdrawUnconfirmed(request: EtcdRequest): Promise<void> {
     const key = this.#key(request);
+    // concurrency layout: the key is the session's for this name, maybe another attempt's by now: leave that one alone
+    if (this.#feed === undefined && this.#occupant.get(key.toString('latin1')) !== request.id) return;
     await this.#client.etcd.kv.txn({
       // only while it is still ours; a missing key compares unequal and is left alone
       compare: [{ key, target: 'Lease', result: 'Equal', lease: request.session.lease.toString() }],
       success: [{ request_delete_range: { key } }],
       failure: [],
     });
+    this.#vacate(request, key);
   }
 
   async claimVanished(request: EtcdRequest): Promise<void> {
@@ -229,7 +271,8 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
    * holder that released and then closed its session at once may be reported as expired.
    */
   async predecessor(_request: EtcdRequest, waited: QueueEntry, read: Promise<EtcdRead | undefined>): Promise<PredecessorReport> {
-    const lease = EtcdSession.timeToLive(this.#client, waited.lease).catch(() => 'unknown' as const);
+    // a foreign key on no lease (0) has no lease to ask about
+    const lease = waited.lease === 0n ? Promise.resolve('unknown' as const) : EtcdSession.timeToLive(this.#client, waited.lease).catch(() => 'unknown' as const);
     const record = breakFromJson((await read)?.broken?.value.toString('utf8'));
     if (record !== undefined && displacedToken(record, waited.revision)) {
       return { outcome: 'broken', token: waited.revision, breakRecord: record };
@@ -250,6 +293,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   async granted(request: EtcdRequest, own: QueueEntry): Promise<void> {
     const since = new Date();
     this.#since.set(own, since);
+    if (this.#feed === undefined) return; // concurrency layout: the value stays empty, as Go's
     await this.#client.etcd.kv.txn({
       compare: [
         { key: own.key, target: 'Create', result: 'Equal', create_revision: own.token.toString() },
@@ -302,6 +346,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
    * so this PUT is not a loss; name watchers see it (a PUT of a claim key).
    */
   async updateData(request: EtcdRequest, claim: QueueEntry, data: string): Promise<boolean> {
+    if (this.#feed === undefined) throw new UnsupportedError('etcd layout=concurrency stores no recipe data (Go\'s Mutex keys have an empty value)');
     const since = this.#since.get(claim) ?? new Date(); // always set for a claim this engine made
     const res = await this.#client.etcd.kv.txn({
       compare: [{ key: claim.key, target: 'Create', result: 'Equal', create_revision: claim.token.toString() }],
@@ -312,7 +357,7 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   }
 
   async close(): Promise<void> {
-    this.#feed.close();
+    this.#feed?.close();
     this.#watches.closeAll();
     this.#client.close();
   }
@@ -320,7 +365,35 @@ export class EtcdEngine implements Engine<EtcdSession, QueueEntry, EtcdRead, Etc
   /** The claim key of this attempt (the id is the session's claim counter). */
   #key(request: EtcdRequest): Buffer {
     encodeName(request.name); // a clear error for a name etcd cannot hold
+    if (request.mode === 'shared' && this.#keys.layout === 'concurrency') {
+      throw new UnsupportedError(`etcd layout=concurrency has no shared locks (Go's concurrency.Mutex has none); acquire "${request.name}" in 'exclusive' mode`);
+    }
     return Buffer.from(this.#keys.claim(request.name, request.session.lease, Number(request.id), request.mode));
+  }
+
+  /**
+   * Concurrency layout: make `key` this attempt's before writing it. A key
+   * still held for another attempt (its delete not done yet: the reaper retries
+   * it) is read: gone, it is taken over; still there, this attempt fails as
+   * transient, so the core retries it, and never two attempts share one key.
+   */
+  async #occupy(request: EtcdRequest, key: Buffer): Promise<void> {
+    if (this.#feed !== undefined) return; // deadbolt's layout: every attempt has a key of its own
+    const id = key.toString('latin1');
+    const occupant = this.#occupant.get(id);
+    if (occupant !== undefined && occupant !== request.id) {
+      const res = await this.#client.etcd.kv.range({ key, keys_only: true });
+      if (res.kvs.length > 0 && this.#occupant.get(id) === occupant) {
+        throw new BackendUnavailableError(`etcd layout=concurrency: this session's previous claim of "${request.name}" is still being removed`);
+      }
+    }
+    this.#occupant.set(id, request.id);
+  }
+
+  /** The key is no longer in use by `request`'s attempt (deleted, withdrawn, or never written). */
+  #vacate(request: EtcdRequest, key: Buffer): void {
+    const id = key.toString('latin1');
+    if (this.#occupant.get(id) === request.id) this.#occupant.delete(id);
   }
 
   #entry(request: EtcdRequest, key: Buffer, revision: bigint, since: Date): QueueEntry {

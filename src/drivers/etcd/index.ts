@@ -7,6 +7,11 @@
  * …), plus `requestTimeout`: the deadline of each call to etcd (default: the
  * connect timeout).
  *
+ * Layout: `?layout=concurrency` (or `driverOptions.layout: 'concurrency'`)
+ * writes claims as Go's clientv3 `concurrency.Mutex` does (`etcdctl lock`), so
+ * both exclude each other; `deadbolt` (the default) is deadbolt's own keys.
+ * See docs/drivers/etcd.md.
+ *
  * Limits: lock names up to 1 KiB of UTF-8, any well-formed Unicode; TTL at
  * least 2 s, in whole seconds. See driver.ts for the guarantees.
  *
@@ -26,9 +31,11 @@
 import type { DriverFactory } from '../../distributed/driver.js';
 import { openClient, parseEtcdUrl } from './client.js';
 import { EtcdDriver } from './driver.js';
+import { layoutOf } from './layout.js';
 
 export { ETCD_CAPABILITIES, EtcdDriver, RECOVERY_BOUND_MS } from './driver.js';
 export { MAX_NAME_BYTES } from './keys.js';
+export { ETCD_LAYOUTS, type EtcdLayout } from './layout.js';
 export { MIN_TTL_MS } from './session.js';
 
 /**
@@ -42,9 +49,10 @@ export { MIN_TTL_MS } from './session.js';
  * ```
  */
 export const createDriver: DriverFactory = async (url, options) => {
+  const layout = layoutOf(url, options.driverOptions); // before dialling: a wrong layout is a configuration error
   const config = parseEtcdUrl(url, options);
   options.probe?.(config.probeTargets);
-  return new EtcdDriver(await openClient(config, options.signal), options.namespace);
+  return new EtcdDriver(await openClient(config, options.signal), options.namespace, layout);
 };
 
 export default createDriver;

@@ -19,7 +19,7 @@ import type { Etcd3, IKeyValue } from 'etcd3';
 import type { KeptBreak, Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import { breakFromJson, breakToJson } from '../../distributed/break-record.js';
 import type { BreakRecord } from '../../distributed/driver.js';
-import { encodeName, rangeEnd, type KeyLayout } from './keys.js';
+import { encodeName, rangeEnd, type ClaimKeys } from './keys.js';
 import { mapError } from './map-error.js';
 import { decodeHolder } from './record.js';
 
@@ -45,37 +45,51 @@ export interface EtcdListed extends ScannedClaim {
  * const scan = await scanClaims(etcd, keys, { prefix: 'billing/', exact: false, survey: true });
  * ```
  */
-export async function scanClaims(etcd: Etcd3, keys: KeyLayout, scope: ScanScope): Promise<Scan<EtcdListed>> {
+export async function scanClaims(etcd: Etcd3, keys: ClaimKeys, scope: ScanScope): Promise<Scan<EtcdListed>> {
   const claimKeys = scope.exact ? keys.queue(scope.prefix) : keys.listPrefix(scope.prefix);
   const brokenKeys = (): string => (scope.prefix === '' ? keys.brokenRoot : `${keys.brokenRoot}${encodeName(scope.prefix, true)}`);
   const [claims, broken] = await Promise.all([
     range(etcd, claimKeys, 'listing locks'),
     scope.survey ? range(etcd, brokenKeys(), 'reading break records') : [],
   ]);
-  return { claims: claims.flatMap((kv) => listed(keys, kv)), breaks: broken.flatMap((kv) => kept(keys, kv)) };
+  const name = scope.exact ? scope.prefix : undefined;
+  return { claims: claims.flatMap((kv) => listed(keys, kv, name)), breaks: broken.flatMap((kv) => kept(keys, kv)) };
 }
 
 async function range(etcd: Etcd3, prefix: string, doing: string): Promise<IKeyValue[]> {
-  const key = Buffer.from(prefix);
+  // "" (the concurrency layout's list of every name): etcd's "\0" to "\0", every key
+  const key = prefix === '' ? Buffer.from([0]) : Buffer.from(prefix);
   try {
-    return (await etcd.kv.range({ key, range_end: rangeEnd(key) })).kvs;
+    return (await etcd.kv.range({ key, range_end: prefix === '' ? Buffer.from([0]) : rangeEnd(key) })).kvs;
   } catch (error) {
     throw mapError(error, doing);
   }
 }
 
-/** A claim key-value as a scanned claim; none for keys deadbolt did not write. */
-function listed(keys: KeyLayout, kv: IKeyValue): EtcdListed[] {
-  const parsed = keys.parseClaim(kv.key.toString('utf8'));
-  if (parsed === undefined) return [];
+/**
+ * A claim key-value as a scanned claim (of `name` for an exact scan); none for
+ * a key that is no claim of any name. A key deadbolt did not write is listed
+ * as an exclusive claim with placeholder owner fields: its value is never read.
+ */
+function listed(keys: ClaimKeys, kv: IKeyValue, name: string | undefined): EtcdListed[] {
+  const lease = BigInt(kv.lease);
+  const classified = keys.classify(kv.key.toString('utf8'), lease, name);
+  if (classified === undefined) return [];
   const revision = BigInt(kv.create_revision);
+  const base = { key: kv.key, name: classified.name, mode: classified.mode, order: revision, token: revision };
+  // lease 0: a key on no lease, which never expires (nothing to look up)
+  const leased = lease === 0n ? base : { ...base, lease: lease.toString() };
+  if (!classified.own) return [{ ...leased, owner: FOREIGN_OWNER }];
   const { owner, since, data } = decodeHolder(kv.value);
-  const claim = { key: kv.key, name: parsed.name, mode: parsed.mode, order: revision, token: revision, owner, since, lease: BigInt(kv.lease).toString() };
+  const claim = { ...leased, owner, since };
   return [data === undefined ? claim : { ...claim, data }];
 }
 
+/** The owner fields of a claim deadbolt did not write (the placeholders of owner-record.ts). */
+const FOREIGN_OWNER = Object.freeze({ id: '?', host: '?', pid: 0 });
+
 /** A break record key-value; none for keys or values deadbolt did not write. */
-function kept(keys: KeyLayout, kv: IKeyValue): KeptBreak[] {
+function kept(keys: ClaimKeys, kv: IKeyValue): KeptBreak[] {
   let name: string;
   try {
     name = decodeURIComponent(kv.key.toString('utf8').slice(keys.brokenRoot.length));
@@ -94,7 +108,7 @@ function kept(keys: KeyLayout, kv: IKeyValue): KeptBreak[] {
  * await breakHolders(etcd, keys, 'jobs', holders, { reason: 'stuck', by: 'ops', at: new Date(), displaced });
  * ```
  */
-export async function breakHolders(etcd: Etcd3, keys: KeyLayout, name: string, holders: readonly EtcdListed[], record: BreakRecord): Promise<boolean> {
+export async function breakHolders(etcd: Etcd3, keys: ClaimKeys, name: string, holders: readonly EtcdListed[], record: BreakRecord): Promise<boolean> {
   try {
     const { succeeded } = await etcd.kv.txn({
       compare: holders.map((h) => ({ key: h.key, target: 'Create' as const, result: 'Equal' as const, create_revision: h.token.toString() })),

@@ -11,7 +11,7 @@
  */
 import type { IKeyValue } from 'etcd3';
 import type { EngineClaim } from '../../core/engine.js';
-import type { KeyLayout } from './keys.js';
+import type { ClaimKeys } from './keys.js';
 
 /** One claim in the queue (the core's EngineClaim: order and token are its `create_revision`). */
 export interface QueueEntry extends EngineClaim {
@@ -24,28 +24,30 @@ export interface QueueEntry extends EngineClaim {
 }
 
 /**
- * Parse etcd's key-values into queue entries, oldest first; keys that are not
- * deadbolt claims are ignored.
+ * Parse etcd's key-values of the range of `name` into queue entries, oldest
+ * first. Every key of the range is a claim: one deadbolt did not write is an
+ * exclusive one (keys.ts `classify`), so a foreign client's claim is waited
+ * for, never ignored.
  *
  * @example
  * ```ts
- * const queue = toQueue(keys, response.kvs);
+ * const queue = toQueue(keys, 'jobs', response.kvs);
  * ```
  */
-export function toQueue(keys: KeyLayout, kvs: readonly IKeyValue[]): QueueEntry[] {
+export function toQueue(keys: ClaimKeys, name: string, kvs: readonly IKeyValue[]): QueueEntry[] {
   const entries: QueueEntry[] = [];
   for (const kv of kvs) {
-    const parsed = keys.parseClaim(kv.key.toString('utf8'));
-    if (parsed === undefined) continue;
+    const lease = BigInt(kv.lease);
+    const { mode } = keys.classify(kv.key.toString('utf8'), lease, name)!; // with a name: always a claim
     const revision = BigInt(kv.create_revision);
     entries.push({
       order: revision,
       token: revision,
       key: kv.key,
-      name: parsed.name,
-      mode: parsed.mode,
+      name,
+      mode,
       revision,
-      lease: BigInt(kv.lease),
+      lease,
     });
   }
   return entries.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
