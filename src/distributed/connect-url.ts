@@ -54,7 +54,7 @@ const REDIS = { driver: 'redis', parameters: [], minTtlMs: 100 } as const;
 export const SCHEMES: Readonly<Record<string, SchemeEntry>> = Object.freeze({
   memory: { driver: 'memory', authority: 'name', example: 'memory://tests', parameters: [], minTtlMs: 20 },
   file: { driver: 'file', authority: 'path', example: 'file:///run/locks', parameters: ['prefix', 'cleanup'], minTtlMs: 1 },
-  etcd: { driver: 'etcd', authority: 'hosts', defaultPort: 2379, example: 'etcd://10.0.0.1:2379,10.0.0.2:2379', parameters: [], minTtlMs: 2_000 },
+  etcd: { driver: 'etcd', authority: 'hosts', defaultPort: 2379, example: 'etcd://10.0.0.1:2379,10.0.0.2:2379', parameters: ['layout'], minTtlMs: 2_000 },
   redis: { ...REDIS, authority: 'host', defaultPort: 6379, example: 'redis://:password@10.0.0.1:6379/0' },
   rediss: { ...REDIS, authority: 'host', defaultPort: 6379, example: 'rediss://:password@redis.example.com:6380/0' },
   'redis+sentinel': { ...REDIS, authority: 'hosts', defaultPort: 26379, example: 'redis+sentinel://:password@10.0.0.1:26379,10.0.0.2:26379/mymaster' },

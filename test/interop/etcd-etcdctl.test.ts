@@ -202,11 +202,21 @@ describe(SUITE, { skip: client.available ? false : client.reason }, () => {
       await assert.rejects(locks.acquire(freshName(), { mode: 'shared' }), UnsupportedError);
     });
 
-    test('a wrong layout is a ConfigurationError naming the accepted values', async () => {
+    test('a wrong layout is a ConfigurationError naming the accepted values; ?layout= in the URL works like driverOptions', async () => {
       await assert.rejects(
         connect(etcd.url, { namespace: freshNamespace(), connectTimeout: CONNECT_TIMEOUT_MS, driverOptions: { layout: 'go' } }),
         (error: Error) => error.name === 'ConfigurationError' && /"deadbolt", "concurrency"/.test(error.message),
       );
+      await assert.rejects(
+        connect(`${etcd.url}?layout=go`, { namespace: freshNamespace(), connectTimeout: CONNECT_TIMEOUT_MS }),
+        (error: Error) => error.name === 'ConfigurationError' && /"deadbolt", "concurrency"/.test(error.message),
+      );
+      const viaUrl = await connect(`${etcd.url}?layout=concurrency`, { namespace: freshNamespace(), connectTimeout: CONNECT_TIMEOUT_MS });
+      try {
+        assert.equal(viaUrl.capabilities.shared, false, 'the concurrency layout (no shared mode) is on');
+      } finally {
+        await viaUrl.close();
+      }
     });
 
     test('mixed counter: 3 deadbolt processes and 3 etcdctl lock loops × 20 increments, exact, tokens increasing', async () => {
