@@ -42,11 +42,11 @@ test('paths: chroot and namespace prefix every node', () => {
   assert.equal(new ZkPaths('', 'deadbolt').root, '/deadbolt');
 });
 
-test('claims: parsed from node names; other children are ignored', () => {
+test('claims: parsed from deadbolt node names', () => {
   assert.deepEqual(parseClaim(claim(7, 'write', 3)), { node: claim(7, 'write', 3), guid: guid(7), mode: 'exclusive', seq: 3 });
   assert.equal(parseClaim('lock-0000000001'), undefined);
   assert.equal(parseClaim(`${guid(1)}-read-`), undefined);
-  assert.deepEqual(toQueue(['junk', claim(2, 'read', 11), claim(1, 'write', 2)]).map((e) => e.seq), [2, 11]);
+  assert.deepEqual(toQueue([claim(2, 'read', 11), claim(1, 'write', 2)]).map((e) => e.seq), [2, 11]);
 });
 
 test('queue: writers wait for the next lower claim, readers for the next lower writer', () => {
@@ -98,4 +98,76 @@ test('URLs: hosts and chroot; credentials, queries and bad chroots are refused',
   assert.throws(() => parseZooKeeperUrl(new URL('zookeeper://h:1'), { ...options, driverOptions: { authInfo: 'x' } }), ConfigurationError);
   const auth = parseZooKeeperUrl(new URL('zookeeper://h:1'), { ...options, driverOptions: { authInfo: [{ scheme: 'digest', auth: 'u:p' }] } });
   assert.deepEqual(auth.authInfo, [{ scheme: 'digest', auth: 'u:p' }]);
+});
+
+test('URLs: ?layout= and driverOptions.layout, validated, deadbolt by default', () => {
+  const options = { endpoints: [], connectTimeout: 5_000 };
+  assert.equal(parseZooKeeperUrl(new URL('zookeeper://h:1/x'), options).layout, 'deadbolt');
+  assert.equal(parseZooKeeperUrl(new URL('zookeeper://h:1/x?layout=kazoo'), options).layout, 'kazoo');
+  assert.equal(parseZooKeeperUrl(new URL('zookeeper://h:1/x'), { ...options, driverOptions: { layout: 'kazoo' } }).layout, 'kazoo');
+  assert.equal(parseZooKeeperUrl(new URL('zookeeper://h:1?layout=deadbolt'), { ...options, driverOptions: { layout: 'deadbolt' } }).layout, 'deadbolt');
+  const refused = (url: string, driverOptions?: Record<string, unknown>): void => {
+    assert.throws(() => parseZooKeeperUrl(new URL(url), driverOptions === undefined ? options : { ...options, driverOptions }), (error: unknown) => {
+      assert.ok(error instanceof ConfigurationError);
+      assert.match(error.message, /deadbolt, kazoo|layout/);
+      return true;
+    });
+  };
+  refused('zookeeper://h:1?layout=curator');
+  refused('zookeeper://h:1?layout=kazoo&layout=kazoo');
+  refused('zookeeper://h:1', { layout: 7 });
+  refused('zookeeper://h:1', { layout: 'Kazoo' });
+  refused('zookeeper://h:1?layout=kazoo', { layout: 'deadbolt' });
+  assert.throws(() => parseZooKeeperUrl(new URL('zookeeper://h:1/x#frag'), options), ConfigurationError);
+});
+
+test('foreign children: exclusive, at their 10-digit suffix; without one, ahead of everyone', () => {
+  const kazoo = `${'a'.repeat(32)}__lock__0000000003`;
+  const kazooRead = `${'b'.repeat(32)}__rlock__0000000004`;
+  const curator = '_c_0b1e3c2d-1a2b-4c3d-9e8f-0123456789ab-lock-0000000006';
+  const queue = toQueue([claim(1, 'read', 5), kazoo, claim(2, 'read', 7), curator, kazooRead]);
+  assert.deepEqual(queue.map((e) => [e.seq, e.mode, e.foreign === true]), [
+    [3, 'exclusive', true],
+    [4, 'exclusive', true], // kazoo's ReadLock is foreign under the default layout: exclusive, the safe reading
+    [5, 'shared', false],
+    [6, 'exclusive', true],
+    [7, 'shared', false],
+  ]);
+  assert.equal(queue.every((e) => e.foreign !== true || e.guid === ''), true, 'a foreign node never carries an identity of ours');
+  const shared = queue[2]!;
+  assert.equal(blocker(queue, shared)?.seq, 4, 'a shared claim waits for a foreign one');
+  assert.deepEqual(holdersOf(queue).map((e) => e.seq), [3]);
+  assert.equal(wouldGrant(toQueue(['anything-0000000001']), 'shared'), false);
+
+  // no sequence suffix: placed below every sequence number, so it blocks everyone until deleted
+  const plain = toQueue([claim(1, 'read', 0), 'config', 'zeta', claim(2, 'write', 1)]);
+  assert.deepEqual(plain.slice(0, 2).map((e) => e.node), ['config', 'zeta']);
+  assert.ok(plain[0]!.seq < plain[1]!.seq && plain[1]!.seq < -(2 ** 31), 'distinct, below any 32-bit sequence');
+  assert.equal(blocker(plain, plain[2]!)?.node, 'zeta');
+  assert.equal(holdersOf(plain)[0]!.node, 'config');
+});
+
+test('kazoo layout: kazoo\'s names are claims with their modes, deadbolt\'s too, the rest foreign', () => {
+  const hex = (n: number): string => n.toString(16).padStart(32, '0');
+  const lock = (n: number, seq: number): string => `${hex(n)}__lock__${seq.toString().padStart(10, '0')}`;
+  const rlock = (n: number, seq: number): string => `${hex(n)}__rlock__${seq.toString().padStart(10, '0')}`;
+  const queue = toQueue([rlock(1, 1), lock(2, 2), claim(3, 'read', 3), 'stray', rlock(4, 4)], 'kazoo');
+  assert.deepEqual(queue.map((e) => [e.node, e.mode, e.foreign === true]), [
+    ['stray', 'exclusive', true],
+    [rlock(1, 1), 'shared', false],
+    [lock(2, 2), 'exclusive', false],
+    [claim(3, 'read', 3), 'shared', false],
+    [rlock(4, 4), 'shared', false],
+  ]);
+  assert.equal(queue[1]!.guid, hex(1));
+  assert.equal(toQueue([`${hex(1)}__lock__-000000005`], 'kazoo')[0]!.seq, -5, "ZooKeeper's %010d of a wrapped counter");
+  const paths = new ZkPaths('/apps', 'tooz/locks', 'kazoo');
+  assert.equal(paths.lockDir('jobs'), '/apps/tooz/locks/jobs', "tooz's get_lock(b'jobs') under namespace tooz");
+  assert.equal(paths.claimPrefix(paths.lockDir('jobs'), hex(9), 'exclusive'), `/apps/tooz/locks/jobs/${hex(9)}__lock__`);
+  assert.equal(paths.claimPrefix(paths.lockDir('jobs'), hex(9), 'shared'), `/apps/tooz/locks/jobs/${hex(9)}__rlock__`);
+  assert.equal(paths.sessionsRoot, '/apps/tooz/locks/%deadbolt/sessions');
+  assert.equal(paths.brokenRoot, '/apps/tooz/locks/%deadbolt/broken');
+  assert.equal(decodeName('%deadbolt'), undefined, 'never listed as a lock');
+  assert.equal(new ZkPaths('', 'locks', 'kazoo').lockDir('jobs'), '/locks/jobs', "KazooClient.Lock('/locks/jobs')");
+  assert.equal(new ZkPaths('', 'locks').lockDir('jobs'), '/%locks/locks/jobs', 'the default layout is unchanged');
 });

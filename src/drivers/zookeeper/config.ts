@@ -1,5 +1,5 @@
 /**
- * Reading `zookeeper://host:port[,host:port…][/chroot]` and the driver options.
+ * Reading `zookeeper://host:port[,host:port…][/chroot][?layout=deadbolt|kazoo]` and the driver options.
  *
  * The chroot is applied by the driver (every path it builds starts with it),
  * not by the client library: that lets `connect()` check that the chroot
@@ -11,13 +11,14 @@
 import { redact } from '../../distributed/connect-url.js';
 import { ConfigurationError } from '../../errors.js';
 import type { Endpoint } from '../../distributed/driver.js';
+import { LAYOUTS, type ZkLayout } from './layout.js';
 
 /**
  * Where and how to reach ZooKeeper.
  *
  * @example
  * ```ts
- * const config: ZooKeeperConfig = { endpoints: ['10.0.0.1:2181'], chroot: '/apps', connectTimeout: 5_000, authInfo: [], probeTargets: [{ host: '10.0.0.1', port: 2181 }] };
+ * const config: ZooKeeperConfig = { endpoints: ['10.0.0.1:2181'], chroot: '/apps', connectTimeout: 5_000, authInfo: [], probeTargets: [{ host: '10.0.0.1', port: 2181 }], layout: 'deadbolt' };
  * ```
  */
 export interface ZooKeeperConfig {
@@ -31,6 +32,8 @@ export interface ZooKeeperConfig {
   readonly authInfo: ReadonlyArray<{ scheme: string; auth: string }>;
   /** The members, for connect()'s probes (the client retries refused members round after round). */
   readonly probeTargets: ReadonlyArray<{ host: string; port: number }>;
+  /** How claims are named (layout.ts): `?layout=` or `driverOptions.layout`; default `deadbolt`. */
+  readonly layout: ZkLayout;
 }
 
 /** What ZooKeeper refuses in a node name (its PathUtils): controls, surrogates, private use, specials. */
@@ -56,9 +59,10 @@ export function parseZooKeeperUrl(
         "([{ scheme: 'digest', auth: 'user:password' }]) instead",
     );
   }
-  if (url.search !== '' || url.hash !== '') {
-    throw new ConfigurationError(`zookeeper URL "${shown}" has a query or fragment; it takes only hosts and a chroot (zookeeper://h1:2181,h2:2181/chroot)`);
+  if (url.hash !== '') {
+    throw new ConfigurationError(`zookeeper URL "${shown}" has a fragment; it takes only hosts, a chroot and ?layout= (zookeeper://h1:2181,h2:2181/chroot?layout=kazoo)`);
   }
+  const layout = parseLayout(url, options.driverOptions, shown);
   const members = options.endpoints.length > 0 ? options.endpoints : [{ host: url.hostname, port: Number(url.port || 2181) }];
   const endpoints = members.map(({ host, port }) => {
     if (host.includes(':')) throw new ConfigurationError(`zookeeper URL "${shown}": IPv6 addresses are not supported by node-zookeeper-client; use a host name`);
@@ -70,7 +74,33 @@ export function parseZooKeeperUrl(
     chroot: parseChroot(url.pathname, shown),
     connectTimeout: options.connectTimeout,
     authInfo: parseAuthInfo(options.driverOptions),
+    layout,
   };
+}
+
+/**
+ * `?layout=` and `driverOptions.layout`: one of {@link LAYOUTS}; both given
+ * must agree (a URL from configuration and code that disagree is a mistake to
+ * report, not to settle silently).
+ */
+function parseLayout(url: URL, driverOptions: Record<string, unknown> | undefined, shown: string): ZkLayout {
+  const keys = [...url.searchParams.keys()];
+  const unknown = keys.filter((key) => key !== 'layout');
+  if (unknown.length > 0 || url.searchParams.getAll('layout').length > 1) {
+    throw new ConfigurationError(`zookeeper URL "${shown}": the only query parameter is layout (once), one of ${LAYOUTS.join(', ')}`);
+  }
+  const fromUrl = url.searchParams.get('layout') ?? undefined;
+  const fromOptions = driverOptions?.layout;
+  for (const value of [fromUrl, fromOptions]) {
+    if (value !== undefined && !LAYOUTS.includes(value as ZkLayout)) {
+      const what = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : `a ${typeof value}`;
+      throw new ConfigurationError(`the zookeeper layout must be one of ${LAYOUTS.join(', ')}; got ${what}`);
+    }
+  }
+  if (fromUrl !== undefined && fromOptions !== undefined && fromUrl !== fromOptions) {
+    throw new ConfigurationError(`zookeeper URL "${shown}" says layout=${fromUrl} but driverOptions.layout is ${String(fromOptions)}; give one`);
+  }
+  return ((fromUrl ?? fromOptions) as ZkLayout | undefined) ?? 'deadbolt';
 }
 
 /** `/a/b/` → `/a/b`; `/` and `` → ``; percent-escapes decoded; ZooKeeper's rules checked. */
@@ -94,9 +124,9 @@ function parseChroot(pathname: string, shown: string): string {
 
 function parseAuthInfo(driverOptions: Record<string, unknown> | undefined): Array<{ scheme: string; auth: string }> {
   if (driverOptions === undefined) return [];
-  const unknown = Object.keys(driverOptions).filter((key) => key !== 'authInfo');
+  const unknown = Object.keys(driverOptions).filter((key) => key !== 'authInfo' && key !== 'layout');
   if (unknown.length > 0) {
-    throw new ConfigurationError(`the zookeeper driver takes only driverOptions.authInfo; got ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
+    throw new ConfigurationError(`the zookeeper driver takes only driverOptions.authInfo and driverOptions.layout; got ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
   }
   const list = driverOptions.authInfo;
   if (list === undefined) return [];

@@ -31,7 +31,7 @@ export { MIN_TTL_MS, RECOVERY_BOUND_MS, ZOOKEEPER_CAPABILITIES } from './capabil
  */
 export class ZooKeeperDriver extends RecipeDriver<ZkSession, ZkClaim, ZkRead, ZkListed> {
   private constructor(config: ZooKeeperConfig, namespace: string, client: ZkClient, ttlMs: number) {
-    const paths = new ZkPaths(config.chroot, namespace);
+    const paths = new ZkPaths(config.chroot, namespace, config.layout);
     super(new ZkEngine(paths, new Clients(config, paths, client, ttlMs)));
   }
 

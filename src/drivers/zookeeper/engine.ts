@@ -4,10 +4,12 @@
  * "protected" creates.
  *
  * Ordering. A claim is an ephemeral sequential node
- * `<lock node>/<guid>-<read|write>-<seq>` of the session, holding the holder
+ * `<lock node>/<guid>-<read|write>-<seq>` of the session (the `kazoo` layout:
+ * `<hex>__lock__<seq>` / `<hex>__rlock__<seq>`, layout.ts), holding the holder
  * record; the GUID is the core's claim id. Its sequence suffix is its place in
  * the queue; its `czxid` is its fencing token. Missing parents are created
- * when the create reports NO_NODE. A create whose answer was lost is found
+ * when the create reports NO_NODE. Every other child of the lock node is a
+ * foreign exclusive claim, waited for like ours (layout.ts). A create whose answer was lost is found
  * again, on the core's retry, by its GUID among the children; a duplicate that
  * may still appear later is removed when seen.
  *
@@ -35,7 +37,6 @@
 import { SessionLostError, type LossReason } from '../../errors.js';
 import type { LockOwner } from '../../contracts/lock-info.js';
 import type { BreakRecord, PredecessorReport } from '../../distributed/driver.js';
-import { randomUUID } from 'node:crypto';
 import type { ClaimRequest, ClaimsRead, ClaimWatch, Created, Engine, NameEvent, WatchEvent } from '../../core/engine.js';
 import type { Scan, ScanScope } from '../../core/scan.js';
 import { wouldGrant } from '../../core/blocker.js';
@@ -44,9 +45,10 @@ import { ZOOKEEPER_CAPABILITIES } from './capabilities.js';
 import { breakHolders, scanClaims, type ZkListed } from './listing.js';
 import { isConnectionLoss, isSessionGone, mapError, ZkCode, zkCode } from './map-error.js';
 import { watchClaims } from './name-watch.js';
+import { newClaimId, parseChild } from './layout.js';
 import type { ZkPaths } from './paths.js';
 import { toQueue, type QueueEntry } from './queue.js';
-import { decodeBreak, departureOf, encodeHolder } from './record.js';
+import { decodeBreak, decodeHolder, departureOf, encodeHolder } from './record.js';
 import type { ZkSession } from './session.js';
 
 /** One claim node, as the core sees it. */
@@ -107,6 +109,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   /** Per attempt: our token, and the stat of the claim we last waited on. */
   readonly #own = new WeakMap<ZkRequest, bigint>();
   readonly #waited = new WeakMap<ZkRequest, ZkStat>();
+  /** Claims waited on whose data was a deadbolt holder record (kazoo layout: a Python client's is not). */
+  readonly #waitedDeadbolt = new WeakSet<ZkRequest>();
   /** Our claims whose data we replaced: the node's version we last wrote (deletes are at it). */
   readonly #versions = new WeakMap<ZkClaim, number>();
 
@@ -120,7 +124,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   }
 
   claimId(): string {
-    return randomUUID();
+    return newClaimId(this.#paths.layout);
   }
 
   async createClaim(request: ZkRequest): Promise<Created<ZkClaim, ZkRead>> {
@@ -144,7 +148,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
       if (zkCode(error) === ZkCode.NO_NODE) return [];
       throw error;
     });
-    if (!wouldGrant(toQueue(names).map(asClaim), request.mode)) return undefined;
+    if (!wouldGrant(toQueue(names, this.#paths.layout).map(asClaim), request.mode)) return undefined;
     const { claim, read } = await this.createClaim(request);
     const ahead = read?.ahead ?? [];
     if (read !== undefined && !ahead.some((c) => c.mode === 'exclusive' || request.mode === 'exclusive')) return claim;
@@ -175,7 +179,14 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
       if (live) onEvent(event);
     };
     const watch = (): void => {
-      const watching = mine ? client.exists(target.path, r.watcher) : client.getData(target.path, r.watcher).then(({ stat }) => stat);
+      const watching = mine
+        ? client.exists(target.path, r.watcher)
+        : client.getData(target.path, r.watcher).then(({ data, stat }) => {
+            // only to word the predecessor report: a record with deadbolt's session timeout is one of ours
+            if (decodeHolder(data).ttlMs !== undefined) this.#waitedDeadbolt.add(request);
+            else this.#waitedDeadbolt.delete(request);
+            return stat;
+          });
       watching.then(
         (stat) => {
           if (stat === null) report('gone');
@@ -224,7 +235,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
     if (client.closed || client.expired) return;
     const dir = this.#paths.lockDir(request.name);
     const names = await client.getChildren(dir).catch(ignoreGone);
-    for (const node of names ?? []) if (node.startsWith(`${request.id}-`)) await client.remove(`${dir}/${node}`, -1).catch(ignoreGone);
+    // only a node named with this attempt's id: never a foreign one (its guid is '')
+    for (const node of names ?? []) if (parseChild(node, this.#paths.layout).guid === request.id) await client.remove(`${dir}/${node}`, -1).catch(ignoreGone);
   }
 
   async claimVanished(request: ZkRequest): Promise<void> {
@@ -257,11 +269,13 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
    * departure record says whether it displaced the claim we waited on.
    * Otherwise that claim's session tells: alive, it let go; gone, it expired.
    */
-  async predecessor(request: ZkRequest, _waited: ZkClaim, read: Promise<ZkRead | undefined>): Promise<PredecessorReport> {
+  async predecessor(request: ZkRequest, waited: ZkClaim, read: Promise<ZkRead | undefined>): Promise<PredecessorReport> {
     const client = request.session.client;
     const stat = this.#waited.get(request);
     if (stat === undefined) return { outcome: 'unknown' };
     const token = zxid(stat.czxid);
+    // a foreign client keeps no session node of ours: whether it let go or expired cannot be told
+    if (waited.foreign === true) return { outcome: 'unknown', token };
     // asked alongside the re-check; never left to reject unobserved (an answer lost with the connection: 'unknown')
     const alive = client.exists(this.#paths.session(sessionHex(stat.ephemeralOwner))).then((s) => s !== null, () => undefined);
     const dir = (await read)?.dir;
@@ -276,6 +290,8 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
     }
     const lives = await alive;
     if (lives === undefined) return { outcome: 'unknown', token };
+    // under kazoo's layout the claim may be a Python client's, which has no session node: not proof of expiry
+    if (!lives && this.#paths.layout === 'kazoo' && !this.#waitedDeadbolt.has(request)) return { outcome: 'unknown', token };
     return { outcome: lives ? 'released' : 'expired', token };
   }
 
@@ -301,7 +317,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   /** A children watch on the name's lock node and a data watch on each of its claims (name-watch.ts). */
   async watchName(name: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
     try {
-      return await watchClaims(this.#sessions.reader(), this.#paths.lockDir(name), onEvent);
+      return await watchClaims(this.#sessions.reader(), this.#paths.lockDir(name), this.#paths.layout, onEvent);
     } catch (error) {
       throw this.mapError(error, `watching "${name}"`);
     }
@@ -361,7 +377,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
       if (zkCode(error) === ZkCode.NO_NODE) return [];
       throw error;
     });
-    const node = toQueue(names).find((entry) => entry.guid === request.id)?.node;
+    const node = toQueue(names, this.#paths.layout).find((entry) => entry.guid === request.id)?.node;
     return node === undefined ? undefined : `${dir}/${node}`;
   }
 
@@ -369,7 +385,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   #ahead(request: ZkRequest, own: ZkClaim, names: readonly string[]): ZkClaim[] {
     const dir = this.#paths.lockDir(request.name);
     const ahead: ZkClaim[] = [];
-    for (const entry of toQueue(names)) {
+    for (const entry of toQueue(names, this.#paths.layout)) {
       if (entry.node === own.node) continue;
       if (entry.guid === own.guid) {
         request.session.client.remove(`${dir}/${entry.node}`, -1).catch(() => {});
@@ -381,7 +397,7 @@ export class ZkEngine implements Engine<ZkSession, ZkClaim, ZkRead, ZkListed> {
   }
 
   #claim(request: ZkRequest, node: string, path: string, stat: ZkStat | null): ZkClaim {
-    const entry = toQueue([node])[0]!;
+    const entry = parseChild(node, this.#paths.layout);
     return { ...entry, order: BigInt(entry.seq), token: stat === null ? 0n : zxid(stat.czxid), path, version: stat?.version ?? 0 };
   }
 

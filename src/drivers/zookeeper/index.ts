@@ -5,7 +5,11 @@
  * URL: `zookeeper://host:port[,host:port…][/chroot]`. The chroot must exist;
  * the namespace's nodes are created under it on demand. `driverOptions`:
  * `authInfo`, a list of `{ scheme, auth }` sent on every connection (e.g.
- * `[{ scheme: 'digest', auth: 'user:password' }]`).
+ * `[{ scheme: 'digest', auth: 'user:password' }]`); `layout`, `'deadbolt'` (the
+ * default) or `'kazoo'` (claims named as kazoo's and tooz's lock recipes, at
+ * `<chroot>/<namespace>/<name>`: docs/drivers/zookeeper.md), also read from a
+ * `?layout=` query. A child of a lock node deadbolt did not write is an
+ * exclusive claim under either layout (layout.ts).
  *
  * Mapping (see driver.ts for the guarantees): a coordinator's session is one
  * ZooKeeper session, whose timeout is the TTL; disconnected means suspended,

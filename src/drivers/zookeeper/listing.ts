@@ -6,6 +6,8 @@
  * a time. `token` is the node's czxid, `since` its creation time (for a claim
  * that waited, when it queued), `expiresAt` now + the holder's session timeout
  * from its record: the latest its lock could still be held if it died now.
+ * A child deadbolt did not write (layout.ts) is listed as an exclusive claim
+ * with placeholder owner fields; its data is not read.
  *
  * A break is one transaction, conditional on every holder node's version:
  * write the break record to `<namespace>/broken/<name>`, record the displaced
@@ -18,6 +20,7 @@
  * @module
  */
 import { holdersOf } from '../../core/blocker.js';
+import { ownerFrom } from '../../core/owner-record.js';
 import type { KeptBreak, Scan, ScannedClaim, ScanScope } from '../../core/scan.js';
 import type { BreakRecord } from '../../distributed/driver.js';
 import { zxid, type ZkClient, type ZkOp } from './client.js';
@@ -91,7 +94,7 @@ async function namesUnder(client: ZkClient, root: string, prefix: string, doing:
 /** The claims of `name` (only those that can hold, unless every claim is wanted), each with its node read. */
 async function readClaims(client: ZkClient, paths: ZkPaths, name: string, all: boolean): Promise<ZkListed[]> {
   const dir = paths.lockDir(name);
-  const queue = toQueue(await absentAsEmpty(client.getChildren(dir), `listing the claims of "${name}"`)).map((entry) => ({ ...entry, order: BigInt(entry.seq), token: 0n }));
+  const queue = toQueue(await absentAsEmpty(client.getChildren(dir), `listing the claims of "${name}"`), paths.layout).map((entry) => ({ ...entry, order: BigInt(entry.seq), token: 0n }));
   const read = await Promise.all(
     (all ? queue : holdersOf(queue)).map(async (entry): Promise<ZkListed | undefined> => {
       const path = `${dir}/${entry.node}`;
@@ -102,7 +105,8 @@ async function readClaims(client: ZkClient, paths: ZkPaths, name: string, all: b
         if (zkCode(error) === ZkCode.NO_NODE) return undefined; // released, granted or withdrawn meanwhile
         throw mapError(error, `reading a claim of "${name}"`);
       }
-      const { owner, ttlMs, data } = decodeHolder(node.data);
+      // a foreign node's data is never read: placeholders, and no expiry (its session timeout is unknown)
+      const { owner, ttlMs, data } = entry.foreign === true ? { owner: ownerFrom(undefined), ttlMs: undefined, data: undefined } : decodeHolder(node.data);
       const since = new Date(Number(node.stat.ctime.readBigInt64BE(0)));
       const base = { name, mode: entry.mode, order: entry.order, token: zxid(node.stat.czxid), owner, since, path, version: node.stat.version };
       const claim = data === undefined ? base : { ...base, data };

@@ -2,7 +2,8 @@
  * Watching every claim of one name (`Engine.watchName`) with ZooKeeper's own
  * one-shot watches: a children watch on the lock node (a claim created or
  * deleted, or the lock node deleted) and a data watch on each claim node
- * (`exists`: its data replaced by `updateData`, or its deletion). When the
+ * (`exists`: its data replaced by `updateData`, or its deletion; foreign
+ * children too, since they are claims of the queue). When the
  * lock node does not exist yet, an `exists` watch on it reports its creation,
  * which is what the first claim of the name does.
  *
@@ -41,6 +42,7 @@
 import type { ClaimWatch, NameEvent } from '../../core/engine.js';
 import type { ZkClient } from './client.js';
 import { ZkCode, zkCode } from './map-error.js';
+import type { ZkLayout } from './layout.js';
 import { toQueue } from './queue.js';
 
 /**
@@ -51,11 +53,11 @@ import { toQueue } from './queue.js';
  *
  * @example
  * ```ts
- * const watch = await watchClaims(client, paths.lockDir('leader'), (event) => reread(event));
+ * const watch = await watchClaims(client, paths.lockDir('leader'), paths.layout, (event) => reread(event));
  * watch.cancel();
  * ```
  */
-export async function watchClaims(client: ZkClient, dir: string, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
+export async function watchClaims(client: ZkClient, dir: string, layout: ZkLayout, onEvent: (event: NameEvent) => void): Promise<ClaimWatch> {
   let armed = false;
   let pending: NameEvent | undefined;
   const forward: { to: ((event: NameEvent) => void) | undefined } = {
@@ -86,7 +88,7 @@ export async function watchClaims(client: ZkClient, dir: string, onEvent: (event
     for (const unsubscribe of subscriptions) unsubscribe();
   }
   try {
-    await arm(client, dir, watch);
+    await arm(client, dir, layout, watch);
   } catch (error) {
     stop();
     throw error;
@@ -105,7 +107,7 @@ type Watch = <T>(key: string, call: (watcher: Watcher | undefined) => Promise<T>
 type Watcher = () => void;
 
 /** Set the children watch (or the creation watch) on `dir`, then a data watch on each claim. */
-async function arm(client: ZkClient, dir: string, watch: Watch): Promise<void> {
+async function arm(client: ZkClient, dir: string, layout: ZkLayout, watch: Watch): Promise<void> {
   for (;;) {
     let children: string[];
     try {
@@ -115,7 +117,7 @@ async function arm(client: ZkClient, dir: string, watch: Watch): Promise<void> {
       if ((await watch(`exists ${dir}`, (watcher) => client.exists(dir, watcher))) === null) return; // the first claim creates it: that is the event
       continue; // created in between: watch its children
     }
-    await Promise.all(toQueue(children).map(({ node }) => watch(`exists ${dir}/${node}`, (watcher) => client.exists(`${dir}/${node}`, watcher))));
+    await Promise.all(toQueue(children, layout).map(({ node }) => watch(`exists ${dir}/${node}`, (watcher) => client.exists(`${dir}/${node}`, watcher))));
     return;
   }
 }

@@ -10,6 +10,21 @@
  * <chroot>/<namespace>/sessions/<session id>                       ephemeral: present while that session lives
  * ```
  *
+ * Under the opt-in `kazoo` layout (layout.ts) the lock nodes are kazoo's lock
+ * paths: the namespace is used verbatim as the parent of the lock nodes, so
+ * that `KazooClient.Lock('/locks/jobs')` is namespace `locks`, name `jobs`, and
+ * tooz's `get_lock(b'jobs')` (tooz namespace `tooz`) is namespace `tooz/locks`,
+ * name `jobs`; deadbolt's own nodes move below `%deadbolt`, a node name no
+ * encoded lock name can be (encodeURIComponent writes uppercase escapes):
+ *
+ * ```
+ * <chroot>/<namespace>/<encoded name>                              kazoo's lock path (persistent)
+ * <chroot>/<namespace>/<encoded name>/<hex>__lock__<seq>           ephemeral sequential: an exclusive claim
+ * <chroot>/<namespace>/<encoded name>/<hex>__rlock__<seq>          ephemeral sequential: a shared claim
+ * <chroot>/<namespace>/%deadbolt/broken/<encoded name>             the last break record
+ * <chroot>/<namespace>/%deadbolt/sessions/<session id>             present while that session lives
+ * ```
+ *
  * - `<namespace>` is the namespace with each segment named `locks`, `broken`
  *   or `sessions` written `%locks`, `%broken`, `%sessions` (namespace-path.ts),
  *   so namespaces never overlap: `a`'s lock `locks` is `/a/locks/locks`, while
@@ -36,28 +51,16 @@
  * @module
  */
 import { namespacePath } from '../../distributed/namespace-path.js';
+import { claimPrefix, type ZkLayout } from './layout.js';
 
-/**
- * A claim node's name, parsed.
- *
- * @example
- * ```ts
- * const { guid, mode, seq } = parseClaim(node)!;
- * ```
- */
-export interface ClaimName {
-  /** The node's name (no path). */
-  readonly node: string;
-  readonly guid: string;
-  readonly mode: 'exclusive' | 'shared';
-  /** The sequence suffix ZooKeeper appended (a signed 32-bit counter of the parent). */
-  readonly seq: number;
-}
+export type { QueueEntry as ClaimName } from './layout.js';
+export { parseClaim } from './layout.js';
 
 /** The directories of a namespace: a namespace segment with one of these names is escaped. */
 const RESERVED = ['locks', 'broken', 'sessions'];
 
-const CLAIM = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(read|write)-(-?\d+)$/;
+/** Where the `kazoo` layout keeps deadbolt's own nodes: never an encoded lock name (no lowercase escapes). */
+const BOOKKEEPING = '%deadbolt';
 
 /**
  * The paths of one chroot and namespace.
@@ -69,18 +72,27 @@ const CLAIM = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(
  * ```
  */
 export class ZkPaths {
-  /** `<chroot>/<namespace>`. */
+  /** `<chroot>/<namespace>` (`kazoo`: `<chroot>/<namespace>/%deadbolt`): deadbolt's own nodes. */
   readonly root: string;
-  /** `<root>/locks`. */
+  /** How claims are named (layout.ts). */
+  readonly layout: ZkLayout;
+  /** `<root>/locks` (`kazoo`: `<chroot>/<namespace>`): the parent of the lock nodes. */
   readonly locksRoot: string;
   /** `<root>/broken`. */
   readonly brokenRoot: string;
   /** `<root>/sessions`. */
   readonly sessionsRoot: string;
 
-  constructor(chroot: string, namespace: string) {
-    this.root = `${chroot}/${namespacePath(namespace, RESERVED)}`;
-    this.locksRoot = `${this.root}/locks`;
+  constructor(chroot: string, namespace: string, layout: ZkLayout = 'deadbolt') {
+    this.layout = layout;
+    if (layout === 'kazoo') {
+      // kazoo's lock paths are plain paths: the namespace is their parent, as written
+      this.locksRoot = `${chroot}/${namespacePath(namespace, [])}`;
+      this.root = `${this.locksRoot}/${BOOKKEEPING}`;
+    } else {
+      this.root = `${chroot}/${namespacePath(namespace, RESERVED)}`;
+      this.locksRoot = `${this.root}/locks`;
+    }
     this.brokenRoot = `${this.root}/broken`;
     this.sessionsRoot = `${this.root}/sessions`;
   }
@@ -102,7 +114,7 @@ export class ZkPaths {
 
   /** The path to create for a claim under `lockDir` (ZooKeeper appends the sequence number). */
   claimPrefix(lockDir: string, guid: string, mode: 'exclusive' | 'shared'): string {
-    return `${lockDir}/${guid}-${mode === 'exclusive' ? 'write' : 'read'}-`;
+    return claimPrefix(lockDir, guid, mode, this.layout);
   }
 }
 
@@ -135,18 +147,4 @@ export function decodeName(node: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Parse a claim node's name; `undefined` if it is not one of ours.
- *
- * @example
- * ```ts
- * parseClaim('0f8e…-write-0000000007'); // { guid: '0f8e…', mode: 'exclusive', seq: 7 }
- * ```
- */
-export function parseClaim(node: string): ClaimName | undefined {
-  const match = CLAIM.exec(node);
-  if (match === null) return undefined;
-  return { node, guid: match[1]!, mode: match[2] === 'write' ? 'exclusive' : 'shared', seq: Number(match[3]) };
 }
