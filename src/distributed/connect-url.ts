@@ -61,7 +61,7 @@ export const SCHEMES: Readonly<Record<string, SchemeEntry>> = Object.freeze({
   'rediss+sentinel': { ...REDIS, authority: 'hosts', defaultPort: 26379, example: 'rediss+sentinel://:password@sentinel.example.com:26379/mymaster' },
   postgres: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgres://user@10.0.0.1:5432/db', parameters: POSTGRES_PARAMETERS, minTtlMs: 500 },
   postgresql: { driver: 'postgres', authority: 'host', defaultPort: 5432, example: 'postgresql://user@10.0.0.1:5432/db', parameters: POSTGRES_PARAMETERS, minTtlMs: 500 },
-  zookeeper: { driver: 'zookeeper', authority: 'hosts', defaultPort: 2181, example: 'zookeeper://10.0.0.1:2181,10.0.0.2:2181/chroot', parameters: [], minTtlMs: 1_000 },
+  zookeeper: { driver: 'zookeeper', authority: 'hosts', defaultPort: 2181, example: 'zookeeper://10.0.0.1:2181,10.0.0.2:2181/chroot', parameters: ['layout'], minTtlMs: 1_000 },
 });
 
 /** A URL taken apart. @internal */

@@ -60,7 +60,7 @@ test("the scheme table's TTL floors are the drivers' own", () => {
 test('connect(): an unknown URL parameter is a ConfigurationError naming the accepted ones', async () => {
   await assert.rejects(connect('etcd://127.0.0.1:1?timeout=5'), configError(/unknown parameter "timeout": etcd:\/\/ URLs take only layout/));
   await assert.rejects(connect('redis://127.0.0.1:1/0?db=1'), configError(/unknown parameter "db": redis:\/\/ URLs take no query parameters/));
-  await assert.rejects(connect('zookeeper://127.0.0.1:1,127.0.0.1:2/app?x=1'), configError(/unknown parameter "x": zookeeper:\/\/ URLs take no/));
+  await assert.rejects(connect('zookeeper://127.0.0.1:1,127.0.0.1:2/app?x=1'), configError(/unknown parameter "x": zookeeper:\/\/ URLs take only layout/));
   await assert.rejects(connect('memory://strict?ttl=5'), configError(/unknown parameter "ttl": memory:\/\/ URLs take no/));
   await assert.rejects(connect('file:///tmp/deadbolt-strict?prefx=nova'), configError(/unknown parameter "prefx": file:\/\/ URLs take only prefix, cleanup/));
   await assert.rejects(
