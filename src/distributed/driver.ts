@@ -171,7 +171,7 @@ export interface LockRequest<S extends DriverSession = DriverSession> {
   readonly data?: string;
 }
 
-/** A watch of a name's claims (Driver.watchName), stopped with `cancel()`. @internal */
+/** A watch of a name's claims (Driver.watchName), stopped with `cancel()`. Not part of the public API. */
 export interface NameWatch {
   cancel(): void;
 }
